@@ -1,0 +1,305 @@
+package envoi
+
+import (
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Kinds of authentication flow.
+const (
+	KindSMTPBasic = "smtp_basic"
+	KindOAuth2    = "oauth2"
+)
+
+// Presets of OAuth 2.0 providers.
+const (
+	PresetMicrosoft365 = "microsoft365"
+	PresetGmail        = "gmail"
+	PresetGeneric      = "generic"
+)
+
+// SMTP connection security.
+const (
+	SecuritySTARTTLS = "starttls"
+	SecurityTLS      = "tls"
+	SecurityNone     = "none"
+)
+
+// OAuth grants a flow can use to obtain tokens.
+const (
+	// GrantAuthorizationCode is consent by a person (operator or administrator).
+	GrantAuthorizationCode = "authorization_code"
+	// GrantClientCredentials is Microsoft's app-only access (SMTP.SendAsApp).
+	GrantClientCredentials = "client_credentials"
+	// GrantJWTBearer is a Google service account with domain-wide delegation.
+	GrantJWTBearer = "jwt_bearer"
+)
+
+// SMTPServer is where a flow sends mail.
+type SMTPServer struct {
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	Security string `json:"security"` // starttls, tls or none
+}
+
+// GenericMailbox makes a flow send from one shared address, consented once by
+// the administrator, instead of each operator's own [case générique].
+type GenericMailbox struct {
+	Enabled bool   `json:"enabled"`
+	Email   string `json:"email"`
+}
+
+// AuthFlow says how mail is sent for the operators assigned to it
+// [flux d'authentification]. Each operator belongs to at most one flow,
+// directly or through one group; the store enforces it.
+//
+// ClientSecret and ServiceAccountKey are write-only like Operator.SMTPPassword.
+type AuthFlow struct {
+	Code   string `json:"code"`
+	Name   string `json:"name"`
+	Kind   string `json:"kind"`
+	Preset string `json:"preset,omitempty"`
+
+	// OAuth 2.0, common part.
+	Scope        string `json:"scope,omitempty"`
+	AuthURL      string `json:"auth_url,omitempty"`
+	TokenURL     string `json:"token_url,omitempty"`
+	DeviceURL    string `json:"device_url,omitempty"`
+	UserinfoURL  string `json:"userinfo_url,omitempty"`
+	ClientID     string `json:"client_id,omitempty"`
+	ClientSecret string `json:"-"`
+	// ClientSecretSet says a client secret is stored; it is never shown again.
+	ClientSecretSet bool   `json:"client_secret_set"`
+	Tenant          string `json:"tenant,omitempty"`
+	RedirectURL     string `json:"redirect_url,omitempty"`
+	Grant           string `json:"grant,omitempty"`
+	// ServiceAccountKey is a Google service account's JSON key (jwt_bearer).
+	ServiceAccountKey    string `json:"-"`
+	ServiceAccountKeySet bool   `json:"service_account_key_set"`
+
+	// Mail service part.
+	SMTP           SMTPServer     `json:"smtp"`
+	GenericMailbox GenericMailbox `json:"generic_mailbox"`
+
+	MaxAttachmentsMB int `json:"max_attachments_mb"`
+	// RatePerMinute caps messages a minute per mailbox (0: the preset's
+	// default, 30 for Microsoft 365 as Exchange Online allows).
+	RatePerMinute int `json:"rate_per_minute,omitempty"`
+
+	Operators []string  `json:"operators"`
+	Groups    []string  `json:"groups"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Preset is the fixed part of a provider's configuration; the administrator
+// enters the client ID, secret and tenant.
+type Preset struct {
+	Code          string
+	Name          string
+	Scope         string
+	AuthURL       string
+	TokenURL      string
+	DeviceURL     string
+	UserinfoURL   string
+	RedirectURL   string
+	AppOnlyScope  string
+	SMTP          SMTPServer
+	RatePerMinute int
+}
+
+// Presets returns the providers envoi knows, by code. URLs of Microsoft 365
+// hold "[tenant]", replaced by the flow's tenant (see AuthFlow.Resolved).
+func Presets() map[string]Preset {
+	return map[string]Preset{
+		PresetMicrosoft365: {
+			Code:          PresetMicrosoft365,
+			Name:          "Microsoft 365 / Outlook",
+			Scope:         "offline_access https://outlook.office.com/SMTP.Send https://outlook.office.com/IMAP.AccessAsUser.All",
+			AuthURL:       "https://login.microsoftonline.com/[tenant]/oauth2/v2.0/authorize",
+			TokenURL:      "https://login.microsoftonline.com/[tenant]/oauth2/v2.0/token",
+			DeviceURL:     "https://login.microsoftonline.com/[tenant]/oauth2/v2.0/devicecode",
+			RedirectURL:   "https://login.live.com/oauth20_desktop.srf",
+			AppOnlyScope:  "https://outlook.office365.com/.default",
+			SMTP:          SMTPServer{Host: "smtp.office365.com", Port: 587, Security: SecuritySTARTTLS},
+			RatePerMinute: 30,
+		},
+		PresetGmail: {
+			Code:        PresetGmail,
+			Name:        "Gmail / Google Workspace",
+			Scope:       "https://mail.google.com/",
+			AuthURL:     "https://accounts.google.com/o/oauth2/v2/auth",
+			TokenURL:    "https://www.googleapis.com/oauth2/v4/token",
+			DeviceURL:   "https://oauth2.googleapis.com/device/code",
+			UserinfoURL: "https://openidconnect.googleapis.com/v1/userinfo",
+			RedirectURL: "http://localhost",
+			SMTP:        SMTPServer{Host: "smtp.gmail.com", Port: 587, Security: SecuritySTARTTLS},
+		},
+		PresetGeneric: {Code: PresetGeneric, Name: "Generic OAuth 2.0 provider"},
+	}
+}
+
+// ApplyPreset fills the fields of f that are empty from its preset. It
+// returns EInvalidFlowData for an unknown preset.
+func (f *AuthFlow) ApplyPreset() error {
+	if f.Kind != KindOAuth2 {
+		return nil
+	}
+	if f.Preset == "" {
+		f.Preset = PresetGeneric
+	}
+	p, ok := Presets()[f.Preset]
+	if !ok {
+		return FieldError(EInvalidFlowData, "preset", "unknown preset %q (microsoft365, gmail or generic)", f.Preset)
+	}
+	fill := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	fill(&f.Scope, p.Scope)
+	fill(&f.AuthURL, p.AuthURL)
+	fill(&f.TokenURL, p.TokenURL)
+	fill(&f.DeviceURL, p.DeviceURL)
+	fill(&f.UserinfoURL, p.UserinfoURL)
+	if f.SMTP.Host == "" {
+		f.SMTP.Host = p.SMTP.Host
+	}
+	if f.SMTP.Port == 0 {
+		f.SMTP.Port = p.SMTP.Port
+	}
+	if f.SMTP.Security == "" {
+		f.SMTP.Security = p.SMTP.Security
+	}
+	if f.RatePerMinute == 0 {
+		f.RatePerMinute = p.RatePerMinute
+	}
+	return nil
+}
+
+// Resolved returns a copy of f with "[tenant]" (and "{tenant}") replaced by
+// the flow's tenant in its URLs, ready for the OAuth calls.
+func (f AuthFlow) Resolved() AuthFlow {
+	r := strings.NewReplacer("[tenant]", f.Tenant, "{tenant}", f.Tenant)
+	f.AuthURL = r.Replace(f.AuthURL)
+	f.TokenURL = r.Replace(f.TokenURL)
+	f.DeviceURL = r.Replace(f.DeviceURL)
+	return f
+}
+
+// Validate checks f as the store saves it and as the Test action checks it.
+// It returns EInvalidFlowData naming the first wrong field and why.
+func (f *AuthFlow) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return FieldError(EInvalidFlowData, field, format, args...)
+	}
+	if !ValidCode(f.Code) {
+		return bad("code", "%q is not a valid code (1 to 64 letters, digits, '_', '-' or '.')", f.Code)
+	}
+	switch f.Kind {
+	case KindSMTPBasic, KindOAuth2:
+	default:
+		return bad("kind", "%q is not smtp_basic or oauth2", f.Kind)
+	}
+	if f.Kind == KindOAuth2 {
+		if _, ok := Presets()[f.Preset]; !ok {
+			return bad("preset", "unknown preset %q (microsoft365, gmail or generic)", f.Preset)
+		}
+		switch f.Grant {
+		case "", GrantAuthorizationCode, GrantClientCredentials, GrantJWTBearer:
+		default:
+			return bad("grant", "%q is not authorization_code, client_credentials or jwt_bearer", f.Grant)
+		}
+		if f.Grant != GrantJWTBearer && strings.TrimSpace(f.ClientID) == "" {
+			return bad("client_id", "the client ID is required; copy it from the provider's app registration")
+		}
+		if f.Grant == GrantJWTBearer && !f.ServiceAccountKeySet && f.ServiceAccountKey == "" {
+			return bad("service_account_key", "a Google service account key (JSON) is required for the jwt_bearer grant")
+		}
+		if f.Preset == PresetMicrosoft365 && strings.TrimSpace(f.Tenant) == "" {
+			return bad("tenant", "the tenant is required for Microsoft 365 (the directory's id or domain, or common/organizations)")
+		}
+		if strings.TrimSpace(f.Scope) == "" {
+			return bad("scope", "the scope is required")
+		}
+		if f.Preset == PresetMicrosoft365 && f.grant() == GrantAuthorizationCode && !strings.Contains(f.Scope, "offline_access") {
+			return bad("scope", "Microsoft 365 gives no refresh token without offline_access in the scope")
+		}
+		if f.Preset == PresetMicrosoft365 && strings.Contains(f.Scope, "graph.microsoft.com") && strings.Contains(f.Scope, "outlook.office") {
+			return bad("scope", "Graph and Outlook scopes cannot be mixed in one request (AADSTS70011)")
+		}
+		if f.grant() == GrantAuthorizationCode {
+			if err := checkURL(f.AuthURL); err != nil {
+				return bad("auth_url", "%v", err)
+			}
+		}
+		if err := checkURL(f.TokenURL); err != nil {
+			return bad("token_url", "%v", err)
+		}
+		if f.RedirectURL != "" {
+			if err := checkURL(f.RedirectURL); err != nil {
+				return bad("redirect_url", "%v", err)
+			}
+		}
+	}
+	if strings.TrimSpace(f.SMTP.Host) == "" || strings.ContainsAny(f.SMTP.Host, " /\r\n") {
+		return bad("smtp.host", "the SMTP server name is required")
+	}
+	if f.SMTP.Port < 1 || f.SMTP.Port > 65535 {
+		return bad("smtp.port", "%d is not a port (587 for STARTTLS, 465 for TLS)", f.SMTP.Port)
+	}
+	switch f.SMTP.Security {
+	case SecuritySTARTTLS, SecurityTLS, SecurityNone:
+	default:
+		return bad("smtp.security", "%q is not starttls, tls or none", f.SMTP.Security)
+	}
+	if f.GenericMailbox.Enabled {
+		if _, err := ParseAddress(f.GenericMailbox.Email); err != nil {
+			return bad("generic_mailbox.email", "%q is not a valid e-mail address", f.GenericMailbox.Email)
+		}
+	}
+	if (f.Grant == GrantClientCredentials || f.Grant == GrantJWTBearer) && !f.GenericMailbox.Enabled {
+		return bad("generic_mailbox", "app-only grants send from a shared mailbox: enable the generic mailbox and give its address")
+	}
+	if f.MaxAttachmentsMB < 0 || f.MaxAttachmentsMB > 1024 {
+		return bad("max_attachments_mb", "%d is not between 0 (no limit) and 1024", f.MaxAttachmentsMB)
+	}
+	if f.RatePerMinute < 0 {
+		return bad("rate_per_minute", "must not be negative")
+	}
+	for _, o := range f.Operators {
+		if !ValidCode(o) {
+			return bad("operators", "%q is not a valid operator code", o)
+		}
+	}
+	for _, g := range f.Groups {
+		if !ValidCode(g) {
+			return bad("groups", "%q is not a valid group code", g)
+		}
+	}
+	return nil
+}
+
+func (f *AuthFlow) grant() string {
+	if f.Grant == "" {
+		return GrantAuthorizationCode
+	}
+	return f.Grant
+}
+
+// EffectiveGrant returns the flow's grant, authorization_code when unset.
+func (f *AuthFlow) EffectiveGrant() string { return f.grant() }
+
+// MaxAttachmentsBytes returns the flow's attachment limit in bytes, 0 for none.
+func (f *AuthFlow) MaxAttachmentsBytes() int64 { return int64(f.MaxAttachmentsMB) << 20 }
+
+func checkURL(s string) error {
+	if s == "" {
+		return Errorf(EInvalidFlowData, "the URL is required")
+	}
+	u, err := url.Parse(strings.NewReplacer("[tenant]", "t", "{tenant}", "t").Replace(s))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return Errorf(EInvalidFlowData, "%q is not an http(s) URL", s)
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package envoi
+
+import "time"
+
+// Message states.
+const (
+	StatusQueued          = "queued"
+	StatusSending         = "sending"
+	StatusSent            = "sent"
+	StatusRetrying        = "retrying"
+	StatusFailed          = "failed"
+	StatusConsentRequired = "consent_required"
+)
+
+// Final reports whether status is an end state (sent or failed); a message
+// parked on consent_required is not final: it resumes after consent.
+func Final(status string) bool { return status == StatusSent || status == StatusFailed }
+
+// Entity is the business entity a document belongs to (e.g. BL 12345).
+type Entity struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+// Attachment is a file the ERP sends with the message.
+type Attachment struct {
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type"`
+	Content     []byte `json:"content_base64"`
+}
+
+// ReportRequest asks envoi to render a report to PDF from data. Template is
+// the name of a report template; empty means the document flow's default.
+type ReportRequest struct {
+	Template string         `json:"template"`
+	Data     map[string]any `json:"data"`
+}
+
+// SendRequest is what the ERP asks: send the document of a document flow, for
+// an operator of a company, to recipients, with keyword values in Context.
+type SendRequest struct {
+	DocumentFlow string            `json:"document_flow"`
+	Operator     string            `json:"operator"`
+	Company      string            `json:"company"`
+	To           []string          `json:"to"`
+	Cc           []string          `json:"cc"`
+	Bcc          []string          `json:"bcc"`
+	Context      map[string]string `json:"context"`
+	Report       *ReportRequest    `json:"report"`
+	Attachments  []Attachment      `json:"attachments"`
+	Entity       *Entity           `json:"entity"`
+}
+
+// Validate checks what can be checked without the store: codes and
+// recipients (EInvalidInput naming the field).
+func (r *SendRequest) Validate() error {
+	if !ValidCode(r.DocumentFlow) {
+		return FieldError(EInvalidInput, "document_flow", "%q is not a valid code", r.DocumentFlow)
+	}
+	if !ValidCode(r.Operator) {
+		return FieldError(EInvalidInput, "operator", "%q is not a valid code", r.Operator)
+	}
+	if r.Company != "" && !ValidCode(r.Company) {
+		return FieldError(EInvalidInput, "company", "%q is not a valid code", r.Company)
+	}
+	if len(r.To)+len(r.Cc)+len(r.Bcc) == 0 {
+		return FieldError(EInvalidInput, "to", "at least one recipient is required")
+	}
+	if n := len(r.To) + len(r.Cc) + len(r.Bcc); n > MaxRecipients {
+		return FieldError(EInvalidInput, "to", "%d recipients; the limit is %d per message", n, MaxRecipients)
+	}
+	for field, list := range map[string][]string{"to": r.To, "cc": r.Cc, "bcc": r.Bcc} {
+		for _, a := range list {
+			if _, err := ParseAddress(a); err != nil {
+				return FieldError(EInvalidInput, field, "%q is not a valid e-mail address", a).WithDetail("address", a)
+			}
+		}
+	}
+	for i, a := range r.Attachments {
+		if a.Filename == "" {
+			return FieldError(EInvalidInput, "attachments", "attachment %d has no filename", i)
+		}
+	}
+	if r.Entity != nil && (r.Entity.Type == "" || r.Entity.ID == "") {
+		return FieldError(EInvalidInput, "entity", "an entity needs a type and an id")
+	}
+	return nil
+}
+
+// Message is a send request accepted by envoi, and what became of it.
+// MessageID is chosen at acceptance, so a send retried after a crash carries
+// the same Message-ID and a duplicate is recognisable.
+type Message struct {
+	ID             string      `json:"id"`
+	IdempotencyKey string      `json:"idempotency_key,omitempty"`
+	RequestHash    string      `json:"-"`
+	Request        SendRequest `json:"-"`
+	Status         string      `json:"status"`
+	Attempts       int         `json:"attempts"`
+	ErrorCode      string      `json:"error_code,omitempty"`
+	Error          string      `json:"error,omitempty"`
+	MessageID      string      `json:"message_id"`
+	// Mailbox is the identity the message is sent as (for rate limits and
+	// parking on consent): flow code and operator ("" for a generic mailbox).
+	Flow       string    `json:"flow"`
+	Mailbox    string    `json:"mailbox"`
+	NextTry    time.Time `json:"next_try,omitzero"`
+	SentAt     time.Time `json:"sent_at,omitzero"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	EMLSize    int64     `json:"eml_size,omitempty"`
+	Duplicates int       `json:"duplicates,omitempty"`
+}
+
+// MessageFilter selects messages in a listing; zero fields do not filter.
+type MessageFilter struct {
+	Status       string
+	Operator     string
+	DocumentFlow string
+	EntityType   string
+	EntityID     string
+	Since        time.Time
+	Until        time.Time
+	Limit        int
+	// Before pages: messages created strictly before this id's message.
+	Before string
+}
+
+// ArchivedDocument is a sent document stored with its business entity
+// [stockage GED].
+type ArchivedDocument struct {
+	ID           string    `json:"id"`
+	EntityType   string    `json:"entity_type"`
+	EntityID     string    `json:"entity_id"`
+	DocumentFlow string    `json:"document_flow"`
+	MessageID    string    `json:"message_id"`
+	FileName     string    `json:"file_name"`
+	FileType     string    `json:"file_type"`
+	ContentType  string    `json:"content_type"`
+	Size         int64     `json:"size"`
+	SHA256       string    `json:"sha256"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// APIKey is a key the ERP uses on /v1. Only its hash is stored; the key is
+// shown once, at creation.
+type APIKey struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Prefix    string    `json:"prefix"`
+	Hash      []byte    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+	LastUsed  time.Time `json:"last_used,omitzero"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}
