@@ -1,0 +1,89 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is envoi's configuration. Each field comes from, in order of
+// precedence: its flag, its ENVOI_ environment variable, the optional
+// configuration file (--config / ENVOI_CONFIG, YAML), the default.
+type Config struct {
+	Listen      string `yaml:"listen"`
+	DataDir     string `yaml:"data_dir"`
+	DatabaseURL string `yaml:"database_url"`
+	MasterKey   string `yaml:"master_key"`
+	PublicURL   string `yaml:"public_url"`
+	LogLevel    string `yaml:"log_level"`
+	LogFormat   string `yaml:"log_format"`
+}
+
+type setting struct {
+	name, env, def, usage string
+	field                 func(*Config) *string
+}
+
+// settings is the CLI and configuration contract of SPEC.md, in one table.
+var settings = []setting{
+	{"listen", "ENVOI_LISTEN", "127.0.0.1:8025", "address the HTTP API and admin UI listen on", func(c *Config) *string { return &c.Listen }},
+	{"data-dir", "ENVOI_DATA_DIR", "./envoi-data", "directory of the SQLite file, the key file and the archive", func(c *Config) *string { return &c.DataDir }},
+	{"database-url", "ENVOI_DATABASE_URL", "", "empty for SQLite in the data directory; postgres://... for PostgreSQL (several instances)", func(c *Config) *string { return &c.DatabaseURL }},
+	{"master-key", "ENVOI_MASTER_KEY", "", "32-byte key (base64 or hex) that protects stored secrets; empty: a key file in the data directory, made on first start (0600)", func(c *Config) *string { return &c.MasterKey }},
+	{"public-url", "ENVOI_PUBLIC_URL", "", "base URL users reach envoi at (OAuth redirect URIs, links in mails); default http:// + listen address", func(c *Config) *string { return &c.PublicURL }},
+	{"log-level", "ENVOI_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }},
+	{"log-format", "ENVOI_LOG_FORMAT", "text", "text or json", func(c *Config) *string { return &c.LogFormat }},
+}
+
+// storageFlags registers the configuration flags on fs and returns a
+// function that resolves the final Config once fs is parsed.
+func storageFlags(fs *flag.FlagSet, getenv func(string) string) func() (*Config, error) {
+	flagged := map[string]*string{}
+	for _, s := range settings {
+		flagged[s.name] = fs.String(s.name, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+	}
+	configFile := fs.String("config", "", "optional YAML configuration file (env ENVOI_CONFIG) with keys listen, data_dir, database_url, master_key, public_url, log_level, log_format")
+	return func() (*Config, error) {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+		var file Config
+		path := *configFile
+		if path == "" {
+			path = getenv("ENVOI_CONFIG")
+		}
+		if path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("config: %w", err)
+			}
+			dec := yaml.NewDecoder(strings.NewReader(string(b)))
+			dec.KnownFields(true)
+			if err := dec.Decode(&file); err != nil {
+				return nil, fmt.Errorf("config: %s: %w", path, err)
+			}
+		}
+		c := &Config{}
+		for _, s := range settings {
+			v := s.def
+			if fv := *s.field(&file); fv != "" {
+				v = fv
+			}
+			if ev := getenv(s.env); ev != "" {
+				v = ev
+			}
+			if set[s.name] {
+				v = *flagged[s.name]
+			}
+			*s.field(c) = v
+		}
+		if c.PublicURL == "" {
+			c.PublicURL = "http://" + c.Listen
+		}
+		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+		return c, nil
+	}
+}

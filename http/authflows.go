@@ -1,0 +1,99 @@
+package http
+
+import (
+	"net/http"
+
+	"envoi"
+)
+
+// authFlowInput is the body of PUT /v1/auth-flows/{code}. Secrets are
+// write-only: empty keeps the stored one.
+type authFlowInput struct {
+	Name              string               `json:"name"`
+	Kind              string               `json:"kind"`
+	Preset            string               `json:"preset"`
+	Scope             string               `json:"scope"`
+	AuthURL           string               `json:"auth_url"`
+	TokenURL          string               `json:"token_url"`
+	DeviceURL         string               `json:"device_url"`
+	UserinfoURL       string               `json:"userinfo_url"`
+	ClientID          string               `json:"client_id"`
+	ClientSecret      string               `json:"client_secret"`
+	Tenant            string               `json:"tenant"`
+	RedirectURL       string               `json:"redirect_url"`
+	Grant             string               `json:"grant"`
+	ServiceAccountKey string               `json:"service_account_key"`
+	SMTP              envoi.SMTPServer     `json:"smtp"`
+	GenericMailbox    envoi.GenericMailbox `json:"generic_mailbox"`
+	MaxAttachmentsMB  int                  `json:"max_attachments_mb"`
+	RatePerMinute     int                  `json:"rate_per_minute"`
+	Operators         []string             `json:"operators"`
+	Groups            []string             `json:"groups"`
+}
+
+func (s *Server) putAuthFlow(w http.ResponseWriter, r *http.Request) {
+	var in authFlowInput
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	f := &envoi.AuthFlow{
+		Code: r.PathValue("code"), Name: in.Name, Kind: in.Kind, Preset: in.Preset,
+		Scope: in.Scope, AuthURL: in.AuthURL, TokenURL: in.TokenURL, DeviceURL: in.DeviceURL,
+		UserinfoURL: in.UserinfoURL, ClientID: in.ClientID, ClientSecret: in.ClientSecret,
+		Tenant: in.Tenant, RedirectURL: in.RedirectURL, Grant: in.Grant,
+		ServiceAccountKey: in.ServiceAccountKey, SMTP: in.SMTP, GenericMailbox: in.GenericMailbox,
+		MaxAttachmentsMB: in.MaxAttachmentsMB, RatePerMinute: in.RatePerMinute,
+		Operators: in.Operators, Groups: in.Groups,
+	}
+	if err := s.Store.PutAuthFlow(r.Context(), f); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeAuthFlow(w, r, f.Code)
+}
+
+func (s *Server) writeAuthFlow(w http.ResponseWriter, r *http.Request, code string) {
+	f, err := s.Store.AuthFlow(r.Context(), code)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (s *Server) getAuthFlow(w http.ResponseWriter, r *http.Request) {
+	s.writeAuthFlow(w, r, r.PathValue("code"))
+}
+
+func (s *Server) listAuthFlows(w http.ResponseWriter, r *http.Request) {
+	list, err := s.Store.AuthFlows(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) deleteAuthFlow(w http.ResponseWriter, r *http.Request) {
+	s.writeDeleted(w, r, s.Store.DeleteAuthFlow(r.Context(), r.PathValue("code")))
+}
+
+type presetOutput struct {
+	Code        string           `json:"code"`
+	Name        string           `json:"name"`
+	Scope       string           `json:"scope"`
+	AuthURL     string           `json:"auth_url"`
+	TokenURL    string           `json:"token_url"`
+	RedirectURL string           `json:"redirect_url"`
+	SMTP        envoi.SMTPServer `json:"smtp"`
+}
+
+func (s *Server) listPresets(w http.ResponseWriter, r *http.Request) {
+	var out []presetOutput
+	for _, code := range []string{envoi.PresetMicrosoft365, envoi.PresetGmail, envoi.PresetGeneric} {
+		p := envoi.Presets()[code]
+		out = append(out, presetOutput{p.Code, p.Name, p.Scope, p.AuthURL, p.TokenURL, p.RedirectURL, p.SMTP})
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,156 @@
+package http
+
+import (
+	"net/http"
+
+	"envoi"
+)
+
+type documentFlowInput struct {
+	Name     string   `json:"name"`
+	Keywords []string `json:"keywords"`
+	Report   string   `json:"report"`
+}
+
+func (s *Server) putDocumentFlow(w http.ResponseWriter, r *http.Request) {
+	var in documentFlowInput
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	d := &envoi.DocumentFlow{Code: r.PathValue("code"), Name: in.Name, Keywords: in.Keywords, Report: in.Report}
+	if err := d.Validate(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.Store.PutDocumentFlow(r.Context(), d); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) getDocumentFlow(w http.ResponseWriter, r *http.Request) {
+	d, err := s.Store.DocumentFlow(r.Context(), r.PathValue("code"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) listDocumentFlows(w http.ResponseWriter, r *http.Request) {
+	list, err := s.Store.DocumentFlows(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) deleteDocumentFlow(w http.ResponseWriter, r *http.Request) {
+	s.writeDeleted(w, r, s.Store.DeleteDocumentFlow(r.Context(), r.PathValue("code")))
+}
+
+type mailSettingInput struct {
+	Subject      string `json:"subject"`
+	Body         string `json:"body"`
+	Priority     string `json:"priority"`
+	ReadReceipt  bool   `json:"read_receipt"`
+	CopyToSender bool   `json:"copy_to_sender"`
+}
+
+func (s *Server) putMailSetting(w http.ResponseWriter, r *http.Request) {
+	var in mailSettingInput
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	m := &envoi.MailSetting{
+		DocumentFlow: r.PathValue("document_flow"), Subject: in.Subject, Body: in.Body,
+		Priority: in.Priority, ReadReceipt: in.ReadReceipt, CopyToSender: in.CopyToSender,
+	}
+	if err := s.Store.PutMailSetting(r.Context(), m); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+// getMailSetting answers 404 (with the catalogue's mail_setting_not_found)
+// when the document flow has no setting yet.
+func (s *Server) getMailSetting(w http.ResponseWriter, r *http.Request) {
+	m, err := s.Store.MailSetting(r.Context(), r.PathValue("document_flow"))
+	if err != nil {
+		s.writeErrorStatus(w, r, err, notFoundStatus(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+func notFoundStatus(err error) int {
+	if envoi.ErrorCode(err) == envoi.EMailSettingNotFound {
+		return http.StatusNotFound
+	}
+	return 0
+}
+
+func (s *Server) listMailSettings(w http.ResponseWriter, r *http.Request) {
+	list, err := s.Store.MailSettings(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) deleteMailSetting(w http.ResponseWriter, r *http.Request) {
+	err := s.Store.DeleteMailSetting(r.Context(), r.PathValue("document_flow"))
+	if err != nil {
+		s.writeErrorStatus(w, r, err, notFoundStatus(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type fileNameInput struct {
+	Pattern  string `json:"pattern"`
+	Archive  bool   `json:"archive"`
+	FileType string `json:"file_type"`
+}
+
+func (s *Server) putFileNameRule(w http.ResponseWriter, r *http.Request) {
+	var in fileNameInput
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	f := &envoi.FileNameRule{DocumentFlow: r.PathValue("document_flow"), Pattern: in.Pattern, Archive: in.Archive, FileType: in.FileType}
+	if err := s.Store.PutFileNameRule(r.Context(), f); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (s *Server) getFileNameRule(w http.ResponseWriter, r *http.Request) {
+	f, err := s.Store.FileNameRule(r.Context(), r.PathValue("document_flow"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (s *Server) listFileNameRules(w http.ResponseWriter, r *http.Request) {
+	list, err := s.Store.FileNameRules(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) deleteFileNameRule(w http.ResponseWriter, r *http.Request) {
+	s.writeDeleted(w, r, s.Store.DeleteFileNameRule(r.Context(), r.PathValue("document_flow")))
+}

@@ -1,0 +1,186 @@
+// Package http is envoi's HTTP side: the JSON API under /v1 for the ERP, the
+// OAuth callback, health and metrics. The whole route table is in routes.go.
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"envoi"
+)
+
+// Pinger reports whether the database answers; /readyz uses it.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Server serves envoi's HTTP interfaces. Options are exported fields; Store
+// is required, the rest have useful zero values.
+type Server struct {
+	Store  envoi.Store
+	Pinger Pinger
+	Logger *slog.Logger
+	Now    func() time.Time
+	// MaxBodyBytes bounds a request body (413 beyond); 0 means 64 MiB.
+	MaxBodyBytes int64
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *Server) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
+
+func (s *Server) maxBody() int64 {
+	if s.MaxBodyBytes <= 0 {
+		return 64 << 20
+	}
+	return s.MaxBodyBytes
+}
+
+// Status returns the HTTP status of an error code: the one place where codes
+// become statuses.
+func Status(code string) int {
+	switch code {
+	case envoi.EInvalidInput, envoi.EOAuthState:
+		return http.StatusBadRequest
+	case envoi.EUnauthorized:
+		return http.StatusUnauthorized
+	case envoi.EForbidden:
+		return http.StatusForbidden
+	case envoi.ENotFound:
+		return http.StatusNotFound
+	case envoi.EConflict, envoi.EIdempotencyConflict:
+		return http.StatusConflict
+	case envoi.ETooLarge:
+		return http.StatusRequestEntityTooLarge
+	case envoi.ELockedOut:
+		return http.StatusTooManyRequests
+	case envoi.EUnavailable:
+		return http.StatusServiceUnavailable
+	case envoi.EInternal:
+		return http.StatusInternalServerError
+	case envoi.ESMTPUnavailable, envoi.ESMTPTemporary, envoi.ESMTPTimeout, envoi.EOAuthProvider:
+		return http.StatusBadGateway
+	}
+	return http.StatusUnprocessableEntity
+}
+
+type errorBody struct {
+	Error errorFields `json:"error"`
+}
+
+type errorFields struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Remedy  string         `json:"remedy"`
+	Details map[string]any `json:"details,omitempty"`
+}
+
+// writeError answers err as {"error": {code, message, remedy, details}} in
+// the request's language. Only internal errors are logged, with their cause;
+// their cause is never shown to the client.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	s.writeErrorStatus(w, r, err, 0)
+}
+
+func (s *Server) writeErrorStatus(w http.ResponseWriter, r *http.Request, err error, status int) {
+	e := envoi.AsError(err)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		if r.Context().Err() != nil {
+			return // the client went away
+		}
+	}
+	if e.Code == envoi.EInternal {
+		s.logger().Error("http: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = envoi.Errorf(envoi.EInternal, "internal error")
+	}
+	if status == 0 {
+		status = Status(e.Code)
+	}
+	l := e.Localize(Language(r))
+	writeJSON(w, status, errorBody{errorFields{Code: l.Code, Message: l.Message, Remedy: l.Remedy, Details: l.Details}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// Language picks en, fr or es from ?lang= or Accept-Language.
+func Language(r *http.Request) string {
+	if l := r.URL.Query().Get("lang"); l != "" {
+		for _, k := range envoi.Languages {
+			if k == l {
+				return l
+			}
+		}
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
+		for _, k := range envoi.Languages {
+			if tag == k || strings.HasPrefix(tag, k+"-") {
+				return k
+			}
+		}
+	}
+	return "en"
+}
+
+// decode reads a JSON body into v, refusing unknown fields, trailing data
+// and bodies over the limit, each with a clear code.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if r.ContentLength > s.maxBody() {
+		return envoi.Errorf(envoi.ETooLarge, "the body is %d bytes; the limit is %d", r.ContentLength, s.maxBody()).WithDetail("limit_bytes", s.maxBody())
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.maxBody())
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err, s.maxBody())
+	}
+	if dec.More() {
+		return envoi.Errorf(envoi.EInvalidInput, "the body holds more than one JSON value")
+	}
+	return nil
+}
+
+func decodeError(err error, limit int64) error {
+	var maxErr *http.MaxBytesError
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &maxErr):
+		return envoi.Errorf(envoi.ETooLarge, "the body is over %d bytes", limit).WithDetail("limit_bytes", limit)
+	case errors.As(err, &syntaxErr):
+		return envoi.Errorf(envoi.EInvalidInput, "the body is not valid JSON (offset %d)", syntaxErr.Offset)
+	case errors.As(err, &typeErr):
+		return envoi.FieldError(envoi.EInvalidInput, typeErr.Field, "expected %s", typeErr.Type)
+	case errors.Is(err, context.Canceled):
+		return err
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return envoi.FieldError(envoi.EInvalidInput, field, "unknown field")
+	case err.Error() == "EOF":
+		return envoi.Errorf(envoi.EInvalidInput, "the body is empty; a JSON object is expected")
+	case strings.Contains(err.Error(), "illegal base64"):
+		return envoi.Errorf(envoi.EInvalidInput, "invalid base64: %v", err)
+	}
+	return envoi.Errorf(envoi.EInvalidInput, "the body is not valid JSON: %v", err)
+}
