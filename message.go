@@ -110,6 +110,15 @@ type Message struct {
 	UpdatedAt  time.Time `json:"updated_at"`
 	EMLSize    int64     `json:"eml_size,omitempty"`
 	Duplicates int       `json:"duplicates,omitempty"`
+	// Envelope and Username are decided when the message is composed, at
+	// acceptance; EML is the composed message, stored with it in the same
+	// transaction, so what is sent (and re-sent after a crash) is exactly
+	// what was accepted.
+	Envelope Envelope `json:"-"`
+	Username string   `json:"-"`
+	EML      []byte   `json:"-"`
+	// LeaseUntil is when a worker's claim on the message lapses.
+	LeaseUntil time.Time `json:"-"`
 }
 
 // MessageFilter selects messages in a listing; zero fields do not filter.
