@@ -1,0 +1,215 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"envoi"
+)
+
+// Service accepts messages for sending: the one path of the API, the CLI and
+// the admin UI. Store and Composer are required.
+type Service struct {
+	Store    Store
+	Composer Composer
+	// MessageIDDomain is the right-hand side of generated Message-IDs
+	// (default "envoi.invalid": set your own domain).
+	MessageIDDomain string
+	Metrics         *Metrics
+	Now             func() time.Time
+	Logger          *slog.Logger
+
+	mu      sync.Mutex
+	waiters map[string][]chan struct{}
+}
+
+func (s *Service) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
+
+// NewMessageID returns a new message id: "msg_" and 26 random base32 characters.
+func NewMessageID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "msg_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// RequestHash returns the fingerprint of a send request, compared when an
+// Idempotency-Key is reused.
+func RequestHash(req *envoi.SendRequest) string {
+	b, _ := json.Marshal(req)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// Accept validates and composes req, then stores the message and its send
+// job in one transaction. Everything that can be checked is checked before
+// anything is stored: the catalogue's code of the first problem is returned
+// and nothing is queued. With an Idempotency-Key already used for the same
+// request it returns the existing message and created=false; for another
+// request, EIdempotencyConflict.
+func (s *Service) Accept(ctx context.Context, req *envoi.SendRequest, idempotencyKey string) (*envoi.Message, bool, error) {
+	m, err := s.compose(ctx, req)
+	if err != nil {
+		return nil, false, err
+	}
+	m.IdempotencyKey = idempotencyKey
+	created, err := s.Store.CreateMessage(ctx, m)
+	if err != nil {
+		return nil, false, err
+	}
+	if created {
+		s.Metrics.accepted()
+	}
+	m.EML = nil
+	return m, created, nil
+}
+
+// Preview composes req exactly as Accept would and returns the message
+// bytes; nothing is stored or sent.
+func (s *Service) Preview(ctx context.Context, req *envoi.SendRequest) ([]byte, error) {
+	m, err := s.compose(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return m.EML, nil
+}
+
+func (s *Service) compose(ctx context.Context, req *envoi.SendRequest) (*envoi.Message, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	domain := s.MessageIDDomain
+	if domain == "" {
+		domain = "envoi.invalid"
+	}
+	now := s.now()
+	id := NewMessageID()
+	m := &envoi.Message{
+		ID:          id,
+		MessageID:   "<" + strings.TrimPrefix(id, "msg_") + "@" + domain + ">",
+		RequestHash: RequestHash(req),
+		Request:     *req,
+		Status:      envoi.StatusQueued,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	c, err := s.Composer.Compose(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := c.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	identity := c.Identity()
+	m.EML = buf.Bytes()
+	m.EMLSize = int64(buf.Len())
+	m.Envelope = c.Envelope()
+	m.Username = identity.Username
+	m.Flow = identity.Key.Flow
+	m.Mailbox = identity.Key.Operator
+	// The attachments travel in the composed bytes; keep the stored request
+	// small.
+	for i := range m.Request.Attachments {
+		m.Request.Attachments[i].Content = nil
+	}
+	if m.Request.Report != nil {
+		m.Request.Report = &envoi.ReportRequest{Template: m.Request.Report.Template}
+	}
+	return m, nil
+}
+
+// Retry sends a failed or parked message again, now.
+func (s *Service) Retry(ctx context.Context, id string) (*envoi.Message, error) {
+	m, err := s.Store.Message(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if m.Status == envoi.StatusSent {
+		return nil, envoi.Errorf(envoi.EConflict, "message %s was already sent", id).WithDetail("status", m.Status)
+	}
+	if err := s.Store.RequeueMessage(ctx, id); err != nil {
+		return nil, err
+	}
+	return s.Store.Message(ctx, id)
+}
+
+// Changed wakes whoever waits on m; the worker calls it on each change.
+func (s *Service) Changed(m *envoi.Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.waiters[m.ID] {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Wait returns the message once it is sent, failed or parked on consent, or
+// as it stands when d has passed. Changes made by this process wake it at
+// once; changes made by another instance are seen by polling.
+func (s *Service) Wait(ctx context.Context, id string, d time.Duration) (*envoi.Message, error) {
+	c := make(chan struct{}, 1)
+	s.mu.Lock()
+	if s.waiters == nil {
+		s.waiters = map[string][]chan struct{}{}
+	}
+	s.waiters[id] = append(s.waiters[id], c)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		list := s.waiters[id]
+		for i, x := range list {
+			if x == c {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(s.waiters, id)
+		} else {
+			s.waiters[id] = list
+		}
+	}()
+
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	poll := 20 * time.Millisecond
+	for {
+		m, err := s.Store.Message(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if envoi.Final(m.Status) || m.Status == envoi.StatusConsentRequired {
+			return m, nil
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return m, nil
+		case <-deadline.C:
+			t.Stop()
+			return m, nil
+		case <-c:
+		case <-t.C:
+			poll = min(poll*2, 500*time.Millisecond)
+		}
+		t.Stop()
+	}
+}
