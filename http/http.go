@@ -28,6 +28,16 @@ type Server struct {
 	Now    func() time.Time
 	// MaxBodyBytes bounds a request body (413 beyond); 0 means 64 MiB.
 	MaxBodyBytes int64
+
+	// Messages sends; without it the message routes answer 503.
+	Messages Messages
+	// Consent runs OAuth consent; Tester runs a flow's Test action.
+	Consent Consent
+	Tester  Tester
+	// Archive reads archived documents' bytes.
+	Archive ArchiveFiles
+	// Metrics serves GET /metrics (promhttp.Handler); nil answers 404.
+	Metrics http.Handler
 }
 
 func (s *Server) logger() *slog.Logger {

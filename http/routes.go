@@ -51,8 +51,37 @@ func (s *Server) Handler() http.Handler {
 	api("PUT /v1/file-names/{document_flow}", s.putFileNameRule)
 	api("DELETE /v1/file-names/{document_flow}", s.deleteFileNameRule)
 
+	api("POST /v1/messages", s.needs(s.Messages != nil, s.postMessage))
+	api("POST /v1/messages/preview", s.needs(s.Messages != nil, s.previewMessage))
+	api("GET /v1/messages", s.listMessages)
+	api("GET /v1/messages/{id}", s.getMessage)
+	api("GET /v1/messages/{id}/eml", s.getMessageEML)
+	api("POST /v1/messages/{id}/retry", s.needs(s.Messages != nil, s.retryMessage))
+
+	api("POST /v1/auth-flows/{code}/test", s.needs(s.Tester != nil, s.testAuthFlow))
+	api("GET /v1/auth-flows/{code}/consent", s.needs(s.Consent != nil, s.startConsent))
+	mux.HandleFunc("GET /oauth/callback", s.needs(s.Consent != nil, s.oauthCallback))
+	api("GET /v1/tokens", s.listTokens)
+
+	api("GET /v1/archive", s.listArchive)
+	api("GET /v1/archive/{id}", s.needs(s.Archive != nil, s.downloadArchive))
+
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
 	mux.HandleFunc("/", s.notFound)
 	return s.recoverPanics(mux)
+}
+
+// needs answers 503 unavailable when a part of envoi the route needs is not
+// wired in this process.
+func (s *Server) needs(ok bool, h http.HandlerFunc) http.HandlerFunc {
+	if ok {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, envoi.Errorf(envoi.EUnavailable, "this part of envoi is not running in this process"))
+	}
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {

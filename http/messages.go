@@ -1,0 +1,204 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"envoi"
+)
+
+// Messages is the send service the API drives (queue.Service implements it).
+type Messages interface {
+	Accept(ctx context.Context, req *envoi.SendRequest, idempotencyKey string) (*envoi.Message, bool, error)
+	Preview(ctx context.Context, req *envoi.SendRequest) ([]byte, error)
+	Retry(ctx context.Context, id string) (*envoi.Message, error)
+	Wait(ctx context.Context, id string, d time.Duration) (*envoi.Message, error)
+}
+
+// MaxWait bounds ?wait= on POST /v1/messages.
+const MaxWait = 120 * time.Second
+
+type messageOutput struct {
+	ID           string        `json:"id"`
+	Status       string        `json:"status"`
+	Attempts     int           `json:"attempts"`
+	Error        *errorFields  `json:"error"`
+	MessageID    string        `json:"message_id"`
+	SentAt       *time.Time    `json:"sent_at"`
+	NextTry      *time.Time    `json:"next_try,omitempty"`
+	CreatedAt    time.Time     `json:"created_at"`
+	DocumentFlow string        `json:"document_flow"`
+	Operator     string        `json:"operator"`
+	Company      string        `json:"company,omitempty"`
+	Entity       *envoi.Entity `json:"entity,omitempty"`
+	Duplicates   int           `json:"possible_duplicates,omitempty"`
+}
+
+func messageJSON(m *envoi.Message, lang string) messageOutput {
+	out := messageOutput{
+		ID: m.ID, Status: m.Status, Attempts: m.Attempts, MessageID: m.MessageID,
+		CreatedAt: m.CreatedAt, DocumentFlow: m.Request.DocumentFlow, Operator: m.Request.Operator,
+		Company: m.Request.Company, Entity: m.Request.Entity, Duplicates: m.Duplicates,
+	}
+	if !m.SentAt.IsZero() {
+		out.SentAt = &m.SentAt
+	}
+	if !m.NextTry.IsZero() {
+		out.NextTry = &m.NextTry
+	}
+	if m.ErrorCode != "" {
+		t := envoi.Describe(m.ErrorCode, lang)
+		out.Error = &errorFields{Code: m.ErrorCode, Message: t.Message, Remedy: t.Remedy, Details: map[string]any{"reason": m.Error}}
+	}
+	return out
+}
+
+func (s *Server) decodeSend(w http.ResponseWriter, r *http.Request) (*envoi.SendRequest, error) {
+	var req envoi.SendRequest
+	if err := s.decode(w, r, &req); err != nil {
+		return nil, err
+	}
+	return &req, nil
+}
+
+// postMessage accepts a message: 202 with its id and status, or with
+// ?wait=30s its state once sent, failed or parked (202 still at the deadline).
+func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			if n, nerr := strconv.Atoi(v); nerr == nil {
+				d, err = time.Duration(n)*time.Second, nil
+			}
+		}
+		if err != nil || d < 0 || d > MaxWait {
+			s.writeError(w, r, envoi.FieldError(envoi.EInvalidInput, "wait", "%q is not a duration between 0s and %s (e.g. 30s)", v, MaxWait))
+			return
+		}
+		wait = d
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 200 || strings.ContainsAny(key, "\r\n\x00") {
+		s.writeError(w, r, envoi.FieldError(envoi.EInvalidInput, "Idempotency-Key", "at most 200 printable characters"))
+		return
+	}
+	req, err := s.decodeSend(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	m, created, err := s.Messages.Accept(r.Context(), req, key)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !created {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	w.Header().Set("Location", "/v1/messages/"+m.ID)
+	if wait > 0 {
+		if m2, err := s.Messages.Wait(r.Context(), m.ID, wait); err == nil {
+			m = m2
+		}
+	}
+	status := http.StatusAccepted
+	if envoi.Final(m.Status) {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, messageJSON(m, Language(r)))
+}
+
+func (s *Server) previewMessage(w http.ResponseWriter, r *http.Request) {
+	req, err := s.decodeSend(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	eml, err := s.Messages.Preview(r.Context(), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "message/rfc822")
+	w.Header().Set("Content-Length", strconv.Itoa(len(eml)))
+	_, _ = w.Write(eml)
+}
+
+func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
+	m, err := s.Store.Message(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, messageJSON(m, Language(r)))
+}
+
+func (s *Server) getMessageEML(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := s.Store.Message(r.Context(), id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	eml, err := s.Store.EML(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "message/rfc822")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.eml"`)
+	w.Header().Set("Content-Length", strconv.Itoa(len(eml)))
+	_, _ = w.Write(eml)
+}
+
+func (s *Server) retryMessage(w http.ResponseWriter, r *http.Request) {
+	m, err := s.Messages.Retry(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, messageJSON(m, Language(r)))
+}
+
+// listMessages answers the messages matching ?status=&operator=&document_flow=
+// &entity_type=&entity_id=&since=&until=&limit=&before=, newest first.
+func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := envoi.MessageFilter{
+		Status: q.Get("status"), Operator: q.Get("operator"), DocumentFlow: q.Get("document_flow"),
+		EntityType: q.Get("entity_type"), EntityID: q.Get("entity_id"), Before: q.Get("before"),
+	}
+	for name, dst := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				if t, err = time.Parse(time.DateOnly, v); err != nil {
+					s.writeError(w, r, envoi.FieldError(envoi.EInvalidInput, name, "%q is not a date (2006-01-02 or RFC 3339)", v))
+					return
+				}
+			}
+			*dst = t
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			s.writeError(w, r, envoi.FieldError(envoi.EInvalidInput, "limit", "%q is not between 1 and 1000", v))
+			return
+		}
+		f.Limit = n
+	}
+	list, err := s.Store.Messages(r.Context(), f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]messageOutput, len(list))
+	for i, m := range list {
+		out[i] = messageJSON(m, Language(r))
+	}
+	writeJSON(w, http.StatusOK, out)
+}

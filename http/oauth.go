@@ -1,0 +1,129 @@
+package http
+
+import (
+	"context"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"envoi"
+)
+
+// Consent runs OAuth consent (the oauth package implements it).
+type Consent interface {
+	StartConsent(ctx context.Context, flow, operator, returnTo string) (string, error)
+	Callback(ctx context.Context, state, code, errParam, errDesc string) (*envoi.Token, string, error)
+}
+
+// Tester runs a flow's Test action for one operator.
+type Tester interface {
+	Test(ctx context.Context, flow, operator string) (envoi.TestResult, error)
+}
+
+// startConsent redirects the browser to the provider's consent page.
+func (s *Server) startConsent(w http.ResponseWriter, r *http.Request) {
+	returnTo := r.URL.Query().Get("return_to")
+	u, err := s.Consent.StartConsent(r.Context(), r.PathValue("code"), r.URL.Query().Get("operator"), returnTo)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
+<html lang="{{.Lang}}"><head><meta charset="utf-8"><title>envoi</title>
+<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem}
+.ok{color:#176b2c}.err{color:#a61b1b}</style></head><body>
+<h1 class="{{if .OK}}ok{{else}}err{{end}}">{{.Title}}</h1>
+<p>{{.Text}}</p>{{if .Remedy}}<p>{{.Remedy}}</p>{{end}}
+{{if .Back}}<p><a href="{{.Back}}">{{.BackLabel}}</a></p>{{end}}
+</body></html>`))
+
+var consentTexts = map[string][4]string{
+	"en": {"Authentication succeeded", "envoi can now send mail as %s. You can close this page.", "Authentication failed", "Back"},
+	"fr": {"Authentification réussie", "envoi peut maintenant envoyer des e-mails en tant que %s. Vous pouvez fermer cette page.", "Échec de l'authentification", "Retour"},
+	"es": {"Autenticación correcta", "envoi ya puede enviar correos como %s. Puede cerrar esta página.", "Falló la autenticación", "Volver"},
+}
+
+// oauthCallback is the provider's redirect target: it stores the token and
+// says, in the operator's language, that it worked or why not.
+func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	lang := Language(r)
+	t := consentTexts[lang]
+	tok, returnTo, err := s.Consent.Callback(r.Context(), q.Get("state"), q.Get("code"), q.Get("error"), q.Get("error_description"))
+	data := map[string]any{"Lang": lang, "BackLabel": t[3]}
+	status := http.StatusOK
+	if err != nil {
+		e := envoi.AsError(err)
+		if e.Code == envoi.EInternal {
+			s.logger().Error("http: oauth callback", "err", err)
+		}
+		l := e.Localize(lang)
+		data["Title"], data["Text"], data["Remedy"] = t[2], l.Message+reason(l), l.Remedy
+		status = Status(e.Code)
+	} else {
+		data["OK"] = true
+		data["Title"], data["Text"] = t[0], strings.Replace(t[1], "%s", tok.Email, 1)
+		if strings.HasPrefix(returnTo, "/") && !strings.HasPrefix(returnTo, "//") {
+			data["Back"] = returnTo
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_ = consentPage.Execute(w, data)
+}
+
+func reason(e *envoi.Error) string {
+	if r, ok := e.Details["reason"].(string); ok && r != "" {
+		return " (" + r + ")"
+	}
+	return ""
+}
+
+type testInput struct {
+	Operator string `json:"operator"`
+}
+
+type testOutput struct {
+	OK    bool             `json:"ok"`
+	Steps []envoi.TestStep `json:"steps"`
+	Error *errorFields     `json:"error"`
+}
+
+// testAuthFlow runs the flow's Test action; the outcome is in the body
+// (200), a failed test is not an HTTP error.
+func (s *Server) testAuthFlow(w http.ResponseWriter, r *http.Request) {
+	var in testInput
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.Tester.Test(r.Context(), r.PathValue("code"), in.Operator)
+	if err != nil && res.Error == nil {
+		if envoi.ErrorCode(err) == envoi.EInternal {
+			s.writeError(w, r, err)
+			return
+		}
+		res.Error = envoi.AsError(err)
+	}
+	out := testOutput{OK: res.OK && res.Error == nil, Steps: res.Steps}
+	if out.Steps == nil {
+		out.Steps = []envoi.TestStep{}
+	}
+	if res.Error != nil {
+		l := res.Error.Localize(Language(r))
+		out.Error = &errorFields{Code: l.Code, Message: l.Message, Remedy: l.Remedy, Details: l.Details}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
+	list, err := s.Store.Tokens(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
