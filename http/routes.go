@@ -1,76 +1,107 @@
 package http
 
 import (
+	_ "embed"
 	"net/http"
+	"strings"
 
 	"envoi"
 )
 
-// Handler returns the whole route table of envoi's HTTP side.
+// OpenAPI is the API's description, served at GET /openapi.yaml; a test
+// checks it against the route table below.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+// Route is one line of the route table.
+type Route struct {
+	Method  string
+	Path    string
+	Public  bool // no API key (health, OAuth callback, the spec itself)
+	handler http.HandlerFunc
+}
+
+// Routes returns the whole route table of envoi's HTTP API.
+func (s *Server) Routes() []Route {
+	msg := s.Messages != nil
+	return []Route{
+		{"GET", "/healthz", true, s.healthz},
+		{"GET", "/readyz", true, s.readyz},
+		{"GET", "/openapi.yaml", true, s.openAPI},
+		{"GET", "/oauth/callback", true, s.needs(s.Consent != nil, s.oauthCallback)},
+
+		{"GET", "/v1/document-flows", false, s.listDocumentFlows},
+		{"GET", "/v1/document-flows/{code}", false, s.getDocumentFlow},
+		{"PUT", "/v1/document-flows/{code}", false, s.putDocumentFlow},
+		{"DELETE", "/v1/document-flows/{code}", false, s.deleteDocumentFlow},
+
+		{"GET", "/v1/companies", false, s.listCompanies},
+		{"GET", "/v1/companies/{code}", false, s.getCompany},
+		{"PUT", "/v1/companies/{code}", false, s.putCompany},
+		{"DELETE", "/v1/companies/{code}", false, s.deleteCompany},
+
+		{"GET", "/v1/groups", false, s.listGroups},
+		{"PUT", "/v1/groups/{code}", false, s.putGroup},
+		{"DELETE", "/v1/groups/{code}", false, s.deleteGroup},
+
+		{"GET", "/v1/operators", false, s.listOperators},
+		{"GET", "/v1/operators/{code}", false, s.getOperator},
+		{"PUT", "/v1/operators/{code}", false, s.putOperator},
+		{"DELETE", "/v1/operators/{code}", false, s.deleteOperator},
+
+		{"GET", "/v1/presets", false, s.listPresets},
+		{"GET", "/v1/auth-flows", false, s.listAuthFlows},
+		{"GET", "/v1/auth-flows/{code}", false, s.getAuthFlow},
+		{"PUT", "/v1/auth-flows/{code}", false, s.putAuthFlow},
+		{"DELETE", "/v1/auth-flows/{code}", false, s.deleteAuthFlow},
+		{"POST", "/v1/auth-flows/{code}/test", false, s.needs(s.Tester != nil, s.testAuthFlow)},
+		{"GET", "/v1/auth-flows/{code}/consent", false, s.needs(s.Consent != nil, s.startConsent)},
+		{"GET", "/v1/tokens", false, s.listTokens},
+
+		{"GET", "/v1/mail-settings", false, s.listMailSettings},
+		{"GET", "/v1/mail-settings/{document_flow}", false, s.getMailSetting},
+		{"PUT", "/v1/mail-settings/{document_flow}", false, s.putMailSetting},
+		{"DELETE", "/v1/mail-settings/{document_flow}", false, s.deleteMailSetting},
+
+		{"GET", "/v1/file-names", false, s.listFileNameRules},
+		{"GET", "/v1/file-names/{document_flow}", false, s.getFileNameRule},
+		{"PUT", "/v1/file-names/{document_flow}", false, s.putFileNameRule},
+		{"DELETE", "/v1/file-names/{document_flow}", false, s.deleteFileNameRule},
+
+		{"POST", "/v1/messages", false, s.needs(msg, s.postMessage)},
+		{"POST", "/v1/messages/preview", false, s.needs(msg, s.previewMessage)},
+		{"GET", "/v1/messages", false, s.listMessages},
+		{"GET", "/v1/messages/{id}", false, s.getMessage},
+		{"GET", "/v1/messages/{id}/eml", false, s.getMessageEML},
+		{"POST", "/v1/messages/{id}/retry", false, s.needs(msg, s.retryMessage)},
+
+		{"GET", "/v1/archive", false, s.listArchive},
+		{"GET", "/v1/archive/{id}", false, s.needs(s.Archive != nil, s.downloadArchive)},
+	}
+}
+
+// Handler returns envoi's HTTP handler: the route table, /metrics, and a
+// JSON 404 for everything else.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	api := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, s.requireAPIKey(h))
+	for _, rt := range s.Routes() {
+		var h http.Handler = rt.handler
+		if !rt.Public {
+			h = s.requireAPIKey(h)
+		}
+		mux.Handle(rt.Method+" "+rt.Path, h)
 	}
-
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
-
-	api("GET /v1/document-flows", s.listDocumentFlows)
-	api("GET /v1/document-flows/{code}", s.getDocumentFlow)
-	api("PUT /v1/document-flows/{code}", s.putDocumentFlow)
-	api("DELETE /v1/document-flows/{code}", s.deleteDocumentFlow)
-
-	api("GET /v1/companies", s.listCompanies)
-	api("GET /v1/companies/{code}", s.getCompany)
-	api("PUT /v1/companies/{code}", s.putCompany)
-	api("DELETE /v1/companies/{code}", s.deleteCompany)
-
-	api("GET /v1/groups", s.listGroups)
-	api("PUT /v1/groups/{code}", s.putGroup)
-	api("DELETE /v1/groups/{code}", s.deleteGroup)
-
-	api("GET /v1/operators", s.listOperators)
-	api("GET /v1/operators/{code}", s.getOperator)
-	api("PUT /v1/operators/{code}", s.putOperator)
-	api("DELETE /v1/operators/{code}", s.deleteOperator)
-
-	api("GET /v1/auth-flows", s.listAuthFlows)
-	api("GET /v1/auth-flows/{code}", s.getAuthFlow)
-	api("PUT /v1/auth-flows/{code}", s.putAuthFlow)
-	api("DELETE /v1/auth-flows/{code}", s.deleteAuthFlow)
-	api("GET /v1/presets", s.listPresets)
-
-	api("GET /v1/mail-settings", s.listMailSettings)
-	api("GET /v1/mail-settings/{document_flow}", s.getMailSetting)
-	api("PUT /v1/mail-settings/{document_flow}", s.putMailSetting)
-	api("DELETE /v1/mail-settings/{document_flow}", s.deleteMailSetting)
-
-	api("GET /v1/file-names", s.listFileNameRules)
-	api("GET /v1/file-names/{document_flow}", s.getFileNameRule)
-	api("PUT /v1/file-names/{document_flow}", s.putFileNameRule)
-	api("DELETE /v1/file-names/{document_flow}", s.deleteFileNameRule)
-
-	api("POST /v1/messages", s.needs(s.Messages != nil, s.postMessage))
-	api("POST /v1/messages/preview", s.needs(s.Messages != nil, s.previewMessage))
-	api("GET /v1/messages", s.listMessages)
-	api("GET /v1/messages/{id}", s.getMessage)
-	api("GET /v1/messages/{id}/eml", s.getMessageEML)
-	api("POST /v1/messages/{id}/retry", s.needs(s.Messages != nil, s.retryMessage))
-
-	api("POST /v1/auth-flows/{code}/test", s.needs(s.Tester != nil, s.testAuthFlow))
-	api("GET /v1/auth-flows/{code}/consent", s.needs(s.Consent != nil, s.startConsent))
-	mux.HandleFunc("GET /oauth/callback", s.needs(s.Consent != nil, s.oauthCallback))
-	api("GET /v1/tokens", s.listTokens)
-
-	api("GET /v1/archive", s.listArchive)
-	api("GET /v1/archive/{id}", s.needs(s.Archive != nil, s.downloadArchive))
-
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
 	mux.HandleFunc("/", s.notFound)
 	return s.recoverPanics(mux)
+}
+
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(OpenAPI)
 }
 
 // needs answers 503 unavailable when a part of envoi the route needs is not
@@ -85,7 +116,11 @@ func (s *Server) needs(ok bool, h http.HandlerFunc) http.HandlerFunc {
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
-	s.writeErrorStatus(w, r, errNotFound("route", r.Method+" "+r.URL.Path), http.StatusNotFound)
+	what := r.Method + " " + r.URL.Path
+	if strings.ContainsAny(what, "\r\n") {
+		what = "this route"
+	}
+	s.writeErrorStatus(w, r, errNotFound("route", what), http.StatusNotFound)
 }
 
 // recoverPanics turns a panic in a handler into a logged 500, so one bad
