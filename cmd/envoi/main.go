@@ -49,6 +49,7 @@ func commands() map[string]command {
 		"migrate": {"apply the database migrations and exit", (*Program).migrate},
 		"apikey":  {"manage API keys: apikey create --name NAME | apikey list | apikey revoke ID", (*Program).apikey},
 		"keys":    {"manage encryption keys: keys rotate", (*Program).keys},
+		"apply":   {"apply a configuration file: apply -f config.yaml (companies, operators, flows, settings)", (*Program).apply},
 		"version": {"print the version", func(p *Program, _ context.Context, _ []string) error {
 			fmt.Fprintln(p.Stdout, "envoi", version)
 			return nil

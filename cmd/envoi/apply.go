@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"gopkg.in/yaml.v3"
+
+	"envoi"
+)
+
+// ConfigFile is the configuration-as-code file of `envoi apply`: every
+// configuration object by code, with the API's field names. Secrets are
+// never written in it: a *_env field names the environment variable that
+// holds them.
+type ConfigFile struct {
+	Companies     map[string]companyDoc      `yaml:"companies"`
+	Groups        map[string]groupDoc        `yaml:"groups"`
+	Operators     map[string]operatorDoc     `yaml:"operators"`
+	DocumentFlows map[string]documentFlowDoc `yaml:"document_flows"`
+	AuthFlows     map[string]authFlowDoc     `yaml:"auth_flows"`
+	MailSettings  map[string]mailSettingDoc  `yaml:"mail_settings"`
+	FileNames     map[string]fileNameDoc     `yaml:"file_names"`
+}
+
+type companyDoc struct {
+	Name       string `yaml:"name"`
+	FooterText string `yaml:"footer_text"`
+	LogoFile   string `yaml:"logo_file"` // relative to the config file
+	Language   string `yaml:"language"`
+	Currency   string `yaml:"currency"`
+	Address    string `yaml:"address"`
+}
+
+type groupDoc struct {
+	Name string `yaml:"name"`
+}
+
+type operatorDoc struct {
+	Name            string `yaml:"name"`
+	Email           string `yaml:"email"`
+	Group           string `yaml:"group"`
+	FooterText      string `yaml:"footer_text"`
+	SignatureHTML   string `yaml:"signature_html"`
+	OAuthEnabled    bool   `yaml:"oauth_enabled"`
+	Language        string `yaml:"language"`
+	SMTPPasswordEnv string `yaml:"smtp_password_env"`
+}
+
+type documentFlowDoc struct {
+	Name     string   `yaml:"name"`
+	Keywords []string `yaml:"keywords"`
+	Report   string   `yaml:"report"`
+}
+
+type authFlowDoc struct {
+	Name                 string               `yaml:"name"`
+	Kind                 string               `yaml:"kind"`
+	Preset               string               `yaml:"preset"`
+	Scope                string               `yaml:"scope"`
+	AuthURL              string               `yaml:"auth_url"`
+	TokenURL             string               `yaml:"token_url"`
+	DeviceURL            string               `yaml:"device_url"`
+	UserinfoURL          string               `yaml:"userinfo_url"`
+	ClientID             string               `yaml:"client_id"`
+	ClientSecretEnv      string               `yaml:"client_secret_env"`
+	Tenant               string               `yaml:"tenant"`
+	RedirectURL          string               `yaml:"redirect_url"`
+	Grant                string               `yaml:"grant"`
+	ServiceAccountKeyEnv string               `yaml:"service_account_key_env"`
+	SMTP                 envoi.SMTPServer     `yaml:"smtp"`
+	GenericMailbox       envoi.GenericMailbox `yaml:"generic_mailbox"`
+	MaxAttachmentsMB     int                  `yaml:"max_attachments_mb"`
+	RatePerMinute        int                  `yaml:"rate_per_minute"`
+	Operators            []string             `yaml:"operators"`
+	Groups               []string             `yaml:"groups"`
+}
+
+type mailSettingDoc struct {
+	Subject      string `yaml:"subject"`
+	Body         string `yaml:"body"`
+	Priority     string `yaml:"priority"`
+	ReadReceipt  bool   `yaml:"read_receipt"`
+	CopyToSender bool   `yaml:"copy_to_sender"`
+}
+
+type fileNameDoc struct {
+	Pattern  string `yaml:"pattern"`
+	Archive  bool   `yaml:"archive"`
+	FileType string `yaml:"file_type"`
+}
+
+func (p *Program) apply(ctx context.Context, args []string) error {
+	var file string
+	var dryRun bool
+	cfg, logger, err := p.setup("apply", "apply -f config.yaml [flags]", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&file, "f", "", "configuration file to apply (YAML); required")
+		fs.BoolVar(&dryRun, "dry-run", false, "check the file and print what would be applied, change nothing")
+	})
+	if err != nil {
+		return err
+	}
+	if file == "" {
+		return fmt.Errorf("%w: apply needs -f FILE", errUsage)
+	}
+	doc, err := readConfigFile(file)
+	if err != nil {
+		return err
+	}
+	steps, err := doc.steps(filepath.Dir(file), p.Getenv)
+	if err != nil {
+		return err
+	}
+	if dryRun {
+		for _, s := range steps {
+			fmt.Fprintf(p.Stdout, "would apply %s\n", s.what)
+		}
+		return nil
+	}
+	store, err := p.openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	for _, s := range steps {
+		if err := s.apply(ctx, store); err != nil {
+			return fmt.Errorf("apply %s: %w", s.what, err)
+		}
+		fmt.Fprintf(p.Stdout, "applied %s\n", s.what)
+	}
+	fmt.Fprintf(p.Stdout, "%d objects applied from %s\n", len(steps), file)
+	return nil
+}
+
+func readConfigFile(path string) (*ConfigFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	var doc ConfigFile
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &doc, nil
+}
+
+type applyStep struct {
+	what  string
+	apply func(ctx context.Context, s envoi.Store) error
+}
+
+func sortedCodes[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// steps turns the file into upserts, in dependency order, reading secrets
+// from the environment and files relative to dir. Every problem found before
+// anything is written is reported at once.
+func (doc *ConfigFile) steps(dir string, getenv func(string) string) ([]applyStep, error) {
+	var steps []applyStep
+	secretFrom := func(what, env string) (string, error) {
+		if env == "" {
+			return "", nil
+		}
+		v := getenv(env)
+		if v == "" {
+			return "", fmt.Errorf("%s: environment variable %s is empty or unset", what, env)
+		}
+		return v, nil
+	}
+	for _, code := range sortedCodes(doc.Companies) {
+		d := doc.Companies[code]
+		c := &envoi.Company{Code: code, Name: d.Name, FooterText: d.FooterText, Language: d.Language, Currency: d.Currency, Address: d.Address}
+		if d.LogoFile != "" {
+			path := d.LogoFile
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(dir, path)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("company %s: logo_file: %w", code, err)
+			}
+			c.Logo, c.LogoType = b, http.DetectContentType(b)
+		}
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("company %s: %w", code, err)
+		}
+		steps = append(steps, applyStep{"company " + code, func(ctx context.Context, s envoi.Store) error { return s.PutCompany(ctx, c) }})
+	}
+	for _, code := range sortedCodes(doc.Groups) {
+		g := &envoi.Group{Code: code, Name: doc.Groups[code].Name}
+		steps = append(steps, applyStep{"group " + code, func(ctx context.Context, s envoi.Store) error { return s.PutGroup(ctx, g) }})
+	}
+	for _, code := range sortedCodes(doc.Operators) {
+		d := doc.Operators[code]
+		pw, err := secretFrom("operator "+code+": smtp_password_env", d.SMTPPasswordEnv)
+		if err != nil {
+			return nil, err
+		}
+		o := &envoi.Operator{Code: code, Name: d.Name, Email: d.Email, Group: d.Group, FooterText: d.FooterText,
+			SignatureHTML: d.SignatureHTML, OAuthEnabled: d.OAuthEnabled, Language: d.Language, SMTPPassword: pw}
+		if err := o.Validate(); err != nil {
+			return nil, fmt.Errorf("operator %s: %w", code, err)
+		}
+		steps = append(steps, applyStep{"operator " + code, func(ctx context.Context, s envoi.Store) error { return s.PutOperator(ctx, o) }})
+	}
+	for _, code := range sortedCodes(doc.DocumentFlows) {
+		d := doc.DocumentFlows[code]
+		df := &envoi.DocumentFlow{Code: code, Name: d.Name, Keywords: d.Keywords, Report: d.Report}
+		if err := df.Validate(); err != nil {
+			return nil, fmt.Errorf("document flow %s: %w", code, err)
+		}
+		steps = append(steps, applyStep{"document flow " + code, func(ctx context.Context, s envoi.Store) error { return s.PutDocumentFlow(ctx, df) }})
+	}
+	for _, code := range sortedCodes(doc.AuthFlows) {
+		d := doc.AuthFlows[code]
+		secret, err := secretFrom("auth flow "+code+": client_secret_env", d.ClientSecretEnv)
+		if err != nil {
+			return nil, err
+		}
+		sa, err := secretFrom("auth flow "+code+": service_account_key_env", d.ServiceAccountKeyEnv)
+		if err != nil {
+			return nil, err
+		}
+		f := &envoi.AuthFlow{Code: code, Name: d.Name, Kind: d.Kind, Preset: d.Preset, Scope: d.Scope, AuthURL: d.AuthURL,
+			TokenURL: d.TokenURL, DeviceURL: d.DeviceURL, UserinfoURL: d.UserinfoURL, ClientID: d.ClientID,
+			ClientSecret: secret, Tenant: d.Tenant, RedirectURL: d.RedirectURL, Grant: d.Grant, ServiceAccountKey: sa,
+			SMTP: d.SMTP, GenericMailbox: d.GenericMailbox, MaxAttachmentsMB: d.MaxAttachmentsMB,
+			RatePerMinute: d.RatePerMinute, Operators: d.Operators, Groups: d.Groups}
+		steps = append(steps, applyStep{"auth flow " + code, func(ctx context.Context, s envoi.Store) error { return s.PutAuthFlow(ctx, f) }})
+	}
+	for _, code := range sortedCodes(doc.MailSettings) {
+		d := doc.MailSettings[code]
+		m := &envoi.MailSetting{DocumentFlow: code, Subject: d.Subject, Body: d.Body, Priority: d.Priority, ReadReceipt: d.ReadReceipt, CopyToSender: d.CopyToSender}
+		steps = append(steps, applyStep{"mail setting " + code, func(ctx context.Context, s envoi.Store) error { return s.PutMailSetting(ctx, m) }})
+	}
+	for _, code := range sortedCodes(doc.FileNames) {
+		d := doc.FileNames[code]
+		r := &envoi.FileNameRule{DocumentFlow: code, Pattern: d.Pattern, Archive: d.Archive, FileType: d.FileType}
+		steps = append(steps, applyStep{"file name " + code, func(ctx context.Context, s envoi.Store) error { return s.PutFileNameRule(ctx, r) }})
+	}
+	return steps, nil
+}
