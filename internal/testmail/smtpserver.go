@@ -101,8 +101,8 @@ type SMTPServer struct {
 	tlsConfig   *tls.Config
 	ln          net.Listener
 	servers     []*gosmtp.Server
-	main        *chanListener
-	noTLS       *chanListener // STARTTLS server's twin without STARTTLS
+	main        *smtpChanListener
+	noTLS       *smtpChanListener // STARTTLS server's twin without STARTTLS
 	faults      smtpFaults
 	closing     chan struct{}
 	closeOnce   sync.Once
@@ -192,7 +192,7 @@ func NewSMTPServer(opts SMTPOptions) (*SMTPServer, error) {
 }
 
 // serve starts one go-smtp server reading connections from a channel.
-func (s *SMTPServer) serve(withTLS, insecureAuth bool) *chanListener {
+func (s *SMTPServer) serve(withTLS, insecureAuth bool) *smtpChanListener {
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(s.newSession))
 	srv.Domain = s.opts.Domain
 	if srv.Domain == "" {
@@ -206,7 +206,7 @@ func (s *SMTPServer) serve(withTLS, insecureAuth bool) *chanListener {
 	srv.ReadTimeout = time.Minute
 	srv.WriteTimeout = time.Minute
 	srv.ErrorLog = log.New(io.Discard, "", 0)
-	l := &chanListener{ch: make(chan net.Conn), done: make(chan struct{}), addr: s.ln.Addr()}
+	l := &smtpChanListener{ch: make(chan net.Conn), done: make(chan struct{}), addr: s.ln.Addr()}
 	s.servers = append(s.servers, srv)
 	s.wg.Add(1)
 	go func() {
@@ -399,21 +399,21 @@ func (ss *smtpSession) Auth(mech string) (sasl.Server, error) {
 		return nil, gosmtp.ErrAuthUnknownMechanism
 	}
 	password := func(user, pass string) error {
-		return ss.finish(mech, user, func() error { return checkPassword(ss.srv.opts.Users, user, pass) })
+		return ss.finish(mech, user, func() error { return checkSMTPPassword(ss.srv.opts.Users, user, pass) })
 	}
 	token := func(user, tok string) error {
 		return ss.finish(mech, user, func() error { return ss.srv.opts.ValidateToken(user, tok) })
 	}
 	switch mech {
 	case SMTPMechPlain:
-		return &plainServer{verify: password}, nil
+		return &smtpPlainServer{verify: password}, nil
 	case SMTPMechLogin:
-		return &loginServer{verify: password}, nil
+		return &smtpLoginServer{verify: password}, nil
 	case SMTPMechXOAuth2, SMTPMechOAuthBearer:
 		if ss.srv.opts.ValidateToken == nil {
 			return nil, gosmtp.ErrAuthUnknownMechanism
 		}
-		return &oauthServer{mech: mech, verify: token}, nil
+		return &smtpOAuthServer{mech: mech, verify: token}, nil
 	}
 	return nil, gosmtp.ErrAuthUnknownMechanism
 }
@@ -518,15 +518,15 @@ func (ss *smtpSession) Reset() {
 
 func (ss *smtpSession) Logout() error { return nil }
 
-// chanListener hands go-smtp the connections acceptLoop admitted.
-type chanListener struct {
+// smtpChanListener hands go-smtp the connections acceptLoop admitted.
+type smtpChanListener struct {
 	ch   chan net.Conn
 	done chan struct{}
 	once sync.Once
 	addr net.Addr
 }
 
-func (l *chanListener) Accept() (net.Conn, error) {
+func (l *smtpChanListener) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.ch:
 		return c, nil
@@ -535,9 +535,9 @@ func (l *chanListener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *chanListener) Close() error {
+func (l *smtpChanListener) Close() error {
 	l.once.Do(func() { close(l.done) })
 	return nil
 }
 
-func (l *chanListener) Addr() net.Addr { return l.addr }
+func (l *smtpChanListener) Addr() net.Addr { return l.addr }

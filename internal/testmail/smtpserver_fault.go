@@ -118,12 +118,12 @@ func (f SMTPFault) reply() *gosmtp.SMTPError {
 	default:
 		def(451, "4.3.0", "Injected fault")
 	}
-	return &gosmtp.SMTPError{Code: code, EnhancedCode: parseEnhancedCode(code, enh), Message: text}
+	return &gosmtp.SMTPError{Code: code, EnhancedCode: parseSMTPEnhancedCode(code, enh), Message: text}
 }
 
-// parseEnhancedCode turns "5.7.139" into go-smtp's form; an empty or bad
+// parseSMTPEnhancedCode turns "5.7.139" into go-smtp's form; an empty or bad
 // code leaves go-smtp to derive X.0.0 from the reply code.
-func parseEnhancedCode(code int, s string) gosmtp.EnhancedCode {
+func parseSMTPEnhancedCode(code int, s string) gosmtp.EnhancedCode {
 	parts := strings.Split(s, ".")
 	if len(parts) != 3 {
 		return gosmtp.EnhancedCodeNotSet

@@ -32,13 +32,13 @@ var errSMTPBadSASL = &gosmtp.SMTPError{
 	Message:      "Malformed authentication response",
 }
 
-// plainServer is PLAIN (RFC 4616): authzid NUL authcid NUL password.
-type plainServer struct {
+// smtpPlainServer is PLAIN (RFC 4616): authzid NUL authcid NUL password.
+type smtpPlainServer struct {
 	verify func(user, password string) error
 	done   bool
 }
 
-func (p *plainServer) Next(resp []byte) ([]byte, bool, error) {
+func (p *smtpPlainServer) Next(resp []byte) ([]byte, bool, error) {
 	if p.done {
 		return nil, true, sasl.ErrUnexpectedClientResponse
 	}
@@ -57,14 +57,14 @@ func (p *plainServer) Next(resp []byte) ([]byte, bool, error) {
 	return nil, true, p.verify(user, pass)
 }
 
-// loginServer is the LOGIN mechanism: "Username:" then "Password:".
-type loginServer struct {
+// smtpLoginServer is the LOGIN mechanism: "Username:" then "Password:".
+type smtpLoginServer struct {
 	verify func(user, password string) error
 	user   *string
 	step   int
 }
 
-func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
+func (l *smtpLoginServer) Next(resp []byte) ([]byte, bool, error) {
 	switch l.step {
 	case 0:
 		l.step = 1
@@ -84,19 +84,19 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 	return nil, true, sasl.ErrUnexpectedClientResponse
 }
 
-// oauthServer is XOAUTH2 (Google's and Microsoft's format) or OAUTHBEARER
+// smtpOAuthServer is XOAUTH2 (Google's and Microsoft's format) or OAUTHBEARER
 // (RFC 7628). A token refused by ValidateToken with a plain error takes
 // Google's path: a 334 challenge carrying an error JSON, the client's
 // dummy answer, then 535 5.7.8. A refusal that is an *smtp.SMTPError is
 // sent as the final reply at once, as Microsoft does.
-type oauthServer struct {
+type smtpOAuthServer struct {
 	mech   string
 	verify func(user, token string) error
 	failed error
 	done   bool
 }
 
-func (o *oauthServer) Next(resp []byte) ([]byte, bool, error) {
+func (o *smtpOAuthServer) Next(resp []byte) ([]byte, bool, error) {
 	if o.failed != nil {
 		// Any answer ends the exchange; RFC 7628 asks for %x01, XOAUTH2
 		// clients send an empty line.
@@ -112,9 +112,9 @@ func (o *oauthServer) Next(resp []byte) ([]byte, bool, error) {
 	var user, token string
 	var ok bool
 	if o.mech == SMTPMechXOAuth2 {
-		user, token, ok = parseXOAuth2(resp)
+		user, token, ok = parseSMTPXOAuth2(resp)
 	} else {
-		user, token, ok = parseOAuthBearer(resp)
+		user, token, ok = parseSMTPOAuthBearer(resp)
 	}
 	if !ok {
 		return nil, true, errSMTPBadSASL
@@ -143,8 +143,8 @@ func (o *oauthServer) Next(resp []byte) ([]byte, bool, error) {
 	return challenge, false, nil
 }
 
-// parseXOAuth2 reads "user=U\x01auth=Bearer T\x01\x01".
-func parseXOAuth2(resp []byte) (user, token string, ok bool) {
+// parseSMTPXOAuth2 reads "user=U\x01auth=Bearer T\x01\x01".
+func parseSMTPXOAuth2(resp []byte) (user, token string, ok bool) {
 	if !bytes.HasSuffix(resp, []byte("\x01\x01")) {
 		return "", "", false
 	}
@@ -167,8 +167,8 @@ func parseXOAuth2(resp []byte) (user, token string, ok bool) {
 	return user, token, user != "" && token != ""
 }
 
-// parseOAuthBearer reads "n,a=U,\x01host=H\x01port=P\x01auth=Bearer T\x01\x01".
-func parseOAuthBearer(resp []byte) (user, token string, ok bool) {
+// parseSMTPOAuthBearer reads "n,a=U,\x01host=H\x01port=P\x01auth=Bearer T\x01\x01".
+func parseSMTPOAuthBearer(resp []byte) (user, token string, ok bool) {
 	gs2, rest, found := strings.Cut(string(resp), "\x01")
 	if !found || !strings.HasSuffix(rest, "\x01\x01") {
 		return "", "", false
@@ -198,9 +198,9 @@ func parseOAuthBearer(resp []byte) (user, token string, ok bool) {
 	return user, token, token != ""
 }
 
-// checkPassword compares in constant time; it is a test server, but the
+// checkSMTPPassword compares in constant time; it is a test server, but the
 // habit costs nothing.
-func checkPassword(users map[string]string, user, password string) error {
+func checkSMTPPassword(users map[string]string, user, password string) error {
 	want, ok := users[user]
 	if !ok || subtle.ConstantTimeCompare([]byte(want), []byte(password)) != 1 {
 		return errSMTPBadCredentials
