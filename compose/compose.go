@@ -1,0 +1,378 @@
+// Package compose turns an accepted send request and the configuration
+// around it (the operator's flow, the document flow's mail setting and
+// file-name rule, the operator, the company) into one MIME message: the
+// bytes to send, the SMTP envelope and the identity to send as. It is steps
+// 1 to 5 of SPEC.md's "Sending, step by step"; nothing is sent here.
+package compose
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"io"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"time"
+
+	"envoi"
+	"envoi/filename"
+)
+
+// Store is what composing reads from the store; sqlstore implements it.
+// Each lookup returns an *envoi.Error with a code when nothing is found.
+type Store interface {
+	// FlowForOperator returns ENoFlowForOperator when the operator has none.
+	FlowForOperator(ctx context.Context, operator string) (*envoi.AuthFlow, error)
+	// MailSetting returns EMailSettingNotFound when the document flow has none.
+	MailSetting(ctx context.Context, documentFlow string) (*envoi.MailSetting, error)
+	DocumentFlow(ctx context.Context, code string) (*envoi.DocumentFlow, error)
+	Operator(ctx context.Context, code string) (*envoi.Operator, error)
+	Company(ctx context.Context, code string) (*envoi.Company, error)
+	// FileNameRule returns ENotFound when the document flow has none.
+	FileNameRule(ctx context.Context, documentFlow string) (*envoi.FileNameRule, error)
+}
+
+// ReportRenderer renders the report a send asks for to PDF; the report
+// package implements it. company is nil when the send names no company.
+// Missing data is EReportMissingParameters naming the parameters.
+type ReportRenderer interface {
+	Render(ctx context.Context, documentFlow *envoi.DocumentFlow, company *envoi.Company, req *envoi.ReportRequest) (pdf []byte, err error)
+}
+
+// Composer composes messages. Store is required; the other fields have
+// useful zero values.
+type Composer struct {
+	Store Store
+	// Reports renders report PDFs; nil refuses sends that ask for a report.
+	Reports ReportRenderer
+	// Now is the clock of the Date header (time.Now when nil).
+	Now func() time.Time
+	// MessageIDDomain is the right-hand side of the Message-ID made when a
+	// message has none yet (a preview) and of the logo's Content-ID; by
+	// default the domain of the message's Message-ID, else "envoi.invalid".
+	MessageIDDomain string
+	// Logger receives one debug line per composed message (never a secret).
+	Logger *slog.Logger
+}
+
+// Compose builds the mail of m: it finds the operator's flow
+// (ENoFlowForOperator), the document flow's mail setting
+// (EMailSettingNotFound), the document flow, the operator and the company;
+// fills subject and body with the context's keywords (EKeywordMissing
+// naming every keyword without a value); adds the footers and the signature
+// (see body.go for the precedence); renders the report (errors of Reports
+// as they are, EInvalidInput when Reports is nil) and names it by the
+// file-name rule; and refuses attachments over the flow's limit
+// (EAttachmentsTooBig with limit_bytes and total_bytes) before anything is
+// sent. The request is checked first (EInvalidInput naming the field).
+//
+// A preview is the same call: write the Mail and send nothing. m is not
+// modified; when m.MessageID is empty a new one is made.
+func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error) {
+	req := &m.Request
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	if req.Report != nil && c.Reports == nil {
+		return nil, envoi.FieldError(envoi.EInvalidInput, "report", "no report renderer configured")
+	}
+	msgID, err := c.messageID(m.MessageID)
+	if err != nil {
+		return nil, err
+	}
+
+	// 1. The operator's flow, 2. the mail setting, then what they refer to.
+	flow, err := c.Store.FlowForOperator(ctx, req.Operator)
+	if err != nil {
+		return nil, fmt.Errorf("compose: flow of operator %q: %w", req.Operator, err)
+	}
+	setting, err := c.Store.MailSetting(ctx, req.DocumentFlow)
+	if err != nil {
+		return nil, fmt.Errorf("compose: mail setting of %q: %w", req.DocumentFlow, err)
+	}
+	prio, err := priorityOf(setting.Priority)
+	if err != nil {
+		return nil, err
+	}
+	docFlow, err := c.Store.DocumentFlow(ctx, req.DocumentFlow)
+	if err != nil {
+		return nil, fmt.Errorf("compose: document flow %q: %w", req.DocumentFlow, err)
+	}
+	op, err := c.Store.Operator(ctx, req.Operator)
+	if err != nil {
+		return nil, fmt.Errorf("compose: operator %q: %w", req.Operator, err)
+	}
+	var company *envoi.Company
+	if req.Company != "" {
+		if company, err = c.Store.Company(ctx, req.Company); err != nil {
+			return nil, fmt.Errorf("compose: company %q: %w", req.Company, err)
+		}
+	}
+	rule, err := c.Store.FileNameRule(ctx, req.DocumentFlow)
+	if envoi.ErrorCode(err) == envoi.ENotFound {
+		rule, err = nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("compose: file-name rule of %q: %w", req.DocumentFlow, err)
+	}
+
+	from, id, err := sender(flow, op, company)
+	if err != nil {
+		return nil, err
+	}
+
+	// 3. Every keyword used needs a value, all of them named at once.
+	texts := []string{setting.Subject, setting.Body}
+	if rule != nil && req.Report != nil {
+		texts = append(texts, rule.Pattern)
+	}
+	if err := checkKeywords(req.Context, texts...); err != nil {
+		return nil, err
+	}
+	subject, _ := envoi.Substitute(envoi.CleanHeader(setting.Subject), req.Context, envoi.CleanHeader)
+	text := cleanText(setting.Body)
+	plainBody, _ := envoi.Substitute(text, req.Context, cleanText)
+	htmlBody, _ := envoi.Substitute(html.EscapeString(text), req.Context, func(v string) string {
+		return html.EscapeString(cleanText(v))
+	})
+
+	// 5. Attachments: the ERP's files are counted before the report is
+	// rendered, so a send already over the limit costs no rendering.
+	limit := flow.MaxAttachmentsBytes()
+	var total int64
+	for _, a := range req.Attachments {
+		total += int64(len(a.Content))
+	}
+	if err := checkLimit(limit, total); err != nil {
+		return nil, err
+	}
+	var files []file
+	var document *Document
+	if req.Report != nil {
+		pdf, err := c.Reports.Render(ctx, docFlow, company, req.Report)
+		if err != nil {
+			return nil, fmt.Errorf("compose: render the report of %q: %w", req.DocumentFlow, err)
+		}
+		total += int64(len(pdf))
+		if err := checkLimit(limit, total); err != nil {
+			return nil, err
+		}
+		name, err := reportName(rule, req)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, file{name: name, contentType: "application/pdf", content: pdf})
+		document = &Document{Name: name, ContentType: "application/pdf", Content: pdf}
+	}
+	for _, a := range req.Attachments {
+		name := attachmentName(a.Filename)
+		ct := attachmentType(a.ContentType, name)
+		files = append(files, file{name: name, contentType: ct, content: a.Content})
+		if document == nil && isPDF(ct) {
+			document = &Document{Name: name, ContentType: ct, Content: a.Content}
+		}
+	}
+
+	// 4. Footers, signature and logo.
+	logoCID := "logo." + seed(msgID, "logo") + "@" + c.contentDomain(msgID)
+	b := buildBody(plainBody, htmlBody, op, company, logoCID)
+
+	out, err := build(message{
+		id:       msgID,
+		date:     c.now(),
+		from:     from,
+		req:      req,
+		priority: prio,
+		receipt:  setting.ReadReceipt,
+		subject:  subject,
+		body:     b,
+		files:    files,
+		envelope: envelope(from, req, setting.CopyToSender),
+	})
+	if err != nil {
+		return nil, err
+	}
+	out.identity = id
+	out.FileNameRule = rule
+	out.Document = document
+	if req.Entity != nil {
+		e := *req.Entity
+		out.Entity = &e
+	}
+	c.logger().Debug("compose: message composed", "message", m.ID, "message_id", msgID,
+		"document_flow", req.DocumentFlow, "operator", req.Operator, "flow", flow.Code,
+		"attachments", len(files), "size", out.envelope.Size)
+	return out, nil
+}
+
+// sender returns the From address and the identity to send as. A generic
+// mailbox flow sends from its shared address, authenticated as that
+// mailbox (its token, Operator ""; no password: a shared mailbox is an
+// OAuth consent, the domain keeps no password for it); otherwise the
+// operator sends from, and authenticates as, their own address, with their
+// password on basic SMTP. The identity is kept apart from From: the SMTP
+// server checks the authenticated user, the recipient reads From.
+func sender(flow *envoi.AuthFlow, op *envoi.Operator, company *envoi.Company) (*mail.Address, envoi.Identity, error) {
+	if flow.GenericMailbox.Enabled {
+		a, err := envoi.ParseAddress(flow.GenericMailbox.Email)
+		if err != nil {
+			return nil, envoi.Identity{}, envoi.FieldError(envoi.EInvalidFlowData, "generic_mailbox.email",
+				"flow %s: %q is not a valid e-mail address", flow.Code, flow.GenericMailbox.Email)
+		}
+		from := &mail.Address{Address: a.Address}
+		if company != nil {
+			from.Name = envoi.CleanHeader(company.Name)
+		}
+		return from, envoi.Identity{
+			Flow:     flow,
+			Key:      envoi.TokenKey{Flow: flow.Code},
+			Username: a.Address,
+		}, nil
+	}
+	if op.Email == "" {
+		return nil, envoi.Identity{}, envoi.FieldError(envoi.EInvalidInput, "operator",
+			"operator %s has no e-mail address to send from", op.Code).WithDetail("operator", op.Code)
+	}
+	a, err := envoi.ParseAddress(op.Email)
+	if err != nil {
+		return nil, envoi.Identity{}, envoi.FieldError(envoi.EInvalidInput, "operator",
+			"operator %s: %q is not a valid e-mail address", op.Code, op.Email).WithDetail("operator", op.Code)
+	}
+	id := envoi.Identity{
+		Flow:     flow,
+		Key:      envoi.TokenKey{Flow: flow.Code, Operator: op.Code},
+		Username: a.Address,
+	}
+	if flow.Kind == envoi.KindSMTPBasic {
+		id.Password = op.SMTPPassword
+	}
+	return &mail.Address{Name: envoi.CleanHeader(op.Name), Address: a.Address}, id, nil
+}
+
+// envelope returns the SMTP envelope: From the sender's address, the
+// recipients To, Cc and Bcc and, with copy to sender, the sender (a Bcc that
+// no header shows), each address once.
+func envelope(from *mail.Address, req *envoi.SendRequest, copyToSender bool) envoi.Envelope {
+	env := envoi.Envelope{From: from.Address}
+	seen := map[string]bool{}
+	add := func(addr string) {
+		k := strings.ToLower(addr)
+		if !seen[k] {
+			seen[k] = true
+			env.Recipients = append(env.Recipients, addr)
+		}
+	}
+	for _, list := range [][]string{req.To, req.Cc, req.Bcc} {
+		for _, s := range list {
+			a, _ := envoi.ParseAddress(s) // checked by Validate
+			add(a.Address)
+		}
+	}
+	if copyToSender {
+		add(from.Address)
+	}
+	return env
+}
+
+// checkKeywords returns EKeywordMissing naming every keyword used in texts
+// that values lacks.
+func checkKeywords(values map[string]string, texts ...string) error {
+	var missing []string
+	seen := map[string]bool{}
+	for _, t := range texts {
+		for _, k := range envoi.Keywords(t) {
+			if _, ok := values[k]; !ok && !seen[k] {
+				seen[k] = true
+				missing = append(missing, k)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return envoi.Errorf(envoi.EKeywordMissing, "no value for %s", strings.Join(missing, ", ")).
+			WithDetail("keywords", missing)
+	}
+	return nil
+}
+
+// priority is how a mail setting's priority is written in the header.
+type priority struct{ importance, xPriority string }
+
+// priorityOf returns the Importance and X-Priority values of p ("" is
+// normal), EInvalidInput for anything else.
+func priorityOf(p string) (priority, error) {
+	switch p {
+	case envoi.PriorityLow:
+		return priority{"low", "5"}, nil
+	case envoi.PriorityNormal, "":
+		return priority{"normal", "3"}, nil
+	case envoi.PriorityHigh:
+		return priority{"high", "1"}, nil
+	}
+	return priority{}, envoi.FieldError(envoi.EInvalidInput, "priority", "%q is not low, normal or high", p)
+}
+
+func checkLimit(limit, total int64) error {
+	if limit > 0 && total > limit {
+		return envoi.Errorf(envoi.EAttachmentsTooBig, "the attachments total %d bytes; the flow's limit is %d bytes", total, limit).
+			WithDetail("limit_bytes", limit).WithDetail("total_bytes", total)
+	}
+	return nil
+}
+
+// reportName names the report by the file-name rule's pattern, or, without
+// one, by the document flow and the entity ("BL_12345.pdf"); the filename
+// package cleans the name and forces ".pdf", as for print and export.
+func reportName(rule *envoi.FileNameRule, req *envoi.SendRequest) (string, error) {
+	if rule != nil && strings.TrimSpace(rule.Pattern) != "" {
+		return filename.Render(rule.Pattern, req.Context, "pdf")
+	}
+	name := req.DocumentFlow
+	if req.Entity != nil {
+		name += "_" + req.Entity.ID
+	}
+	// The name is a keyword's value, so brackets in an entity id are not
+	// taken for keywords.
+	return filename.Render("[NAME]", map[string]string{"NAME": name}, "pdf")
+}
+
+// attachmentName cleans the name the ERP gave a file. It is taken for a
+// path at worst: only its last element is kept ("../../etc/passwd" is
+// "passwd"), then the filename package makes it safe.
+func attachmentName(name string) string {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	return filename.Sanitize(name)
+}
+
+// cleanText makes a keyword value safe in a body: line breaks are kept (as
+// \n), other control characters are dropped.
+func cleanText(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\t':
+			return r
+		case r < 0x20 || r == 0x7f:
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func (c *Composer) now() time.Time {
+	if c.Now == nil {
+		return time.Now()
+	}
+	return c.Now()
+}
+
+func (c *Composer) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+var _ io.WriterTo = (*Mail)(nil)

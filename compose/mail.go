@@ -1,0 +1,463 @@
+package compose
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/mail"
+	"path"
+	"strings"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"envoi"
+)
+
+// Mail is a composed message: the bytes to send (WriteTo), the SMTP
+// envelope and the identity to send as, and what the send path records
+// about it. WriteTo streams the attachments, so a Mail holds them once,
+// as the request gave them; it may be written any number of times, also
+// concurrently, and writes the same bytes each time.
+type Mail struct {
+	// MessageID is the Message-ID header's value, angle brackets included.
+	MessageID string
+	// Subject is the subject as sent, keywords filled, before encoding.
+	Subject string
+	// From is the From header's address.
+	From mail.Address
+	// Attachments are the attached files in order (the report first), the
+	// inline logo not included.
+	Attachments []AttachmentInfo
+	// FileNameRule is the document flow's file-name rule, nil when it has
+	// none: it named the report, and its Archive says whether the sent
+	// document is stored with Entity.
+	FileNameRule *envoi.FileNameRule
+	// Document is the document sent, for the archive: the rendered report,
+	// else the first PDF the ERP attached; nil when there is none.
+	Document *Document
+	// Entity is the business entity the document belongs to, nil if none.
+	Entity *envoi.Entity
+
+	envelope envoi.Envelope
+	identity envoi.Identity
+	segments []segment
+}
+
+// AttachmentInfo describes one attached file.
+type AttachmentInfo struct {
+	Name        string `json:"name"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+}
+
+// Document is a document sent with a mail, kept for the archive. Content is
+// the bytes attached, not a copy.
+type Document struct {
+	Name        string
+	ContentType string
+	Content     []byte
+}
+
+// Envelope returns the SMTP envelope: From is the sender's address,
+// Recipients are To, Cc and Bcc (and the sender with copy to sender), each
+// once, and Size is exactly the number of bytes WriteTo writes.
+func (m *Mail) Envelope() envoi.Envelope {
+	env := m.envelope
+	env.Recipients = append([]string(nil), env.Recipients...)
+	return env
+}
+
+// Identity returns who the message is sent as: the flow, the token key
+// (the operator, or "" for the flow's generic mailbox), the SMTP username
+// and, for basic SMTP, the operator's password. It is kept apart from the
+// From header.
+func (m *Mail) Identity() envoi.Identity { return m.identity }
+
+// Archive reports whether the sent document is to be stored with its
+// business entity: the flow's rule asks for it and there are a document
+// and an entity.
+func (m *Mail) Archive() bool {
+	return m.FileNameRule != nil && m.FileNameRule.Archive && m.Document != nil && m.Entity != nil
+}
+
+// WriteTo writes the message (RFC 5322, CRLF line ends) to w. Attachments
+// are base64-encoded as they are written, through a buffer of 20 KB: no
+// copy of an attachment is made. No Bcc header is written.
+func (m *Mail) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	var buf []byte
+	for _, s := range m.segments {
+		if !s.encode {
+			k, err := w.Write(s.data)
+			n += int64(k)
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
+		if buf == nil {
+			buf = make([]byte, 0, linesPerWrite*(base64LineBytes+2))
+		}
+		k, err := writeBase64(w, s.data, buf)
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// segment is a run of the message: bytes written as they are, or an
+// attachment's content written base64-encoded in lines of 76 characters.
+type segment struct {
+	data   []byte
+	encode bool
+}
+
+const (
+	base64LineBytes = 76
+	base64LineInput = base64LineBytes / 4 * 3
+	linesPerWrite   = 256
+)
+
+// writeBase64 writes data base64-encoded in lines of 76 characters
+// separated by CRLF, the last line without one (the boundary that follows
+// starts with CRLF). buf is the scratch space, empty with capacity for
+// linesPerWrite lines.
+func writeBase64(w io.Writer, data, buf []byte) (int64, error) {
+	var n int64
+	for len(data) > 0 {
+		out := buf[:0]
+		for i := 0; i < linesPerWrite && len(data) > 0; i++ {
+			k := min(base64LineInput, len(data))
+			out = base64.StdEncoding.AppendEncode(out, data[:k])
+			data = data[k:]
+			if len(data) > 0 {
+				out = append(out, '\r', '\n')
+			}
+		}
+		k, err := w.Write(out)
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// base64Size is the number of bytes writeBase64 writes for n bytes.
+func base64Size(n int) int64 {
+	if n == 0 {
+		return 0
+	}
+	enc := int64(base64.StdEncoding.EncodedLen(n))
+	lines := (enc + base64LineBytes - 1) / base64LineBytes
+	return enc + 2*(lines-1)
+}
+
+// file is an attachment, or the inline logo when contentID is set.
+type file struct {
+	name        string
+	contentType string
+	content     []byte
+	contentID   string
+}
+
+// message is everything the MIME structure is made from.
+type message struct {
+	id       string
+	date     time.Time
+	from     *mail.Address
+	req      *envoi.SendRequest
+	priority priority
+	receipt  bool
+	subject  string
+	body     body
+	files    []file
+	envelope envoi.Envelope
+}
+
+// part is a MIME entity being assembled: its header fields (each ending in
+// CRLF) and a function adding its body.
+type part struct {
+	header string
+	body   func(*assembler)
+}
+
+// build makes the Mail of msg. go-mail writes the header fields and the
+// text/plain and text/html alternatives; the multipart/related (inline
+// logo) and multipart/mixed (attachments) levels around them are written
+// here, because go-mail v0.8.1 buffers each attachment's whole encoded body
+// in memory before writing it, and gives every nesting level one and the
+// same boundary when a boundary is set.
+func build(msg message) (*Mail, error) {
+	head, err := headAndAlternatives(msg)
+	if err != nil {
+		return nil, err
+	}
+
+	var a assembler
+	if msg.body.logo == nil && len(msg.files) == 0 {
+		a.raw(head)
+	} else {
+		fields, body, ok := bytes.Cut(head, []byte("\r\n\r\n"))
+		if !ok {
+			return nil, errors.New("compose: go-mail wrote no header/body separator")
+		}
+		others, contentType := splitContentType(string(fields) + "\r\n")
+		if contentType == "" {
+			return nil, errors.New("compose: go-mail wrote no Content-Type")
+		}
+		content := part{header: contentType, body: func(a *assembler) { a.raw(body) }}
+		if msg.body.logo != nil {
+			content = multipart("related", boundary(msg.id, "related"), ";\r\n type=\"multipart/alternative\"",
+				[]part{content, filePart(*msg.body.logo)})
+		}
+		if len(msg.files) > 0 {
+			parts := []part{content}
+			for _, f := range msg.files {
+				parts = append(parts, filePart(f))
+			}
+			content = multipart("mixed", boundary(msg.id, "mixed"), "", parts)
+		}
+		a.str(others)
+		a.str(content.header)
+		a.str("\r\n")
+		content.body(&a)
+	}
+
+	out := &Mail{
+		MessageID: msg.id,
+		Subject:   msg.subject,
+		From:      *msg.from,
+		envelope:  msg.envelope,
+		segments:  a.done(),
+	}
+	for _, s := range out.segments {
+		if s.encode {
+			out.envelope.Size += base64Size(len(s.data))
+		} else {
+			out.envelope.Size += int64(len(s.data))
+		}
+	}
+	for _, f := range msg.files {
+		out.Attachments = append(out.Attachments, AttachmentInfo{Name: f.name, ContentType: f.contentType, Size: int64(len(f.content))})
+	}
+	return out, nil
+}
+
+// headAndAlternatives has go-mail write the header fields and the
+// multipart/alternative body of msg.
+func headAndAlternatives(msg message) ([]byte, error) {
+	g := gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithCharset(gomail.CharsetUTF8),
+		gomail.WithEncoding(gomail.EncodingQP))
+	g.FromMailAddress(msg.from)
+	for _, l := range []struct {
+		list []string
+		set  func(...*mail.Address)
+	}{{msg.req.To, g.ToMailAddress}, {msg.req.Cc, g.CcMailAddress}} {
+		var addrs []*mail.Address
+		for _, s := range l.list {
+			a, err := envoi.ParseAddress(s)
+			if err != nil {
+				return nil, err
+			}
+			addrs = append(addrs, a)
+		}
+		if len(addrs) > 0 {
+			l.set(addrs...)
+		}
+	}
+	g.Subject(msg.subject)
+	g.SetDateWithValue(msg.date)
+	g.SetMessageIDWithValue(strings.TrimSuffix(strings.TrimPrefix(msg.id, "<"), ">"))
+
+	// go-mail's SetImportance writes nothing for normal and its zero value
+	// is ImportanceLow: the two headers are set here for every priority.
+	g.SetGenHeader(gomail.HeaderImportance, msg.priority.importance)
+	g.SetGenHeader(gomail.HeaderXPriority, msg.priority.xPriority)
+	if msg.receipt {
+		if err := g.RequestMDNTo(msg.from.String()); err != nil {
+			return nil, fmt.Errorf("compose: read receipt address: %w", err)
+		}
+	}
+
+	g.SetBodyString(gomail.TypeTextPlain, msg.body.plain)
+	g.AddAlternativeString(gomail.TypeTextHTML, msg.body.html)
+	// The boundary must not occur in the text; it has no '=', so the
+	// quoted-printable encoding cannot make it appear where the text has
+	// not got it.
+	for salt := 0; ; salt++ {
+		b := "envoi-alt-" + seed(msg.id, fmt.Sprint("alternative", salt))
+		if !strings.Contains(msg.body.plain, b) && !strings.Contains(msg.body.html, b) {
+			g.SetBoundary(b)
+			break
+		}
+	}
+
+	var buf bytes.Buffer
+	if _, err := g.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("compose: write the message: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// splitContentType returns the header fields without the Content-Type
+// field, and that field (folded lines included).
+func splitContentType(fields string) (others, contentType string) {
+	var o, ct strings.Builder
+	inCT := false
+	for line := range strings.Lines(fields) {
+		if line[0] != ' ' && line[0] != '\t' {
+			name, _, _ := strings.Cut(line, ":")
+			inCT = strings.EqualFold(strings.TrimSpace(name), "Content-Type")
+		}
+		if inCT {
+			ct.WriteString(line)
+		} else {
+			o.WriteString(line)
+		}
+	}
+	return o.String(), ct.String()
+}
+
+// boundary returns the boundary of a multipart level of message id. "=_"
+// cannot occur in base64 nor in quoted-printable text, so the boundary
+// cannot occur in the parts it separates.
+func boundary(id, level string) string {
+	return "envoi=_" + level + "_" + seed(id, level)
+}
+
+// multipart returns a multipart/kind part of parts; params are extra
+// Content-Type parameters, starting with ';'.
+func multipart(kind, b, params string, parts []part) part {
+	return part{
+		header: "Content-Type: multipart/" + kind + ";\r\n boundary=\"" + b + "\"" + params + "\r\n",
+		body: func(a *assembler) {
+			for i, p := range parts {
+				if i > 0 {
+					a.str("\r\n")
+				}
+				a.str("--" + b + "\r\n")
+				a.str(p.header)
+				a.str("\r\n")
+				p.body(a)
+			}
+			a.str("\r\n--" + b + "--\r\n")
+		},
+	}
+}
+
+// filePart returns the part of an attachment, or of an inline image when
+// f.contentID is set.
+func filePart(f file) part {
+	mt, params, err := mime.ParseMediaType(f.contentType)
+	ct := mime.FormatMediaType(mt, params)
+	if err != nil || ct == "" {
+		mt, params = "application/octet-stream", map[string]string{}
+		ct = mt
+	}
+	// The file name goes in Content-Disposition as RFC 2231 says
+	// (filename*=utf-8''...) and, for clients that read only the Content-Type
+	// name, there too, RFC 2047-encoded when it is not ASCII.
+	if isASCII(f.name) {
+		params["name"] = f.name
+		ct = mime.FormatMediaType(mt, params)
+	} else {
+		ct += ";\r\n name=\"" + mime.QEncoding.Encode("utf-8", f.name) + "\""
+	}
+	disposition := "attachment"
+	if f.contentID != "" {
+		disposition = "inline"
+	}
+	h := "Content-Type: " + ct + "\r\n" +
+		"Content-Transfer-Encoding: base64\r\n" +
+		"Content-Disposition: " + mime.FormatMediaType(disposition, map[string]string{"filename": f.name}) + "\r\n"
+	if f.contentID != "" {
+		h += "Content-ID: <" + f.contentID + ">\r\n"
+	}
+	return part{header: h, body: func(a *assembler) { a.base64(f.content) }}
+}
+
+// attachmentType returns the content type of an ERP attachment: the one
+// given when it parses, else one from the name's extension.
+func attachmentType(given, name string) string {
+	if mt, params, err := mime.ParseMediaType(given); err == nil && strings.Contains(mt, "/") {
+		if ct := mime.FormatMediaType(mt, params); ct != "" {
+			return ct
+		}
+	}
+	if ct, ok := typesByExt[strings.ToLower(path.Ext(name))]; ok {
+		return ct
+	}
+	return "application/octet-stream"
+}
+
+// typesByExt is a fixed table rather than mime.TypeByExtension, whose
+// answers depend on the machine's mime.types.
+var typesByExt = map[string]string{
+	".pdf":  "application/pdf",
+	".png":  "image/png",
+	".jpg":  "image/jpeg",
+	".jpeg": "image/jpeg",
+	".gif":  "image/gif",
+	".tif":  "image/tiff",
+	".tiff": "image/tiff",
+	".txt":  "text/plain; charset=utf-8",
+	".csv":  "text/csv; charset=utf-8",
+	".xml":  "application/xml",
+	".json": "application/json",
+	".htm":  "text/html; charset=utf-8",
+	".html": "text/html; charset=utf-8",
+	".zip":  "application/zip",
+	".doc":  "application/msword",
+	".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+	".xls":  "application/vnd.ms-excel",
+	".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+	".odt":  "application/vnd.oasis.opendocument.text",
+	".ods":  "application/vnd.oasis.opendocument.spreadsheet",
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func isPDF(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/pdf"
+}
+
+// assembler collects the segments of a message.
+type assembler struct {
+	segs []segment
+	cur  []byte
+}
+
+func (a *assembler) str(s string) { a.cur = append(a.cur, s...) }
+func (a *assembler) raw(b []byte) { a.cur = append(a.cur, b...) }
+
+func (a *assembler) base64(content []byte) {
+	a.flush()
+	a.segs = append(a.segs, segment{data: content, encode: true})
+}
+
+func (a *assembler) flush() {
+	if len(a.cur) > 0 {
+		a.segs = append(a.segs, segment{data: a.cur})
+		a.cur = nil
+	}
+}
+
+func (a *assembler) done() []segment {
+	a.flush()
+	return a.segs
+}
