@@ -132,6 +132,7 @@ type OAuthProvider struct {
 	consented     map[string]bool // users who consented once (Google's prompt rule)
 	accounts      map[string]*rsa.PublicKey
 	tokenCalls    map[string]int
+	onToken       func(grant string)
 	authorizeHits int
 	userinfoHits  int
 }
@@ -300,6 +301,16 @@ func (p *OAuthProvider) Revoke(user string) {
 			a.revoked = true
 		}
 	}
+}
+
+// OnTokenRequest sets a function called with the grant type of each token
+// request before the provider handles it (nil removes it): a test makes
+// things happen while a refresh is in flight. It runs on the request's
+// goroutine and may call the provider itself.
+func (p *OAuthProvider) OnTokenRequest(f func(grant string)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.onToken = f
 }
 
 // TokenCalls returns how many token requests of grant type grant (one of
@@ -560,7 +571,11 @@ func (p *OAuthProvider) token(w http.ResponseWriter, r *http.Request) {
 	grant := r.PostForm.Get("grant_type")
 	p.mu.Lock()
 	p.tokenCalls[grant]++
+	hook := p.onToken
 	p.mu.Unlock()
+	if hook != nil {
+		hook(grant)
+	}
 	switch grant {
 	case OAuthGrantAuthorizationCode:
 		p.grantCode(w, r)
@@ -896,5 +911,5 @@ func (s *oauthSwitchListener) shutdown() {
 	close(s.wake)
 }
 
-func (s *oauthSwitchListener) Close() error { s.shutdown(); return nil }
+func (s *oauthSwitchListener) Close() error   { s.shutdown(); return nil }
 func (s *oauthSwitchListener) Addr() net.Addr { return s.addr }
