@@ -129,7 +129,7 @@ type OAuthProvider struct {
 	access        map[string]*oauthAccess
 	refresh       map[string]*oauthRefresh
 	devices       map[string]*oauthDevice
-	consented     map[string]bool // users who consented once (Google's prompt rule)
+	consented     map[string]bool // users who granted offline access (Google's prompt rule)
 	accounts      map[string]*rsa.PublicKey
 	tokenCalls    map[string]int
 	onToken       func(grant string)
@@ -301,6 +301,7 @@ func (p *OAuthProvider) Revoke(user string) {
 			a.revoked = true
 		}
 	}
+	delete(p.consented, strings.ToLower(user))
 }
 
 // OnTokenRequest sets a function called with the grant type of each token
@@ -479,7 +480,9 @@ func (p *OAuthProvider) authorize(w http.ResponseWriter, r *http.Request) {
 		// only with prompt=consent.
 		key := strings.ToLower(user)
 		refresh = q.Get("access_type") == "offline" && (!p.consented[key] || q.Get("prompt") == "consent")
-		p.consented[key] = true
+		if refresh {
+			p.consented[key] = true
+		}
 	} else {
 		refresh = oauthHasScope(scope, "offline_access")
 	}
