@@ -1,0 +1,329 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+
+	"envoi"
+)
+
+// PutAuthFlow inserts or replaces the flow of f.Code with its operators and
+// groups, in one transaction. It applies the preset, keeps the stored
+// client secret and service account key when f's are empty, and validates.
+// Returns EInvalidFlowData naming the field: a wrong value, an operator or
+// group that does not exist (operators are created first), or an operator
+// who would be in two flows, directly or through a group (the details name
+// the other flow). Nothing is written when it fails.
+func (s *Store) PutAuthFlow(ctx context.Context, f *envoi.AuthFlow) error {
+	if err := f.ApplyPreset(); err != nil {
+		return err
+	}
+	f.Operators = uniq(f.Operators)
+	f.Groups = uniq(f.Groups)
+	if f.ClientSecret != "" || f.ServiceAccountKey != "" {
+		if err := s.ensureKeys(ctx); err != nil {
+			return err
+		}
+	}
+	now := s.nowUTC()
+	var csSet, sakSet bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockAssignments(ctx, tx); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx, `SELECT client_secret IS NOT NULL, service_account_key IS NOT NULL FROM auth_flows WHERE code = $1`, f.Code).Scan(&csSet, &sakSet)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlstore: put flow %q: %w", f.Code, err)
+		}
+		f.ClientSecretSet = csSet || f.ClientSecret != ""
+		f.ServiceAccountKeySet = sakSet || f.ServiceAccountKey != ""
+		if err := f.Validate(); err != nil {
+			return err
+		}
+		if err := checkAssignments(ctx, tx, f); err != nil {
+			return err
+		}
+		cs, err := s.seal(f.ClientSecret, aad("auth_flows", "client_secret", f.Code))
+		if err != nil {
+			return err
+		}
+		sak, err := s.seal(f.ServiceAccountKey, aad("auth_flows", "service_account_key", f.Code))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `
+			INSERT INTO auth_flows (code, name, kind, preset, scope, auth_url, token_url, device_url, userinfo_url,
+				client_id, client_secret, tenant, redirect_url, grant_type, service_account_key,
+				smtp_host, smtp_port, smtp_security, generic_enabled, generic_email,
+				max_attachments_mb, rate_per_minute, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+			ON CONFLICT (code) DO UPDATE SET
+				name = excluded.name, kind = excluded.kind, preset = excluded.preset, scope = excluded.scope,
+				auth_url = excluded.auth_url, token_url = excluded.token_url, device_url = excluded.device_url,
+				userinfo_url = excluded.userinfo_url, client_id = excluded.client_id,
+				client_secret = coalesce(excluded.client_secret, auth_flows.client_secret),
+				tenant = excluded.tenant, redirect_url = excluded.redirect_url, grant_type = excluded.grant_type,
+				service_account_key = coalesce(excluded.service_account_key, auth_flows.service_account_key),
+				smtp_host = excluded.smtp_host, smtp_port = excluded.smtp_port, smtp_security = excluded.smtp_security,
+				generic_enabled = excluded.generic_enabled, generic_email = excluded.generic_email,
+				max_attachments_mb = excluded.max_attachments_mb, rate_per_minute = excluded.rate_per_minute,
+				updated_at = excluded.updated_at`,
+			f.Code, f.Name, f.Kind, f.Preset, f.Scope, f.AuthURL, f.TokenURL, f.DeviceURL, f.UserinfoURL,
+			f.ClientID, cs, f.Tenant, f.RedirectURL, f.Grant, sak,
+			f.SMTP.Host, f.SMTP.Port, f.SMTP.Security, f.GenericMailbox.Enabled, f.GenericMailbox.Email,
+			f.MaxAttachmentsMB, f.RatePerMinute, s.ts(now))
+		if err != nil {
+			return fmt.Errorf("sqlstore: put flow %q: %w", f.Code, err)
+		}
+		for _, q := range []string{`DELETE FROM auth_flow_operators WHERE flow = $1`, `DELETE FROM auth_flow_groups WHERE flow = $1`} {
+			if _, err := tx.ExecContext(ctx, q, f.Code); err != nil {
+				return fmt.Errorf("sqlstore: put flow %q: %w", f.Code, err)
+			}
+		}
+		for _, o := range f.Operators {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO auth_flow_operators (operator, flow) VALUES ($1, $2)`, o, f.Code); err != nil {
+				if isUniqueViolation(err) {
+					return envoi.FieldError(envoi.EInvalidFlowData, "operators", "operator %s is already in another flow", o).WithDetail("operator", o)
+				}
+				return fmt.Errorf("sqlstore: put flow %q: operator %q: %w", f.Code, o, err)
+			}
+		}
+		for _, g := range f.Groups {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO auth_flow_groups (group_code, flow) VALUES ($1, $2)`, g, f.Code); err != nil {
+				if isUniqueViolation(err) {
+					return envoi.FieldError(envoi.EInvalidFlowData, "groups", "group %s is already in another flow", g).WithDetail("group", g)
+				}
+				return fmt.Errorf("sqlstore: put flow %q: group %q: %w", f.Code, g, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	f.UpdatedAt = now
+	return nil
+}
+
+// checkAssignments enforces, inside the transaction that writes f, that
+// f's operators and groups exist and that no operator would end up in two
+// flows: directly in one and through their group in another.
+func checkAssignments(ctx context.Context, tx *sql.Tx, f *envoi.AuthFlow) error {
+	conflict := func(field, format string, args ...any) func(other string) error {
+		return func(other string) error {
+			return envoi.FieldError(envoi.EInvalidFlowData, field, format, append(args, other)...).WithDetail("flow", other)
+		}
+	}
+	for _, o := range f.Operators {
+		var group string
+		err := tx.QueryRowContext(ctx, `SELECT coalesce(group_code, '') FROM operators WHERE code = $1`, o).Scan(&group)
+		if errors.Is(err, sql.ErrNoRows) {
+			return envoi.FieldError(envoi.EInvalidFlowData, "operators", "operator %s does not exist: create the operator first", o).WithDetail("operator", o)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: check operator %q: %w", o, err)
+		}
+		direct, err := flowOf(ctx, tx, `SELECT flow FROM auth_flow_operators WHERE operator = $1`, o)
+		if err != nil {
+			return err
+		}
+		if direct != "" && direct != f.Code {
+			return conflict("operators", "operator %s is already in flow %s", o)(direct)
+		}
+		if group == "" || slices.Contains(f.Groups, group) {
+			continue // the group's own assignment is checked below
+		}
+		viaGroup, err := flowOf(ctx, tx, `SELECT flow FROM auth_flow_groups WHERE group_code = $1`, group)
+		if err != nil {
+			return err
+		}
+		if viaGroup != "" && viaGroup != f.Code {
+			return conflict("operators", "operator %s is in group %s, which is assigned to flow %s", o, group)(viaGroup)
+		}
+	}
+	for _, g := range f.Groups {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM operator_groups WHERE code = $1`, g).Scan(&n); err != nil {
+			return fmt.Errorf("sqlstore: check group %q: %w", g, err)
+		}
+		if n == 0 {
+			return envoi.FieldError(envoi.EInvalidFlowData, "groups", "group %s does not exist: create the group (or an operator in it) first", g).WithDetail("group", g)
+		}
+		flow, err := flowOf(ctx, tx, `SELECT flow FROM auth_flow_groups WHERE group_code = $1`, g)
+		if err != nil {
+			return err
+		}
+		if flow != "" && flow != f.Code {
+			return conflict("groups", "group %s is already in flow %s", g)(flow)
+		}
+		var member, other string
+		err = tx.QueryRowContext(ctx, `
+			SELECT o.code, a.flow FROM operators o JOIN auth_flow_operators a ON a.operator = o.code
+			WHERE o.group_code = $1 AND a.flow <> $2 ORDER BY o.code LIMIT 1`, g, f.Code).Scan(&member, &other)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlstore: check group %q: %w", g, err)
+		}
+		if member != "" {
+			return conflict("groups", "operator %s of group %s is already in flow %s", member, g)(other)
+		}
+	}
+	return nil
+}
+
+const authFlowColumns = `code, name, kind, preset, scope, auth_url, token_url, device_url, userinfo_url,
+	client_id, client_secret, tenant, redirect_url, grant_type, service_account_key,
+	smtp_host, smtp_port, smtp_security, generic_enabled, generic_email,
+	max_attachments_mb, rate_per_minute, updated_at`
+
+func (s *Store) scanAuthFlow(row interface{ Scan(...any) error }) (*envoi.AuthFlow, error) {
+	var f envoi.AuthFlow
+	var cs, sak []byte
+	err := row.Scan(&f.Code, &f.Name, &f.Kind, &f.Preset, &f.Scope, &f.AuthURL, &f.TokenURL, &f.DeviceURL, &f.UserinfoURL,
+		&f.ClientID, &cs, &f.Tenant, &f.RedirectURL, &f.Grant, &sak,
+		&f.SMTP.Host, &f.SMTP.Port, &f.SMTP.Security, &f.GenericMailbox.Enabled, &f.GenericMailbox.Email,
+		&f.MaxAttachmentsMB, &f.RatePerMinute, scanTime(&f.UpdatedAt))
+	if err != nil {
+		return nil, err
+	}
+	if f.ClientSecret, err = s.open(cs, aad("auth_flows", "client_secret", f.Code)); err != nil {
+		return nil, err
+	}
+	if f.ServiceAccountKey, err = s.open(sak, aad("auth_flows", "service_account_key", f.Code)); err != nil {
+		return nil, err
+	}
+	f.ClientSecretSet, f.ServiceAccountKeySet = cs != nil, sak != nil
+	f.Operators, f.Groups = []string{}, []string{}
+	return &f, nil
+}
+
+// AuthFlow returns the flow of that code with its operators and groups and
+// its secrets decrypted; ENotFound if none.
+func (s *Store) AuthFlow(ctx context.Context, code string) (*envoi.AuthFlow, error) {
+	f, err := s.scanAuthFlow(s.rdb.QueryRowContext(ctx, `SELECT `+authFlowColumns+` FROM auth_flows WHERE code = $1`, code))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("authentication flow", code)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: flow %q: %w", code, err)
+	}
+	if err := s.assignments(ctx, map[string]*envoi.AuthFlow{code: f}, code); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// AuthFlows returns every flow by code, as AuthFlow does.
+func (s *Store) AuthFlows(ctx context.Context) ([]*envoi.AuthFlow, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+authFlowColumns+` FROM auth_flows ORDER BY code`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: flows: %w", err)
+	}
+	var out []*envoi.AuthFlow
+	byCode := map[string]*envoi.AuthFlow{}
+	for rows.Next() {
+		f, err := s.scanAuthFlow(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlstore: flows: %w", err)
+		}
+		out = append(out, f)
+		byCode[f.Code] = f
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: flows: %w", err)
+	}
+	if err := s.assignments(ctx, byCode, ""); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// assignments fills the operators and groups of flows (of the one flow
+// code, or of all when code is "").
+func (s *Store) assignments(ctx context.Context, flows map[string]*envoi.AuthFlow, code string) error {
+	for _, q := range []struct {
+		query string
+		list  func(f *envoi.AuthFlow) *[]string
+	}{
+		{`SELECT flow, operator FROM auth_flow_operators`, func(f *envoi.AuthFlow) *[]string { return &f.Operators }},
+		{`SELECT flow, group_code FROM auth_flow_groups`, func(f *envoi.AuthFlow) *[]string { return &f.Groups }},
+	} {
+		query, a := q.query, []any{}
+		if code != "" {
+			query += ` WHERE flow = $1`
+			a = append(a, code)
+		}
+		rows, err := s.rdb.QueryContext(ctx, query+` ORDER BY 2`, a...)
+		if err != nil {
+			return fmt.Errorf("sqlstore: flow assignments: %w", err)
+		}
+		for rows.Next() {
+			var flow, member string
+			if err := rows.Scan(&flow, &member); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlstore: flow assignments: %w", err)
+			}
+			if f := flows[flow]; f != nil {
+				l := q.list(f)
+				*l = append(*l, member)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlstore: flow assignments: %w", err)
+		}
+	}
+	return nil
+}
+
+// DeleteAuthFlow deletes the flow with its assignments, tokens and pending
+// consents; ENotFound if none.
+func (s *Store) DeleteAuthFlow(ctx context.Context, code string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE flow = $1`, code); err != nil {
+			return fmt.Errorf("sqlstore: delete flow %q: %w", code, err)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM auth_flows WHERE code = $1`, code)
+		return affected(res, err, "authentication flow", code)
+	})
+}
+
+// FlowForOperator returns the one flow the operator is assigned to,
+// directly or through their group. Returns ENotFound for an unknown
+// operator and ENoFlowForOperator for an operator in no flow.
+func (s *Store) FlowForOperator(ctx context.Context, operator string) (*envoi.AuthFlow, error) {
+	flow, err := flowOf(ctx, s.rdb, `
+		SELECT a.flow FROM auth_flow_operators a WHERE a.operator = $1
+		UNION ALL
+		SELECT g.flow FROM operators o JOIN auth_flow_groups g ON g.group_code = o.group_code WHERE o.code = $1
+		LIMIT 1`, operator)
+	if err != nil {
+		return nil, err
+	}
+	if flow == "" {
+		var n int
+		if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM operators WHERE code = $1`, operator).Scan(&n); err != nil {
+			return nil, fmt.Errorf("sqlstore: flow for %q: %w", operator, err)
+		}
+		if n == 0 {
+			return nil, notFound("operator", operator).WithDetail("operator", operator)
+		}
+		return nil, envoi.Errorf(envoi.ENoFlowForOperator, "operator %s is in no authentication flow", operator).WithDetail("operator", operator)
+	}
+	return s.AuthFlow(ctx, flow)
+}
+
+// uniq returns l without repeats, in order; never nil.
+func uniq(l []string) []string {
+	out := make([]string, 0, len(l))
+	for _, s := range l {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,313 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"maragu.dev/goqite"
+
+	"envoi"
+)
+
+// Limits of a message listing.
+const (
+	DefaultMessageLimit = 100
+	MaxMessageLimit     = 1000
+)
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// NewID returns prefix followed by 26 random base32 characters in lower
+// case (130 bits): "msg_" for messages, "arc_" for archived documents.
+func NewID(prefix string) string {
+	b := make([]byte, 17)
+	_, _ = rand.Read(b)
+	return prefix + strings.ToLower(idEncoding.EncodeToString(b))[:26]
+}
+
+func validStatus(s string) bool {
+	switch s {
+	case envoi.StatusQueued, envoi.StatusSending, envoi.StatusSent, envoi.StatusRetrying, envoi.StatusFailed, envoi.StatusConsentRequired:
+		return true
+	}
+	return false
+}
+
+// CreateMessage stores m, its composed bytes (m.EML, when set) and its
+// send job (goqite queue "send", body the message id) in one transaction.
+// It sets m.ID ("msg_" + 26 random characters), m.MessageID ("<id@domain>"),
+// m.Status (queued) and the timestamps when they are empty. When m.IdempotencyKey was already
+// used: with the same RequestHash it loads the existing message into m
+// (counting the duplicate) and returns created=false, with another hash
+// EIdempotencyConflict. A request that does not validate is EInvalidInput.
+func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bool, err error) {
+	if err := m.Request.Validate(); err != nil {
+		return false, err
+	}
+	if m.Status == "" {
+		m.Status = envoi.StatusQueued
+	}
+	if !validStatus(m.Status) {
+		return false, envoi.FieldError(envoi.EInvalidInput, "status", "%q is not a message status", m.Status)
+	}
+	if len(m.IdempotencyKey) > 255 {
+		return false, envoi.FieldError(envoi.EInvalidInput, "idempotency_key", "the idempotency key is longer than 255 characters")
+	}
+	if m.ID == "" {
+		m.ID = NewID("msg_")
+	}
+	if m.MessageID == "" {
+		m.MessageID = "<" + m.ID + "@" + s.msgDomain + ">"
+	}
+	now := s.nowUTC()
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = now
+	}
+	m.UpdatedAt = now
+	req, err := json.Marshal(m.Request)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: create message: %w", err)
+	}
+	to, _ := json.Marshal(m.Request.To)
+	envTo, _ := json.Marshal(nonNil(m.Envelope.Recipients))
+	if m.EML != nil {
+		m.EMLSize = int64(len(m.EML))
+	}
+	var idem any
+	if m.IdempotencyKey != "" {
+		idem = m.IdempotencyKey
+	}
+	var entityType, entityID string
+	if e := m.Request.Entity; e != nil {
+		entityType, entityID = e.Type, e.ID
+	}
+	var existing *envoi.Message
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var seq int64
+		err := tx.QueryRowContext(ctx, `
+			INSERT INTO messages (id, idempotency_key, request_hash, request, operator, document_flow, company, recipients,
+				entity_type, entity_id, status, attempts, error_code, error, message_id, flow, mailbox, next_try, sent_at,
+				created_at, updated_at, envelope_from, envelope_to, username, eml_size)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+				$22, $23, $24, $25)
+			ON CONFLICT (idempotency_key) DO NOTHING
+			RETURNING seq`,
+			m.ID, idem, m.RequestHash, req, m.Request.Operator, m.Request.DocumentFlow, m.Request.Company, string(to),
+			entityType, entityID, m.Status, m.Attempts, m.ErrorCode, m.Error, m.MessageID, m.Flow, m.Mailbox,
+			s.ts(m.NextTry), s.ts(m.SentAt), s.ts(m.CreatedAt), s.ts(now),
+			m.Envelope.From, string(envTo), m.Username, m.EMLSize).Scan(&seq)
+		if isUniqueViolation(err) {
+			return envoi.FieldError(envoi.EConflict, "id", "a message with id %s already exists", m.ID)
+		}
+		if errors.Is(err, sql.ErrNoRows) && idem != nil {
+			// The key was used: same request, or a conflict.
+			existing, err = s.message(ctx, tx, `idempotency_key = $1`, m.IdempotencyKey)
+			if err != nil {
+				return err
+			}
+			if existing.RequestHash != m.RequestHash {
+				return envoi.Errorf(envoi.EIdempotencyConflict, "the idempotency key %q was used for another request (message %s)", m.IdempotencyKey, existing.ID).
+					WithDetail("message_id", existing.ID)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET duplicates = duplicates + 1 WHERE id = $1`, existing.ID); err != nil {
+				return fmt.Errorf("sqlstore: create message: %w", err)
+			}
+			existing.Duplicates++
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: create message: %w", err)
+		}
+		if m.EML != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO message_emls (message_id, eml, created_at) VALUES ($1, $2, $3)`, m.ID, m.EML, s.ts(now)); err != nil {
+				return fmt.Errorf("sqlstore: store eml of %s: %w", m.ID, err)
+			}
+		}
+		if err := s.queue.SendTx(ctx, tx, goqite.Message{Body: []byte(m.ID)}); err != nil {
+			return fmt.Errorf("sqlstore: enqueue message %s: %w", m.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	if existing != nil {
+		*m = *existing
+		return false, nil
+	}
+	return true, nil
+}
+
+const messageColumns = `id, coalesce(idempotency_key, ''), request_hash, status, attempts, error_code, error, message_id,
+	flow, mailbox, next_try, sent_at, created_at, updated_at, eml_size, duplicates,
+	envelope_from, envelope_to, username, lease_until,
+	operator, document_flow, company, recipients, entity_type, entity_id`
+
+// scanMessage scans messageColumns, then the request when withRequest.
+func scanMessage(row interface{ Scan(...any) error }, withRequest bool) (*envoi.Message, error) {
+	var m envoi.Message
+	var to, envTo, entityType, entityID string
+	var req []byte
+	dest := []any{&m.ID, &m.IdempotencyKey, &m.RequestHash, &m.Status, &m.Attempts, &m.ErrorCode, &m.Error, &m.MessageID,
+		&m.Flow, &m.Mailbox, scanTime(&m.NextTry), scanTime(&m.SentAt), scanTime(&m.CreatedAt), scanTime(&m.UpdatedAt), &m.EMLSize, &m.Duplicates,
+		&m.Envelope.From, &envTo, &m.Username, scanTime(&m.LeaseUntil),
+		&m.Request.Operator, &m.Request.DocumentFlow, &m.Request.Company, &to, &entityType, &entityID}
+	if withRequest {
+		dest = append(dest, &req)
+	}
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(envTo), &m.Envelope.Recipients); err != nil {
+		return nil, fmt.Errorf("envelope of %s: %w", m.ID, err)
+	}
+	m.Envelope.Size = m.EMLSize
+	if withRequest {
+		if err := json.Unmarshal(req, &m.Request); err != nil {
+			return nil, fmt.Errorf("request of %s: %w", m.ID, err)
+		}
+		return &m, nil
+	}
+	_ = json.Unmarshal([]byte(to), &m.Request.To)
+	if entityType != "" || entityID != "" {
+		m.Request.Entity = &envoi.Entity{Type: entityType, ID: entityID}
+	}
+	return &m, nil
+}
+
+// message loads one whole message by a condition on one argument.
+func (s *Store) message(ctx context.Context, q queryRower, cond string, arg string) (*envoi.Message, error) {
+	m, err := scanMessage(q.QueryRowContext(ctx, `SELECT `+messageColumns+`, request FROM messages WHERE `+cond, arg), true)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("message", arg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: message %q: %w", arg, err)
+	}
+	return m, nil
+}
+
+// Message returns the message of that id with its whole request and its
+// envelope (not its bytes: see EML); ENotFound if none.
+func (s *Store) Message(ctx context.Context, id string) (*envoi.Message, error) {
+	return s.message(ctx, s.rdb, `id = $1`, id)
+}
+
+// Messages returns the messages f selects, newest first, at most f.Limit
+// (100 by default, 1000 at most). Their Request holds only the operator,
+// document flow, company, To and entity; Message gives the whole request.
+// Returns EInvalidInput when f.Before names no message.
+func (s *Store) Messages(ctx context.Context, f envoi.MessageFilter) ([]*envoi.Message, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultMessageLimit
+	}
+	limit = min(limit, MaxMessageLimit)
+	var a args
+	var where []string
+	for _, c := range []struct{ col, v string }{
+		{"status", f.Status}, {"operator", f.Operator}, {"document_flow", f.DocumentFlow},
+		{"entity_type", f.EntityType}, {"entity_id", f.EntityID},
+	} {
+		if c.v != "" {
+			where = append(where, c.col+" = "+a.add(c.v))
+		}
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "created_at >= "+a.add(s.ts(f.Since)))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "created_at < "+a.add(s.ts(f.Until)))
+	}
+	if f.Before != "" {
+		var seq int64
+		err := s.rdb.QueryRowContext(ctx, `SELECT seq FROM messages WHERE id = $1`, f.Before).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, envoi.FieldError(envoi.EInvalidInput, "before", "no message %s to page from", f.Before)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: messages: %w", err)
+		}
+		where = append(where, "seq < "+a.add(seq))
+	}
+	q := `SELECT ` + messageColumns + ` FROM messages`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += fmt.Sprintf(` ORDER BY seq DESC LIMIT %d`, limit)
+	rows, err := s.rdb.QueryContext(ctx, q, a...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: messages: %w", err)
+	}
+	defer rows.Close()
+	out := []*envoi.Message{}
+	for rows.Next() {
+		m, err := scanMessage(rows, false)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: messages: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// UpdateMessage writes m's status, attempts, error, next try, sent time,
+// flow and mailbox. Returns ENotFound if there is no such message and
+// EInvalidInput for an unknown status.
+func (s *Store) UpdateMessage(ctx context.Context, m *envoi.Message) error {
+	if !validStatus(m.Status) {
+		return envoi.FieldError(envoi.EInvalidInput, "status", "%q is not a message status", m.Status)
+	}
+	now := s.nowUTC()
+	res, err := s.db.ExecContext(ctx, `
+		UPDATE messages SET status = $1, attempts = $2, error_code = $3, error = $4, next_try = $5, sent_at = $6,
+			flow = $7, mailbox = $8, updated_at = $9
+		WHERE id = $10`,
+		m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), m.Flow, m.Mailbox, s.ts(now), m.ID)
+	if err := affected(res, err, "message", m.ID); err != nil {
+		return err
+	}
+	m.UpdatedAt = now
+	return nil
+}
+
+// PutEML stores the message as sent (replacing a previous one); ENotFound
+// if there is no such message.
+func (s *Store) PutEML(ctx context.Context, id string, eml []byte) error {
+	if eml == nil {
+		eml = []byte{}
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE messages SET eml_size = $1 WHERE id = $2`, int64(len(eml)), id)
+		if err := affected(res, err, "message", id); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `
+			INSERT INTO message_emls (message_id, eml, created_at) VALUES ($1, $2, $3)
+			ON CONFLICT (message_id) DO UPDATE SET eml = excluded.eml, created_at = excluded.created_at`,
+			id, eml, s.ts(s.nowUTC()))
+		if err != nil {
+			return fmt.Errorf("sqlstore: put eml of %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// EML returns the message as sent; ENotFound if it was not stored.
+func (s *Store) EML(ctx context.Context, id string) ([]byte, error) {
+	var eml []byte
+	err := s.rdb.QueryRowContext(ctx, `SELECT eml FROM message_emls WHERE message_id = $1`, id).Scan(&eml)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("message .eml", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: eml of %s: %w", id, err)
+	}
+	return eml, nil
+}

@@ -1,0 +1,524 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"envoi"
+	"envoi/sqlstore"
+)
+
+var messageIDPattern = regexp.MustCompile(`^msg_[a-z2-7]{26}$`)
+
+func newMessage(operator, key, hash string) *envoi.Message {
+	return &envoi.Message{IdempotencyKey: key, RequestHash: hash, Request: sendRequest(operator)}
+}
+
+// queued returns the bodies of the jobs in the send queue.
+func queued(tb testing.TB, s *sqlstore.Store) []string {
+	tb.Helper()
+	rows, err := s.DB().Query(`SELECT body FROM goqite WHERE queue = $1 ORDER BY created`, sqlstore.QueueName)
+	must(tb, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var b []byte
+		must(tb, rows.Scan(&b))
+		out = append(out, string(b))
+	}
+	must(tb, rows.Err())
+	return out
+}
+
+func TestMessages(t *testing.T) {
+	ForEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		s, clk := MustOpenStore(t, dialect)
+
+		m := newMessage("jdupont", "", "h1")
+		m.Flow, m.Mailbox, m.Username = "M365", "jdupont", "jdupont@forterro.example"
+		m.Envelope = envoi.Envelope{From: "jdupont@forterro.example", Recipients: []string{"client@customer.example", "archive@forterro.example"}}
+		m.EML = []byte("From: jdupont@forterro.example\r\nSubject: BL 12345\r\n\r\nhello\r\n")
+		created, err := s.CreateMessage(ctx, m)
+		must(t, err)
+
+		t.Run("Create", func(t *testing.T) {
+			if !created {
+				t.Error("created = false for a new message")
+			}
+			if !messageIDPattern.MatchString(m.ID) {
+				t.Errorf("ID = %q, want msg_ + 26 base32 characters", m.ID)
+			}
+			if m.MessageID != "<"+m.ID+"@envoi.invalid>" {
+				t.Errorf("MessageID = %q", m.MessageID)
+			}
+			if m.Status != envoi.StatusQueued || !m.CreatedAt.Equal(clk.Now().Truncate(time.Microsecond)) || m.EMLSize != int64(len(m.EML)) {
+				t.Errorf("m = %+v", m)
+			}
+			got, err := s.Message(ctx, m.ID)
+			must(t, err)
+			if got.Request.Operator != "jdupont" || got.Request.Context["ID_BL"] != "12345" || got.Request.Entity.ID != "12345" ||
+				len(got.Request.Attachments) != 1 || string(got.Request.Attachments[0].Content) != "%PDF-1.4 ..." ||
+				got.MessageID != m.MessageID || got.Status != envoi.StatusQueued || got.RequestHash != "h1" ||
+				got.Username != m.Username || got.Flow != "M365" || got.Mailbox != "jdupont" ||
+				got.Envelope.From != m.Envelope.From || !slices.Equal(got.Envelope.Recipients, m.Envelope.Recipients) || got.EMLSize != int64(len(m.EML)) {
+				t.Errorf("got %+v", got)
+			}
+			eml, err := s.EML(ctx, m.ID)
+			must(t, err)
+			if string(eml) != string(m.EML) {
+				t.Errorf("EML = %q", eml)
+			}
+			if jobs := queued(t, s); !slices.Equal(jobs, []string{m.ID}) {
+				t.Errorf("queue = %v, want [%s]", jobs, m.ID)
+			}
+		})
+
+		t.Run("Queue", func(t *testing.T) {
+			job, err := s.Queue().Receive(ctx)
+			must(t, err)
+			if job == nil || string(job.Body) != m.ID {
+				t.Fatalf("job = %+v", job)
+			}
+			must(t, s.Queue().Extend(ctx, job.ID, 0))
+		})
+
+		t.Run("GivenIDs", func(t *testing.T) {
+			m2 := newMessage("jdupont", "", "h")
+			m2.ID, m2.MessageID = "msg_given", "<given@erp.example>"
+			_, err := s.CreateMessage(ctx, m2)
+			must(t, err)
+			got, _ := s.Message(ctx, "msg_given")
+			if got.MessageID != "<given@erp.example>" {
+				t.Errorf("MessageID = %q", got.MessageID)
+			}
+			_, err = s.CreateMessage(ctx, m2)
+			wantField(t, err, envoi.EConflict, "id")
+		})
+
+		t.Run("Idempotency", func(t *testing.T) {
+			first := newMessage("jdupont", "erp-42", "hash-a")
+			created, err := s.CreateMessage(ctx, first)
+			must(t, err)
+			if !created {
+				t.Fatal("first: created = false")
+			}
+			jobs := len(queued(t, s))
+			again := newMessage("jdupont", "erp-42", "hash-a")
+			created, err = s.CreateMessage(ctx, again)
+			must(t, err)
+			if created || again.ID != first.ID || again.MessageID != first.MessageID || again.Duplicates != 1 {
+				t.Errorf("same request: created %v id %s (want %s) duplicates %d", created, again.ID, first.ID, again.Duplicates)
+			}
+			other := newMessage("mmartin", "erp-42", "hash-b")
+			_, err = s.CreateMessage(ctx, other)
+			e := wantCode(t, err, envoi.EIdempotencyConflict)
+			if e.Details["message_id"] != first.ID {
+				t.Errorf("details %v", e.Details)
+			}
+			if n := len(queued(t, s)); n != jobs {
+				t.Errorf("%d jobs, want %d: a replay enqueued again", n, jobs)
+			}
+		})
+
+		t.Run("ErrInvalidRequest", func(t *testing.T) {
+			bad := newMessage("jdupont", "", "h")
+			bad.Request.To = []string{"not an address"}
+			_, err := s.CreateMessage(ctx, bad)
+			wantField(t, err, envoi.EInvalidInput, "to")
+			bad = newMessage("jdupont", "", "h")
+			bad.Status = "lost"
+			_, err = s.CreateMessage(ctx, bad)
+			wantField(t, err, envoi.EInvalidInput, "status")
+		})
+
+		t.Run("Update", func(t *testing.T) {
+			clk.Advance(time.Minute)
+			got, _ := s.Message(ctx, m.ID)
+			got.Status, got.Attempts, got.ErrorCode, got.Error = envoi.StatusRetrying, 1, envoi.ESMTPTemporary, "451 4.7.0 try later"
+			got.NextTry = clk.Now().Add(30 * time.Second)
+			must(t, s.UpdateMessage(ctx, got))
+			back, _ := s.Message(ctx, m.ID)
+			if back.Status != envoi.StatusRetrying || back.Attempts != 1 || back.ErrorCode != envoi.ESMTPTemporary || back.Error != got.Error ||
+				!back.NextTry.Equal(got.NextTry.Truncate(time.Microsecond)) || !back.UpdatedAt.Equal(clk.Now().Truncate(time.Microsecond)) {
+				t.Errorf("got %+v", back)
+			}
+			got.Status = "bogus"
+			wantField(t, s.UpdateMessage(ctx, got), envoi.EInvalidInput, "status")
+			wantCode(t, s.UpdateMessage(ctx, &envoi.Message{ID: "msg_nope", Status: envoi.StatusSent}), envoi.ENotFound)
+		})
+
+		t.Run("EML", func(t *testing.T) {
+			must(t, s.PutEML(ctx, m.ID, []byte("replaced")))
+			eml, _ := s.EML(ctx, m.ID)
+			got, _ := s.Message(ctx, m.ID)
+			if string(eml) != "replaced" || got.EMLSize != 8 {
+				t.Errorf("eml %q size %d", eml, got.EMLSize)
+			}
+			wantCode(t, s.PutEML(ctx, "msg_nope", []byte("x")), envoi.ENotFound)
+			_, err := s.EML(ctx, "msg_given") // accepted without bytes
+			wantCode(t, err, envoi.ENotFound)
+		})
+
+		t.Run("ErrNotFound", func(t *testing.T) {
+			_, err := s.Message(ctx, "msg_nope")
+			wantCode(t, err, envoi.ENotFound)
+		})
+	})
+}
+
+func TestMessagesFilter(t *testing.T) {
+	ForEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		s, clk := MustOpenStore(t, dialect)
+		start := clk.Now()
+		var ids []string // in creation order
+		for i := range 12 {
+			op := []string{"jdupont", "mmartin", "plegrand"}[i%3]
+			m := newMessage(op, "", "h")
+			if i%2 == 0 {
+				m.Request.DocumentFlow = "FACTURE_CLIENT"
+				m.Request.Entity = &envoi.Entity{Type: "FACTURE", ID: fmt.Sprint(i)}
+			}
+			_, err := s.CreateMessage(ctx, m)
+			must(t, err)
+			ids = append(ids, m.ID)
+			if i%4 == 0 {
+				m.Status = envoi.StatusSent
+				m.SentAt = clk.Now()
+				must(t, s.UpdateMessage(ctx, m))
+			}
+			if i < 6 {
+				clk.Advance(time.Minute) // the last 6 share one instant
+			}
+		}
+		newest := slices.Clone(ids)
+		slices.Reverse(newest)
+		idsOf := func(ms []*envoi.Message) []string {
+			var out []string
+			for _, m := range ms {
+				out = append(out, m.ID)
+			}
+			return out
+		}
+		pick := func(idx ...int) []string {
+			var out []string
+			for _, i := range slices.Backward(idx) {
+				out = append(out, ids[i])
+			}
+			return out
+		}
+		for _, tt := range []struct {
+			name string
+			f    envoi.MessageFilter
+			want []string
+		}{
+			{"All", envoi.MessageFilter{}, newest},
+			{"Limit", envoi.MessageFilter{Limit: 5}, newest[:5]},
+			{"Status", envoi.MessageFilter{Status: envoi.StatusSent}, pick(0, 4, 8)},
+			{"Operator", envoi.MessageFilter{Operator: "mmartin"}, pick(1, 4, 7, 10)},
+			{"DocumentFlow", envoi.MessageFilter{DocumentFlow: "BL"}, pick(1, 3, 5, 7, 9, 11)},
+			{"Entity", envoi.MessageFilter{EntityType: "FACTURE", EntityID: "4"}, pick(4)},
+			{"Since", envoi.MessageFilter{Since: start.Add(5 * time.Minute)}, pick(5, 6, 7, 8, 9, 10, 11)},
+			{"Until", envoi.MessageFilter{Until: start.Add(2 * time.Minute)}, pick(0, 1)},
+			{"Before", envoi.MessageFilter{Before: ids[8], Limit: 3}, pick(5, 6, 7)},
+			{"BeforeSameInstant", envoi.MessageFilter{Before: ids[11], Limit: 2}, pick(9, 10)},
+			{"Combined", envoi.MessageFilter{Operator: "jdupont", DocumentFlow: "FACTURE_CLIENT"}, pick(0, 6)},
+			{"None", envoi.MessageFilter{Operator: "nobody"}, nil},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				got, err := s.Messages(ctx, tt.f)
+				must(t, err)
+				if got == nil {
+					t.Error("Messages returned nil, want an empty list")
+				}
+				if g := idsOf(got); !slices.Equal(g, tt.want) {
+					t.Errorf("got %v\nwant %v", g, tt.want)
+				}
+			})
+		}
+		t.Run("ListedFields", func(t *testing.T) {
+			got, err := s.Messages(ctx, envoi.MessageFilter{Limit: 1})
+			must(t, err)
+			r := got[0].Request
+			if got[0].ID != ids[11] || r.Operator != "plegrand" || r.DocumentFlow != "BL" || r.Company != "FORTERRO" || !slices.Equal(r.To, []string{"client@customer.example"}) ||
+				r.Entity == nil || r.Entity.ID != "12345" {
+				t.Errorf("listed request = %+v", r)
+			}
+		})
+		t.Run("ErrBefore", func(t *testing.T) {
+			_, err := s.Messages(ctx, envoi.MessageFilter{Before: "msg_nope"})
+			wantField(t, err, envoi.EInvalidInput, "before")
+		})
+		t.Run("MaxLimit", func(t *testing.T) {
+			got, err := s.Messages(ctx, envoi.MessageFilter{Limit: 1 << 20})
+			must(t, err)
+			if len(got) != 12 {
+				t.Errorf("%d messages", len(got))
+			}
+		})
+	})
+}
+
+func TestMessageClaim(t *testing.T) {
+	ForEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		s, clk := MustOpenStore(t, dialect)
+		m := newMessage("jdupont", "", "h")
+		m.Flow, m.Mailbox = "M365", "jdupont"
+		_, err := s.CreateMessage(ctx, m)
+		must(t, err)
+
+		t.Run("OneWinner", func(t *testing.T) {
+			const n = 6
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			wins := 0
+			for range n {
+				wg.Go(func() {
+					got, won, err := s.ClaimMessage(ctx, m.ID, clk.Now().Add(2*time.Minute))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if got == nil || got.ID != m.ID {
+						t.Errorf("claim returned %+v", got)
+					}
+					if won {
+						mu.Lock()
+						wins++
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if wins != 1 {
+				t.Fatalf("%d claims won, want 1", wins)
+			}
+			got, _ := s.Message(ctx, m.ID)
+			if got.Status != envoi.StatusSending || got.Attempts != 1 || got.Duplicates != 0 || !got.LeaseUntil.Equal(clk.Now().Add(2*time.Minute).Truncate(time.Microsecond)) {
+				t.Errorf("got %+v", got)
+			}
+		})
+
+		t.Run("LapsedLease", func(t *testing.T) {
+			clk.Advance(3 * time.Minute)
+			got, won, err := s.ClaimMessage(ctx, m.ID, clk.Now().Add(2*time.Minute))
+			must(t, err)
+			if !won || got.Attempts != 2 || got.Duplicates != 1 {
+				t.Errorf("won %v attempts %d duplicates %d; want a claim counting a possible duplicate", won, got.Attempts, got.Duplicates)
+			}
+		})
+
+		t.Run("Final", func(t *testing.T) {
+			got, _ := s.Message(ctx, m.ID)
+			got.Status, got.SentAt = envoi.StatusSent, clk.Now()
+			must(t, s.UpdateMessage(ctx, got))
+			clk.Advance(time.Hour)
+			back, won, err := s.ClaimMessage(ctx, m.ID, clk.Now().Add(time.Minute))
+			must(t, err)
+			if won || back.Status != envoi.StatusSent {
+				t.Errorf("claimed a sent message: won %v status %s", won, back.Status)
+			}
+			wantCode(t, s.RequeueMessage(ctx, m.ID), envoi.EConflict)
+		})
+
+		t.Run("ErrNotFound", func(t *testing.T) {
+			_, _, err := s.ClaimMessage(ctx, "msg_nope", clk.Now())
+			wantCode(t, err, envoi.ENotFound)
+			wantCode(t, s.RequeueMessage(ctx, "msg_nope"), envoi.ENotFound)
+		})
+
+		t.Run("SentSince", func(t *testing.T) {
+			for _, tt := range []struct {
+				flow, mailbox string
+				since         time.Time
+				want          int
+			}{
+				{"M365", "jdupont", clk.Now().Add(-2 * time.Hour), 1},
+				{"M365", "jdupont", clk.Now().Add(-time.Minute), 0},
+				{"M365", "", clk.Now().Add(-2 * time.Hour), 0},
+				{"GMAIL", "jdupont", clk.Now().Add(-2 * time.Hour), 0},
+			} {
+				n, err := s.SentSince(ctx, tt.flow, tt.mailbox, tt.since)
+				must(t, err)
+				if n != tt.want {
+					t.Errorf("SentSince(%s, %q, %v) = %d, want %d", tt.flow, tt.mailbox, tt.since, n, tt.want)
+				}
+			}
+		})
+	})
+}
+
+func TestMessageRequeue(t *testing.T) {
+	ForEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		s, clk := MustOpenStore(t, dialect)
+		q := s.Queue()
+		park := func(op string) *envoi.Message {
+			m := newMessage(op, "", "h")
+			m.Flow, m.Mailbox = "M365", op
+			_, err := s.CreateMessage(ctx, m)
+			must(t, err)
+			job, err := q.Receive(ctx)
+			must(t, err)
+			if job == nil || string(job.Body) != m.ID {
+				t.Fatalf("job %+v, want %s", job, m.ID)
+			}
+			got, won, err := s.ClaimMessage(ctx, m.ID, clk.Now().Add(time.Minute))
+			if err != nil || !won {
+				t.Fatalf("claim: %v %v", won, err)
+			}
+			got.Status = envoi.StatusConsentRequired
+			must(t, s.UpdateMessage(ctx, got))
+			must(t, q.Extend(ctx, job.ID, 6*time.Hour))
+			return got
+		}
+		a, b, other := park("jdupont"), park("jdupont"), park("mmartin")
+		if job, _ := q.Receive(ctx); job != nil {
+			t.Fatalf("a parked job was received: %s", job.Body)
+		}
+
+		n, err := s.ReleaseParked(ctx, envoi.TokenKey{Flow: "M365", Operator: "jdupont"})
+		must(t, err)
+		if n != 2 {
+			t.Errorf("released %d, want 2", n)
+		}
+		var got []string
+		for {
+			job, err := q.Receive(ctx)
+			must(t, err)
+			if job == nil {
+				break
+			}
+			got = append(got, string(job.Body))
+			must(t, q.Delete(ctx, job.ID))
+		}
+		slices.Sort(got)
+		want := []string{a.ID, b.ID}
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("due jobs %v, want %v", got, want)
+		}
+		for _, id := range want {
+			m, _ := s.Message(ctx, id)
+			if m.Status != envoi.StatusQueued {
+				t.Errorf("%s status %s, want queued", id, m.Status)
+			}
+		}
+		if m, _ := s.Message(ctx, other.ID); m.Status != envoi.StatusConsentRequired {
+			t.Errorf("another mailbox's message was released: %s", m.Status)
+		}
+
+		t.Run("RequeueFailed", func(t *testing.T) {
+			// A failed message's job was deleted: a manual retry makes a new one.
+			m, _ := s.Message(ctx, a.ID)
+			m.Status = envoi.StatusFailed
+			must(t, s.UpdateMessage(ctx, m))
+			must(t, s.RequeueMessage(ctx, a.ID))
+			job, err := q.Receive(ctx)
+			must(t, err)
+			if job == nil || string(job.Body) != a.ID {
+				t.Fatalf("job %+v, want %s", job, a.ID)
+			}
+			m, _ = s.Message(ctx, a.ID)
+			if m.Status != envoi.StatusQueued {
+				t.Errorf("status %s", m.Status)
+			}
+		})
+
+		t.Run("ErrSendingNow", func(t *testing.T) {
+			_, won, err := s.ClaimMessage(ctx, b.ID, clk.Now().Add(time.Minute))
+			if err != nil || !won {
+				t.Fatalf("claim: %v %v", won, err)
+			}
+			wantCode(t, s.RequeueMessage(ctx, b.ID), envoi.EConflict)
+		})
+	})
+}
+
+// TestCreateMessageConcurrently: many goroutines accept at once; on SQLite
+// none may fail with SQLITE_BUSY.
+func TestCreateMessageConcurrently(t *testing.T) {
+	ForEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		s, _ := MustOpenStore(t, dialect)
+		const workers, each = 16, 20
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := range each {
+					m := newMessage("jdupont", fmt.Sprintf("k-%d-%d", w, i), "h")
+					if _, err := s.CreateMessage(ctx, m); err != nil {
+						t.Errorf("worker %d message %d: %v", w, i, err)
+						return
+					}
+					// Readers run beside the writers.
+					if _, err := s.Message(ctx, m.ID); err != nil {
+						t.Errorf("read %s: %v", m.ID, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		all, err := s.Messages(ctx, envoi.MessageFilter{Limit: 1000})
+		must(t, err)
+		if len(all) != workers*each {
+			t.Errorf("%d messages, want %d", len(all), workers*each)
+		}
+		if n := len(queued(t, s)); n != workers*each {
+			t.Errorf("%d jobs, want %d", n, workers*each)
+		}
+
+		t.Run("SameIdempotencyKey", func(t *testing.T) {
+			var mu sync.Mutex
+			ids := map[string]bool{}
+			createdN := 0
+			for range workers {
+				wg.Go(func() {
+					m := newMessage("jdupont", "same-key", "same-hash")
+					created, err := s.CreateMessage(ctx, m)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					ids[m.ID] = true
+					if created {
+						createdN++
+					}
+				})
+			}
+			wg.Wait()
+			if createdN != 1 || len(ids) != 1 {
+				t.Errorf("created %d times, %d ids; want one message", createdN, len(ids))
+			}
+			for id := range ids {
+				m, _ := s.Message(ctx, id)
+				if m.Duplicates != workers-1 {
+					t.Errorf("duplicates = %d, want %d", m.Duplicates, workers-1)
+				}
+			}
+		})
+	})
+}
+
+func TestMessageIDDomain(t *testing.T) {
+	o := NewTestOptions(t, sqlstore.DialectSQLite)
+	o.MessageIDDomain = "mail.forterro.example"
+	s := MustOpen(t, o)
+	m := newMessage("jdupont", "", "h")
+	_, err := s.CreateMessage(context.Background(), m)
+	must(t, err)
+	if !strings.HasSuffix(m.MessageID, "@mail.forterro.example>") {
+		t.Errorf("MessageID = %q", m.MessageID)
+	}
+}
