@@ -29,6 +29,7 @@ func (s *Store) PutArchivedDocument(ctx context.Context, d *envoi.ArchivedDocume
 	if d.CreatedAt.IsZero() {
 		d.CreatedAt = s.nowUTC()
 	}
+	d.CreatedAt = d.CreatedAt.UTC().Truncate(time.Microsecond)
 	_, err := s.db.ExecContext(ctx, `
 		INSERT INTO archived_documents (id, entity_type, entity_id, document_flow, message_id, file_name, file_type,
 			content_type, size, sha256, created_at)
@@ -40,7 +41,6 @@ func (s *Store) PutArchivedDocument(ctx context.Context, d *envoi.ArchivedDocume
 	if err != nil {
 		return fmt.Errorf("sqlstore: put archived document: %w", err)
 	}
-	d.CreatedAt = d.CreatedAt.UTC().Truncate(time.Microsecond)
 	return nil
 }
 

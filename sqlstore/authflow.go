@@ -178,7 +178,9 @@ const authFlowColumns = `code, name, kind, preset, scope, auth_url, token_url, d
 	smtp_host, smtp_port, smtp_security, generic_enabled, generic_email,
 	max_attachments_mb, rate_per_minute, updated_at`
 
-func (s *Store) scanAuthFlow(row interface{ Scan(...any) error }) (*envoi.AuthFlow, error) {
+// scanAuthFlow scans a row; the returned function decrypts the secrets,
+// to be called once the row's connection is released (see openAll).
+func (s *Store) scanAuthFlow(row interface{ Scan(...any) error }) (*envoi.AuthFlow, func() error, error) {
 	var f envoi.AuthFlow
 	var cs, sak []byte
 	err := row.Scan(&f.Code, &f.Name, &f.Kind, &f.Preset, &f.Scope, &f.AuthURL, &f.TokenURL, &f.DeviceURL, &f.UserinfoURL,
@@ -186,25 +188,28 @@ func (s *Store) scanAuthFlow(row interface{ Scan(...any) error }) (*envoi.AuthFl
 		&f.SMTP.Host, &f.SMTP.Port, &f.SMTP.Security, &f.GenericMailbox.Enabled, &f.GenericMailbox.Email,
 		&f.MaxAttachmentsMB, &f.RatePerMinute, scanTime(&f.UpdatedAt))
 	if err != nil {
-		return nil, err
-	}
-	if f.ClientSecret, err = s.open(cs, aad("auth_flows", "client_secret", f.Code)); err != nil {
-		return nil, err
-	}
-	if f.ServiceAccountKey, err = s.open(sak, aad("auth_flows", "service_account_key", f.Code)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	f.ClientSecretSet, f.ServiceAccountKeySet = cs != nil, sak != nil
 	f.Operators, f.Groups = []string{}, []string{}
-	return &f, nil
+	return &f, func() (err error) {
+		if f.ClientSecret, err = s.open(cs, aad("auth_flows", "client_secret", f.Code)); err != nil {
+			return err
+		}
+		f.ServiceAccountKey, err = s.open(sak, aad("auth_flows", "service_account_key", f.Code))
+		return err
+	}, nil
 }
 
 // AuthFlow returns the flow of that code with its operators and groups and
 // its secrets decrypted; ENotFound if none.
 func (s *Store) AuthFlow(ctx context.Context, code string) (*envoi.AuthFlow, error) {
-	f, err := s.scanAuthFlow(s.rdb.QueryRowContext(ctx, `SELECT `+authFlowColumns+` FROM auth_flows WHERE code = $1`, code))
+	f, open, err := s.scanAuthFlow(s.rdb.QueryRowContext(ctx, `SELECT `+authFlowColumns+` FROM auth_flows WHERE code = $1`, code))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("authentication flow", code)
+	}
+	if err == nil {
+		err = open()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: flow %q: %w", code, err)
@@ -222,18 +227,18 @@ func (s *Store) AuthFlows(ctx context.Context) ([]*envoi.AuthFlow, error) {
 		return nil, fmt.Errorf("sqlstore: flows: %w", err)
 	}
 	var out []*envoi.AuthFlow
+	var opens []func() error
 	byCode := map[string]*envoi.AuthFlow{}
 	for rows.Next() {
-		f, err := s.scanAuthFlow(rows)
+		f, open, err := s.scanAuthFlow(rows)
 		if err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("sqlstore: flows: %w", err)
 		}
-		out = append(out, f)
+		out, opens = append(out, f), append(opens, open)
 		byCode[f.Code] = f
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err := openAll(rows, opens); err != nil {
 		return nil, fmt.Errorf("sqlstore: flows: %w", err)
 	}
 	if err := s.assignments(ctx, byCode, ""); err != nil {

@@ -62,6 +62,25 @@ func (s *Store) open(ct []byte, aad string) (string, error) {
 	return string(p), nil
 }
 
+// openAll closes rows, then runs the decryptions of the values read from
+// them. Decrypting after the connection is back in the pool matters: a
+// value under a key this instance does not know yet reloads the keys, which
+// needs a connection of its own.
+func openAll(rows *sql.Rows, opens []func() error) error {
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, open := range opens {
+		if err := open(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ensureKeys loads the data keys if none is loaded yet, creating the first
 // one on a new database. Write methods call it before their transaction:
 // on SQLite the transaction holds the one write connection.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"envoi"
 	"envoi/secret"
@@ -106,8 +107,12 @@ func TestRotateKeys(t *testing.T) {
 		ctx := context.Background()
 		o := NewTestOptions(t, dialect)
 		a := MustOpen(t, o)
-		// Another instance, running before and during the rotation.
-		b := MustOpen(t, o)
+		// Another instance, running before and during the rotation, with
+		// as few connections as it can have: a list that meets a new key
+		// must not wait for a connection it holds itself.
+		ob := o
+		ob.MaxOpenConns = 1
+		b := MustOpen(t, ob)
 
 		v := storeSecrets(t, a)
 		if got := keyIDs(t, a); got[1] != 7 || len(got) != 1 {
@@ -136,6 +141,11 @@ func TestRotateKeys(t *testing.T) {
 
 		checkSecrets(t, a, v, false)
 		// b had only key 1: the first value under key 2 makes it reload.
+		tokens, err := b.Tokens(ctx)
+		must(t, err)
+		if len(tokens) != 1 || tokens[0].AccessToken != v.accessToken {
+			t.Errorf("b lists %d tokens", len(tokens))
+		}
 		checkSecrets(t, b, v, false)
 		ct, err := b.Cipher().Seal([]byte("x"), "t/c/1")
 		must(t, err)
@@ -168,6 +178,35 @@ func TestRotateKeys(t *testing.T) {
 		must(t, err)
 		if n != 6 { // the OAuth state was taken
 			t.Errorf("third rotation re-encrypted %d, want 6", n)
+		}
+	})
+}
+
+// TestPeriodicKeyReload: an instance that reads nothing still starts
+// sealing with the key another instance rotated to.
+func TestPeriodicKeyReload(t *testing.T) {
+	ForEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		o := NewTestOptions(t, dialect)
+		a := MustOpen(t, o)
+		ob := o
+		ob.KeyReloadInterval = 10 * time.Millisecond
+		b := MustOpen(t, ob)
+		_, err := a.RotateKeys(ctx, nil)
+		must(t, err)
+		// Waits for the event, asserts no duration; the deadline only
+		// keeps a broken reloader from hanging the suite.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			ct, err := b.Cipher().Seal([]byte("x"), "t/c/1")
+			must(t, err)
+			if id, _ := secret.KeyID(ct); id == 2 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("b never loaded key 2")
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
 	})
 }

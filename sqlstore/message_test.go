@@ -511,6 +511,44 @@ func TestCreateMessageConcurrently(t *testing.T) {
 	})
 }
 
+// TestCreateMessageTwoInstances: two store handles on one database (two
+// processes on one SQLite file, or two instances on PostgreSQL) accept at
+// once.
+func TestCreateMessageTwoInstances(t *testing.T) {
+	ForEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		o := NewTestOptions(t, dialect)
+		stores := []*sqlstore.Store{MustOpen(t, o), MustOpen(t, o)}
+		const workers, each = 8, 15
+		var wg sync.WaitGroup
+		for i, s := range stores {
+			for w := range workers {
+				wg.Go(func() {
+					for j := range each {
+						m := newMessage("jdupont", fmt.Sprintf("k-%d-%d-%d", i, w, j), "h")
+						if _, err := s.CreateMessage(ctx, m); err != nil {
+							t.Errorf("store %d worker %d: %v", i, w, err)
+							return
+						}
+						if j%5 == 0 {
+							if _, _, err := s.ClaimMessage(ctx, m.ID, time.Now().Add(time.Minute)); err != nil {
+								t.Errorf("store %d claim: %v", i, err)
+								return
+							}
+						}
+					}
+				})
+			}
+		}
+		wg.Wait()
+		all, err := stores[1].Messages(ctx, envoi.MessageFilter{Limit: 1000})
+		must(t, err)
+		if want := len(stores) * workers * each; len(all) != want {
+			t.Errorf("%d messages, want %d", len(all), want)
+		}
+	})
+}
+
 func TestMessageIDDomain(t *testing.T) {
 	o := NewTestOptions(t, sqlstore.DialectSQLite)
 	o.MessageIDDomain = "mail.forterro.example"

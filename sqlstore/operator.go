@@ -93,26 +93,30 @@ func flowOf(ctx context.Context, q interface {
 
 const operatorColumns = `code, name, email, coalesce(group_code, ''), footer_text, signature_html, oauth_enabled, language, smtp_password, updated_at`
 
-func (s *Store) scanOperator(row interface{ Scan(...any) error }) (*envoi.Operator, error) {
+// scanOperator scans a row; the returned function decrypts the password,
+// to be called once the row's connection is released (see openAll).
+func (s *Store) scanOperator(row interface{ Scan(...any) error }) (*envoi.Operator, func() error, error) {
 	var o envoi.Operator
 	var pw []byte
 	if err := row.Scan(&o.Code, &o.Name, &o.Email, &o.Group, &o.FooterText, &o.SignatureHTML, &o.OAuthEnabled, &o.Language, &pw, scanTime(&o.UpdatedAt)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	p, err := s.open(pw, aad("operators", "smtp_password", o.Code))
-	if err != nil {
-		return nil, err
-	}
-	o.SMTPPassword, o.SMTPPasswordSet = p, pw != nil
-	return &o, nil
+	o.SMTPPasswordSet = pw != nil
+	return &o, func() (err error) {
+		o.SMTPPassword, err = s.open(pw, aad("operators", "smtp_password", o.Code))
+		return err
+	}, nil
 }
 
 // Operator returns the operator of that code with the SMTP password
 // decrypted; ENotFound if none.
 func (s *Store) Operator(ctx context.Context, code string) (*envoi.Operator, error) {
-	o, err := s.scanOperator(s.rdb.QueryRowContext(ctx, `SELECT `+operatorColumns+` FROM operators WHERE code = $1`, code))
+	o, open, err := s.scanOperator(s.rdb.QueryRowContext(ctx, `SELECT `+operatorColumns+` FROM operators WHERE code = $1`, code))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("operator", code)
+	}
+	if err == nil {
+		err = open()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: operator %q: %w", code, err)
@@ -126,16 +130,20 @@ func (s *Store) Operators(ctx context.Context) ([]*envoi.Operator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: operators: %w", err)
 	}
-	defer rows.Close()
 	var out []*envoi.Operator
+	var opens []func() error
 	for rows.Next() {
-		o, err := s.scanOperator(rows)
+		o, open, err := s.scanOperator(rows)
 		if err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("sqlstore: operators: %w", err)
 		}
-		out = append(out, o)
+		out, opens = append(out, o), append(opens, open)
 	}
-	return out, rows.Err()
+	if err := openAll(rows, opens); err != nil {
+		return nil, fmt.Errorf("sqlstore: operators: %w", err)
+	}
+	return out, nil
 }
 
 // DeleteOperator deletes the operator, their direct flow assignment and

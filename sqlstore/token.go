@@ -155,31 +155,36 @@ func (s *Store) UpdateToken(ctx context.Context, t *envoi.Token) error {
 const tokenColumns = `flow, operator, client_id, provider, email, expiry, access_token, refresh_token,
 	row_version, status, last_error, consented_at, refreshed_at, status_changed_at, updated_at`
 
-func (s *Store) scanToken(row interface{ Scan(...any) error }) (*envoi.Token, error) {
+// scanToken scans a row; the returned function decrypts the secrets, to be
+// called once the row's connection is released (see openAll).
+func (s *Store) scanToken(row interface{ Scan(...any) error }) (*envoi.Token, func() error, error) {
 	var t envoi.Token
 	var clientID, access, refresh []byte
 	err := row.Scan(&t.Flow, &t.Operator, &clientID, &t.Provider, &t.Email, scanTime(&t.Expiry), &access, &refresh,
 		&t.RowVersion, &t.Status, &t.LastError, scanTime(&t.ConsentedAt), scanTime(&t.RefreshedAt), scanTime(&t.StatusChanged), scanTime(&t.UpdatedAt))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if t.ClientID, err = s.open(clientID, aad("tokens", "client_id", t.Flow, t.Operator)); err != nil {
-		return nil, err
-	}
-	if t.AccessToken, err = s.open(access, aad("tokens", "access_token", t.Flow, t.Operator)); err != nil {
-		return nil, err
-	}
-	if t.RefreshToken, err = s.open(refresh, aad("tokens", "refresh_token", t.Flow, t.Operator)); err != nil {
-		return nil, err
-	}
-	return &t, nil
+	return &t, func() (err error) {
+		if t.ClientID, err = s.open(clientID, aad("tokens", "client_id", t.Flow, t.Operator)); err != nil {
+			return err
+		}
+		if t.AccessToken, err = s.open(access, aad("tokens", "access_token", t.Flow, t.Operator)); err != nil {
+			return err
+		}
+		t.RefreshToken, err = s.open(refresh, aad("tokens", "refresh_token", t.Flow, t.Operator))
+		return err
+	}, nil
 }
 
 // Token returns the token of key, decrypted; ENotFound if none.
 func (s *Store) Token(ctx context.Context, key envoi.TokenKey) (*envoi.Token, error) {
-	t, err := s.scanToken(s.rdb.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE flow = $1 AND operator = $2`, key.Flow, key.Operator))
+	t, open, err := s.scanToken(s.rdb.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE flow = $1 AND operator = $2`, key.Flow, key.Operator))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("token", key.Flow+"/"+key.Operator).WithDetail("flow", key.Flow).WithDetail("operator", key.Operator)
+	}
+	if err == nil {
+		err = open()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: token %s/%s: %w", key.Flow, key.Operator, err)
@@ -193,16 +198,20 @@ func (s *Store) Tokens(ctx context.Context) ([]*envoi.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: tokens: %w", err)
 	}
-	defer rows.Close()
 	var out []*envoi.Token
+	var opens []func() error
 	for rows.Next() {
-		t, err := s.scanToken(rows)
+		t, open, err := s.scanToken(rows)
 		if err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("sqlstore: tokens: %w", err)
 		}
-		out = append(out, t)
+		out, opens = append(out, t), append(opens, open)
 	}
-	return out, rows.Err()
+	if err := openAll(rows, opens); err != nil {
+		return nil, fmt.Errorf("sqlstore: tokens: %w", err)
+	}
+	return out, nil
 }
 
 // DeleteToken deletes the token of key; ENotFound if none.
