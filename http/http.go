@@ -38,6 +38,8 @@ type Server struct {
 	Archive ArchiveFiles
 	// Metrics serves GET /metrics (promhttp.Handler); nil answers 404.
 	Metrics http.Handler
+	// UI, when set, serves every path the API does not (the admin UI).
+	UI http.Handler
 }
 
 func (s *Server) logger() *slog.Logger {

@@ -95,7 +95,12 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
-	mux.HandleFunc("/", s.notFound)
+	if s.UI != nil {
+		mux.Handle("/", s.UI)
+		mux.HandleFunc("/v1/", s.notFound)
+	} else {
+		mux.HandleFunc("/", s.notFound)
+	}
 	return s.recoverPanics(mux)
 }
 

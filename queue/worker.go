@@ -43,6 +43,9 @@ type Worker struct {
 	Logger  *slog.Logger
 	// OnChange, when set, is told each status change (for waiting clients).
 	OnChange func(m *envoi.Message)
+	// OnSent, when set, is called once a message is recorded sent, with the
+	// bytes sent (the archive hooks here).
+	OnSent func(ctx context.Context, m *envoi.Message, eml []byte)
 }
 
 func (w *Worker) defaults() {
@@ -195,7 +198,7 @@ func (w *Worker) handle(ctx context.Context, job *goqite.Message) {
 	}
 
 	start := w.Now()
-	err = w.send(ctx, m)
+	eml, err := w.send(ctx, m)
 	w.Metrics.observeSend(w.Now().Sub(start))
 	switch {
 	case err == nil:
@@ -205,6 +208,9 @@ func (w *Worker) handle(ctx context.Context, job *goqite.Message) {
 		w.save(ctx, log, m)
 		w.Metrics.sent()
 		_ = w.Jobs.Delete(ctx, job.ID)
+		if w.OnSent != nil {
+			w.OnSent(ctx, m, eml)
+		}
 	case envoi.ErrorCode(err) == envoi.EConsentRequired:
 		m.Status = envoi.StatusConsentRequired
 		m.Attempts-- // waiting for a person is not a failed attempt
@@ -267,32 +273,32 @@ func (w *Worker) rateWait(ctx context.Context, m *envoi.Message) (time.Duration,
 	return time.Duration(60/float64(flow.RatePerMinute)*float64(time.Second)) + time.Duration(rand.IntN(500))*time.Millisecond, nil
 }
 
-// send sends the stored bytes of m as its identity.
-func (w *Worker) send(ctx context.Context, m *envoi.Message) error {
+// send sends the stored bytes of m as its identity and returns them.
+func (w *Worker) send(ctx context.Context, m *envoi.Message) ([]byte, error) {
 	flow, err := w.Store.AuthFlow(ctx, m.Flow)
 	if err != nil {
 		if envoi.ErrorCode(err) == envoi.ENotFound {
-			return envoi.Errorf(envoi.ENoFlowForOperator, "the flow %q of this message no longer exists", m.Flow)
+			return nil, envoi.Errorf(envoi.ENoFlowForOperator, "the flow %q of this message no longer exists", m.Flow)
 		}
-		return tempIfInternal(err)
+		return nil, tempIfInternal(err)
 	}
 	id := envoi.Identity{Flow: flow, Key: envoi.TokenKey{Flow: flow.Code, Operator: m.Mailbox}, Username: m.Username}
 	if flow.Kind == envoi.KindSMTPBasic {
 		op, err := w.Store.Operator(ctx, m.Request.Operator)
 		if err != nil {
-			return tempIfInternal(err)
+			return nil, tempIfInternal(err)
 		}
 		id.Password = op.SMTPPassword
 	}
 	eml := m.EML
 	if eml == nil {
 		if eml, err = w.Store.EML(ctx, m.ID); err != nil {
-			return tempIfInternal(err)
+			return nil, tempIfInternal(err)
 		}
 	}
 	env := m.Envelope
 	env.Size = int64(len(eml))
-	return w.Sender.Send(ctx, id, env, bytes.NewReader(eml))
+	return eml, w.Sender.Send(ctx, id, env, bytes.NewReader(eml))
 }
 
 // tempIfInternal makes a store error retryable: the database may be back

@@ -115,10 +115,6 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 				return envoi.Errorf(envoi.EIdempotencyConflict, "the idempotency key %q was used for another request (message %s)", m.IdempotencyKey, existing.ID).
 					WithDetail("message_id", existing.ID)
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE messages SET duplicates = duplicates + 1 WHERE id = $1`, existing.ID); err != nil {
-				return fmt.Errorf("sqlstore: create message: %w", err)
-			}
-			existing.Duplicates++
 			return nil
 		}
 		if err != nil {

@@ -44,6 +44,17 @@ func (s *Store) ClaimMessage(ctx context.Context, id string, leaseUntil time.Tim
 	return m, false, nil
 }
 
+// QueueDepth counts the messages not yet in a final state: queued,
+// sending, retrying or parked on consent.
+func (s *Store) QueueDepth(ctx context.Context) (int, error) {
+	var n int
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE status NOT IN ($1, $2)`, envoi.StatusSent, envoi.StatusFailed).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: queue depth: %w", err)
+	}
+	return n, nil
+}
+
 // SentSince counts the messages sent as (flow, mailbox) since t.
 func (s *Store) SentSince(ctx context.Context, flow, mailbox string, t time.Time) (int, error) {
 	var n int

@@ -33,6 +33,8 @@ type Program struct {
 	// OnListen, when set, is told the address serve listens on (tests listen
 	// on port 0).
 	OnListen func(addr net.Addr)
+	// Setup adjusts the wired parts (tests).
+	Setup Setup
 }
 
 // errUsage marks a command-line mistake: exit status 2, usage printed.

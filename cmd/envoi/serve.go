@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
-	envoihttp "envoi/http"
 	"envoi/secret"
 	"envoi/sqlstore"
 )
@@ -55,15 +55,14 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := p.openStore(ctx, cfg, logger)
+	app, err := p.newApp(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer app.Close()
 
-	api := &envoihttp.Server{Store: store, Pinger: store, Logger: logger}
 	hs := &http.Server{
-		Handler:           api.Handler(),
+		Handler:           app.HTTP.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -75,23 +74,35 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	if p.OnListen != nil {
 		p.OnListen(ln.Addr())
 	}
-	logger.Info("envoi serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "database", store.Dialect(), "data_dir", cfg.DataDir)
+	logger.Info("envoi serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "database", app.Store.Dialect(), "data_dir", cfg.DataDir)
+
+	// The workers and the background jobs stop with ctx; requests in
+	// flight get a grace period after it.
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = app.Worker.Run(workCtx) }()
+	go func() { defer wg.Done(); app.background(workCtx) }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	var serveErr error
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+		serveErr = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("envoi shutting down: finishing requests in flight")
+	logger.Info("envoi shutting down: finishing requests and sends in flight")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: shutdown: %w", err)
+	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) && serveErr == nil {
+		serveErr = fmt.Errorf("serve: shutdown: %w", err)
 	}
+	stopWork()
+	wg.Wait()
 	logger.Info("envoi stopped")
-	return nil
+	return serveErr
 }
 
 func (p *Program) migrate(ctx context.Context, args []string) error {

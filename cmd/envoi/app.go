@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"mime/multipart"
+	"net/mail"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"envoi"
+	"envoi/archive"
+	"envoi/compose"
+	envoihttp "envoi/http"
+	"envoi/oauth"
+	"envoi/queue"
+	"envoi/report"
+	"envoi/smtp"
+	"envoi/sqlstore"
+)
+
+// App is envoi wired together: every adapter, built once from the
+// configuration. serve, send and the end-to-end tests use it.
+type App struct {
+	Config   *Config
+	Logger   *slog.Logger
+	Store    *sqlstore.Store
+	OAuth    *oauth.Service
+	Sender   *smtp.Sender
+	Reports  *report.Renderer
+	Composer *compose.Composer
+	Archive  *archive.Store
+	Service  *queue.Service
+	Worker   *queue.Worker
+	HTTP     *envoihttp.Server
+	Registry *prometheus.Registry
+}
+
+// Setup lets tests adjust the parts before use: CAs trusting a test SMTP
+// server, an HTTP client for a test provider, a faster worker.
+type Setup struct {
+	SMTP   func(*smtp.Sender)
+	OAuth  func(*oauth.Service)
+	Worker func(*queue.Worker)
+}
+
+// newApp opens the store and wires every part of envoi.
+func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error) {
+	store, err := p.openStore(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Logger: logger, Store: store, Registry: prometheus.NewRegistry()}
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := queue.NewMetrics(a.Registry)
+	refreshes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoi_token_refreshes_total", Help: "Calls to providers' token endpoints, by outcome."}, []string{"outcome"})
+	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "envoi_queue_depth", Help: "Messages waiting to be sent (queued, retrying, sending or parked)."}, func() float64 {
+		n, err := store.QueueDepth(context.Background())
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	a.Registry.MustRegister(refreshes, depth)
+
+	a.OAuth = &oauth.Service{Store: store, PublicURL: cfg.PublicURL, Logger: logger}
+	a.OAuth.Notify = func(ctx context.Context, key envoi.TokenKey, e *envoi.Error) {
+		logger.Warn("token refused by the provider: consent required", "flow", key.Flow, "operator", key.Operator, "code", e.Code)
+	}
+	a.Sender = &smtp.Sender{Tokens: a.OAuth, Logger: logger}
+	if p.Setup.SMTP != nil {
+		p.Setup.SMTP(a.Sender)
+	}
+	if p.Setup.OAuth != nil {
+		p.Setup.OAuth(a.OAuth)
+	}
+	a.Reports = &report.Renderer{}
+	a.Composer = &compose.Composer{Store: store, Reports: a.Reports, Logger: logger}
+	a.Archive = &archive.Store{Root: filepath.Join(cfg.DataDir, "archive")}
+	a.Service = &queue.Service{Store: store, Composer: composerAdapter{a.Composer}, Metrics: metrics, Logger: logger}
+	a.Worker = &queue.Worker{
+		Store: store, Jobs: store.Queue(), Sender: a.Sender, Metrics: metrics, Logger: logger,
+		OnChange: a.Service.Changed,
+		OnSent:   a.archiveSent,
+	}
+	if p.Setup.Worker != nil {
+		p.Setup.Worker(a.Worker)
+	}
+	consent := &releasingConsent{Service: a.OAuth, Store: store, Logger: logger}
+	a.HTTP = &envoihttp.Server{
+		Store: store, Pinger: store, Logger: logger,
+		Messages: a.Service, Consent: consent, Tester: flowTester{a.OAuth, a.Sender},
+		Archive: a.Archive,
+		Metrics: promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}),
+	}
+	return a, nil
+}
+
+// Close releases what the app holds.
+func (a *App) Close() error {
+	a.Sender.Close()
+	return a.Store.Close()
+}
+
+// composerAdapter gives the queue the composer it expects.
+type composerAdapter struct{ c *compose.Composer }
+
+func (c composerAdapter) Compose(ctx context.Context, m *envoi.Message) (queue.Composed, error) {
+	mail, err := c.c.Compose(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return mail, nil
+}
+
+// flowTester runs a flow's Test action: the OAuth part, then an SMTP probe
+// (connect, TLS, AUTH, MAIL FROM, RCPT TO, RSET) that sends nothing.
+type flowTester struct {
+	oauth  *oauth.Service
+	sender *smtp.Sender
+}
+
+func (t flowTester) Test(ctx context.Context, flow, operator string) (envoi.TestResult, error) {
+	return t.oauth.Test(ctx, flow, operator, func(ctx context.Context, id envoi.Identity) ([]envoi.TestStep, error) {
+		from := id.Username
+		steps, err := t.sender.Probe(ctx, id, from, from)
+		out := make([]envoi.TestStep, len(steps))
+		for i, s := range steps {
+			out[i] = envoi.TestStep{Name: s.Name, OK: s.OK, Detail: s.Detail}
+		}
+		return out, err
+	})
+}
+
+// releasingConsent stores a consent and then releases the messages parked
+// while the identity waited for it, so sending resumes by itself.
+type releasingConsent struct {
+	*oauth.Service
+	Store  *sqlstore.Store
+	Logger *slog.Logger
+}
+
+func (c *releasingConsent) Callback(ctx context.Context, state, code, errParam, errDesc string) (*envoi.Token, string, error) {
+	tok, returnTo, err := c.Service.Callback(ctx, state, code, errParam, errDesc)
+	if err == nil {
+		c.release(ctx, tok)
+	}
+	return tok, returnTo, err
+}
+
+func (c *releasingConsent) release(ctx context.Context, tok *envoi.Token) {
+	n, err := c.Store.ReleaseParked(ctx, envoi.TokenKey{Flow: tok.Flow, Operator: tok.Operator})
+	if err != nil {
+		c.Logger.Error("releasing parked messages after consent", "flow", tok.Flow, "operator", tok.Operator, "err", err)
+		return
+	}
+	if n > 0 {
+		c.Logger.Info("consent given: parked messages released", "flow", tok.Flow, "operator", tok.Operator, "messages", n)
+	}
+}
+
+// archiveSent stores, once a message is sent, its document and its .eml
+// with the business entity, when the document flow's file-name rule says to
+// archive. A failure is logged: the message was sent and stays sent.
+func (a *App) archiveSent(ctx context.Context, m *envoi.Message, eml []byte) {
+	if m.Request.Entity == nil {
+		return
+	}
+	rule, err := a.Store.FileNameRule(ctx, m.Request.DocumentFlow)
+	if err != nil || !rule.Archive {
+		return
+	}
+	if err := a.archive(ctx, m, rule, eml); err != nil {
+		a.Logger.Error("archiving a sent document failed", "message", m.ID, "err", err)
+	}
+}
+
+func (a *App) archive(ctx context.Context, m *envoi.Message, rule *envoi.FileNameRule, eml []byte) error {
+	put := func(name, contentType string, b []byte) error {
+		sha, size, err := a.Archive.Put(ctx, bytes.NewReader(b))
+		if err != nil {
+			return err
+		}
+		return a.Store.PutArchivedDocument(ctx, &envoi.ArchivedDocument{
+			EntityType: m.Request.Entity.Type, EntityID: m.Request.Entity.ID, DocumentFlow: m.Request.DocumentFlow,
+			MessageID: m.ID, FileName: name, FileType: rule.FileType, ContentType: contentType, Size: size, SHA256: sha,
+		})
+	}
+	name, pdf, err := firstPDF(eml)
+	if err != nil {
+		return err
+	}
+	if pdf != nil {
+		if err := put(name, "application/pdf", pdf); err != nil {
+			return err
+		}
+	}
+	return put(m.ID+".eml", "message/rfc822", eml)
+}
+
+// firstPDF returns the first PDF attached to a composed message: the
+// document the message sends (the report comes first).
+func firstPDF(eml []byte) (string, []byte, error) {
+	msg, err := mail.ReadMessage(bytes.NewReader(eml))
+	if err != nil {
+		return "", nil, fmt.Errorf("archive: parse: %w", err)
+	}
+	return findPDF(msg.Header.Get("Content-Type"), msg.Body)
+}
+
+func findPDF(contentType string, body io.Reader) (string, []byte, error) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || !strings.HasPrefix(mt, "multipart/") {
+		return "", nil, nil
+	}
+	mr := multipart.NewReader(body, params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return "", nil, nil
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("archive: parse: %w", err)
+		}
+		pt := part.Header.Get("Content-Type")
+		if strings.HasPrefix(pt, "multipart/") {
+			if name, b, err := findPDF(pt, part); name != "" || err != nil {
+				return name, b, err
+			}
+			continue
+		}
+		if ptype, _, _ := mime.ParseMediaType(pt); ptype == "application/pdf" {
+			b, err := io.ReadAll(part) // multipart decodes quoted-printable only
+			if err != nil {
+				return "", nil, err
+			}
+			if strings.EqualFold(part.Header.Get("Content-Transfer-Encoding"), "base64") {
+				b, err = decodeBase64(b)
+				if err != nil {
+					return "", nil, err
+				}
+			}
+			return part.FileName(), b, nil
+		}
+	}
+}
+
+// background runs the periodic work of a serving instance until ctx ends:
+// refreshing idle tokens before the provider forgets them.
+func (a *App) background(ctx context.Context) {
+	t := time.NewTicker(6 * time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := a.OAuth.KeepAlive(ctx, 30*24*time.Hour); err != nil {
+			a.Logger.Warn("keeping idle tokens alive", "err", err)
+		} else if n > 0 {
+			a.Logger.Info("idle tokens refreshed", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func decodeBase64(b []byte) ([]byte, error) {
+	clean := bytes.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' || r == ' ' || r == '\t' {
+			return -1
+		}
+		return r
+	}, b)
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))
+	n, err := base64.StdEncoding.Decode(out, clean)
+	return out[:n], err
+}
