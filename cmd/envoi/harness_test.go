@@ -41,6 +41,7 @@ type Env struct {
 	cancel context.CancelFunc
 	done   chan int
 	logs   *syncBuffer
+	setup  main.Setup
 }
 
 // EnvOptions adjust MustStart.
@@ -106,19 +107,20 @@ func MustStart(tb testing.TB, o EnvOptions) *Env {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel, e.done = cancel, make(chan int, 1)
 	ready := make(chan struct{})
+	e.setup = main.Setup{
+		SMTP:  func(s *smtp.Sender) { s.RootCAs = e.SMTP.ClientTLSConfig().RootCAs },
+		OAuth: func(s *oauth.Service) { s.HTTPClient = e.OAuth.HTTPClient() },
+		Worker: func(w *queue.Worker) {
+			w.PollInterval = 10 * time.Millisecond
+			if o.Worker != nil {
+				o.Worker(w)
+			}
+		},
+	}
 	p := &main.Program{
 		Stdout: e.logs, Stderr: e.logs, Getenv: func(string) string { return "" },
 		OnListen: func(net.Addr) { close(ready) },
-		Setup: main.Setup{
-			SMTP:  func(s *smtp.Sender) { s.RootCAs = e.SMTP.ClientTLSConfig().RootCAs },
-			OAuth: func(s *oauth.Service) { s.HTTPClient = e.OAuth.HTTPClient() },
-			Worker: func(w *queue.Worker) {
-				w.PollInterval = 10 * time.Millisecond
-				if o.Worker != nil {
-					o.Worker(w)
-				}
-			},
-		},
+		Setup:    e.setup,
 	}
 	go func() { e.done <- p.Main(ctx, args) }()
 	select {
@@ -179,7 +181,7 @@ func (e *Env) Run(args ...string) string {
 // RunCode runs an envoi command and returns its output and exit status.
 func (e *Env) RunCode(args ...string) (string, int) {
 	var out syncBuffer
-	p := &main.Program{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
+	p := &main.Program{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }, Setup: e.setup}
 	code := p.Main(context.Background(), e.storageArgs(args...))
 	return out.String(), code
 }

@@ -27,6 +27,7 @@ func main() {
 // Program is one run of the envoi command, with its outside world injected
 // so tests can run it in-process.
 type Program struct {
+	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
@@ -47,11 +48,15 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"run the HTTP API and admin UI (migrates the database first)", (*Program).serve},
-		"migrate": {"apply the database migrations and exit", (*Program).migrate},
-		"apikey":  {"manage API keys: apikey create --name NAME | apikey list | apikey revoke ID", (*Program).apikey},
-		"keys":    {"manage encryption keys: keys rotate", (*Program).keys},
-		"apply":   {"apply a configuration file: apply -f config.yaml (companies, operators, flows, settings)", (*Program).apply},
+		"serve":    {"run the HTTP API and admin UI (migrates the database first)", (*Program).serve},
+		"migrate":  {"apply the database migrations and exit", (*Program).migrate},
+		"apikey":   {"manage API keys: apikey create --name NAME | apikey list | apikey revoke ID", (*Program).apikey},
+		"keys":     {"manage encryption keys: keys rotate", (*Program).keys},
+		"apply":    {"apply a configuration file: apply -f config.yaml (companies, operators, flows, settings)", (*Program).apply},
+		"send":     {"send a document: send --flow BL --operator OP --to ADDR --set ID_BL=12345 (or -f request.json)", (*Program).send},
+		"messages": {"messages list | show ID | retry ID", (*Program).messages},
+		"auth":     {"consent from a terminal: auth login --flow F --operator O [--device | --paste]", (*Program).auth},
+		"test":     {"test a flow for an operator: token, connection, AUTH, MAIL FROM/RCPT TO, nothing sent", (*Program).test},
 		"version": {"print the version", func(p *Program, _ context.Context, _ []string) error {
 			fmt.Fprintln(p.Stdout, "envoi", version)
 			return nil
