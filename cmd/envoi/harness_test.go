@@ -53,6 +53,8 @@ type EnvOptions struct {
 	// Shared reuses another Env's provider, SMTP server and data (several
 	// instances on one database).
 	Shared *Env
+	// Args are more flags for serve (they win over the harness's own).
+	Args []string
 }
 
 type syncBuffer struct {
@@ -103,7 +105,7 @@ func MustStart(tb testing.TB, o EnvOptions) *Env {
 	}
 	addr := freeAddr(tb)
 	e.Base = "http://" + addr
-	args := e.storageArgs("serve", "--listen", addr, "--public-url", e.Base)
+	args := append(e.storageArgs("serve", "--listen", addr, "--public-url", e.Base), o.Args...)
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel, e.done = cancel, make(chan int, 1)
 	ready := make(chan struct{})
@@ -149,6 +151,9 @@ func (e *Env) storageArgs(args ...string) []string {
 
 // testMasterKey is shared by instances on one PostgreSQL database.
 const testMasterKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+// Logs returns what envoi serve logged so far.
+func (e *Env) Logs() string { return e.logs.String() }
 
 // Stop shuts envoi down gracefully and waits for it (idempotent).
 func (e *Env) Stop() {
