@@ -78,7 +78,7 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	a.OAuth.Notify = func(ctx context.Context, key envoi.TokenKey, e *envoi.Error) {
 		logger.Warn("token refused by the provider: consent required", "flow", key.Flow, "operator", key.Operator, "code", e.Code)
 	}
-	a.Sender = &smtp.Sender{Tokens: a.OAuth, Logger: logger}
+	a.Sender = &smtp.Sender{Tokens: a.OAuth, Logger: logger, CAFile: cfg.SMTPCAFile}
 	if p.Setup.SMTP != nil {
 		p.Setup.SMTP(a.Sender)
 	}
@@ -93,6 +93,7 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 		Store: store, Jobs: store.Queue(), Sender: a.Sender, Metrics: metrics, Logger: logger,
 		OnChange: a.Service.Changed,
 		OnSent:   a.archiveSent,
+		Lease:    cfg.QueueLease,
 	}
 	if p.Setup.Worker != nil {
 		p.Setup.Worker(a.Worker)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -20,6 +21,10 @@ type Config struct {
 	PublicURL   string `yaml:"public_url"`
 	LogLevel    string `yaml:"log_level"`
 	LogFormat   string `yaml:"log_format"`
+
+	// Flags of serve alone (see sendingFlags); not in the file.
+	SMTPCAFile string        `yaml:"-"`
+	QueueLease time.Duration `yaml:"-"`
 }
 
 type setting struct {

@@ -21,7 +21,7 @@ func (p *Program) openStore(ctx context.Context, cfg *Config, logger *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	store, err := sqlstore.Open(ctx, sqlstore.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, MasterKey: key, Logger: logger})
+	store, err := sqlstore.Open(ctx, sqlstore.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, MasterKey: key, Logger: logger, QueueTimeout: cfg.QueueLease})
 	if err != nil {
 		return nil, err
 	}
@@ -51,8 +51,12 @@ func (p *Program) setup(name, synopsis string, args []string, more func(fs *flag
 }
 
 func (p *Program) serve(ctx context.Context, args []string) error {
-	cfg, logger, err := p.setup("serve", "serve [flags]", args, nil)
+	var sending func(*Config) error
+	cfg, logger, err := p.setup("serve", "serve [flags]", args, func(fs *flag.FlagSet) { sending = p.sendingFlags(fs) })
 	if err != nil {
+		return err
+	}
+	if err := sending(cfg); err != nil {
 		return err
 	}
 	app, err := p.newApp(ctx, cfg, logger)

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"time"
+)
+
+// sendingFlags registers serve's flags about sending that the storage
+// commands do not share: a private CA for an internal SMTP relay and the
+// send queue's lease. The returned function copies their values (the flag,
+// else its environment variable) into cfg once fs is parsed.
+func (p *Program) sendingFlags(fs *flag.FlagSet) func(cfg *Config) error {
+	caFile := fs.String("smtp-ca-file", "", "PEM file of certificate authorities to trust for SMTP servers, besides the system's: a private CA of an internal relay (env ENVOI_SMTP_CA_FILE)")
+	lease := fs.String("queue-lease", "", "how long a send job stays with the worker that took it; after a crash it is sent again once this has passed (env ENVOI_QUEUE_LEASE, default \"2m\")")
+	return func(cfg *Config) error {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		pick := func(name, env string, v *string) string {
+			if set[name] {
+				return *v
+			}
+			return p.Getenv(env)
+		}
+		cfg.SMTPCAFile = pick("smtp-ca-file", "ENVOI_SMTP_CA_FILE", caFile)
+		if v := pick("queue-lease", "ENVOI_QUEUE_LEASE", lease); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second {
+				return fmt.Errorf("%w: --queue-lease %q is not a duration of at least 1s (e.g. 2m)", errUsage, v)
+			}
+			cfg.QueueLease = d
+		}
+		return nil
+	}
+}
