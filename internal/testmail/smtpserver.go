@@ -115,6 +115,7 @@ type SMTPServer struct {
 
 	mu       sync.Mutex
 	messages []SMTPMessage
+	live     map[*smtpTrackedConn]struct{}
 }
 
 // StartSMTP starts a test SMTP server on 127.0.0.1:0 and stops it when the
@@ -226,10 +227,17 @@ func (s *SMTPServer) acceptLoop() {
 			return
 		}
 		s.connections.Add(1)
+		tc := &smtpTrackedConn{Conn: c, srv: s}
+		s.mu.Lock()
+		if s.live == nil {
+			s.live = map[*smtpTrackedConn]struct{}{}
+		}
+		s.live[tc] = struct{}{}
+		s.mu.Unlock()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.admit(c)
+			s.admit(tc)
 		}()
 	}
 }
@@ -295,6 +303,13 @@ func (s *SMTPServer) Close() {
 		s.ln.Close()
 		for _, srv := range s.servers {
 			srv.Close()
+		}
+		// go-smtp's Close misses a listener its Serve has not registered
+		// yet; closing ours ends that Serve too.
+		for _, l := range []*smtpChanListener{s.main, s.noTLS} {
+			if l != nil {
+				l.Close()
+			}
 		}
 		s.wg.Wait()
 	})
@@ -505,10 +520,50 @@ func (ss *smtpSession) drop() {
 	if tc, ok := raw.(*tls.Conn); ok {
 		raw = tc.NetConn()
 	}
-	if tcp, ok := raw.(*net.TCPConn); ok {
-		tcp.SetLinger(0)
+	if tc, ok := raw.(*smtpTrackedConn); ok {
+		tc.reset()
+		return
 	}
 	raw.Close()
+}
+
+// DropConnections closes every open client connection, as a server does
+// to connections idle too long; the server keeps accepting new ones.
+func (s *SMTPServer) DropConnections() {
+	s.mu.Lock()
+	conns := make([]*smtpTrackedConn, 0, len(s.live))
+	for c := range s.live {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// smtpTrackedConn is an accepted TCP connection, known to the server
+// until it closes.
+type smtpTrackedConn struct {
+	net.Conn
+	srv  *SMTPServer
+	once sync.Once
+}
+
+func (c *smtpTrackedConn) Close() error {
+	c.once.Do(func() {
+		c.srv.mu.Lock()
+		delete(c.srv.live, c)
+		c.srv.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// reset closes the connection with a TCP reset rather than a FIN.
+func (c *smtpTrackedConn) reset() {
+	if tcp, ok := c.Conn.(*net.TCPConn); ok {
+		tcp.SetLinger(0)
+	}
+	c.Close()
 }
 
 func (ss *smtpSession) Reset() {

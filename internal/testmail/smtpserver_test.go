@@ -410,3 +410,23 @@ func TestSMTPServer_CloseEndsClients(t *testing.T) {
 		t.Errorf("NOOP after Close: got %v, want a network error", err)
 	}
 }
+
+func TestSMTPServer_DropConnections(t *testing.T) {
+	s := testmail.StartSMTP(t, testmail.SMTPOptions{})
+	c := dial(t, s)
+	if err := c.Noop(); err != nil {
+		t.Fatal(err)
+	}
+	s.DropConnections()
+	if err := c.Noop(); err == nil {
+		t.Fatal("NOOP on a dropped connection: got nil error")
+	}
+	// The server still serves new connections.
+	c2 := dial(t, s)
+	if err := send(c2, "a@example.com", []string{"b@example.com"}, testBody); err != nil {
+		t.Fatalf("new connection: %v", err)
+	}
+	if got := s.Connections(); got != 2 {
+		t.Errorf("connections: got %d, want 2", got)
+	}
+}

@@ -1,0 +1,330 @@
+package smtp
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	gomail "github.com/wneessen/go-mail/smtp"
+
+	"envoi"
+)
+
+// dataBufferSize is the size of the writes DATA makes to the connection.
+const dataBufferSize = 64 << 10
+
+// conn is one SMTP connection, authenticated once and reused for several
+// messages of the same mailbox.
+type conn struct {
+	raw     net.Conn // the TCP connection under TLS: deadlines and hard close
+	c       *gomail.Client
+	timeout time.Duration
+
+	// What the server offered after TLS.
+	maxSize  int64 // SIZE, 0 when unlimited or not advertised
+	eightBit bool
+	utf8     bool
+	auth     []string
+	tls      bool
+	mech     string
+
+	used     bool      // a transaction ran: RSET before the next one
+	broken   bool      // the connection cannot be reused
+	lastUsed time.Time // by Sender.Now, for the idle timeout
+
+	buf *bufio.Writer // DATA's buffer, kept between messages
+	dot dotWriter
+	dw  deadlineWriter
+
+	// cancelled is set when the context of the current operation ends; the
+	// deadline is then in the past and must stay there.
+	mu        sync.Mutex
+	cancelled bool
+}
+
+// watch makes ctx's end interrupt any blocked read or write on cn. The
+// returned stop must be called when the operation ends; the connection is
+// marked broken if ctx ended meanwhile.
+func (cn *conn) watch(ctx context.Context) (stop func()) {
+	cancel := context.AfterFunc(ctx, func() {
+		cn.mu.Lock()
+		defer cn.mu.Unlock()
+		cn.cancelled = true
+		cn.raw.SetDeadline(time.Unix(1, 0))
+	})
+	return func() {
+		if !cancel() {
+			cn.mu.Lock()
+			if cn.cancelled {
+				cn.broken = true
+			}
+			cn.mu.Unlock()
+		}
+	}
+}
+
+// arm gives the next command CommandTimeout, or less if ctx ends sooner.
+func (cn *conn) arm(ctx context.Context) error {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.cancelled {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return context.Canceled
+	}
+	d := time.Now().Add(cn.timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(d) {
+		d = dl
+	}
+	return cn.raw.SetDeadline(d)
+}
+
+// cmd sends one command line and reads its reply; expect 0 accepts any
+// reply code. A reply other than expected is a *CommandError with Code.
+func (cn *conn) cmd(ctx context.Context, command string, expect int, line string) (int, string, error) {
+	if err := cn.arm(ctx); err != nil {
+		return 0, "", &CommandError{Command: command, Err: err}
+	}
+	t := cn.c.Text
+	id, err := t.Cmd("%s", line)
+	if err != nil {
+		cn.broken = true
+		return 0, "", &CommandError{Command: command, Err: err}
+	}
+	t.StartResponse(id)
+	defer t.EndResponse(id)
+	code, msg, err := t.ReadResponse(expect)
+	if err != nil {
+		ce := commandError(command, err)
+		if ce.Code == 0 || ce.Code == 421 {
+			cn.broken = true
+		}
+		return code, msg, ce
+	}
+	return code, msg, nil
+}
+
+// call runs one of go-mail's client methods under the command timeout.
+func (cn *conn) call(ctx context.Context, command string, f func() error) error {
+	if err := cn.arm(ctx); err != nil {
+		return &CommandError{Command: command, Err: err}
+	}
+	if err := f(); err != nil {
+		ce := commandError(command, err)
+		if ce.Code == 0 || ce.Code == 421 {
+			cn.broken = true
+		}
+		return ce
+	}
+	return nil
+}
+
+// capabilities reads what the server offered in its last EHLO.
+func (cn *conn) capabilities() {
+	cn.maxSize = 0
+	if ok, v := cn.c.Extension("SIZE"); ok {
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n > 0 {
+			cn.maxSize = n
+		}
+	}
+	cn.eightBit, _ = cn.c.Extension("8BITMIME")
+	cn.utf8, _ = cn.c.Extension("SMTPUTF8")
+	cn.auth = nil
+	if ok, v := cn.c.Extension("AUTH"); ok {
+		cn.auth = strings.Fields(strings.ToUpper(v))
+	}
+}
+
+// authenticate runs one AUTH exchange with a. Nothing of the exchange is
+// logged or kept in errors: it carries the password or the token.
+func (cn *conn) authenticate(ctx context.Context, a gomail.Auth, info *gomail.ServerInfo) error {
+	mech, ir, err := a.Start(info)
+	if err != nil {
+		return &CommandError{Command: "AUTH", Err: err}
+	}
+	line := "AUTH " + mech
+	if ir != nil {
+		if len(ir) == 0 {
+			line += " ="
+		} else {
+			line += " " + base64.StdEncoding.EncodeToString(ir)
+		}
+	}
+	code, msg, err := cn.cmd(ctx, "AUTH", 0, line)
+	for {
+		if err != nil {
+			return err
+		}
+		switch code {
+		case 235:
+			cn.mech = mech
+			return nil
+		case 334:
+			challenge, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(msg))
+			var resp []byte
+			if derr == nil {
+				resp, derr = a.Next(challenge, true)
+			}
+			if derr != nil {
+				// Cancel the exchange (RFC 4954 §4); the reply does not matter.
+				cn.cmd(ctx, "AUTH", 0, "*")
+				return &CommandError{Command: "AUTH", Err: derr}
+			}
+			code, msg, err = cn.cmd(ctx, "AUTH", 0, base64.StdEncoding.EncodeToString(resp))
+		default:
+			if code == 421 {
+				cn.broken = true
+			}
+			return replyError("AUTH", code, msg)
+		}
+	}
+}
+
+// send runs one mail transaction: RSET when the connection was used
+// before, MAIL FROM (with SIZE when the server limits it), RCPT TO for
+// each recipient, DATA streamed from data.
+func (cn *conn) send(ctx context.Context, from string, rcpts []string, size int64, data io.WriterTo) error {
+	if cn.used {
+		if _, _, err := cn.cmd(ctx, "RSET", 250, "RSET"); err != nil {
+			cn.broken = true
+			return err
+		}
+	}
+	cn.used = true
+	if size > 0 && cn.maxSize > 0 && size > cn.maxSize {
+		return &sizeError{Size: size, Limit: cn.maxSize}
+	}
+	line := "MAIL FROM:<" + from + ">"
+	if cn.eightBit {
+		line += " BODY=8BITMIME"
+	}
+	if size > 0 && cn.maxSize > 0 {
+		line += " SIZE=" + strconv.FormatInt(size, 10)
+	}
+	if cn.utf8 && !isASCII(from, rcpts) {
+		line += " SMTPUTF8"
+	}
+	if _, _, err := cn.cmd(ctx, "MAIL", 250, line); err != nil {
+		return err
+	}
+	for _, r := range rcpts {
+		if _, _, err := cn.cmd(ctx, "RCPT", 25, "RCPT TO:<"+r+">"); err != nil {
+			var ce *CommandError
+			if errors.As(err, &ce) {
+				ce.Recipient = r
+			}
+			return err
+		}
+	}
+	if _, _, err := cn.cmd(ctx, "DATA", 354, "DATA"); err != nil {
+		return err
+	}
+	return cn.data(ctx, data)
+}
+
+// data streams the message through a 64 KB buffer straight onto the
+// connection and reads the server's verdict.
+func (cn *conn) data(ctx context.Context, data io.WriterTo) error {
+	t := cn.c.Text
+	cn.dw = deadlineWriter{cn: cn, ctx: ctx, w: t.W}
+	if cn.buf == nil {
+		cn.buf = bufio.NewWriterSize(&cn.dw, dataBufferSize)
+	} else {
+		cn.buf.Reset(&cn.dw)
+	}
+	cn.dot.reset(cn.buf, cn.maxSize)
+	_, err := data.WriteTo(&cn.dot)
+	if err == nil {
+		err = cn.dot.finish()
+	}
+	if err == nil {
+		// The 64 KB writes bypassed textproto's buffer; what is left of the
+		// message in it goes now.
+		err = t.W.Flush()
+	}
+	if err != nil {
+		// Half a message is on the wire: the connection cannot be trusted.
+		cn.broken = true
+		var se *sizeError
+		switch {
+		case errors.As(err, &se):
+			return se
+		case cn.dw.err == nil && cn.dot.err == nil:
+			// The message's own source failed (an attachment unreadable...).
+			return envoi.AsError(fmt.Errorf("smtp: reading the message to send: %w", err))
+		}
+		return &CommandError{Command: "DATA", Err: err}
+	}
+	if err := cn.arm(ctx); err != nil {
+		cn.broken = true
+		return &CommandError{Command: "DATA", Err: err}
+	}
+	if _, _, err := t.ReadResponse(250); err != nil {
+		ce := commandError("DATA", err)
+		if ce.Code == 0 || ce.Code == 421 {
+			cn.broken = true
+		}
+		return ce
+	}
+	return nil
+}
+
+// deadlineWriter renews the command timeout before each write, so a big
+// message has CommandTimeout per 64 KB rather than for the whole of it.
+type deadlineWriter struct {
+	cn  *conn
+	ctx context.Context
+	w   io.Writer
+	err error
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	if err := d.cn.arm(d.ctx); err != nil {
+		d.err = err
+		return 0, err
+	}
+	n, err := d.w.Write(p)
+	if err != nil {
+		d.err = err
+	}
+	return n, err
+}
+
+// quit ends the connection politely when it is healthy, and closes it.
+func (cn *conn) quit() {
+	if !cn.broken {
+		cn.raw.SetDeadline(time.Now().Add(min(cn.timeout, 5*time.Second)))
+		cn.c.Quit()
+	}
+	cn.raw.Close()
+}
+
+func isASCII(from string, rcpts []string) bool {
+	ascii := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if s[i] >= utf8.RuneSelf {
+				return false
+			}
+		}
+		return true
+	}
+	if !ascii(from) {
+		return false
+	}
+	for _, r := range rcpts {
+		if !ascii(r) {
+			return false
+		}
+	}
+	return true
+}

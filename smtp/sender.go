@@ -1,0 +1,405 @@
+// Package smtp sends envoi's messages over SMTP: STARTTLS, implicit TLS or,
+// when a flow asks for it, no TLS; PLAIN or LOGIN with an operator's
+// password; XOAUTH2 or OAUTHBEARER with an access token from a token
+// source. Authenticated connections are pooled per mailbox and reused, and
+// every failure is an *envoi.Error with an smtp_* code (see Classify).
+package smtp
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	gomail "github.com/wneessen/go-mail/smtp"
+
+	"envoi"
+)
+
+// Defaults of the Sender's zero values.
+const (
+	DefaultDialTimeout        = 30 * time.Second
+	DefaultCommandTimeout     = 2 * time.Minute
+	DefaultIdleTimeout        = time.Minute
+	DefaultMaxConnsPerMailbox = 2
+)
+
+// Sender sends messages over SMTP as flows' identities. Its zero value is
+// ready: system roots, the defaults above, no token source (OAuth flows
+// then fail). It is safe for concurrent use; Close it to end the pooled
+// connections.
+type Sender struct {
+	// RootCAs verifies servers' certificates; nil uses the system's roots.
+	RootCAs *x509.CertPool
+	// CAFile is a PEM file of more authorities to trust, added to RootCAs
+	// (or to the system's roots).
+	CAFile string
+	// Tokens gives the access tokens of OAuth 2.0 flows, asked at AUTH time.
+	Tokens envoi.TokenSource
+	// OAuthMechanism forces MechXOAuth2 or MechOAuthBearer; empty uses
+	// XOAUTH2 unless the server offers only OAUTHBEARER.
+	OAuthMechanism string
+	// DialTimeout bounds the TCP connection (DefaultDialTimeout).
+	DialTimeout time.Duration
+	// CommandTimeout bounds each command's reply, and each 64 KB of DATA
+	// (DefaultCommandTimeout).
+	CommandTimeout time.Duration
+	// IdleTimeout is how long an unused connection stays in the pool
+	// (DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// MaxConnsPerMailbox bounds the connections open at once for one
+	// mailbox; more sends wait (DefaultMaxConnsPerMailbox).
+	MaxConnsPerMailbox int
+	// Now is the clock of the idle timeout (time.Now).
+	Now func() time.Time
+	// Logger receives connection events; never a password or a token.
+	Logger *slog.Logger
+	// HelloName is the name sent with EHLO ("localhost" when empty).
+	HelloName string
+
+	rootsOnce sync.Once
+	roots     *x509.CertPool
+	rootsErr  error
+
+	mu       sync.Mutex
+	pools    map[poolKey]*pool
+	sweeper  *time.Timer
+	closed   bool
+	inflight sync.WaitGroup
+}
+
+var _ envoi.Sender = (*Sender)(nil)
+
+// poolKey names the connections that may carry each other's messages: the
+// same flow, server and authenticated identity.
+type poolKey struct {
+	flow, kind, host, security, username string
+	port                                 int
+}
+
+// target is where and how a flow sends.
+type target struct {
+	key      poolKey
+	flow     string
+	kind     string
+	host     string
+	port     int
+	security string
+}
+
+func targetOf(id envoi.Identity) (target, error) {
+	f := id.Flow
+	if f == nil {
+		return target{}, envoi.FieldError(envoi.EInvalidInput, "flow", "no authentication flow given")
+	}
+	t := target{flow: f.Code, kind: f.Kind, host: strings.TrimSpace(f.SMTP.Host), port: f.SMTP.Port, security: f.SMTP.Security}
+	if t.host == "" || strings.ContainsAny(t.host, " /\r\n") {
+		return target{}, envoi.FieldError(envoi.EInvalidFlowData, "smtp.host", "the SMTP server name is required")
+	}
+	if t.security == "" {
+		t.security = envoi.SecuritySTARTTLS
+	}
+	switch t.security {
+	case envoi.SecuritySTARTTLS, envoi.SecurityTLS, envoi.SecurityNone:
+	default:
+		return target{}, envoi.FieldError(envoi.EInvalidFlowData, "smtp.security", "%q is not starttls, tls or none", t.security)
+	}
+	if t.port == 0 {
+		t.port = map[string]int{envoi.SecuritySTARTTLS: 587, envoi.SecurityTLS: 465, envoi.SecurityNone: 25}[t.security]
+	}
+	if t.port < 1 || t.port > 65535 {
+		return target{}, envoi.FieldError(envoi.EInvalidFlowData, "smtp.port", "%d is not a port", t.port)
+	}
+	switch t.kind {
+	case envoi.KindSMTPBasic, envoi.KindOAuth2:
+	default:
+		return target{}, envoi.FieldError(envoi.EInvalidFlowData, "kind", "%q is not smtp_basic or oauth2", t.kind)
+	}
+	t.key = poolKey{flow: t.flow, kind: t.kind, host: strings.ToLower(t.host), security: t.security, username: id.Username, port: t.port}
+	return t, nil
+}
+
+// envelopeOf checks the envelope's addresses: EInvalidInput for one that
+// is not an address or could inject a command.
+func envelopeOf(env envoi.Envelope) (string, []string, error) {
+	from, err := envoi.ParseAddress(env.From)
+	if err != nil {
+		return "", nil, envoi.FieldError(envoi.EInvalidInput, "from", "%q is not a valid e-mail address", env.From)
+	}
+	if len(env.Recipients) == 0 {
+		return "", nil, envoi.FieldError(envoi.EInvalidInput, "recipients", "a message needs at least one recipient")
+	}
+	rcpts := make([]string, len(env.Recipients))
+	for i, r := range env.Recipients {
+		a, err := envoi.ParseAddress(r)
+		if err != nil {
+			return "", nil, envoi.FieldError(envoi.EInvalidInput, "recipients", "%q is not a valid e-mail address", r)
+		}
+		rcpts[i] = a.Address
+	}
+	return from.Address, rcpts, nil
+}
+
+// Send sends data, a composed message, to env's recipients as id, over a
+// pooled connection of id's mailbox when one is free. Errors are
+// *envoi.Error: smtp_* codes from Classify, consent_required and the
+// token source's other errors unchanged, invalid_input for a bad address,
+// invalid_flow_data for a flow without server.
+func (s *Sender) Send(ctx context.Context, id envoi.Identity, env envoi.Envelope, data io.WriterTo) error {
+	t, err := targetOf(id)
+	if err != nil {
+		return err
+	}
+	from, rcpts, err := envelopeOf(env)
+	if err != nil {
+		return err
+	}
+	p, err := s.enter(t.key)
+	if err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	if err := p.acquire(ctx); err != nil {
+		return Classify(err)
+	}
+	defer p.release()
+
+	for attempt := 0; ; attempt++ {
+		cn := s.takeIdle(p)
+		reused := cn != nil
+		if cn == nil {
+			if cn, err = s.connect(ctx, t, id, nil); err != nil {
+				return err
+			}
+		}
+		stop := cn.watch(ctx)
+		err := cn.send(ctx, from, rcpts, env.Size, data)
+		stop()
+		if err == nil {
+			s.putIdle(p, cn)
+			return nil
+		}
+		if reused && attempt == 0 && cn.broken && stale(err) {
+			// The server dropped the idle connection; nothing was sent.
+			s.log().Debug("smtp: pooled connection is gone; dialing again", "flow", t.flow, "error", err)
+			cn.quit()
+			continue
+		}
+		if cn.broken {
+			cn.quit()
+		} else {
+			s.putIdle(p, cn)
+		}
+		if ctx.Err() != nil && isTimeout(err) {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		return Classify(err)
+	}
+}
+
+// stale reports a reused connection that failed before MAIL FROM was
+// accepted: RSET or MAIL answered by a dropped connection or a 421.
+func stale(err error) bool {
+	ce := commandError("", err)
+	return (ce.Command == "RSET" || ce.Command == "MAIL") && (ce.Code == 0 || ce.Code == 421)
+}
+
+// connect opens a connection for t, secures it as the flow says and
+// authenticates it as id. step, when not nil, hears each step's outcome
+// (the Test action). Errors are final (*envoi.Error).
+func (s *Sender) connect(ctx context.Context, t target, id envoi.Identity, step func(name string, err error, detail string)) (*conn, error) {
+	if step == nil {
+		step = func(string, error, string) {}
+	}
+	fail := func(name string, err error) (*conn, error) {
+		e := Classify(err)
+		step(name, e, "")
+		return nil, e
+	}
+	roots, err := s.rootCAs()
+	if err != nil {
+		return fail("tls", err)
+	}
+	addr := net.JoinHostPort(t.host, strconv.Itoa(t.port))
+	d := net.Dialer{Timeout: s.dialTimeout()}
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		return fail("connect", &CommandError{Command: "CONNECT", Err: err})
+	}
+	cn := &conn{raw: raw, timeout: s.commandTimeout()}
+	stop := cn.watch(ctx)
+	defer stop()
+	done := false
+	defer func() {
+		if !done {
+			cn.broken = true
+			raw.Close()
+		}
+	}()
+
+	tlsConfig := &tls.Config{ServerName: t.host, RootCAs: roots, MinVersion: tls.VersionTLS12}
+	nc := raw
+	if t.security == envoi.SecurityTLS {
+		if err := cn.arm(ctx); err != nil {
+			return fail("tls", &CommandError{Command: "TLS", Err: err})
+		}
+		tc := tls.Client(raw, tlsConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fail("tls", &CommandError{Command: "TLS", Err: err})
+		}
+		nc, cn.tls = tc, true
+	}
+	if err := cn.arm(ctx); err != nil {
+		return fail("connect", &CommandError{Command: "CONNECT", Err: err})
+	}
+	c, err := gomail.NewClient(nc, t.host)
+	if err != nil {
+		return fail("connect", commandError("CONNECT", err))
+	}
+	cn.c = c
+	step("connect", nil, "connected to "+addr)
+	if err := cn.call(ctx, "EHLO", func() error { return c.Hello(s.helloName()) }); err != nil {
+		return fail("connect", err)
+	}
+
+	switch t.security {
+	case envoi.SecuritySTARTTLS:
+		if ok, _ := c.Extension("STARTTLS"); !ok {
+			return fail("tls", &CommandError{Command: "STARTTLS", Err: errNoSTARTTLS})
+		}
+		if err := cn.call(ctx, "STARTTLS", func() error { return c.StartTLS(tlsConfig) }); err != nil {
+			return fail("tls", err)
+		}
+		cn.tls = true
+		step("tls", nil, tlsDetail(c, t.host))
+	case envoi.SecurityTLS:
+		step("tls", nil, tlsDetail(c, t.host))
+	default:
+		step("tls", nil, "not encrypted: the flow's security is none")
+	}
+	cn.capabilities()
+
+	if err := s.login(ctx, cn, t, id); err != nil {
+		step("auth", err, "")
+		return nil, err
+	}
+	switch {
+	case cn.mech != "":
+		step("auth", nil, "authenticated as "+id.Username+" with "+cn.mech)
+	default:
+		step("auth", nil, "no authentication: the flow has no credentials")
+	}
+	s.log().Debug("smtp: connection open", "flow", t.flow, "server", addr, "security", t.security,
+		"username", id.Username, "mechanism", cn.mech)
+	done = true
+	return cn, nil
+}
+
+func tlsDetail(c *gomail.Client, host string) string {
+	st, ok := c.TLSConnectionState()
+	if !ok {
+		return "TLS"
+	}
+	return fmt.Sprintf("%s, %s, certificate of %s verified", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite), host)
+}
+
+// rootCAs returns the authorities that verify servers: RootCAs (or the
+// system's) plus CAFile's. Returns ESMTPTLS when CAFile cannot be used.
+func (s *Sender) rootCAs() (*x509.CertPool, error) {
+	s.rootsOnce.Do(func() {
+		s.roots = s.RootCAs
+		if s.CAFile == "" {
+			return
+		}
+		pem, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			s.rootsErr = envoi.Errorf(envoi.ESMTPTLS, "cannot read the CA file %s: %v", s.CAFile, err)
+			return
+		}
+		pool := s.RootCAs
+		if pool == nil {
+			if pool, err = x509.SystemCertPool(); err != nil {
+				pool = x509.NewCertPool()
+			}
+		} else {
+			pool = pool.Clone()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			s.rootsErr = envoi.Errorf(envoi.ESMTPTLS, "the CA file %s holds no PEM certificate", s.CAFile)
+			return
+		}
+		s.roots = pool
+	})
+	return s.roots, s.rootsErr
+}
+
+// Close closes the pooled connections after the sends under way end. Sends
+// after Close fail with EUnavailable.
+func (s *Sender) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	if s.sweeper != nil {
+		s.sweeper.Stop()
+		s.sweeper = nil
+	}
+	s.mu.Unlock()
+	s.inflight.Wait()
+
+	s.mu.Lock()
+	pools := s.pools
+	s.pools = nil
+	s.mu.Unlock()
+	for _, p := range pools {
+		p.mu.Lock()
+		idle := p.idle
+		p.idle = nil
+		p.mu.Unlock()
+		for _, cn := range idle {
+			cn.quit()
+		}
+	}
+	return nil
+}
+
+func (s *Sender) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Sender) log() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (s *Sender) helloName() string {
+	if s.HelloName != "" {
+		return s.HelloName
+	}
+	return "localhost"
+}
+
+func (s *Sender) dialTimeout() time.Duration    { return orDefault(s.DialTimeout, DefaultDialTimeout) }
+func (s *Sender) commandTimeout() time.Duration { return orDefault(s.CommandTimeout, DefaultCommandTimeout) }
+func (s *Sender) idleTimeout() time.Duration    { return orDefault(s.IdleTimeout, DefaultIdleTimeout) }
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
