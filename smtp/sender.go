@@ -393,9 +393,11 @@ func (s *Sender) helloName() string {
 	return "localhost"
 }
 
-func (s *Sender) dialTimeout() time.Duration    { return orDefault(s.DialTimeout, DefaultDialTimeout) }
-func (s *Sender) commandTimeout() time.Duration { return orDefault(s.CommandTimeout, DefaultCommandTimeout) }
-func (s *Sender) idleTimeout() time.Duration    { return orDefault(s.IdleTimeout, DefaultIdleTimeout) }
+func (s *Sender) dialTimeout() time.Duration { return orDefault(s.DialTimeout, DefaultDialTimeout) }
+func (s *Sender) commandTimeout() time.Duration {
+	return orDefault(s.CommandTimeout, DefaultCommandTimeout)
+}
+func (s *Sender) idleTimeout() time.Duration { return orDefault(s.IdleTimeout, DefaultIdleTimeout) }
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d > 0 {
