@@ -49,6 +49,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"serve":    {"run the HTTP API and admin UI (migrates the database first)", (*Program).serve},
+		"bench":    {"measure the sending path: API, queue, compose, SMTP with XOAUTH2 to a loopback sink", (*Program).bench},
 		"migrate":  {"apply the database migrations and exit", (*Program).migrate},
 		"apikey":   {"manage API keys: apikey create --name NAME | apikey list | apikey revoke ID", (*Program).apikey},
 		"keys":     {"manage encryption keys: keys rotate", (*Program).keys},

@@ -1,0 +1,574 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"envoi"
+	envoihttp "envoi/http"
+	"envoi/internal/testmail"
+	"envoi/secret"
+	"envoi/smtp"
+)
+
+// benchOptions are the flags of envoi bench.
+type benchOptions struct {
+	count        int
+	attachmentKB int
+	clients      int
+	workers      int
+	operators    int
+	smtpConns    int
+	databaseURL  string
+	smtpAddr     string
+	smtpSecurity string
+	cpuProfile   string
+	memProfile   string
+	timeout      time.Duration
+	keepDatabase bool
+}
+
+// bench drives the whole sending path and measures it: real HTTP requests
+// to an in-process envoi (API, acceptance with composition, the durable
+// queue, the workers) and SMTP with XOAUTH2 to a sink, with tokens from a
+// built-in OAuth provider on loopback. Everything listens on 127.0.0.1.
+func (p *Program) bench(ctx context.Context, args []string) error {
+	var o benchOptions
+	fs := p.newFlagSet("bench", "bench [flags]")
+	fs.IntVar(&o.count, "count", 10000, "messages to send")
+	fs.IntVar(&o.attachmentKB, "attachment-kb", 100, "size of the PDF each message carries, in KB (as an ERP attaches a document it made)")
+	fs.IntVar(&o.clients, "clients", 16, "API clients posting messages at once")
+	fs.IntVar(&o.workers, "workers", 0, "messages sent at once by the queue's workers (0: the serve default)")
+	fs.IntVar(&o.operators, "operators", 1, "operators (mailboxes) the messages are sent as, in turn")
+	fs.IntVar(&o.smtpConns, "smtp-conns", 0, "SMTP connections per mailbox (0: the sender's default)")
+	fs.StringVar(&o.databaseURL, "database-url", "", "empty: SQLite in a temporary directory; postgres://...: a new database is made on that server for the run and dropped after it")
+	fs.StringVar(&o.smtpAddr, "smtp", "", "host:port of an external SMTP sink (e.g. Postfix's smtp-sink on 127.0.0.1); empty: a built-in sink on loopback (STARTTLS, XOAUTH2 checked)")
+	fs.StringVar(&o.smtpSecurity, "smtp-security", "none", "security of the external sink: none, starttls or tls")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile at the end of the run to this file")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up when the run has not ended after this long")
+	fs.BoolVar(&o.keepDatabase, "keep-database", false, "keep the PostgreSQL database of the run")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if o.count <= 0 || o.clients <= 0 || o.attachmentKB < 0 || o.operators <= 0 {
+		return fmt.Errorf("%w: --count, --clients and --operators must be positive, --attachment-kb not negative", errUsage)
+	}
+	for _, a := range []string{o.smtpAddr} {
+		if a != "" && !loopback(a) {
+			return fmt.Errorf("%w: --smtp %q: the bench sends only to a loopback address", errUsage, a)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	return runBench(ctx, p, o)
+}
+
+func loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// benchRun is one run's state and measures.
+type benchRun struct {
+	o        benchOptions
+	out      io.Writer
+	provider *benchProvider
+	sink     *testmail.SMTPServer
+
+	start     time.Time
+	accepted  atomic.Int64
+	delivered atomic.Int64
+	failed    atomic.Int64
+	done      chan struct{}
+	lastSent  atomic.Int64 // unix nanoseconds
+
+	mu          sync.Mutex
+	acceptLat   []time.Duration
+	sendLat     []time.Duration
+	deliveryLat []time.Duration
+	firstErrors []string
+}
+
+func runBench(ctx context.Context, p *Program, o benchOptions) error {
+	r := &benchRun{o: o, out: p.Stdout, done: make(chan struct{})}
+	dir, err := os.MkdirTemp("", "envoi-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	r.provider, err = startBenchProvider()
+	if err != nil {
+		return err
+	}
+	defer r.provider.Close()
+
+	endpoint := envoi.SMTPServer{Security: o.smtpSecurity}
+	var roots = (*testmail.SMTPServer)(nil)
+	if o.smtpAddr == "" {
+		r.sink, err = testmail.NewSMTPServer(testmail.SMTPOptions{Sink: true, ValidateToken: r.provider.validate})
+		if err != nil {
+			return err
+		}
+		defer r.sink.Close()
+		endpoint = r.sink.Endpoint()
+		roots = r.sink
+	} else {
+		host, port, _ := net.SplitHostPort(o.smtpAddr)
+		endpoint.Host = host
+		endpoint.Port, _ = strconv.Atoi(port)
+	}
+
+	dbURL, dropDB, err := benchDatabase(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer dropDB()
+
+	cfg := &Config{Listen: "127.0.0.1:0", DataDir: dir, DatabaseURL: dbURL, LogLevel: "warn", PublicURL: "http://127.0.0.1"}
+	if dbURL != "" {
+		cfg.MasterKey = base64.StdEncoding.EncodeToString(secret.NewKey())
+	}
+	var logs bytes.Buffer
+	logger := newLogger(&lockedWriter{w: &logs}, "warn", "text")
+	bp := &Program{Stdout: p.Stdout, Stderr: p.Stderr, Getenv: p.Getenv}
+	bp.Setup.SMTP = func(s *smtp.Sender) {
+		if roots != nil {
+			s.RootCAs = roots.RootCAs
+		}
+		if o.smtpConns > 0 {
+			s.MaxConnsPerMailbox = o.smtpConns
+		}
+	}
+	app, err := bp.newApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	if o.workers > 0 {
+		app.Worker.Concurrency = o.workers
+	}
+	app.Worker.PollInterval = 10 * time.Millisecond
+	app.Worker.Sender = timedSender{app.Worker.Sender, r}
+	changed := app.Worker.OnChange
+	app.Worker.OnChange = func(m *envoi.Message) {
+		changed(m)
+		r.changed(m)
+	}
+
+	key, operators, err := benchConfigure(ctx, app, r.provider, endpoint, o.operators)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: app.HTTP.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	go hs.Serve(ln)
+	defer hs.Close()
+	base := "http://" + ln.Addr().String()
+
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	var workers sync.WaitGroup
+	workers.Add(1)
+	go func() { defer workers.Done(); _ = app.Worker.Run(workCtx) }()
+	defer func() { stopWork(); workers.Wait() }()
+
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	fmt.Fprintf(r.out, "envoi bench: %d messages with a %d KB PDF, %d API clients, %d workers, %d mailbox(es), database %s, SMTP %s (%s)\n",
+		o.count, o.attachmentKB, o.clients, app.Worker.Concurrency, o.operators, app.Store.Dialect(), net.JoinHostPort(endpoint.Host, strconv.Itoa(endpoint.Port)), endpoint.Security)
+	bodies := benchBodies(o.attachmentKB)
+	r.start = time.Now()
+	acceptEnd, err := r.post(ctx, base, key, operators, bodies)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		return fmt.Errorf("bench: %d of %d messages delivered, %d failed, when the run timed out (%w)\nlogs:\n%s", r.delivered.Load(), o.count, r.failed.Load(), ctx.Err(), tail(logs.String(), 2000))
+	}
+	if o.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if o.memProfile != "" {
+		if err := writeHeapProfile(o.memProfile); err != nil {
+			return err
+		}
+	}
+	r.report(acceptEnd, key)
+	if n := r.failed.Load(); n > 0 {
+		return fmt.Errorf("bench: %d messages failed: %s", n, strings.Join(r.firstErrors, "; "))
+	}
+	return nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	runtime.GC()
+	return pprof.WriteHeapProfile(f)
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// benchDatabase returns the database URL of the run: empty for SQLite, or
+// a new database on the PostgreSQL server o names, with the function that
+// drops it.
+func benchDatabase(ctx context.Context, o benchOptions) (string, func(), error) {
+	if o.databaseURL == "" {
+		return "", func() {}, nil
+	}
+	u, err := url.Parse(o.databaseURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", nil, fmt.Errorf("%w: --database-url must be empty or postgres://...", errUsage)
+	}
+	if !loopback(u.Host) && !loopback(u.Host+":5432") {
+		return "", nil, fmt.Errorf("%w: --database-url: the bench uses only a PostgreSQL on a loopback address", errUsage)
+	}
+	db, err := sql.Open("pgx", o.databaseURL)
+	if err != nil {
+		return "", nil, err
+	}
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	name := "envoi_bench_" + hex.EncodeToString(b)
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		db.Close()
+		return "", nil, fmt.Errorf("bench: create database %s: %w", name, err)
+	}
+	u.Path = "/" + name
+	drop := func() {
+		defer db.Close()
+		if o.keepDatabase {
+			return
+		}
+		_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+	}
+	return u.String(), drop, nil
+}
+
+// benchConfigure stores what a send needs: a company, operators in an
+// OAuth 2.0 flow on the built-in provider and the sink, their tokens (as a
+// consent would leave them, the access token already expired so the first
+// send refreshes it), the BL mail setting and an API key.
+func benchConfigure(ctx context.Context, app *App, provider *benchProvider, endpoint envoi.SMTPServer, n int) (string, []string, error) {
+	st := app.Store
+	if err := st.PutCompany(ctx, &envoi.Company{Code: "FORTERRO", Name: "Forterro", FooterText: "Forterro SAS — 1 rue de la Paix, Paris"}); err != nil {
+		return "", nil, err
+	}
+	ops := make([]string, n)
+	for i := range ops {
+		ops[i] = fmt.Sprintf("bench%02d", i+1)
+		if err := st.PutOperator(ctx, &envoi.Operator{Code: ops[i], Name: "Bench " + ops[i], Email: ops[i] + "@example.com", OAuthEnabled: true}); err != nil {
+			return "", nil, err
+		}
+	}
+	flow := &envoi.AuthFlow{
+		Code: "BENCH", Name: "bench", Kind: envoi.KindOAuth2, Preset: envoi.PresetGeneric,
+		Scope: "smtp", AuthURL: provider.url + "/authorize", TokenURL: provider.url + "/token",
+		ClientID: "bench-client", ClientSecret: "bench-secret", RedirectURL: "http://127.0.0.1/oauth/callback",
+		SMTP: endpoint, MaxAttachmentsMB: 25, Operators: ops,
+	}
+	if err := st.PutAuthFlow(ctx, flow); err != nil {
+		return "", nil, err
+	}
+	now := time.Now()
+	for _, op := range ops {
+		err := st.SaveToken(ctx, &envoi.Token{
+			Flow: flow.Code, Operator: op, ClientID: flow.ClientID, Provider: flow.Preset, Email: op + "@example.com",
+			Expiry: now.Add(-time.Minute), AccessToken: "expired", RefreshToken: provider.refreshToken(op + "@example.com"),
+			Status: envoi.TokenValid, ConsentedAt: now, RefreshedAt: now.Add(-time.Hour), StatusChanged: now,
+		})
+		if err != nil {
+			return "", nil, err
+		}
+	}
+	if err := st.PutMailSetting(ctx, &envoi.MailSetting{
+		DocumentFlow: "BL", Subject: "[SOCIETE] : Envoi du BL : [ID_BL]",
+		Body: "Bonjour,\nVeuillez trouver ci-joint le BL [ID_BL].\nCordialement", Priority: envoi.PriorityNormal,
+	}); err != nil {
+		return "", nil, err
+	}
+	key, rec := envoihttp.NewAPIKey("bench")
+	if err := st.CreateAPIKey(ctx, rec); err != nil {
+		return "", nil, err
+	}
+	return key, ops, nil
+}
+
+// benchBodies returns a send request's JSON cut around the delivery note's
+// number, so each client makes a body by joining three slices.
+func benchBodies(kb int) [2][]byte {
+	pdf := make([]byte, kb<<10)
+	_, _ = rand.Read(pdf)
+	copy(pdf, "%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+	req := map[string]any{
+		"document_flow": "BL", "operator": "OPERATOR", "company": "FORTERRO",
+		"to":      []string{"client@example.org"},
+		"context": map[string]string{"SOCIETE": "FORTERRO", "ID_BL": "NUMBER"},
+		"entity":  map[string]string{"type": "BL", "id": "NUMBER"},
+	}
+	if kb > 0 {
+		req["attachments"] = []map[string]string{{"filename": "BL_NUMBER.pdf", "content_type": "application/pdf", "content_base64": base64.StdEncoding.EncodeToString(pdf)}}
+	}
+	b, _ := json.Marshal(req)
+	s := string(b)
+	i := strings.Index(s, `"OPERATOR"`)
+	return [2][]byte{[]byte(s[:i+1]), []byte(s[i+len(`OPERATOR"`):])}
+}
+
+// post sends o.count messages with o.clients concurrent clients and returns
+// when the last was accepted.
+func (r *benchRun) post(ctx context.Context, base, key string, operators []string, bodies [2][]byte) (time.Time, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: r.o.clients, MaxConnsPerHost: r.o.clients, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 2 * time.Minute}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, r.o.clients)
+	for range r.o.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := make([]time.Duration, 0, r.o.count/r.o.clients+1)
+			defer func() {
+				r.mu.Lock()
+				r.acceptLat = append(r.acceptLat, lat...)
+				r.mu.Unlock()
+			}()
+			var buf bytes.Buffer
+			for {
+				i := int(next.Add(1))
+				if i > r.o.count || ctx.Err() != nil {
+					return
+				}
+				number := fmt.Sprintf("%06d", i)
+				// The operator and the number are the only parts that change.
+				buf.Reset()
+				buf.Write(bodies[0])
+				buf.WriteString(operators[i%len(operators)])
+				buf.Write(bytes.ReplaceAll(bodies[1], []byte("NUMBER"), []byte(number)))
+				req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/messages", bytes.NewReader(buf.Bytes()))
+				req.Header.Set("Authorization", "Bearer "+key)
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Idempotency-Key", "bench-"+number)
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					errc <- err
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				lat = append(lat, time.Since(t0))
+				if resp.StatusCode != http.StatusAccepted {
+					errc <- fmt.Errorf("bench: POST /v1/messages: %d %s", resp.StatusCode, b)
+					return
+				}
+				r.accepted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	end := time.Now()
+	select {
+	case err := <-errc:
+		return end, err
+	default:
+	}
+	return end, ctx.Err()
+}
+
+func (r *benchRun) changed(m *envoi.Message) {
+	switch m.Status {
+	case envoi.StatusSent:
+		now := time.Now()
+		r.lastSent.Store(now.UnixNano())
+		r.mu.Lock()
+		r.deliveryLat = append(r.deliveryLat, now.Sub(m.CreatedAt))
+		r.mu.Unlock()
+		if int(r.delivered.Add(1)+r.failed.Load()) == r.o.count {
+			close(r.done)
+		}
+	case envoi.StatusFailed, envoi.StatusConsentRequired:
+		r.mu.Lock()
+		if len(r.firstErrors) < 3 {
+			r.firstErrors = append(r.firstErrors, m.ID+": "+m.Error)
+		}
+		r.mu.Unlock()
+		if int(r.failed.Add(1)+r.delivered.Load()) == r.o.count {
+			close(r.done)
+		}
+	}
+}
+
+// timedSender measures each SMTP send, token included.
+type timedSender struct {
+	envoi.Sender
+	r *benchRun
+}
+
+func (t timedSender) Send(ctx context.Context, id envoi.Identity, env envoi.Envelope, data io.WriterTo) error {
+	t0 := time.Now()
+	err := t.Sender.Send(ctx, id, env, data)
+	d := time.Since(t0)
+	t.r.mu.Lock()
+	t.r.sendLat = append(t.r.sendLat, d)
+	t.r.mu.Unlock()
+	return err
+}
+
+func (r *benchRun) report(acceptEnd time.Time, _ string) {
+	w := r.out
+	last := time.Unix(0, r.lastSent.Load())
+	acceptSecs := acceptEnd.Sub(r.start).Seconds()
+	deliverSecs := last.Sub(r.start).Seconds()
+	n := float64(r.o.count)
+	fmt.Fprintf(w, "accepted   %6d in %7.2fs  %8.0f msg/s   accept latency   p50 %8s  p99 %8s\n", r.accepted.Load(), acceptSecs, n/acceptSecs, pct(r.acceptLat, 50), pct(r.acceptLat, 99))
+	fmt.Fprintf(w, "delivered  %6d in %7.2fs  %8.0f msg/s   send latency     p50 %8s  p99 %8s\n", r.delivered.Load(), deliverSecs, float64(r.delivered.Load())/deliverSecs, pct(r.sendLat, 50), pct(r.sendLat, 99))
+	fmt.Fprintf(w, "                                                 accept-to-sent   p50 %8s  p99 %8s\n", pct(r.deliveryLat, 50), pct(r.deliveryLat, 99))
+	fmt.Fprintf(w, "failed %d, SMTP sends %d, token endpoint calls %d, peak memory (VmHWM) %s\n", r.failed.Load(), len(r.sendLat), r.provider.calls.Load(), peakRSS())
+	if r.sink != nil {
+		fmt.Fprintf(w, "sink: %d messages, %.1f MB, %d connections, %d AUTH commands\n", r.sink.MessageCount(), float64(r.sink.BytesReceived())/1e6, r.sink.Connections(), r.sink.AuthCommands())
+	}
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	i = min(max(i-1, 0), len(s)-1)
+	return s[i].Round(10 * time.Microsecond)
+}
+
+// peakRSS returns the process's resident set high-water mark.
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 2 {
+				kb, _ := strconv.Atoi(f[0])
+				return fmt.Sprintf("%.0f MB", float64(kb)/1024)
+			}
+		}
+	}
+	return "unknown"
+}
+
+// benchProvider is a minimal OAuth 2.0 token endpoint on loopback: it
+// answers refresh_token grants with new access tokens, counts its calls,
+// and lets the sink check the tokens it issued.
+type benchProvider struct {
+	url    string
+	srv    *http.Server
+	calls  atomic.Int64
+	tokens sync.Map // access token -> user
+}
+
+func startBenchProvider() (*benchProvider, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &benchProvider{url: "http://" + ln.Addr().String()}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /token", p.token)
+	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go p.srv.Serve(ln)
+	return p, nil
+}
+
+func (p *benchProvider) Close() { p.srv.Close() }
+
+func (p *benchProvider) refreshToken(user string) string { return "rt." + user }
+
+func (p *benchProvider) token(w http.ResponseWriter, r *http.Request) {
+	p.calls.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	rt := r.PostFormValue("refresh_token")
+	user, ok := strings.CutPrefix(rt, "rt.")
+	if r.PostFormValue("grant_type") != "refresh_token" || !ok {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":"invalid_grant","error_description":"unknown refresh token"}`)
+		return
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	at := "at." + hex.EncodeToString(b)
+	p.tokens.Store(at, user)
+	_ = json.NewEncoder(w).Encode(map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": 3600, "refresh_token": rt, "scope": "smtp"})
+}
+
+func (p *benchProvider) validate(user, token string) error {
+	u, ok := p.tokens.Load(token)
+	if !ok || (user != "" && u.(string) != user) {
+		return errors.New("invalid token")
+	}
+	return nil
+}
