@@ -81,14 +81,17 @@ type env struct {
 	svc   *oauth.Service
 	notes *notes
 	flow  *envoi.AuthFlow
+	// handle opens another handle on the store's database, for another
+	// instance (the same handle for the in-memory store and SQLite).
+	handle func() testStore
 }
 
 type envOptions struct {
 	provider testmail.OAuthOptions
 	preset   string // microsoft365 (default) or gmail
 	flow     func(f *envoi.AuthFlow)
-	// store makes the store; memStore when nil.
-	store func(tb testing.TB, now func() time.Time) testStore
+	// backend is the store (memory when unset).
+	backend backend
 }
 
 // newEnv starts a provider and a service on a store holding one flow
@@ -112,11 +115,10 @@ func newEnv(tb testing.TB, o envOptions) *env {
 		po.RedirectURIs = []string{publicURL + oauth.CallbackPath, "http://127.0.0.1", oauth.MicrosoftNativeRedirect}
 	}
 	e.p = testmail.StartOAuth(tb, po)
-	if o.store != nil {
-		e.store = o.store(tb, e.clock.Now)
-	} else {
-		e.store = newMemStore(e.clock.Now)
+	if o.backend.open == nil {
+		o.backend = memoryBackend
 	}
+	e.store, e.handle = o.backend.open(tb, e.clock.Now)
 	ctx := context.Background()
 	f := &envoi.AuthFlow{
 		Code: flowCode, Name: "Mail", Kind: envoi.KindOAuth2, Preset: o.preset,

@@ -104,109 +104,121 @@ func concurrentAccess(t *testing.T, svcs []*oauth.Service, n int, force bool) (m
 }
 
 func TestConcurrentRefresh(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	first := e.mustConsent(t, jdupont)
-	e.clock.Add(2 * time.Hour)
+	forEachBackend(t, allBackends, func(t *testing.T, b backend) {
+		e := newEnv(t, envOptions{backend: b})
+		first := e.mustConsent(t, jdupont)
+		e.clock.Add(2 * time.Hour)
 
-	tokens, errs := concurrentAccess(t, []*oauth.Service{e.svc}, 200, false)
-	if len(errs) > 0 {
-		t.Fatalf("%d errors, first: %v", len(errs), errs[0])
-	}
-	if n := e.p.TokenCalls(testmail.OAuthGrantRefreshToken); n != 1 {
-		t.Errorf("refresh calls for 200 concurrent callers: got %d, want 1", n)
-	}
-	if len(tokens) != 1 {
-		t.Errorf("distinct tokens: got %d, want 1", len(tokens))
-	}
-	for tok := range tokens {
-		if tok == first.AccessToken {
-			t.Error("the expired token was handed out")
+		tokens, errs := concurrentAccess(t, []*oauth.Service{e.svc}, 200, false)
+		if len(errs) > 0 {
+			t.Fatalf("%d errors, first: %v", len(errs), errs[0])
 		}
-		must(t, e.p.ValidateAccessToken(jdupontAt, tok))
-	}
+		if n := e.p.TokenCalls(testmail.OAuthGrantRefreshToken); n != 1 {
+			t.Errorf("refresh calls for 200 concurrent callers: got %d, want 1", n)
+		}
+		if len(tokens) != 1 {
+			t.Errorf("distinct tokens: got %d, want 1", len(tokens))
+		}
+		for tok := range tokens {
+			if tok == first.AccessToken {
+				t.Error("the expired token was handed out")
+			}
+			must(t, e.p.ValidateAccessToken(jdupontAt, tok))
+			if st := e.stored(t, jdupont); st.AccessToken != tok || st.RefreshToken == first.RefreshToken {
+				t.Error("the refreshed token or its rotated refresh token was not saved")
+			}
+		}
+	})
 }
 
-// TestConcurrentRefreshInstances runs three services on one store: the
-// instances share the refresh through the row's compare-and-swap.
+// TestConcurrentRefreshInstances runs three instances (services with
+// their own store handle) on one database: they share one refresh through
+// the row's compare-and-swap.
 func TestConcurrentRefreshInstances(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	e.mustConsent(t, jdupont)
-	e.clock.Add(2 * time.Hour)
-	svcs := []*oauth.Service{e.svc, e.service(e.store), e.service(e.store)}
-	tokens, errs := concurrentAccess(t, svcs, 200, false)
-	if len(errs) > 0 {
-		t.Fatalf("%d errors, first: %v", len(errs), errs[0])
-	}
-	if n := e.p.TokenCalls(testmail.OAuthGrantRefreshToken); n != 1 {
-		t.Errorf("refresh calls for 200 callers on 3 instances: got %d, want 1", n)
-	}
-	if len(tokens) != 1 {
-		t.Errorf("distinct tokens: got %d, want 1", len(tokens))
-	}
+	forEachBackend(t, []backend{memoryBackend, postgresBackend}, func(t *testing.T, b backend) {
+		e := newEnv(t, envOptions{backend: b})
+		e.mustConsent(t, jdupont)
+		svcs := []*oauth.Service{e.svc, e.service(e.handle()), e.service(e.handle())}
+		for round := 1; round <= 3; round++ {
+			e.clock.Add(2 * time.Hour)
+			tokens, errs := concurrentAccess(t, svcs, 200, false)
+			if len(errs) > 0 {
+				t.Fatalf("round %d: %d errors, first: %v", round, len(errs), errs[0])
+			}
+			if n := e.p.TokenCalls(testmail.OAuthGrantRefreshToken); n != round {
+				t.Errorf("round %d: refresh calls for 200 callers on 3 instances: got %d in all, want %d", round, n, round)
+			}
+			if len(tokens) != 1 {
+				t.Errorf("round %d: distinct tokens: got %d, want 1", round, len(tokens))
+			}
+		}
+	})
 }
 
 func TestRevocation(t *testing.T) {
 	for _, style := range []string{testmail.OAuthMicrosoft, testmail.OAuthGoogle} {
 		t.Run(style, func(t *testing.T) {
-			preset := envoi.PresetMicrosoft365
-			wantText := "AADSTS50173"
-			if style == testmail.OAuthGoogle {
-				preset, wantText = envoi.PresetGmail, "Token has been expired or revoked."
-			}
-			e := newEnv(t, envOptions{preset: preset})
-			ctx := context.Background()
-			e.mustConsent(t, jdupont)
-			e.p.Revoke(jdupontAt)
-			e.clock.Add(2 * time.Hour)
-
-			tokens, errs := concurrentAccess(t, []*oauth.Service{e.svc, e.service(e.store)}, 50, false)
-			if len(tokens) != 0 || len(errs) != 50 {
-				t.Fatalf("got %d tokens and %d errors, want 0 and 50", len(tokens), len(errs))
-			}
-			for _, err := range errs {
-				ee := wantCode(t, err, envoi.EConsentRequired)
-				if ee.Temporary {
-					t.Error("consent_required marked temporary")
+			forEachBackend(t, allBackends, func(t *testing.T, b backend) {
+				preset := envoi.PresetMicrosoft365
+				wantText := "AADSTS50173"
+				if style == testmail.OAuthGoogle {
+					preset, wantText = envoi.PresetGmail, "Token has been expired or revoked."
 				}
-			}
-			if n := e.notes.count(); n != 1 {
-				t.Fatalf("Notify calls: got %d, want 1", n)
-			}
-			if e.notes.keys[0] != jdupontKey || !strings.Contains(e.notes.errs[0].Details["provider_text"].(string), wantText) {
-				t.Errorf("Notify: got %v %v", e.notes.keys[0], e.notes.errs[0].Details)
-			}
-			st := e.stored(t, jdupont)
-			if st.Status != envoi.TokenConsentRequired || !strings.Contains(st.LastError, wantText) || !st.StatusChanged.Equal(e.clock.Now()) {
-				t.Errorf("stored: status %q last error %q changed %v", st.Status, st.LastError, st.StatusChanged)
-			}
-			calls := e.p.TokenCalls(testmail.OAuthGrantRefreshToken)
+				e := newEnv(t, envOptions{preset: preset, backend: b})
+				ctx := context.Background()
+				e.mustConsent(t, jdupont)
+				e.p.Revoke(jdupontAt)
+				e.clock.Add(2 * time.Hour)
 
-			// Stopped: no more calls to the provider until a new consent.
-			for _, force := range []bool{false, true} {
-				_, err := e.svc.AccessToken(ctx, jdupontKey, force)
-				wantCode(t, err, envoi.EConsentRequired)
-			}
-			if n := e.p.TokenCalls(testmail.OAuthGrantRefreshToken); n != calls {
-				t.Errorf("refresh calls after consent_required: got %d, want %d", n, calls)
-			}
-			health, err := e.svc.Health(ctx)
-			must(t, err)
-			if h := health[0]; h.Operator != jdupont || !h.NeedsConsent || h.Status != envoi.TokenConsentRequired || !strings.Contains(h.LastError, wantText) {
-				t.Errorf("health first entry: got %+v", h)
-			}
+				tokens, errs := concurrentAccess(t, []*oauth.Service{e.svc, e.service(e.handle())}, 50, false)
+				if len(tokens) != 0 || len(errs) != 50 {
+					t.Fatalf("got %d tokens and %d errors, want 0 and 50", len(tokens), len(errs))
+				}
+				for _, err := range errs {
+					ee := wantCode(t, err, envoi.EConsentRequired)
+					if ee.Temporary {
+						t.Error("consent_required marked temporary")
+					}
+				}
+				if n := e.notes.count(); n != 1 {
+					t.Fatalf("Notify calls: got %d, want 1", n)
+				}
+				if e.notes.keys[0] != jdupontKey || !strings.Contains(e.notes.errs[0].Details["provider_text"].(string), wantText) {
+					t.Errorf("Notify: got %v %v", e.notes.keys[0], e.notes.errs[0].Details)
+				}
+				st := e.stored(t, jdupont)
+				if st.Status != envoi.TokenConsentRequired || !strings.Contains(st.LastError, wantText) || !st.StatusChanged.Equal(e.clock.Now()) {
+					t.Errorf("stored: status %q last error %q changed %v", st.Status, st.LastError, st.StatusChanged)
+				}
+				calls := e.p.TokenCalls(testmail.OAuthGrantRefreshToken)
 
-			// Consent again: sending resumes.
-			e.mustConsent(t, jdupont)
-			tok, err := e.svc.AccessToken(ctx, jdupontKey, false)
-			must(t, err)
-			must(t, e.p.ValidateAccessToken(jdupontAt, tok))
-			e.clock.Add(2 * time.Hour)
-			tok, err = e.svc.AccessToken(ctx, jdupontKey, false)
-			must(t, err)
-			must(t, e.p.ValidateAccessToken(jdupontAt, tok))
-			if n := e.notes.count(); n != 1 {
-				t.Errorf("Notify calls: got %d, want still 1", n)
-			}
+				// Stopped: no more calls to the provider until a new consent.
+				for _, force := range []bool{false, true} {
+					_, err := e.svc.AccessToken(ctx, jdupontKey, force)
+					wantCode(t, err, envoi.EConsentRequired)
+				}
+				if n := e.p.TokenCalls(testmail.OAuthGrantRefreshToken); n != calls {
+					t.Errorf("refresh calls after consent_required: got %d, want %d", n, calls)
+				}
+				health, err := e.svc.Health(ctx)
+				must(t, err)
+				if h := health[0]; h.Operator != jdupont || !h.NeedsConsent || h.Status != envoi.TokenConsentRequired || !strings.Contains(h.LastError, wantText) {
+					t.Errorf("health first entry: got %+v", h)
+				}
+
+				// Consent again: sending resumes.
+				e.mustConsent(t, jdupont)
+				tok, err := e.svc.AccessToken(ctx, jdupontKey, false)
+				must(t, err)
+				must(t, e.p.ValidateAccessToken(jdupontAt, tok))
+				e.clock.Add(2 * time.Hour)
+				tok, err = e.svc.AccessToken(ctx, jdupontKey, false)
+				must(t, err)
+				must(t, e.p.ValidateAccessToken(jdupontAt, tok))
+				if n := e.notes.count(); n != 1 {
+					t.Errorf("Notify calls: got %d, want still 1", n)
+				}
+			})
 		})
 	}
 }
