@@ -30,6 +30,9 @@ type Token struct {
 	// LastError is the provider's text when the token was refused.
 	LastError     string    `json:"last_error,omitempty"`
 	ConsentedAt   time.Time `json:"consented_at"`
+	// RefreshedAt is when the token was last refreshed. A time in the
+	// future is an instance's claim to be refreshing it until then (package
+	// oauth): other instances wait for its token instead of refreshing too.
 	RefreshedAt   time.Time `json:"refreshed_at"`
 	StatusChanged time.Time `json:"status_changed_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
