@@ -28,8 +28,8 @@ type Token struct {
 	RowVersion   int64     `json:"row_version"`
 	Status       string    `json:"status"` // valid or consent_required
 	// LastError is the provider's text when the token was refused.
-	LastError     string    `json:"last_error,omitempty"`
-	ConsentedAt   time.Time `json:"consented_at"`
+	LastError   string    `json:"last_error,omitempty"`
+	ConsentedAt time.Time `json:"consented_at"`
 	// RefreshedAt is when the token was last refreshed. A time in the
 	// future is an instance's claim to be refreshing it until then (package
 	// oauth): other instances wait for its token instead of refreshing too.
