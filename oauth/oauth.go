@@ -70,6 +70,11 @@ type Service struct {
 	// Notify, when set, is called once when an identity becomes
 	// consent_required, by the instance that recorded it.
 	Notify func(ctx context.Context, key envoi.TokenKey, err *envoi.Error)
+	// OnTokenCall, when set, is told the outcome of each call to a token
+	// endpoint for a refresh or an app-only token, for metrics: "ok",
+	// "consent_required" (grant refused), "temporary" (unreachable, 5xx,
+	// timeout) or "error" (any other refusal).
+	OnTokenCall func(outcome string)
 	// RefreshSkew is how long before expiry a token is refreshed (default
 	// 2 minutes).
 	RefreshSkew time.Duration
@@ -195,4 +200,21 @@ func KeyFor(flow *envoi.AuthFlow, operator string) envoi.TokenKey {
 func appOnly(flow *envoi.AuthFlow) bool {
 	g := flow.EffectiveGrant()
 	return g == envoi.GrantClientCredentials || g == envoi.GrantJWTBearer
+}
+
+// observe reports a token call's outcome to OnTokenCall.
+func (s *Service) observe(err *envoi.Error) {
+	if s.OnTokenCall == nil {
+		return
+	}
+	switch {
+	case err == nil:
+		s.OnTokenCall("ok")
+	case err.Code == envoi.EConsentRequired:
+		s.OnTokenCall("consent_required")
+	case err.Temporary:
+		s.OnTokenCall("temporary")
+	default:
+		s.OnTokenCall("error")
+	}
 }

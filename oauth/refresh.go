@@ -193,6 +193,7 @@ func (s *Service) refreshClaimed(ctx context.Context, before, claim *envoi.Token
 		return "", true, err
 	}
 	nt, err := s.fetch(ctx, flow, claim.RefreshToken)
+	s.observe(mapError(err))
 	if err == nil {
 		upd := *claim
 		upd.AccessToken = nt.AccessToken
@@ -258,6 +259,7 @@ func (s *Service) firstAppToken(ctx context.Context, key envoi.TokenKey) (string
 		return "", s.noToken(key)
 	}
 	nt, err := s.fetch(ctx, flow, "")
+	s.observe(mapError(err))
 	if err != nil {
 		e := mapError(err)
 		if e.Code == envoi.EConsentRequired {

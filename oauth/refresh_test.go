@@ -310,6 +310,8 @@ func TestProviderDown(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, envOptions{})
 			ctx := context.Background()
+			var outcomes []string
+			e.svc.OnTokenCall = func(o string) { outcomes = append(outcomes, o) }
 			e.mustConsent(t, jdupont)
 			e.clock.Add(2 * time.Hour)
 			c.fault(e.p, e.svc)
@@ -332,6 +334,9 @@ func TestProviderDown(t *testing.T) {
 			tok, err := e.svc.AccessToken(ctx, jdupontKey, false)
 			must(t, err)
 			must(t, e.p.ValidateAccessToken(jdupontAt, tok))
+			if got, want := strings.Join(outcomes, ","), "temporary,temporary,ok"; got != want {
+				t.Errorf("OnTokenCall outcomes: got %s, want %s", got, want)
+			}
 		})
 	}
 }

@@ -365,6 +365,9 @@ func (p *OAuthProvider) faults(next http.Handler) http.Handler {
 		delay, fault := p.delay, p.fault
 		p.mu.Unlock()
 		if delay > 0 {
+			// Read the form first: the server notices a client that gave
+			// up only once the body is read.
+			r.ParseForm()
 			t := time.NewTimer(delay)
 			select {
 			case <-t.C:
