@@ -301,3 +301,35 @@ func mustParse(tb testing.TB, raw string) *url.URL {
 	}
 	return u
 }
+
+// TestConsentStore runs a consent through each store: the state is single
+// use and expires by the store's clock as well as envoi's.
+func TestConsentStore(t *testing.T) {
+	forEachBackend(t, allBackends, func(t *testing.T, b backend) {
+		e := newEnv(t, envOptions{backend: b})
+		ctx := context.Background()
+		authURL, err := e.svc.StartConsent(ctx, flowCode, jdupont, "/ui")
+		must(t, err)
+		q := e.browser(t, authURL).Query()
+		// The callback lands on another instance.
+		other := e.service(e.handle())
+		tok, returnTo, err := other.Callback(ctx, q.Get("state"), q.Get("code"), "", "")
+		must(t, err)
+		if returnTo != "/ui" || tok.RowVersion == 0 {
+			t.Errorf("got returnTo %q row version %d", returnTo, tok.RowVersion)
+		}
+		st := e.stored(t, jdupont)
+		if st.AccessToken != tok.AccessToken || st.RefreshToken != tok.RefreshToken || st.Email != jdupontAt || st.Status != envoi.TokenValid {
+			t.Errorf("stored token differs from the consent's")
+		}
+		_, _, err = e.svc.Callback(ctx, q.Get("state"), q.Get("code"), "", "")
+		wantCode(t, err, envoi.EOAuthState)
+
+		authURL, err = e.svc.StartConsent(ctx, flowCode, jdupont, "")
+		must(t, err)
+		q = e.browser(t, authURL).Query()
+		e.clock.Add(envoi.OAuthStateTTL + time.Second)
+		_, _, err = e.svc.Callback(ctx, q.Get("state"), q.Get("code"), "", "")
+		wantCode(t, err, envoi.EOAuthState)
+	})
+}
