@@ -70,9 +70,9 @@ const (
 	OAuth500
 )
 
-// MicrosoftNativeRedirect is Microsoft's redirect URI for native apps whose
+// OAuthMicrosoftNativeRedirect is Microsoft's redirect URI for native apps whose
 // user pastes the final URL back.
-const MicrosoftNativeRedirect = "https://login.live.com/oauth20_desktop.srf"
+const OAuthMicrosoftNativeRedirect = "https://login.live.com/oauth20_desktop.srf"
 
 // OAuthOptions configure StartOAuth. Zero values are useful.
 type OAuthOptions struct {
