@@ -74,7 +74,8 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	})
 	a.Registry.MustRegister(refreshes, depth)
 
-	a.OAuth = &oauth.Service{Store: store, PublicURL: cfg.PublicURL, Logger: logger}
+	a.OAuth = &oauth.Service{Store: store, PublicURL: cfg.PublicURL, Logger: logger,
+		OnTokenCall: func(outcome string) { refreshes.WithLabelValues(outcome).Inc() }}
 	a.OAuth.Notify = func(ctx context.Context, key envoi.TokenKey, e *envoi.Error) {
 		logger.Warn("token refused by the provider: consent required", "flow", key.Flow, "operator", key.Operator, "code", e.Code)
 	}
@@ -88,9 +89,11 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	a.Reports = &report.Renderer{}
 	a.Composer = &compose.Composer{Store: store, Reports: a.Reports, Logger: logger}
 	a.Archive = &archive.Store{Root: filepath.Join(cfg.DataDir, "archive")}
-	a.Service = &queue.Service{Store: store, Composer: composerAdapter{a.Composer}, Metrics: metrics, Logger: logger}
+	// What this instance accepts, its workers send without reading it back.
+	handoff := &queue.Handoff{}
+	a.Service = &queue.Service{Store: store, Composer: composerAdapter{a.Composer}, Metrics: metrics, Logger: logger, Handoff: handoff}
 	a.Worker = &queue.Worker{
-		Store: store, Jobs: store.Queue(), Sender: a.Sender, Metrics: metrics, Logger: logger,
+		Store: store, Sender: a.Sender, Metrics: metrics, Logger: logger, Handoff: handoff,
 		OnChange: a.Service.Changed,
 		OnSent:   a.archiveSent,
 		Lease:    cfg.QueueLease,
