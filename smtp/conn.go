@@ -30,7 +30,8 @@ type conn struct {
 	timeout time.Duration
 
 	// What the server offered after TLS.
-	maxSize  int64 // SIZE, 0 when unlimited or not advertised
+	sizeExt  bool  // SIZE advertised
+	maxSize  int64 // SIZE's limit, 0 when unlimited or not advertised
 	eightBit bool
 	utf8     bool
 	auth     []string
@@ -132,7 +133,9 @@ func (cn *conn) call(ctx context.Context, command string, f func() error) error 
 // capabilities reads what the server offered in its last EHLO.
 func (cn *conn) capabilities() {
 	cn.maxSize = 0
-	if ok, v := cn.c.Extension("SIZE"); ok {
+	ok, v := cn.c.Extension("SIZE")
+	cn.sizeExt = ok
+	if ok {
 		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n > 0 {
 			cn.maxSize = n
 		}
@@ -208,7 +211,7 @@ func (cn *conn) send(ctx context.Context, from string, rcpts []string, size int6
 	if cn.eightBit {
 		line += " BODY=8BITMIME"
 	}
-	if size > 0 && cn.maxSize > 0 {
+	if size > 0 && cn.sizeExt {
 		line += " SIZE=" + strconv.FormatInt(size, 10)
 	}
 	if cn.utf8 && !isASCII(from, rcpts) {

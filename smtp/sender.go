@@ -162,6 +162,9 @@ func (s *Sender) Send(ctx context.Context, id envoi.Identity, env envoi.Envelope
 	if err != nil {
 		return err
 	}
+	if data == nil {
+		return envoi.FieldError(envoi.EInvalidInput, "data", "no message to send")
+	}
 	p, err := s.enter(t.key)
 	if err != nil {
 		return err
@@ -184,7 +187,11 @@ func (s *Sender) Send(ctx context.Context, id envoi.Identity, env envoi.Envelope
 		err := cn.send(ctx, from, rcpts, env.Size, data)
 		stop()
 		if err == nil {
-			s.putIdle(p, cn)
+			if cn.broken { // ctx ended just as the server answered
+				cn.quit()
+			} else {
+				s.putIdle(p, cn)
+			}
 			return nil
 		}
 		if reused && attempt == 0 && cn.broken && stale(err) {

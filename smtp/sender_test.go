@@ -200,6 +200,9 @@ func TestSend_Mechanisms(t *testing.T) {
 			if m.From != operatorEmail || strings.Join(m.Recipients, " ") != "client@customer.test compta@customer.test" {
 				t.Errorf("envelope: got %q -> %q", m.From, m.Recipients)
 			}
+			if m.DeclaredSize != int64(len(msg)) {
+				t.Errorf("SIZE declared with MAIL FROM: got %d, want %d", m.DeclaredSize, len(msg))
+			}
 			if !bytes.Equal(m.Data, msg) {
 				t.Errorf("data differs from the message sent:\ngot  %q\nwant %q", m.Data, msg)
 			}

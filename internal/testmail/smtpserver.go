@@ -75,6 +75,8 @@ type SMTPMessage struct {
 	AuthUser      string
 	// TLS says the message came over an encrypted connection.
 	TLS bool
+	// DeclaredSize is the SIZE the client declared with MAIL FROM, 0 if none.
+	DeclaredSize int64
 }
 
 // Parse reads the message's header and body.
@@ -386,6 +388,7 @@ type smtpSession struct {
 	mech  string
 	user  string
 	from  string
+	size  int64
 	rcpts []string
 }
 
@@ -446,7 +449,7 @@ func (ss *smtpSession) finish(mech, user string, check func() error) error {
 	return nil
 }
 
-func (ss *smtpSession) Mail(from string, _ *gosmtp.MailOptions) error {
+func (ss *smtpSession) Mail(from string, opts *gosmtp.MailOptions) error {
 	if !ss.srv.slow() {
 		return errSMTPClosing
 	}
@@ -456,7 +459,10 @@ func (ss *smtpSession) Mail(from string, _ *gosmtp.MailOptions) error {
 	if f, ok := ss.srv.faults.take(SMTPFaultMail, ""); ok {
 		return f.reply()
 	}
-	ss.from, ss.rcpts = from, nil
+	ss.from, ss.rcpts, ss.size = from, nil, 0
+	if opts != nil {
+		ss.size = opts.Size
+	}
 	return nil
 }
 
@@ -509,6 +515,7 @@ func (ss *smtpSession) Data(r io.Reader) error {
 		AuthMechanism: ss.mech,
 		AuthUser:      ss.user,
 		TLS:           isTLS,
+		DeclaredSize:  ss.size,
 	})
 	ss.srv.mu.Unlock()
 	return nil
@@ -568,7 +575,7 @@ func (c *smtpTrackedConn) reset() {
 
 func (ss *smtpSession) Reset() {
 	ss.srv.slow()
-	ss.from, ss.rcpts = "", nil
+	ss.from, ss.rcpts, ss.size = "", nil, 0
 }
 
 func (ss *smtpSession) Logout() error { return nil }
