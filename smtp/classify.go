@@ -201,11 +201,11 @@ func classifyReply(ce *CommandError, err error) *envoi.Error {
 func classifyFailure(ce *CommandError, err error) *envoi.Error {
 	var e *envoi.Error
 	switch {
-	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		e = envoi.Errorf(envoi.ESMTPTimeout, "the mail server did not answer in time")
-		e.Temporary = true
 	case errors.Is(err, context.Canceled):
 		e = envoi.Errorf(envoi.ESMTPUnavailable, "the send was cancelled before the server answered")
+		e.Temporary = true
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		e = envoi.Errorf(envoi.ESMTPTimeout, "the mail server did not answer in time")
 		e.Temporary = true
 	case errors.Is(err, errNoSTARTTLS):
 		e = envoi.Errorf(envoi.ESMTPTLS, "the server does not offer STARTTLS; envoi does not send in clear unless the flow's security is none")

@@ -175,7 +175,7 @@ func (s *Sender) Send(ctx context.Context, id envoi.Identity, env envoi.Envelope
 	}
 	defer p.release()
 
-	for attempt := 0; ; attempt++ {
+	for {
 		cn := s.takeIdle(p)
 		reused := cn != nil
 		if cn == nil {
@@ -194,8 +194,9 @@ func (s *Sender) Send(ctx context.Context, id envoi.Identity, env envoi.Envelope
 			}
 			return nil
 		}
-		if reused && attempt == 0 && cn.broken && stale(err) {
-			// The server dropped the idle connection; nothing was sent.
+		if reused && cn.broken && stale(err) && ctx.Err() == nil {
+			// The server dropped the idle connection and nothing was sent:
+			// try the next idle one, or a new one (which gets no retry).
 			s.log().Debug("smtp: pooled connection is gone; dialing again", "flow", t.flow, "error", err)
 			cn.quit()
 			continue
@@ -272,7 +273,12 @@ func (s *Sender) connect(ctx context.Context, t target, id envoi.Identity, step 
 	}
 	c, err := gomail.NewClient(nc, t.host)
 	if err != nil {
-		return fail("connect", commandError("CONNECT", err))
+		e := Classify(commandError("CONNECT", err))
+		if t.port == 465 && t.security != envoi.SecurityTLS && e.Code == envoi.ESMTPTimeout {
+			e.WithDetail("hint", "port 465 expects implicit TLS: set the flow's security to tls")
+		}
+		step("connect", e, "")
+		return nil, e
 	}
 	cn.c = c
 	step("connect", nil, "connected to "+addr)

@@ -751,8 +751,8 @@ func TestSend_ContextCancelled(t *testing.T) {
 	cancel()
 	msg := testMessage("x")
 	err := s.Send(ctx, basicIdentity(srv), envelope(msg), bytes.NewReader(msg))
-	if err == nil || !envoi.IsTemporary(err) {
-		t.Fatalf("got %v, want a temporary error", err)
+	if got := envoi.ErrorCode(err); got != envoi.ESMTPUnavailable || !envoi.IsTemporary(err) {
+		t.Fatalf("got %v, want temporary %s", err, envoi.ESMTPUnavailable)
 	}
 	if got := srv.MessageCount(); got != 0 {
 		t.Errorf("messages: got %d, want 0", got)
@@ -832,5 +832,48 @@ func TestClose(t *testing.T) {
 	e := sendErr(t, s, basicIdentity(srv), nil)
 	if e == nil || e.Code != envoi.EUnavailable {
 		t.Fatalf("send after Close: got %v, want %s", e, envoi.EUnavailable)
+	}
+}
+
+func TestSend_CancelledWhileWaitingForServer(t *testing.T) {
+	srv := startServer(t, testmail.SMTPOptions{})
+	s := newSender(t, srv, nil)
+	msg := testMessage("x")
+	// Warm the pool, then make every reply hang.
+	if err := s.Send(context.Background(), basicIdentity(srv), envelope(msg), bytes.NewReader(msg)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Fail(testmail.SMTPFault{Kind: testmail.SMTPFaultSlow, Delay: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(50*time.Millisecond, cancel)
+	err := s.Send(ctx, basicIdentity(srv), envelope(msg), bytes.NewReader(msg))
+	if got := envoi.ErrorCode(err); got != envoi.ESMTPUnavailable || !envoi.IsTemporary(err) {
+		t.Fatalf("got %v, want temporary %s (cancelled)", err, envoi.ESMTPUnavailable)
+	}
+	if got := srv.MessageCount(); got != 1 {
+		t.Errorf("messages: got %d, want 1", got)
+	}
+}
+
+// TestSend_LargeMessageIntact sends a message many times DATA's buffer,
+// with dotted lines across the buffer's edges, and checks every byte.
+func TestSend_LargeMessageIntact(t *testing.T) {
+	srv := startServer(t, testmail.SMTPOptions{Security: testmail.SMTPSecurityTLS})
+	s := newSender(t, srv, nil)
+	var b bytes.Buffer
+	b.WriteString("Subject: large\r\n\r\n")
+	for i := 0; b.Len() < 3<<20; i++ {
+		if i%7 == 0 {
+			b.WriteString(".")
+		}
+		fmt.Fprintf(&b, "line %d %s\r\n", i, strings.Repeat("x", i%97))
+	}
+	msg := b.Bytes()
+	if err := s.Send(context.Background(), basicIdentity(srv), envelope(msg), chunked{msg, 1000}); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Messages()[0].Data; !bytes.Equal(got, msg) {
+		t.Fatalf("the message arrived changed: %d bytes, want %d", len(got), len(msg))
 	}
 }
