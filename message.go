@@ -119,6 +119,9 @@ type Message struct {
 	EML      []byte   `json:"-"`
 	// LeaseUntil is when a worker's claim on the message lapses.
 	LeaseUntil time.Time `json:"-"`
+	// Job is the id of the send job a worker received with the message
+	// (set by a claim); the outcome is recorded against it.
+	Job string `json:"-"`
 }
 
 // MessageFilter selects messages in a listing; zero fields do not filter.

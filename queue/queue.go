@@ -9,8 +9,6 @@ import (
 	"io"
 	"time"
 
-	"maragu.dev/goqite"
-
 	"envoi"
 )
 
@@ -18,17 +16,20 @@ import (
 type Store interface {
 	CreateMessage(ctx context.Context, m *envoi.Message) (bool, error)
 	Message(ctx context.Context, id string) (*envoi.Message, error)
-	UpdateMessage(ctx context.Context, m *envoi.Message) error
 	EML(ctx context.Context, id string) ([]byte, error)
 	AuthFlow(ctx context.Context, code string) (*envoi.AuthFlow, error)
 	Operator(ctx context.Context, code string) (*envoi.Operator, error)
-	// ClaimMessage marks the message sending and counts an attempt, leased
-	// until leaseUntil, unless it is final or another worker holds a live
-	// lease; it returns the message and whether this caller won it. Several
-	// instances may receive the same job; only one claims the message. A
-	// claim over a lapsed "sending" lease (a worker died mid-send) counts a
-	// possible duplicate in Message.Duplicates.
-	ClaimMessage(ctx context.Context, id string, leaseUntil time.Time) (*envoi.Message, bool, error)
+	// ClaimDue receives up to n due send jobs, hides them for lease and
+	// claims their messages: each returned message is marked sending, its
+	// attempts counted, leased for lease, with Job set. Several instances
+	// may ask at once; a message is claimed by one only. A claim over a
+	// lapsed "sending" lease (a worker died mid-send) counts a possible
+	// duplicate in Message.Duplicates.
+	ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*envoi.Message, error)
+	// Finish records a claimed message's status, attempts, error, next
+	// try and sent time, and settles its job at once: deleted when the
+	// message is final, due again after delay otherwise.
+	Finish(ctx context.Context, m *envoi.Message, delay time.Duration) error
 	// SentSince counts messages sent as (flow, mailbox) since t.
 	SentSince(ctx context.Context, flow, mailbox string, t time.Time) (int, error)
 	// ReleaseParked makes the messages parked on consent for key due now.
@@ -36,15 +37,6 @@ type Store interface {
 	// RequeueMessage makes the message's job due now (manual retry).
 	RequeueMessage(ctx context.Context, id string) error
 }
-
-// Jobs is the durable job queue (goqite's Queue satisfies it).
-type Jobs interface {
-	Receive(ctx context.Context) (*goqite.Message, error)
-	Extend(ctx context.Context, id goqite.ID, delay time.Duration) error
-	Delete(ctx context.Context, id goqite.ID) error
-}
-
-var _ Jobs = (*goqite.Queue)(nil)
 
 // Composer turns an accepted message into the bytes to send, its envelope
 // and the identity to send as (the compose package implements it).

@@ -8,16 +8,13 @@ import (
 	"sync"
 	"time"
 
-	"maragu.dev/goqite"
-
 	"envoi"
 )
 
 // Worker sends the messages of the queue. Options are exported fields;
-// Store, Jobs and Sender are required.
+// Store and Sender are required.
 type Worker struct {
 	Store  Store
-	Jobs   Jobs
 	Sender envoi.Sender
 	// Concurrency is the number of messages sent at once (default 8).
 	Concurrency int
@@ -37,6 +34,9 @@ type Worker struct {
 	// before it is looked at again, if no consent releases it sooner
 	// (default 6h).
 	ParkFor time.Duration
+	// Handoff, when set, holds the bytes of messages this process accepted
+	// (the Service's Handoff), so they are not read back from the store.
+	Handoff *Handoff
 	// Metrics, when set, counts what happens.
 	Metrics *Metrics
 	Now     func() time.Time
@@ -87,26 +87,37 @@ func DefaultBackoff(attempts int) time.Duration {
 	return time.Duration(float64(d) * jitter)
 }
 
-// Run sends messages until ctx is cancelled, then lets the sends in flight
-// finish (they are bounded by the SMTP timeouts) and returns. Jobs it
-// received but did not start are handed back at once.
+// Run sends messages until ctx is cancelled, then lets the sends under way
+// finish (they are bounded by the SMTP timeouts) and returns. A message
+// claimed but not yet being sent when ctx ends is handed back at once, due
+// now, for this or another instance.
 func (w *Worker) Run(ctx context.Context) error {
 	w.defaults()
-	jobs := make(chan *goqite.Message)
+	slots := make(chan struct{}, w.Concurrency)
 	var wg sync.WaitGroup
-	for range w.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for job := range jobs {
-				w.handle(context.WithoutCancel(ctx), job)
-			}
-		}()
-	}
 	defer wg.Wait()
-	defer close(jobs)
 	for {
-		job, err := w.Jobs.Receive(ctx)
+		// Wait for one free slot, then take as many jobs as slots are free:
+		// one transaction receives and claims them all.
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		n := 1
+	more:
+		for n < w.Concurrency {
+			select {
+			case slots <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		msgs, err := w.Store.ClaimDue(ctx, n, w.Lease)
+		for range n - len(msgs) {
+			<-slots
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -117,36 +128,34 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		if job == nil {
-			if !sleep(ctx, w.PollInterval) {
-				return nil
-			}
-			continue
+		for _, m := range msgs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				w.handle(ctx, m)
+			}()
 		}
-		select {
-		case jobs <- job:
-		case <-ctx.Done():
-			// Hand the job back now rather than when its lease lapses.
-			_ = w.Jobs.Extend(context.WithoutCancel(ctx), job.ID, 0)
+		if len(msgs) < n && !sleep(ctx, w.PollInterval) {
 			return nil
 		}
 	}
 }
 
 // RunOnce sends due messages until the queue has none due; for tests and
-// the CLI. Returns the number of jobs handled.
+// the CLI. Returns the number of messages handled.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	w.defaults()
 	n := 0
 	for {
-		job, err := w.Jobs.Receive(ctx)
+		msgs, err := w.Store.ClaimDue(ctx, 1, w.Lease)
 		if err != nil {
 			return n, err
 		}
-		if job == nil {
+		if len(msgs) == 0 {
 			return n, nil
 		}
-		w.handle(ctx, job)
+		w.handle(ctx, msgs[0])
 		n++
 	}
 }
@@ -162,95 +171,102 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// handle sends the message of one job and records the outcome. Every path
+// handle sends one claimed message and records the outcome. Every path
 // ends with the job deleted (final state) or hidden until its next try:
-// nothing is dropped.
-func (w *Worker) handle(ctx context.Context, job *goqite.Message) {
-	id := string(job.Body)
-	log := w.Logger.With("message", id)
-	m, won, err := w.Store.ClaimMessage(ctx, id, w.Now().Add(w.Lease))
-	if err != nil {
-		if envoi.ErrorCode(err) == envoi.ENotFound {
-			log.Warn("queue: job for an unknown message dropped")
-			_ = w.Jobs.Delete(ctx, job.ID)
-			return
-		}
-		log.Warn("queue: claim failed; the job comes back after its lease", "err", err)
-		return
-	}
-	if !won {
-		if m != nil && envoi.Final(m.Status) {
-			_ = w.Jobs.Delete(ctx, job.ID)
-		}
-		return // another worker holds it; its lease covers the job
-	}
+// nothing is dropped. stop ends only the waiting: a send under way
+// finishes.
+func (w *Worker) handle(stop context.Context, m *envoi.Message) {
+	ctx := context.WithoutCancel(stop)
+	log := w.Logger.With("message", m.ID)
 	w.notify(m)
 
-	if wait, err := w.rateWait(ctx, m); err != nil {
-		log.Warn("queue: rate check failed", "err", err)
-	} else if wait > 0 {
-		m.Status = envoi.StatusQueued
-		m.Attempts--
-		m.NextTry = w.Now().Add(wait)
-		w.save(ctx, log, m)
-		_ = w.Jobs.Extend(ctx, job.ID, wait)
+	flow, err := w.Store.AuthFlow(ctx, m.Flow)
+	if err != nil && envoi.ErrorCode(err) != envoi.ENotFound {
+		err = tempIfInternal(err)
+	} else if err == nil {
+		if wait, rerr := w.rateWait(ctx, flow, m); rerr != nil {
+			log.Warn("queue: rate check failed", "err", rerr)
+		} else if wait > 0 {
+			m.NextTry = w.Now().Add(wait)
+			w.handBack(ctx, log, m, wait)
+			return
+		}
+	}
+	if stop.Err() != nil {
+		// Shutting down: not started, so handed back now.
+		w.handBack(ctx, log, m, 0)
 		return
 	}
 
-	start := w.Now()
-	eml, err := w.send(ctx, m)
-	w.Metrics.observeSend(w.Now().Sub(start))
+	var eml []byte
+	if err == nil {
+		start := w.Now()
+		eml, err = w.send(ctx, flow, m)
+		w.Metrics.observeSend(w.Now().Sub(start))
+	} else if envoi.ErrorCode(err) == envoi.ENotFound {
+		err = envoi.Errorf(envoi.ENoFlowForOperator, "the flow %q of this message no longer exists", m.Flow)
+	}
 	switch {
 	case err == nil:
 		m.Status = envoi.StatusSent
 		m.SentAt = w.Now()
 		m.ErrorCode, m.Error = "", ""
-		w.save(ctx, log, m)
-		w.Metrics.sent()
-		_ = w.Jobs.Delete(ctx, job.ID)
-		if w.OnSent != nil {
-			w.OnSent(ctx, m, eml)
+		m.NextTry = time.Time{}
+		if w.finish(ctx, log, m, 0) {
+			w.Metrics.sent()
+			if w.OnSent != nil {
+				w.OnSent(ctx, m, eml)
+			}
 		}
 	case envoi.ErrorCode(err) == envoi.EConsentRequired:
 		m.Status = envoi.StatusConsentRequired
 		m.Attempts-- // waiting for a person is not a failed attempt
 		m.ErrorCode, m.Error = envoi.EConsentRequired, err.Error()
 		m.NextTry = time.Time{}
-		w.save(ctx, log, m)
+		w.finish(ctx, log, m, w.ParkFor)
 		w.Metrics.parked()
-		_ = w.Jobs.Extend(ctx, job.ID, w.ParkFor)
 	case envoi.IsTemporary(err) && m.Attempts < w.MaxAttempts:
 		delay := w.Backoff(m.Attempts)
 		m.Status = envoi.StatusRetrying
 		m.ErrorCode, m.Error = envoi.ErrorCode(err), err.Error()
 		m.NextTry = w.Now().Add(delay)
-		w.save(ctx, log, m)
+		w.finish(ctx, log, m, delay)
 		w.Metrics.retried(m.ErrorCode)
-		_ = w.Jobs.Extend(ctx, job.ID, delay)
 	default:
 		m.Status = envoi.StatusFailed
 		m.ErrorCode, m.Error = envoi.ErrorCode(err), err.Error()
 		m.NextTry = time.Time{}
-		w.save(ctx, log, m)
+		w.finish(ctx, log, m, 0)
 		w.Metrics.failed(m.ErrorCode)
 		log.Warn("queue: message failed", "code", m.ErrorCode, "err", err, "attempts", m.Attempts)
-		_ = w.Jobs.Delete(ctx, job.ID)
 	}
 }
 
-func (w *Worker) save(ctx context.Context, log *slog.Logger, m *envoi.Message) {
-	if err := w.Store.UpdateMessage(ctx, m); err != nil {
+// handBack returns a claimed message unsent, due again after delay; the
+// claim was not an attempt.
+func (w *Worker) handBack(ctx context.Context, log *slog.Logger, m *envoi.Message, delay time.Duration) {
+	m.Status = envoi.StatusQueued
+	m.Attempts--
+	w.finish(ctx, log, m, delay)
+}
+
+// finish records the outcome and settles the job; it reports whether it
+// was recorded.
+func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *envoi.Message, delay time.Duration) bool {
+	if err := w.Store.Finish(ctx, m, delay); err != nil {
 		// The job stays leased: it comes back and the outcome is recorded
 		// then (a sent message may be sent twice, with the same Message-ID).
 		log.Error("queue: recording the outcome failed", "status", m.Status, "err", err)
-		return
+		return false
 	}
 	w.notify(m)
+	return true
 }
 
 func (w *Worker) notify(m *envoi.Message) {
 	if w.OnChange != nil {
 		c := *m
+		c.EML = nil
 		w.OnChange(&c)
 	}
 }
@@ -258,9 +274,8 @@ func (w *Worker) notify(m *envoi.Message) {
 // rateWait returns how long to wait before sending as m's mailbox so the
 // flow's per-minute limit holds across every instance (it counts in the
 // database what was sent in the last minute).
-func (w *Worker) rateWait(ctx context.Context, m *envoi.Message) (time.Duration, error) {
-	flow, err := w.Store.AuthFlow(ctx, m.Flow)
-	if err != nil || flow.RatePerMinute <= 0 {
+func (w *Worker) rateWait(ctx context.Context, flow *envoi.AuthFlow, m *envoi.Message) (time.Duration, error) {
+	if flow.RatePerMinute <= 0 {
 		return 0, nil
 	}
 	n, err := w.Store.SentSince(ctx, m.Flow, m.Mailbox, w.Now().Add(-time.Minute))
@@ -273,15 +288,8 @@ func (w *Worker) rateWait(ctx context.Context, m *envoi.Message) (time.Duration,
 	return time.Duration(60/float64(flow.RatePerMinute)*float64(time.Second)) + time.Duration(rand.IntN(500))*time.Millisecond, nil
 }
 
-// send sends the stored bytes of m as its identity and returns them.
-func (w *Worker) send(ctx context.Context, m *envoi.Message) ([]byte, error) {
-	flow, err := w.Store.AuthFlow(ctx, m.Flow)
-	if err != nil {
-		if envoi.ErrorCode(err) == envoi.ENotFound {
-			return nil, envoi.Errorf(envoi.ENoFlowForOperator, "the flow %q of this message no longer exists", m.Flow)
-		}
-		return nil, tempIfInternal(err)
-	}
+// send sends the accepted bytes of m as its identity and returns them.
+func (w *Worker) send(ctx context.Context, flow *envoi.AuthFlow, m *envoi.Message) ([]byte, error) {
 	id := envoi.Identity{Flow: flow, Key: envoi.TokenKey{Flow: flow.Code, Operator: m.Mailbox}, Username: m.Username}
 	if flow.Kind == envoi.KindSMTPBasic {
 		op, err := w.Store.Operator(ctx, m.Request.Operator)
@@ -292,6 +300,10 @@ func (w *Worker) send(ctx context.Context, m *envoi.Message) ([]byte, error) {
 	}
 	eml := m.EML
 	if eml == nil {
+		eml = w.Handoff.Take(m.ID)
+	}
+	if eml == nil {
+		var err error
 		if eml, err = w.Store.EML(ctx, m.ID); err != nil {
 			return nil, tempIfInternal(err)
 		}

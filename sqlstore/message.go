@@ -87,17 +87,14 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 	if e := m.Request.Entity; e != nil {
 		entityType, entityID = e.Type, e.ID
 	}
+	stmts, err := s.writeStmts(ctx, insertMessageSQL, insertEMLSQL)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: create message: %w", err)
+	}
 	var existing *envoi.Message
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var seq int64
-		err := tx.QueryRowContext(ctx, `
-			INSERT INTO messages (id, idempotency_key, request_hash, request, operator, document_flow, company, recipients,
-				entity_type, entity_id, status, attempts, error_code, error, message_id, flow, mailbox, next_try, sent_at,
-				created_at, updated_at, envelope_from, envelope_to, username, eml_size)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-				$22, $23, $24, $25)
-			ON CONFLICT (idempotency_key) DO NOTHING
-			RETURNING seq`,
+		err := tx.StmtContext(ctx, stmts[0]).QueryRowContext(ctx,
 			m.ID, idem, m.RequestHash, req, m.Request.Operator, m.Request.DocumentFlow, m.Request.Company, string(to),
 			entityType, entityID, m.Status, m.Attempts, m.ErrorCode, m.Error, m.MessageID, m.Flow, m.Mailbox,
 			s.ts(m.NextTry), s.ts(m.SentAt), s.ts(m.CreatedAt), s.ts(now),
@@ -121,7 +118,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 			return fmt.Errorf("sqlstore: create message: %w", err)
 		}
 		if m.EML != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO message_emls (message_id, eml, created_at) VALUES ($1, $2, $3)`, m.ID, m.EML, s.ts(now)); err != nil {
+			if _, err := tx.StmtContext(ctx, stmts[1]).ExecContext(ctx, m.ID, m.EML, s.ts(now)); err != nil {
 				return fmt.Errorf("sqlstore: store eml of %s: %w", m.ID, err)
 			}
 		}
@@ -139,6 +136,20 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 	}
 	return true, nil
 }
+
+// The statements of acceptance, prepared once (see Store.prepared).
+const (
+	insertMessageSQL = `
+		INSERT INTO messages (id, idempotency_key, request_hash, request, operator, document_flow, company, recipients,
+			entity_type, entity_id, status, attempts, error_code, error, message_id, flow, mailbox, next_try, sent_at,
+			created_at, updated_at, envelope_from, envelope_to, username, eml_size)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+			$22, $23, $24, $25)
+		ON CONFLICT (idempotency_key) DO NOTHING
+		RETURNING seq`
+	insertEMLSQL = `INSERT INTO message_emls (message_id, eml, created_at) VALUES ($1, $2, $3)`
+	selectEMLSQL = `SELECT eml FROM message_emls WHERE message_id = $1`
+)
 
 const messageColumns = `id, coalesce(idempotency_key, ''), request_hash, status, attempts, error_code, error, message_id,
 	flow, mailbox, next_try, sent_at, created_at, updated_at, eml_size, duplicates,
@@ -298,7 +309,10 @@ func (s *Store) PutEML(ctx context.Context, id string, eml []byte) error {
 // EML returns the message as sent; ENotFound if it was not stored.
 func (s *Store) EML(ctx context.Context, id string) ([]byte, error) {
 	var eml []byte
-	err := s.rdb.QueryRowContext(ctx, `SELECT eml FROM message_emls WHERE message_id = $1`, id).Scan(&eml)
+	st, err := s.prepared(ctx, s.rdb, selectEMLSQL)
+	if err == nil {
+		err = st.QueryRowContext(ctx, id).Scan(&eml)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("message .eml", id)
 	}

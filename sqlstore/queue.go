@@ -151,3 +151,224 @@ func nonNil(l []string) []string {
 	}
 	return l
 }
+
+// The send path's own queue statements. goqite stays the queue's library
+// (its table, SendTx, Extend, Delete), but a worker receives through
+// ClaimDue: on PostgreSQL goqite's receive (UPDATE ... WHERE id = (SELECT
+// ... LIMIT 1)) hands one job to every instance that asks at the same
+// moment, and each then claims and loses; FOR UPDATE SKIP LOCKED gives
+// each instance other jobs. And one transaction receives several jobs and
+// claims their messages, where goqite would take one transaction per job
+// and the claim another.
+
+// stmtKey names a prepared statement of one handle.
+type stmtKey struct {
+	db    *sql.DB
+	query string
+}
+
+// prepared returns the statement of query prepared on db, preparing it on
+// first use. database/sql prepares it again on each connection it runs on.
+func (s *Store) prepared(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	k := stmtKey{db, query}
+	s.stmtMu.Lock()
+	st := s.stmts[k]
+	s.stmtMu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if s.stmts == nil {
+		s.stmts = map[stmtKey]*sql.Stmt{}
+	}
+	if old := s.stmts[k]; old != nil {
+		st.Close()
+		return old, nil
+	}
+	s.stmts[k] = st
+	return st, nil
+}
+
+// writeStmts returns the queries prepared on the write handle. Call it
+// before a transaction begins: on SQLite the transaction holds the one
+// write connection, which preparing would wait for.
+func (s *Store) writeStmts(ctx context.Context, queries ...string) ([]*sql.Stmt, error) {
+	out := make([]*sql.Stmt, len(queries))
+	for i, q := range queries {
+		st, err := s.prepared(ctx, s.db, q)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = st
+	}
+	return out, nil
+}
+
+// goqiteTime is a job timeout as goqite writes it: the wall clock (goqite
+// compares timeouts with time.Now, not with the store's clock), as text
+// with milliseconds on SQLite.
+func (s *Store) goqiteTime(t time.Time) any {
+	t = t.UTC()
+	if s.dialect == DialectSQLite {
+		return t.Format("2006-01-02T15:04:05.000Z07:00")
+	}
+	return t
+}
+
+const (
+	receiveSQLite = `
+		UPDATE goqite SET timeout = $1, received = received + 1
+		WHERE id IN (
+			SELECT id FROM goqite WHERE queue = $2 AND $3 >= timeout AND received < $4
+			ORDER BY priority DESC, created LIMIT $5)
+		RETURNING id, body`
+	receivePostgres = `
+		WITH due AS (
+			SELECT id FROM goqite WHERE queue = $2 AND $3 >= timeout AND received < $4
+			ORDER BY priority DESC, created LIMIT $5
+			FOR UPDATE SKIP LOCKED)
+		UPDATE goqite g SET timeout = $1, received = g.received + 1 FROM due WHERE g.id = due.id
+		RETURNING g.id, g.body`
+	claimSQL = `
+		UPDATE messages SET status = $1, attempts = attempts + 1, lease_until = $2, updated_at = $3,
+			duplicates = duplicates + CASE WHEN status = $1 THEN 1 ELSE 0 END
+		WHERE id = $4 AND status NOT IN ($5, $6) AND NOT (status = $1 AND lease_until IS NOT NULL AND lease_until > $3)
+		RETURNING ` + messageColumns + `, request`
+	claimLostSQL = `SELECT status FROM messages WHERE id = $1`
+	deleteJobSQL = `DELETE FROM goqite WHERE id = $1`
+	delayJobSQL  = `UPDATE goqite SET timeout = $1 WHERE id = $2`
+	finishSQL    = `
+		UPDATE messages SET status = $1, attempts = $2, error_code = $3, error = $4, next_try = $5, sent_at = $6,
+			updated_at = $7, lease_until = CASE WHEN $1 = $8 THEN lease_until ELSE NULL END
+		WHERE id = $9`
+)
+
+// ClaimDue receives up to n due send jobs, hides each for lease, and claims
+// their messages as ClaimMessage does, all in one transaction. It returns
+// the messages this caller won, each with its Job set, and no EML (see
+// EML). Jobs whose message is final or gone are deleted on the way; a job
+// whose message another worker holds stays hidden for lease.
+func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*envoi.Message, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	receive := receiveSQLite
+	if s.dialect == DialectPostgres {
+		receive = receivePostgres
+	}
+	stmts, err := s.writeStmts(ctx, receive, claimSQL)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: receive send jobs: %w", err)
+	}
+	var won []*envoi.Message
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		won = won[:0]
+		wall := time.Now()
+		rows, err := tx.StmtContext(ctx, stmts[0]).QueryContext(ctx, s.goqiteTime(wall.Add(lease)), QueueName, s.goqiteTime(wall), s.maxReceive, n)
+		if err != nil {
+			return fmt.Errorf("sqlstore: receive send jobs: %w", err)
+		}
+		type job struct{ id, msg string }
+		var jobs []job
+		for rows.Next() {
+			var j job
+			var body []byte
+			if err := rows.Scan(&j.id, &body); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlstore: receive send jobs: %w", err)
+			}
+			j.msg = string(body)
+			jobs = append(jobs, j)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlstore: receive send jobs: %w", err)
+		}
+		if len(jobs) == 0 {
+			return nil
+		}
+		claim := tx.StmtContext(ctx, stmts[1])
+		now := s.nowUTC()
+		for _, j := range jobs {
+			m, err := scanMessage(claim.QueryRowContext(ctx, envoi.StatusSending, s.ts(now.Add(lease)), s.ts(now), j.msg, envoi.StatusSent, envoi.StatusFailed), true)
+			if err == nil {
+				m.Job = j.id
+				won = append(won, m)
+				continue
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("sqlstore: claim message %s: %w", j.msg, err)
+			}
+			var status string
+			err = tx.QueryRowContext(ctx, claimLostSQL, j.msg).Scan(&status)
+			if errors.Is(err, sql.ErrNoRows) || (err == nil && envoi.Final(status)) {
+				// Nothing left to send for this job.
+				if _, err := tx.ExecContext(ctx, deleteJobSQL, j.id); err != nil {
+					return fmt.Errorf("sqlstore: delete job of %s: %w", j.msg, err)
+				}
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("sqlstore: claim message %s: %w", j.msg, err)
+			}
+			// Another worker's lease runs: the job stays hidden as long.
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return won, nil
+}
+
+// Finish records the outcome of a claimed message — m's status, attempts,
+// error, next try and sent time — and settles its job (m.Job) in the same
+// transaction: deleted when m is final, due again after delay otherwise.
+// The lease is dropped unless m is still sending. Returns ENotFound when
+// the message is gone, EInvalidInput for an unknown status.
+func (s *Store) Finish(ctx context.Context, m *envoi.Message, delay time.Duration) error {
+	if !validStatus(m.Status) {
+		return envoi.FieldError(envoi.EInvalidInput, "status", "%q is not a message status", m.Status)
+	}
+	settle := delayJobSQL
+	if envoi.Final(m.Status) {
+		settle = deleteJobSQL
+	}
+	stmts, err := s.writeStmts(ctx, finishSQL, settle)
+	if err != nil {
+		return fmt.Errorf("sqlstore: finish message %s: %w", m.ID, err)
+	}
+	now := s.nowUTC()
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, stmts[0]).ExecContext(ctx, m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), s.ts(now), envoi.StatusSending, m.ID)
+		if err := affected(res, err, "message", m.ID); err != nil {
+			return err
+		}
+		if m.Job == "" {
+			return nil
+		}
+		settle := tx.StmtContext(ctx, stmts[1])
+		if envoi.Final(m.Status) {
+			_, err = settle.ExecContext(ctx, m.Job)
+		} else {
+			_, err = settle.ExecContext(ctx, s.goqiteTime(time.Now().Add(delay)), m.Job)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: settle job of %s: %w", m.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	m.UpdatedAt = now
+	if m.Status != envoi.StatusSending {
+		m.LeaseUntil = time.Time{}
+	}
+	return nil
+}

@@ -110,6 +110,13 @@ type Store struct {
 	queue     *goqite.Queue
 	msgDomain string
 	reloadInt time.Duration
+	// maxReceive is goqite's MaxReceive, which the queue's own receive
+	// (queue.go) honours too.
+	maxReceive int
+	// stmts caches the prepared statements of the send path (queue.go):
+	// SQLite would otherwise compile each statement at every call.
+	stmtMu sync.Mutex
+	stmts  map[stmtKey]*sql.Stmt
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -183,6 +190,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if s.dialect == DialectPostgres {
 		flavor = goqite.SQLFlavorPostgreSQL
 	}
+	s.maxReceive = maxReceive
 	s.queue = goqite.New(goqite.NewOpts{DB: s.db, Name: QueueName, SQLFlavor: flavor, Timeout: timeout, MaxReceive: maxReceive})
 	s.ring.OnUnknownKey(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
