@@ -126,7 +126,8 @@ func (e *sizeError) Error() string {
 var errNoSTARTTLS = errors.New("smtp: the server does not offer STARTTLS; refusing to authenticate and send in clear")
 
 // Classify maps an error of an SMTP exchange to envoi's error: a stable
-// code, Temporary for 4xx replies and network trouble, false for 5xx, and
+// code, Temporary for 4xx replies and network or TLS trouble, false for
+// 5xx and for what envoi itself refuses (a message over SIZE), and
 // the server's reply in Details (reply_code, enhanced_code, server_text,
 // command, recipient). An *envoi.Error passes through unchanged (a token
 // source's consent_required, for one). It returns nil for nil and never
@@ -207,10 +208,15 @@ func classifyFailure(ce *CommandError, err error) *envoi.Error {
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		e = envoi.Errorf(envoi.ESMTPTimeout, "the mail server did not answer in time")
 		e.Temporary = true
+	// TLS failures are retried: a certificate renewed, a CA file added, a
+	// flow's security corrected or a STARTTLS-stripping middlebox gone, and
+	// the waiting messages leave without anyone sending them again.
 	case errors.Is(err, errNoSTARTTLS):
 		e = envoi.Errorf(envoi.ESMTPTLS, "the server does not offer STARTTLS; envoi does not send in clear unless the flow's security is none")
+		e.Temporary = true
 	case isTLSError(err) || ((ce.Command == "TLS" || ce.Command == "STARTTLS") && !isNetwork(err)):
 		e = envoi.Errorf(envoi.ESMTPTLS, "the secure connection to the mail server failed")
+		e.Temporary = true
 	case isNetwork(err):
 		e = envoi.Errorf(envoi.ESMTPUnavailable, "the connection to the mail server failed")
 		e.Temporary = true
