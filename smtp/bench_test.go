@@ -76,6 +76,7 @@ func BenchmarkSend25MB(b *testing.B) {
 	ctx := context.Background()
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
+	b.ResetTimer()
 
 	var peak, base uint64
 	for range b.N {
