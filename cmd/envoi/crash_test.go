@@ -234,3 +234,73 @@ func TestCrash(t *testing.T) {
 	t.Logf("after restart: %d messages delivered; %d duplicate deliveries (a Message-ID received twice); %d messages reported as possible duplicates; %d POSTs retried by the client",
 		len(got), duplicates, flagged, retries.Load())
 }
+
+// TestCleanStop: envoi serve stopped with SIGTERM in the middle of a run
+// finishes the sends under way and hands back the rest: started again with
+// the default two-minute lease, it sends every remaining message at once
+// (none waits for a lease), and none twice.
+func TestCleanStop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildEnvoi(t)
+	provider := testmail.StartOAuth(t, testmail.OAuthOptions{})
+	server := testmail.StartSMTP(t, testmail.SMTPOptions{ValidateToken: provider.ValidateAccessToken})
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "smtp-ca.pem")
+	if err := os.WriteFile(caFile, server.CAPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	c := &child{
+		t: t, bin: bin, base: "http://" + addr, logs: &syncBuffer{},
+		args: []string{"serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--public-url", "http://" + addr,
+			"--log-level", "warn", "--smtp-ca-file", caFile},
+		env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir},
+	}
+	c.start()
+	t.Cleanup(c.stop)
+	keyOut, err := exec.Command(bin, "apikey", "create", "--name", "erp", "--data-dir", filepath.Join(dir, "data")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("apikey create: %v\n%s", err, keyOut)
+	}
+	lines := strings.Split(strings.TrimSpace(string(keyOut)), "\n")
+	e := &Env{T: t, Base: c.base, Key: lines[len(lines)-1], OAuth: provider, SMTP: server, logs: c.logs}
+	e.Configure()
+	e.unlimit()
+	if status, page := e.Consent("O365", "jdupont"); status != 200 {
+		t.Fatalf("consent: %d\n%s", status, page)
+	}
+	// Each reply of the server waits a little: sends are under way at the stop.
+	server.Fail(testmail.SMTPFault{Kind: testmail.SMTPFaultSlow, Delay: 5 * time.Millisecond})
+	const total = 300
+	ids := make([]string, total)
+	for i := range ids {
+		var m queuedMessage
+		e.MustDo(202, "POST", "/v1/messages", blRequest(fmt.Sprintf("c%03d@example.org", i)), &m)
+		ids[i] = m.ID
+	}
+	deadline := time.Now().Add(time.Minute)
+	for server.MessageCount() < 20 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	c.stop()
+	if code := c.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("envoi serve exited with %d after SIGTERM:\n%s", code, c.logs.String())
+	}
+	atStop := server.MessageCount()
+	server.Heal()
+	c.start()
+	for _, id := range ids {
+		// Well within the two-minute lease: nothing was left leased.
+		if m := e.waitStatus(id, "sent", 60*time.Second); m.Status != "sent" || m.Duplicates != 0 {
+			t.Fatalf("message %s: %s, want sent with no possible duplicate", id, fmtJSON(m))
+		}
+	}
+	for mid, n := range countMessageIDs(server) {
+		if n != 1 {
+			t.Errorf("%s received %d times after a clean stop", mid, n)
+		}
+	}
+	t.Logf("stopped with %d of %d delivered; the rest sent after the restart, none twice", atStop, total)
+}
