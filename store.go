@@ -131,4 +131,5 @@ type Store interface {
 	MessageService
 	ArchiveService
 	APIKeyService
+	ReportTemplateService
 }

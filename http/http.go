@@ -36,6 +36,8 @@ type Server struct {
 	Tester  Tester
 	// Archive reads archived documents' bytes.
 	Archive ArchiveFiles
+	// Reports checks and previews report templates.
+	Reports Reports
 	// Metrics serves GET /metrics (promhttp.Handler); nil answers 404.
 	Metrics http.Handler
 	// UI, when set, serves every path the API does not (the admin UI).

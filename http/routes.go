@@ -76,6 +76,12 @@ func (s *Server) Routes() []Route {
 		{"GET", "/v1/messages/{id}/eml", false, s.getMessageEML},
 		{"POST", "/v1/messages/{id}/retry", false, s.needs(msg, s.retryMessage)},
 
+		{"GET", "/v1/report-templates", false, s.needs(s.Reports != nil, s.listReportTemplates)},
+		{"GET", "/v1/report-templates/{name}", false, s.getReportTemplate},
+		{"PUT", "/v1/report-templates/{name}", false, s.needs(s.Reports != nil, s.putReportTemplate)},
+		{"DELETE", "/v1/report-templates/{name}", false, s.deleteReportTemplate},
+		{"POST", "/v1/report-templates/preview", false, s.needs(s.Reports != nil, s.previewReport)},
+
 		{"GET", "/v1/archive", false, s.listArchive},
 		{"GET", "/v1/archive/{id}", false, s.needs(s.Archive != nil, s.downloadArchive)},
 	}

@@ -87,7 +87,8 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 		p.Setup.OAuth(a.OAuth)
 	}
 	a.Reports = &report.Renderer{}
-	a.Composer = &compose.Composer{Store: store, Reports: a.Reports, Logger: logger}
+	reports := &storedReports{r: a.Reports, store: store}
+	a.Composer = &compose.Composer{Store: store, Reports: reports, Logger: logger}
 	a.Archive = &archive.Store{Root: filepath.Join(cfg.DataDir, "archive")}
 	// What this instance accepts, its workers send without reading it back.
 	handoff := &queue.Handoff{}
@@ -105,7 +106,7 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	a.HTTP = &envoihttp.Server{
 		Store: store, Pinger: store, Logger: logger,
 		Messages: a.Service, Consent: consent, Tester: flowTester{a.OAuth, a.Sender},
-		Archive: a.Archive,
+		Archive: a.Archive, Reports: reports,
 		Metrics: promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}),
 	}
 	return a, nil
