@@ -247,7 +247,7 @@ func (s *Store) openSQLite(o Options) error {
 
 func (s *Store) openPostgres(o Options) error {
 	s.dialect = DialectPostgres
-	db, err := sql.Open("pgx", o.DatabaseURL)
+	db, err := openPostgresDB(o.DatabaseURL)
 	if err != nil {
 		return envoi.FieldError(envoi.EInvalidInput, "database_url", "the PostgreSQL URL does not parse: %v", redact(err))
 	}
