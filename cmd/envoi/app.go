@@ -22,12 +22,14 @@ import (
 	"envoi"
 	"envoi/archive"
 	"envoi/compose"
+	"envoi/filename"
 	envoihttp "envoi/http"
 	"envoi/oauth"
 	"envoi/queue"
 	"envoi/report"
 	"envoi/smtp"
 	"envoi/sqlstore"
+	"envoi/ui"
 )
 
 // App is envoi wired together: every adapter, built once from the
@@ -108,6 +110,15 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 		Messages: a.Service, Consent: consent, Tester: flowTester{a.OAuth, a.Sender},
 		Archive: a.Archive, Reports: reports,
 		Metrics: promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}),
+	}
+	adminUI := &ui.Server{
+		Store: store, Messages: a.Service, Consent: a.OAuth, Tester: flowTester{a.OAuth, a.Sender},
+		Health: tokenHealth(a.OAuth), NewAPIKey: envoihttp.NewAPIKey, FileName: filename.Render,
+		PublicURL: cfg.PublicURL, Logger: logger,
+	}
+	if a.HTTP.UI, err = adminUI.Handler(); err != nil {
+		store.Close()
+		return nil, err
 	}
 	return a, nil
 }

@@ -51,6 +51,7 @@ func commands() map[string]command {
 		"serve":    {"run the HTTP API and admin UI (migrates the database first)", (*Program).serve},
 		"bench":    {"measure the sending path: API, queue, compose, SMTP with XOAUTH2 to a loopback sink", (*Program).bench},
 		"migrate":  {"apply the database migrations and exit", (*Program).migrate},
+		"admin":    {"manage the admin UI's users: admin create --email E [--password-env VAR] | admin password --email E | admin list", (*Program).admin},
 		"apikey":   {"manage API keys: apikey create --name NAME | apikey list | apikey revoke ID", (*Program).apikey},
 		"keys":     {"manage encryption keys: keys rotate", (*Program).keys},
 		"apply":    {"apply a configuration file: apply -f config.yaml (companies, operators, flows, settings)", (*Program).apply},

@@ -1,0 +1,144 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"envoi"
+)
+
+// catalogue holds the UI's texts: language, key, text. The files are
+// locales/<lang>.json, one flat object each; every key is in every file.
+type catalogue map[string]map[string]string
+
+// loadCatalogue reads the message files of envoi.Languages and checks that
+// they hold the same keys, none empty.
+func loadCatalogue(fsys fs.FS) (catalogue, error) {
+	c := catalogue{}
+	for _, lang := range envoi.Languages {
+		b, err := fs.ReadFile(fsys, "locales/"+lang+".json")
+		if err != nil {
+			return nil, fmt.Errorf("ui: messages of %s: %w", lang, err)
+		}
+		m := map[string]string{}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("ui: locales/%s.json: %w", lang, err)
+		}
+		c[lang] = m
+	}
+	var problems []string
+	for _, lang := range envoi.Languages {
+		for _, other := range envoi.Languages {
+			for k := range c[other] {
+				if _, ok := c[lang][k]; !ok {
+					problems = append(problems, fmt.Sprintf("%s lacks %q", lang, k))
+				}
+			}
+		}
+		for k, v := range c[lang] {
+			if strings.TrimSpace(v) == "" {
+				problems = append(problems, fmt.Sprintf("%s: %q is empty", lang, k))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return nil, fmt.Errorf("ui: incomplete message catalogues: %s", strings.Join(dedupe(problems), "; "))
+	}
+	return c, nil
+}
+
+func dedupe(in []string) []string {
+	out := in[:0]
+	for i, s := range in {
+		if i == 0 || s != in[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// text returns the text of key in lang, formatted with args; a key missing
+// from the catalogue shows as itself, so a test can spot it.
+func (c catalogue) text(lang, key string, args ...any) string {
+	t, ok := c[lang][key]
+	if !ok {
+		if t, ok = c["en"][key]; !ok {
+			return key
+		}
+	}
+	if len(args) > 0 {
+		return fmt.Sprintf(t, args...)
+	}
+	return t
+}
+
+// Keys returns the keys of the English catalogue (the tests check that
+// every key the templates use is there).
+func (c catalogue) keys() []string {
+	out := make([]string, 0, len(c["en"]))
+	for k := range c["en"] {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func knownLanguage(l string) bool {
+	for _, k := range envoi.Languages {
+		if k == l {
+			return true
+		}
+	}
+	return false
+}
+
+// language picks the page's language: ?lang= (remembered in a cookie),
+// then the cookie, then the user's saved choice, then the browser's
+// Accept-Language, then English.
+func (s *Server) language(w http.ResponseWriter, r *http.Request) string {
+	if l := r.URL.Query().Get("lang"); knownLanguage(l) {
+		http.SetCookie(w, s.cookie(langCookie, l, 365*24*time.Hour))
+		return l
+	}
+	if c, err := r.Cookie(langCookie); err == nil && knownLanguage(c.Value) {
+		return c.Value
+	}
+	if u := current(r); u != nil && knownLanguage(u.Language) {
+		return u.Language
+	}
+	return acceptLanguage(r.Header.Get("Accept-Language"))
+}
+
+// acceptLanguage returns the language of envoi.Languages the header
+// prefers (by q-value, then order), English when none matches.
+func acceptLanguage(header string) string {
+	best, bestQ := "", -1.0
+	for _, part := range strings.Split(header, ",") {
+		fields := strings.Split(part, ";")
+		tag := strings.ToLower(strings.TrimSpace(fields[0]))
+		q := 1.0
+		for _, f := range fields[1:] {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(f), "q="); ok {
+				if x, err := strconv.ParseFloat(v, 64); err == nil {
+					q = x
+				}
+			}
+		}
+		for _, l := range envoi.Languages {
+			if (tag == l || strings.HasPrefix(tag, l+"-")) && q > bestQ && q > 0 {
+				best, bestQ = l, q
+			}
+		}
+	}
+	if best == "" {
+		return "en"
+	}
+	return best
+}
