@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"envoi"
@@ -43,6 +44,7 @@ type benchOptions struct {
 	databaseURL  string
 	smtpAddr     string
 	smtpSecurity string
+	smtpAuth     string
 	cpuProfile   string
 	memProfile   string
 	timeout      time.Duration
@@ -65,12 +67,16 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 	fs.StringVar(&o.databaseURL, "database-url", "", "empty: SQLite in a temporary directory; postgres://...: a new database is made on that server for the run and dropped after it")
 	fs.StringVar(&o.smtpAddr, "smtp", "", "host:port of an external SMTP sink (e.g. Postfix's smtp-sink on 127.0.0.1); empty: a built-in sink on loopback (STARTTLS, XOAUTH2 checked)")
 	fs.StringVar(&o.smtpSecurity, "smtp-security", "none", "security of the external sink: none, starttls or tls")
+	fs.StringVar(&o.smtpAuth, "smtp-auth", "xoauth2", "xoauth2 (an OAuth 2.0 flow, tokens from the built-in provider) or none (a basic SMTP flow without credentials: Postfix's smtp-sink answers AUTH with 250, which no client takes for a success)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile at the end of the run to this file")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up when the run has not ended after this long")
 	fs.BoolVar(&o.keepDatabase, "keep-database", false, "keep the PostgreSQL database of the run")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if o.smtpAuth != "xoauth2" && o.smtpAuth != "none" {
+		return fmt.Errorf("%w: --smtp-auth must be xoauth2 or none", errUsage)
 	}
 	if o.count <= 0 || o.clients <= 0 || o.attachmentKB < 0 || o.operators <= 0 {
 		return fmt.Errorf("%w: --count, --clients and --operators must be positive, --attachment-kb not negative", errUsage)
@@ -102,6 +108,7 @@ type benchRun struct {
 	sink     *testmail.SMTPServer
 
 	start     time.Time
+	cpuStart  time.Duration
 	accepted  atomic.Int64
 	delivered atomic.Int64
 	failed    atomic.Int64
@@ -174,6 +181,9 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	if o.workers > 0 {
 		app.Worker.Concurrency = o.workers
 	}
+	if app.Worker.Concurrency <= 0 {
+		app.Worker.Concurrency = 8 // the worker's default, printed
+	}
 	app.Worker.PollInterval = 10 * time.Millisecond
 	app.Worker.Sender = timedSender{app.Worker.Sender, r}
 	changed := app.Worker.OnChange
@@ -182,7 +192,7 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		r.changed(m)
 	}
 
-	key, operators, err := benchConfigure(ctx, app, r.provider, endpoint, o.operators)
+	key, operators, err := benchConfigure(ctx, app, r.provider, endpoint, o.operators, o.smtpAuth)
 	if err != nil {
 		return err
 	}
@@ -214,9 +224,10 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		defer pprof.StopCPUProfile()
 	}
 
-	fmt.Fprintf(r.out, "envoi bench: %d messages with a %d KB PDF, %d API clients, %d workers, %d mailbox(es), database %s, SMTP %s (%s)\n",
-		o.count, o.attachmentKB, o.clients, app.Worker.Concurrency, o.operators, app.Store.Dialect(), net.JoinHostPort(endpoint.Host, strconv.Itoa(endpoint.Port)), endpoint.Security)
+	fmt.Fprintf(r.out, "envoi bench: %d messages with a %d KB PDF, %d API clients, %d workers, %d mailbox(es), database %s, SMTP %s (%s, auth %s)\n",
+		o.count, o.attachmentKB, o.clients, app.Worker.Concurrency, o.operators, app.Store.Dialect(), net.JoinHostPort(endpoint.Host, strconv.Itoa(endpoint.Port)), endpoint.Security, o.smtpAuth)
 	bodies := benchBodies(o.attachmentKB)
+	r.cpuStart = cpuTime()
 	r.start = time.Now()
 	acceptEnd, err := r.post(ctx, base, key, operators, bodies)
 	if err != nil {
@@ -310,7 +321,7 @@ func benchDatabase(ctx context.Context, o benchOptions) (string, func(), error) 
 // OAuth 2.0 flow on the built-in provider and the sink, their tokens (as a
 // consent would leave them, the access token already expired so the first
 // send refreshes it), the BL mail setting and an API key.
-func benchConfigure(ctx context.Context, app *App, provider *benchProvider, endpoint envoi.SMTPServer, n int) (string, []string, error) {
+func benchConfigure(ctx context.Context, app *App, provider *benchProvider, endpoint envoi.SMTPServer, n int, auth string) (string, []string, error) {
 	st := app.Store
 	if err := st.PutCompany(ctx, &envoi.Company{Code: "FORTERRO", Name: "Forterro", FooterText: "Forterro SAS — 1 rue de la Paix, Paris"}); err != nil {
 		return "", nil, err
@@ -328,11 +339,17 @@ func benchConfigure(ctx context.Context, app *App, provider *benchProvider, endp
 		ClientID: "bench-client", ClientSecret: "bench-secret", RedirectURL: "http://127.0.0.1/oauth/callback",
 		SMTP: endpoint, MaxAttachmentsMB: 25, Operators: ops,
 	}
+	if auth == "none" {
+		flow = &envoi.AuthFlow{Code: "BENCH", Name: "bench", Kind: envoi.KindSMTPBasic, SMTP: endpoint, MaxAttachmentsMB: 25, Operators: ops}
+	}
 	if err := st.PutAuthFlow(ctx, flow); err != nil {
 		return "", nil, err
 	}
 	now := time.Now()
 	for _, op := range ops {
+		if auth == "none" {
+			break
+		}
 		err := st.SaveToken(ctx, &envoi.Token{
 			Flow: flow.Code, Operator: op, ClientID: flow.ClientID, Provider: flow.Preset, Email: op + "@example.com",
 			Expiry: now.Add(-time.Minute), AccessToken: "expired", RefreshToken: provider.refreshToken(op + "@example.com"),
@@ -480,13 +497,18 @@ func (t timedSender) Send(ctx context.Context, id envoi.Identity, env envoi.Enve
 func (r *benchRun) report(acceptEnd time.Time, _ string) {
 	w := r.out
 	last := time.Unix(0, r.lastSent.Load())
+	if r.lastSent.Load() == 0 {
+		last = time.Now()
+	}
 	acceptSecs := acceptEnd.Sub(r.start).Seconds()
 	deliverSecs := last.Sub(r.start).Seconds()
 	n := float64(r.o.count)
 	fmt.Fprintf(w, "accepted   %6d in %7.2fs  %8.0f msg/s   accept latency   p50 %8s  p99 %8s\n", r.accepted.Load(), acceptSecs, n/acceptSecs, pct(r.acceptLat, 50), pct(r.acceptLat, 99))
 	fmt.Fprintf(w, "delivered  %6d in %7.2fs  %8.0f msg/s   send latency     p50 %8s  p99 %8s\n", r.delivered.Load(), deliverSecs, float64(r.delivered.Load())/deliverSecs, pct(r.sendLat, 50), pct(r.sendLat, 99))
 	fmt.Fprintf(w, "                                                 accept-to-sent   p50 %8s  p99 %8s\n", pct(r.deliveryLat, 50), pct(r.deliveryLat, 99))
-	fmt.Fprintf(w, "failed %d, SMTP sends %d, token endpoint calls %d, peak memory (VmHWM) %s\n", r.failed.Load(), len(r.sendLat), r.provider.calls.Load(), peakRSS())
+	cpu := cpuTime() - r.cpuStart
+	fmt.Fprintf(w, "failed %d, SMTP sends %d, token endpoint calls %d, peak memory (VmHWM) %s, CPU %.1fs (%.2f ms a message, %d cores)\n",
+		r.failed.Load(), len(r.sendLat), r.provider.calls.Load(), peakRSS(), cpu.Seconds(), float64(cpu.Microseconds())/1000/n, runtime.NumCPU())
 	if r.sink != nil {
 		fmt.Fprintf(w, "sink: %d messages, %.1f MB, %d connections, %d AUTH commands\n", r.sink.MessageCount(), float64(r.sink.BytesReceived())/1e6, r.sink.Connections(), r.sink.AuthCommands())
 	}
@@ -571,4 +593,13 @@ func (p *benchProvider) validate(user, token string) error {
 		return errors.New("invalid token")
 	}
 	return nil
+}
+
+// cpuTime returns the CPU time the process used so far, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
