@@ -10,6 +10,14 @@
 // secure cookies and are stored hashed. Every form is protected against
 // cross-site requests twice: http.CrossOriginProtection on the whole UI, and
 // a token in each form. The route table is in routes.go.
+//
+// Password recovery mails a single-use reset link through envoi's own
+// sending (Messages.Accept with the PASSWORD_RECOVERY document flow). It
+// sends as the operator chosen on the Settings screen (the "system_sender"
+// setting, with an optional "system_company"); that operator's flow must
+// be able to send. Without a system sender, the forgotten-password page
+// refuses with a message saying so, and `envoi admin password --email E`
+// sets a password from a terminal.
 package ui
 
 import (

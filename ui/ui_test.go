@@ -629,3 +629,105 @@ func TestPasswordHash(t *testing.T) {
 		t.Errorf("short password: %v, want invalid_input", err)
 	}
 }
+
+// Consents records the consents the UI starts.
+type Consents struct {
+	flow, operator, returnTo string
+	err                      error
+}
+
+func (c *Consents) StartConsent(_ context.Context, flow, operator, returnTo string) (string, error) {
+	c.flow, c.operator, c.returnTo = flow, operator, returnTo
+	if c.err != nil {
+		return "", c.err
+	}
+	return "http://127.0.0.1:1/authorize?state=x", nil
+}
+
+func TestAuthenticate(t *testing.T) {
+	consents := &Consents{}
+	e := NewEnv(t, ui.Server{Consent: consents})
+	ctx := context.Background()
+	e.MustUser("admin@forterro.example", envoi.RoleAdmin, "", adminPW)
+	must(t, e.Store.PutOperator(ctx, &envoi.Operator{Code: "jdupont", Email: "jdupont@forterro.example"}))
+	must(t, e.Store.PutOperator(ctx, &envoi.Operator{Code: "orphan", Email: "orphan@forterro.example", OAuthEnabled: true}))
+	must(t, e.Store.PutAuthFlow(ctx, &envoi.AuthFlow{Code: "O365", Kind: envoi.KindOAuth2, Preset: envoi.PresetMicrosoft365, Tenant: "contoso", ClientID: "id", Operators: []string{"jdupont"}}))
+	must(t, e.Store.PutAuthFlow(ctx, &envoi.AuthFlow{Code: "SHARED", Kind: envoi.KindOAuth2, Preset: envoi.PresetGmail, ClientID: "id", GenericMailbox: envoi.GenericMailbox{Enabled: true, Email: "compta@forterro.example"}}))
+	b := e.Browser()
+	b.SignIn("admin@forterro.example", adminPW)
+
+	t.Run("ErrOAuthOff", func(t *testing.T) {
+		p := b.Submit("/operators/jdupont", "/operators/jdupont/authenticate", nil)
+		if p.Status != http.StatusSeeOther || p.Location != "/operators/jdupont" {
+			t.Fatalf("authenticate with OAuth off: %d → %q, want back to the tab", p.Status, p.Location)
+		}
+		if page := b.Get(p.Location); !strings.Contains(page.Body, "OAuth is off for operator jdupont") || !strings.Contains(page.Body, envoi.EInvalidInput) {
+			t.Errorf("the tab does not say why: %s", text(page.Body))
+		}
+		if consents.flow != "" {
+			t.Error("a consent started with OAuth off")
+		}
+	})
+	t.Run("ErrNoFlow", func(t *testing.T) {
+		p := b.Submit("/operators/orphan", "/operators/orphan/authenticate", nil)
+		page := b.Get(p.Location)
+		if !strings.Contains(page.Body, envoi.ENoFlowForOperator) || !strings.Contains(page.Body, "Assign the operator, or their group, to an authentication flow") {
+			t.Errorf("no flow: the tab lacks the catalogue's message and remedy: %s", text(page.Body))
+		}
+	})
+	t.Run("Operator", func(t *testing.T) {
+		must(t, e.Store.PutOperator(ctx, &envoi.Operator{Code: "jdupont", Email: "jdupont@forterro.example", OAuthEnabled: true}))
+		p := b.Submit("/operators/jdupont", "/operators/jdupont/authenticate", nil)
+		if p.Status != http.StatusSeeOther || p.Location != "http://127.0.0.1:1/authorize?state=x" {
+			t.Fatalf("authenticate: %d → %q, want the provider's page", p.Status, p.Location)
+		}
+		if consents.flow != "O365" || consents.operator != "jdupont" || consents.returnTo != "/operators/jdupont" {
+			t.Errorf("consent started for %+v, want O365/jdupont back to the tab", consents)
+		}
+	})
+	t.Run("SharedMailbox", func(t *testing.T) {
+		p := b.Submit("/auth-flows/SHARED", "/auth-flows/SHARED/authenticate", nil)
+		if p.Status != http.StatusSeeOther || consents.flow != "SHARED" || consents.operator != "" || consents.returnTo != "/auth-flows/SHARED" {
+			t.Errorf("shared mailbox consent: %d, started %+v", p.Status, consents)
+		}
+	})
+	t.Run("ErrProvider", func(t *testing.T) {
+		consents.err = envoi.Errorf(envoi.EOAuthRedirectMismatch, "AADSTS50011: the redirect URI does not match")
+		p := b.Submit("/operators/jdupont", "/operators/jdupont/authenticate", nil)
+		page := b.Get(p.Location)
+		if !strings.Contains(page.Body, "AADSTS50011") || !strings.Contains(page.Body, "Register envoi") {
+			t.Errorf("a refused consent: the tab lacks the provider's text or the remedy: %s", text(page.Body))
+		}
+	})
+}
+
+func TestLanguageChoice(t *testing.T) {
+	e := NewEnv(t, ui.Server{})
+	e.MustUser("admin@forterro.example", envoi.RoleAdmin, "", adminPW)
+	b := e.Browser()
+	b.Lang = "fr-FR,fr;q=0.9,en;q=0.5"
+	b.SignIn("admin@forterro.example", adminPW)
+	if p := b.Get("/"); !strings.Contains(p.Body, `<html lang="fr">`) || !strings.Contains(p.Body, "Tableau de bord") {
+		t.Fatalf("Accept-Language fr: page not in French")
+	}
+	if p := b.Submit("/account", "/account", url.Values{"name": {"Alice"}, "language": {"es"}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("save the language: %d %s", p.Status, text(p.Body))
+	}
+	if p := b.Get("/"); !strings.Contains(p.Body, `<html lang="es">`) {
+		t.Errorf("after choosing Spanish: page not in Spanish")
+	}
+	// The choice is the user's: another browser asking for French gets it.
+	other := e.Browser()
+	other.Lang = "fr"
+	other.SignIn("admin@forterro.example", adminPW)
+	if p := other.Get("/operators"); !strings.Contains(p.Body, `<html lang="es">`) || !strings.Contains(p.Body, "Todavía no hay usuarios") {
+		t.Errorf("another browser of the same user: not in the saved language: %s", text(p.Body))
+	}
+	// ?lang= switches for this browser.
+	if p := other.Get("/operators?lang=en"); !strings.Contains(p.Body, "No operator yet") {
+		t.Errorf("?lang=en: not in English")
+	}
+	if p := other.Get("/operators"); !strings.Contains(p.Body, `<html lang="en">`) {
+		t.Errorf("?lang=en is not remembered")
+	}
+}
