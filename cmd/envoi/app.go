@@ -78,9 +78,7 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 
 	a.OAuth = &oauth.Service{Store: store, PublicURL: cfg.PublicURL, Logger: logger,
 		OnTokenCall: func(outcome string) { refreshes.WithLabelValues(outcome).Inc() }}
-	a.OAuth.Notify = func(ctx context.Context, key envoi.TokenKey, e *envoi.Error) {
-		logger.Warn("token refused by the provider: consent required", "flow", key.Flow, "operator", key.Operator, "code", e.Code)
-	}
+	a.OAuth.Notify = a.consentAlert
 	a.Sender = &smtp.Sender{Tokens: a.OAuth, Logger: logger, CAFile: cfg.SMTPCAFile}
 	if p.Setup.SMTP != nil {
 		p.Setup.SMTP(a.Sender)
