@@ -72,7 +72,7 @@ func (r *SendRequest) Validate() error {
 	for field, list := range map[string][]string{"to": r.To, "cc": r.Cc, "bcc": r.Bcc} {
 		for _, a := range list {
 			if _, err := ParseAddress(a); err != nil {
-				return FieldError(EInvalidInput, field, "%q is not a valid e-mail address", a).WithDetail("address", a)
+				return FieldError(EInvalidInput, field, "%s", AsError(err).Message).WithDetail("address", a)
 			}
 		}
 	}

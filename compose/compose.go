@@ -131,6 +131,7 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 		return nil, err
 	}
 	subject, _ := envoi.Substitute(envoi.CleanHeader(setting.Subject), req.Context, envoi.CleanHeader)
+	subject = singleSpaced(subject)
 	text := cleanText(setting.Body)
 	plainBody, _ := envoi.Substitute(text, req.Context, cleanText)
 	htmlBody, _ := envoi.Substitute(html.EscapeString(text), req.Context, func(v string) string {
@@ -344,6 +345,27 @@ func attachmentName(name string) string {
 		name = name[i+1:]
 	}
 	return filename.Sanitize(name)
+}
+
+// singleSpaced trims spaces and tabs at both ends of a header value and
+// makes each run of them one space: the header is folded at spaces, and a
+// run of them at a fold can leave a line of white space alone, which some
+// readers take for the end of the header.
+func singleSpaced(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range strings.Trim(s, " \t") {
+		if r == ' ' || r == '\t' {
+			space = true
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // cleanText makes a keyword value safe in a body: line breaks are kept (as
