@@ -120,8 +120,8 @@ func TestMigrateConcurrently(t *testing.T) {
 		}
 		flows, err := stores[1].DocumentFlows(context.Background())
 		must(t, err)
-		if len(flows) != 29 {
-			t.Errorf("%d document flows, want 29 (seeded once)", len(flows))
+		if len(flows) != 30 {
+			t.Errorf("%d document flows, want 30 (seeded once)", len(flows))
 		}
 	})
 }
@@ -578,7 +578,7 @@ func TestDocumentFlows(t *testing.T) {
 				"F_CMD_ENVOI", "F_CMD_RELANCE", "F_CMD_LST_REL", "S_CMD_ENVOI", "S_CMD_RELANCE", "S_CMD_LST_REL", "GED_DIFFUSION",
 				"NC_DIFFUSION", "NC_RELANCE", "NC_CREATION", "EVT_DIFFUSION", "EVT_RELANCE", "REVUE_CONTRAT_VALIDATION",
 				"CLIENT_CREATION", "ARTICLE_CREATION", "APPRO_PARTIEL", "ETAT_DIFF", "DEM_HA_CREE", "FAI_CREE",
-				"PASSWORD_RECOVERY", "DOCUMENTS_BANCAIRES", "RETENCIONES"}
+				"PASSWORD_RECOVERY", "DOCUMENTS_BANCAIRES", "RETENCIONES", "CONSENT_REQUIRED"}
 			if len(flows) != len(want) {
 				t.Errorf("%d flows, want %d", len(flows), len(want))
 			}
@@ -678,9 +678,15 @@ func TestMailSettings(t *testing.T) {
 				t.Errorf("got %+v", got)
 			}
 			must(t, s.PutMailSetting(ctx, &envoi.MailSetting{DocumentFlow: "FACTURE_CLIENT", Subject: "Facture [ID_FACTURE]", Priority: envoi.PriorityHigh}))
-			list, err := s.MailSettings(ctx)
+			all, err := s.MailSettings(ctx)
 			must(t, err)
-			if len(list) != 2 || list[0].DocumentFlow != "BL" || list[1].Priority != envoi.PriorityHigh {
+			var list []*envoi.MailSetting // without the seeded CONSENT_REQUIRED
+			for _, m := range all {
+				if m.DocumentFlow != "CONSENT_REQUIRED" {
+					list = append(list, m)
+				}
+			}
+			if len(all) != 3 || len(list) != 2 || list[0].DocumentFlow != "BL" || list[1].Priority != envoi.PriorityHigh {
 				t.Errorf("MailSettings = %+v", list)
 			}
 			must(t, s.DeleteMailSetting(ctx, "FACTURE_CLIENT"))
