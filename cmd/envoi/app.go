@@ -88,11 +88,11 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	}
 	a.Reports = &report.Renderer{}
 	reports := &storedReports{r: a.Reports, store: store}
-	a.Composer = &compose.Composer{Store: store, Reports: reports, Logger: logger}
+	a.Composer = &compose.Composer{Store: store, Reports: reports, Logger: logger, MessageIDDomain: cfg.MessageIDDomain}
 	a.Archive = &archive.Store{Root: filepath.Join(cfg.DataDir, "archive")}
 	// What this instance accepts, its workers send without reading it back.
 	handoff := &queue.Handoff{}
-	a.Service = &queue.Service{Store: store, Composer: composerAdapter{a.Composer}, Metrics: metrics, Logger: logger, Handoff: handoff}
+	a.Service = &queue.Service{MessageIDDomain: cfg.MessageIDDomain, Store: store, Composer: composerAdapter{a.Composer}, Metrics: metrics, Logger: logger, Handoff: handoff}
 	a.Worker = &queue.Worker{
 		Store: store, Sender: a.Sender, Metrics: metrics, Logger: logger, Handoff: handoff,
 		OnChange: a.Service.Changed,

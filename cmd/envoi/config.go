@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -19,8 +21,10 @@ type Config struct {
 	DatabaseURL string `yaml:"database_url"`
 	MasterKey   string `yaml:"master_key"`
 	PublicURL   string `yaml:"public_url"`
-	LogLevel    string `yaml:"log_level"`
-	LogFormat   string `yaml:"log_format"`
+	// MessageIDDomain is the right-hand side of the Message-IDs envoi makes.
+	MessageIDDomain string `yaml:"message_id_domain"`
+	LogLevel        string `yaml:"log_level"`
+	LogFormat       string `yaml:"log_format"`
 
 	// Flags of serve alone (see sendingFlags); not in the file.
 	SMTPCAFile string        `yaml:"-"`
@@ -39,6 +43,7 @@ var settings = []setting{
 	{"database-url", "ENVOI_DATABASE_URL", "", "empty for SQLite in the data directory; postgres://... for PostgreSQL (several instances)", func(c *Config) *string { return &c.DatabaseURL }},
 	{"master-key", "ENVOI_MASTER_KEY", "", "32-byte key (base64 or hex) that protects stored secrets; empty: a key file in the data directory, made on first start (0600)", func(c *Config) *string { return &c.MasterKey }},
 	{"public-url", "ENVOI_PUBLIC_URL", "", "base URL users reach envoi at (OAuth redirect URIs, links in mails); default http:// + listen address", func(c *Config) *string { return &c.PublicURL }},
+	{"message-id-domain", "ENVOI_MESSAGE_ID_DOMAIN", "", "domain of the Message-IDs envoi makes; default the public URL's host name when it is one", func(c *Config) *string { return &c.MessageIDDomain }},
 	{"log-level", "ENVOI_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }},
 	{"log-format", "ENVOI_LOG_FORMAT", "text", "text or json", func(c *Config) *string { return &c.LogFormat }},
 }
@@ -89,6 +94,24 @@ func storageFlags(fs *flag.FlagSet, getenv func(string) string) func() (*Config,
 			c.PublicURL = "http://" + c.Listen
 		}
 		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+		if c.MessageIDDomain == "" {
+			c.MessageIDDomain = messageIDDomain(c.PublicURL)
+		}
 		return c, nil
 	}
+}
+
+// messageIDDomain derives the Message-ID domain from the public URL: its
+// host name when it is a DNS name, else "envoi.invalid" (RFC 2606), which
+// never collides with a real host.
+func messageIDDomain(publicURL string) string {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return "envoi.invalid"
+	}
+	host := u.Hostname()
+	if host == "" || net.ParseIP(host) != nil || host == "localhost" || !strings.Contains(host, ".") {
+		return "envoi.invalid"
+	}
+	return host
 }

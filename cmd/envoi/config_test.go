@@ -29,7 +29,7 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 	want := Config{
 		Listen: "127.0.0.1:9001", DataDir: "/from/env", DatabaseURL: "postgres://flag/db",
-		PublicURL: "https://file.example", LogLevel: "info", LogFormat: "text",
+		PublicURL: "https://file.example", LogLevel: "info", LogFormat: "text", MessageIDDomain: "file.example",
 	}
 	if *got != want {
 		t.Errorf("got %+v\nwant %+v", *got, want)
@@ -42,6 +42,9 @@ func TestConfigPrecedence(t *testing.T) {
 		got, err := resolve()
 		if err != nil {
 			t.Fatal(err)
+		}
+		if got.MessageIDDomain != "envoi.invalid" {
+			t.Errorf("Message-ID domain for a loopback public URL = %q", got.MessageIDDomain)
 		}
 		if got.Listen != "127.0.0.1:8025" || got.DataDir != "./envoi-data" || got.DatabaseURL != "" || got.MasterKey != "" || got.PublicURL != "http://127.0.0.1:8025" {
 			t.Errorf("defaults: %+v", *got)
