@@ -223,7 +223,7 @@ func sender(flow *envoi.AuthFlow, op *envoi.Operator, company *envoi.Company) (*
 		}
 		from := &mail.Address{Address: a.Address}
 		if company != nil {
-			from.Name = envoi.CleanHeader(company.Name)
+			from.Name = singleSpaced(envoi.CleanHeader(company.Name))
 		}
 		return from, envoi.Identity{
 			Flow:     flow,
@@ -248,7 +248,7 @@ func sender(flow *envoi.AuthFlow, op *envoi.Operator, company *envoi.Company) (*
 	if flow.Kind == envoi.KindSMTPBasic {
 		id.Password = op.SMTPPassword
 	}
-	return &mail.Address{Name: envoi.CleanHeader(op.Name), Address: a.Address}, id, nil
+	return &mail.Address{Name: singleSpaced(envoi.CleanHeader(op.Name)), Address: a.Address}, id, nil
 }
 
 // envelope returns the SMTP envelope: From the sender's address, the
@@ -347,10 +347,10 @@ func attachmentName(name string) string {
 	return filename.Sanitize(name)
 }
 
-// singleSpaced trims spaces and tabs at both ends of a header value and
-// makes each run of them one space: the header is folded at spaces, and a
-// run of them at a fold can leave a line of white space alone, which some
-// readers take for the end of the header.
+// singleSpaced trims spaces and tabs at both ends of a header text (a
+// subject, a display name) and makes each run of them one space: the
+// header is folded at spaces, and a run of them at a fold can leave a line
+// of white space alone, which some readers take for the end of the header.
 func singleSpaced(s string) string {
 	var b strings.Builder
 	space := false

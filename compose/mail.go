@@ -266,6 +266,7 @@ func headAndAlternatives(msg message) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
+			a.Name = singleSpaced(a.Name)
 			addrs = append(addrs, a)
 		}
 		if len(addrs) > 0 {
