@@ -63,6 +63,12 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		l := e.Localize(lang)
 		data["Title"], data["Text"], data["Remedy"] = t[2], l.Message+reason(l), l.Remedy
 		status = Status(e.Code)
+		if e.Code == envoi.EOAuthProvider && !e.Temporary {
+			// The provider answered and refused this sign-in (consent
+			// denied, a code forged or used twice): the browser's request
+			// is at fault, not a gateway.
+			status = http.StatusBadRequest
+		}
 	} else {
 		data["OK"] = true
 		data["Title"], data["Text"] = t[0], strings.Replace(t[1], "%s", tok.Email, 1)
