@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -217,7 +218,7 @@ func (s *Store) openSQLite(o Options) error {
 	// transaction begins, so a transaction that read first never fails to
 	// upgrade to a writer.
 	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_time_format=sqlite"
-	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate&_pragma=wal_autocheckpoint("+strconv.Itoa(writerAutoCheckpoint)+")")
 	if err != nil {
 		return fmt.Errorf("sqlstore: open %s: %w", path, err)
 	}
@@ -242,6 +243,11 @@ func (s *Store) openSQLite(o Options) error {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	s.db, s.rdb = w, r
+	if err := s.startCheckpointer(path, common); err != nil {
+		w.Close()
+		r.Close()
+		return fmt.Errorf("sqlstore: open %s: %w", path, err)
+	}
 	return nil
 }
 
