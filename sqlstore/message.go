@@ -9,8 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"maragu.dev/goqite"
+	"time"
 
 	"envoi"
 )
@@ -87,7 +86,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 	if e := m.Request.Entity; e != nil {
 		entityType, entityID = e.Type, e.ID
 	}
-	stmts, err := s.writeStmts(ctx, insertMessageSQL, insertEMLSQL)
+	stmts, err := s.writeStmts(ctx, insertMessageSQL, insertEMLSQL, insertJobSQL)
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: create message: %w", err)
 	}
@@ -122,7 +121,8 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 				return fmt.Errorf("sqlstore: store eml of %s: %w", m.ID, err)
 			}
 		}
-		if err := s.queue.SendTx(ctx, tx, goqite.Message{Body: []byte(m.ID)}); err != nil {
+		// goqite's SendTx, prepared: a job due now whose body is the id.
+		if _, err := tx.StmtContext(ctx, stmts[2]).ExecContext(ctx, QueueName, []byte(m.ID), s.goqiteTime(time.Now())); err != nil {
 			return fmt.Errorf("sqlstore: enqueue message %s: %w", m.ID, err)
 		}
 		return nil
@@ -148,6 +148,7 @@ const (
 		ON CONFLICT (idempotency_key) DO NOTHING
 		RETURNING seq`
 	insertEMLSQL = `INSERT INTO message_emls (message_id, eml, created_at) VALUES ($1, $2, $3)`
+	insertJobSQL = `INSERT INTO goqite (queue, body, timeout, priority) VALUES ($1, $2, $3, 0)`
 	selectEMLSQL = `SELECT eml FROM message_emls WHERE message_id = $1`
 )
 
