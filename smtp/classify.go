@@ -65,10 +65,17 @@ func replyError(command string, code int, msg string) *CommandError {
 // EnhancedCode and Text; anything else is kept in Err.
 func commandError(command string, err error) *CommandError {
 	var ce *CommandError
+	var te *textproto.Error
 	if errors.As(err, &ce) && ce != nil {
+		if ce.Code == 0 && errors.As(ce.Err, &te) && te != nil {
+			// A step that kept the server's reply as its cause: the
+			// reply decides, as it would unwrapped.
+			r := replyError(ce.Command, te.Code, te.Msg)
+			r.Recipient = ce.Recipient
+			return r
+		}
 		return ce
 	}
-	var te *textproto.Error
 	if errors.As(err, &te) && te != nil {
 		return replyError(command, te.Code, te.Msg)
 	}
