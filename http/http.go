@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -169,7 +170,12 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err, s.maxBody())
 	}
-	if dec.More() {
+	// Only white space may follow the value (More misses a stray '}').
+	if _, err := dec.Token(); err != io.EOF {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return decodeError(err, s.maxBody())
+		}
 		return envoi.Errorf(envoi.EInvalidInput, "the body holds more than one JSON value")
 	}
 	return nil
