@@ -843,3 +843,32 @@ func decodeBase64Lines(b []byte) ([]byte, error) {
 	clean := bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("\r"), nil), []byte("\n"), nil)
 	return base64.StdEncoding.DecodeString(string(clean))
 }
+
+// TestHostileJSON: bodies that are not one JSON object of the expected
+// shape, on a send and on a configuration PUT.
+func TestHostileJSON(t *testing.T) {
+	e := hostileEnv(t)
+	valid := `{"document_flow":"BL","operator":"jdupont","to":["a@example.org"],"context":{"SOCIETE":"F","ID_BL":"1"}}`
+	for _, c := range []struct{ name, body string }{
+		{"Empty", ``},
+		{"NotJSON", `document_flow=BL`},
+		{"Truncated", valid[:len(valid)-1]},
+		{"TrailingBrace", valid + `}`},
+		{"TwoValues", valid + ` ` + valid},
+		{"Array", `[` + valid + `]`},
+		{"Null", `null`},
+		{"UnknownField", `{"document_flow":"BL","bcc_everyone":true}`},
+		{"WrongType", `{"document_flow":"BL","operator":"jdupont","to":"a@example.org"}`},
+		{"NumberForString", `{"document_flow":12345}`},
+		{"DeepNesting", `{"report":{"data":` + strings.Repeat(`[`, 100000) + strings.Repeat(`]`, 100000) + `}}`},
+		{"InvalidUTF8Key", "{\"document_flow\xff\":\"BL\"}"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, route := range []struct{ method, path string }{
+				{"POST", "/v1/messages"}, {"POST", "/v1/messages/preview"}, {"PUT", "/v1/operators/jdupont"},
+			} {
+				wantError(t, e.call(route.method, route.path, e.Key, []byte(c.body)), 400, "invalid_input")
+			}
+		})
+	}
+}
