@@ -10,6 +10,7 @@ import (
 
 	"envoi"
 	"envoi/oauth"
+	"envoi/sqlstore"
 	"envoi/ui"
 )
 
@@ -26,31 +27,24 @@ func (p *Program) admin(ctx context.Context, args []string) error {
 	case "password":
 		return p.adminPassword(ctx, args[1:])
 	case "list":
-		cfg, logger, err := p.setup("admin list", "admin list [flags]", args[1:], nil)
-		if err != nil {
-			return err
-		}
-		store, err := p.openStore(ctx, cfg, logger)
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		users, err := store.Users(ctx)
-		if err != nil {
-			return err
-		}
-		if len(users) == 0 {
-			fmt.Fprintln(p.Stdout, "no user yet: create the first administrator with 'envoi admin create --email E'")
-			return nil
-		}
-		for _, u := range users {
-			state := "active"
-			if u.LockedUntil.After(time.Now()) {
-				state = "locked until " + u.LockedUntil.Format(time.RFC3339)
+		return p.withStore(ctx, "admin list", "admin list [flags]", args[1:], nil, nil, func(_ *Config, store *sqlstore.Store) error {
+			users, err := store.Users(ctx)
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(p.Stdout, "%s\t%s\t%s\t%s\n", u.Email, u.Role, u.Operator, state)
-		}
-		return nil
+			if len(users) == 0 {
+				fmt.Fprintln(p.Stdout, "no user yet: create the first administrator with 'envoi admin create --email E'")
+				return nil
+			}
+			for _, u := range users {
+				state := "active"
+				if u.LockedUntil.After(time.Now()) {
+					state = "locked until " + u.LockedUntil.Format(time.RFC3339)
+				}
+				fmt.Fprintf(p.Stdout, "%s\t%s\t%s\t%s\n", u.Email, u.Role, u.Operator, state)
+			}
+			return nil
+		})
 	}
 	return fmt.Errorf("%w: unknown admin subcommand %q (create, password, list)", errUsage, args[0])
 }
@@ -73,82 +67,70 @@ func (p *Program) password(env string) (pw string, generated bool, err error) {
 }
 
 func (p *Program) adminCreate(ctx context.Context, args []string) error {
-	var email, name, role, operator, language, env string
-	cfg, logger, err := p.setup("admin create", "admin create --email E [--password-env VAR] [--role admin|operator --operator CODE] [flags]", args, func(fs *flag.FlagSet) {
+	var email, name, role, operator, language, env, pw, hash string
+	var generated bool
+	return p.withStore(ctx, "admin create", "admin create --email E [--password-env VAR] [--role admin|operator --operator CODE] [flags]", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&email, "email", "", "the user's e-mail address, their sign-in name; required")
 		fs.StringVar(&name, "name", "", "the user's name")
 		fs.StringVar(&role, "role", envoi.RoleAdmin, "admin, or operator (sees only their operator's e-mail tab)")
 		fs.StringVar(&operator, "operator", "", "for --role operator: the operator's code")
 		fs.StringVar(&language, "language", "", "the UI's language for this user: en, fr or es (default: the browser's)")
 		fs.StringVar(&env, "password-env", "", "name of the environment variable holding the password; without it a random password is printed once")
+	}, func() (err error) {
+		if email == "" {
+			return fmt.Errorf("%w: admin create needs --email", errUsage)
+		}
+		pw, hash, generated, err = p.newPassword(env)
+		return err
+	}, func(cfg *Config, store *sqlstore.Store) error {
+		u := &envoi.User{Email: email, Name: name, Role: role, Operator: operator, Language: language, PasswordHash: hash}
+		if err := store.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		fmt.Fprintf(p.Stdout, "user %s created (%s); sign in at %s/login\n", u.Email, u.Role, cfg.PublicURL)
+		if generated {
+			fmt.Fprintf(p.Stdout, "Its password is shown once; change it in My account:\n%s\n", pw)
+		}
+		return nil
 	})
-	if err != nil {
-		return err
+}
+
+// newPassword returns the password named by --password-env (or a random
+// one to print once) and its hash.
+func (p *Program) newPassword(env string) (pw, hash string, generated bool, err error) {
+	if pw, generated, err = p.password(env); err != nil {
+		return "", "", false, err
 	}
-	if email == "" {
-		return fmt.Errorf("%w: admin create needs --email", errUsage)
-	}
-	pw, generated, err := p.password(env)
-	if err != nil {
-		return err
-	}
-	hash, err := ui.HashPassword(pw)
-	if err != nil {
-		return err
-	}
-	store, err := p.openStore(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	u := &envoi.User{Email: email, Name: name, Role: role, Operator: operator, Language: language, PasswordHash: hash}
-	if err := store.CreateUser(ctx, u); err != nil {
-		return err
-	}
-	fmt.Fprintf(p.Stdout, "user %s created (%s); sign in at %s/login\n", u.Email, u.Role, cfg.PublicURL)
-	if generated {
-		fmt.Fprintf(p.Stdout, "Its password is shown once; change it in My account:\n%s\n", pw)
-	}
-	return nil
+	hash, err = ui.HashPassword(pw)
+	return pw, hash, generated, err
 }
 
 func (p *Program) adminPassword(ctx context.Context, args []string) error {
-	var email, env string
-	cfg, logger, err := p.setup("admin password", "admin password --email E [--password-env VAR] [flags]", args, func(fs *flag.FlagSet) {
+	var email, env, pw, hash string
+	var generated bool
+	return p.withStore(ctx, "admin password", "admin password --email E [--password-env VAR] [flags]", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&email, "email", "", "the user's e-mail address; required")
 		fs.StringVar(&env, "password-env", "", "name of the environment variable holding the new password; without it a random password is printed once")
+	}, func() (err error) {
+		if email == "" {
+			return fmt.Errorf("%w: admin password needs --email", errUsage)
+		}
+		pw, hash, generated, err = p.newPassword(env)
+		return err
+	}, func(_ *Config, store *sqlstore.Store) error {
+		u, err := store.UserByEmail(ctx, email)
+		if err != nil {
+			return err
+		}
+		if err := store.SetPassword(ctx, u.ID, hash); err != nil {
+			return err
+		}
+		fmt.Fprintf(p.Stdout, "password of %s changed; their sessions are signed out and any lock is lifted\n", u.Email)
+		if generated {
+			fmt.Fprintf(p.Stdout, "The new password is shown once:\n%s\n", pw)
+		}
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if email == "" {
-		return fmt.Errorf("%w: admin password needs --email", errUsage)
-	}
-	pw, generated, err := p.password(env)
-	if err != nil {
-		return err
-	}
-	hash, err := ui.HashPassword(pw)
-	if err != nil {
-		return err
-	}
-	store, err := p.openStore(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	u, err := store.UserByEmail(ctx, email)
-	if err != nil {
-		return err
-	}
-	if err := store.SetPassword(ctx, u.ID, hash); err != nil {
-		return err
-	}
-	fmt.Fprintf(p.Stdout, "password of %s changed; their sessions are signed out and any lock is lifted\n", u.Email)
-	if generated {
-		fmt.Fprintf(p.Stdout, "The new password is shown once:\n%s\n", pw)
-	}
-	return nil
 }
 
 // tokenHealth gives the admin UI the OAuth service's token health.

@@ -7,7 +7,30 @@ import (
 	"time"
 
 	envoihttp "envoi/http"
+	"envoi/sqlstore"
 )
+
+// withStore runs a command that works on the store: it parses the command's
+// flags (the storage ones and those more registers), calls check (usage
+// errors, before anything is opened), opens and migrates the store, runs fn
+// and closes the store.
+func (p *Program) withStore(ctx context.Context, name, synopsis string, args []string, more func(*flag.FlagSet), check func() error, fn func(cfg *Config, store *sqlstore.Store) error) error {
+	cfg, logger, err := p.setup(name, synopsis, args, more)
+	if err != nil {
+		return err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	store, err := p.openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return fn(cfg, store)
+}
 
 func (p *Program) apikey(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -16,70 +39,51 @@ func (p *Program) apikey(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "create":
 		var name string
-		cfg, logger, err := p.setup("apikey create", "apikey create --name NAME [flags]", args[1:], func(fs *flag.FlagSet) {
+		return p.withStore(ctx, "apikey create", "apikey create --name NAME [flags]", args[1:], func(fs *flag.FlagSet) {
 			fs.StringVar(&name, "name", "", "what the key is for (e.g. erp-production); required")
-		})
-		if err != nil {
-			return err
-		}
-		if name == "" {
-			return fmt.Errorf("%w: apikey create needs --name", errUsage)
-		}
-		store, err := p.openStore(ctx, cfg, logger)
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		key, rec := envoihttp.NewAPIKey(name)
-		if err := store.CreateAPIKey(ctx, rec); err != nil {
-			return err
-		}
-		fmt.Fprintf(p.Stdout, "API key %q created (id %s). It is shown once; store it now:\n%s\n", name, rec.ID, key)
-		return nil
-	case "list":
-		cfg, logger, err := p.setup("apikey list", "apikey list [flags]", args[1:], nil)
-		if err != nil {
-			return err
-		}
-		store, err := p.openStore(ctx, cfg, logger)
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		keys, err := store.APIKeys(ctx)
-		if err != nil {
-			return err
-		}
-		if len(keys) == 0 {
-			fmt.Fprintln(p.Stdout, "no API key yet: create one with 'envoi apikey create --name NAME'")
-			return nil
-		}
-		for _, k := range keys {
-			state := "active"
-			if !k.RevokedAt.IsZero() {
-				state = "revoked " + k.RevokedAt.Format(time.RFC3339)
+		}, func() error {
+			if name == "" {
+				return fmt.Errorf("%w: apikey create needs --name", errUsage)
 			}
-			fmt.Fprintf(p.Stdout, "%s\t%s\t%s…\tcreated %s\t%s\n", k.ID, k.Name, k.Prefix, k.CreatedAt.Format(time.RFC3339), state)
-		}
-		return nil
+			return nil
+		}, func(_ *Config, store *sqlstore.Store) error {
+			key, rec := envoihttp.NewAPIKey(name)
+			if err := store.CreateAPIKey(ctx, rec); err != nil {
+				return err
+			}
+			fmt.Fprintf(p.Stdout, "API key %q created (id %s). It is shown once; store it now:\n%s\n", name, rec.ID, key)
+			return nil
+		})
+	case "list":
+		return p.withStore(ctx, "apikey list", "apikey list [flags]", args[1:], nil, nil, func(_ *Config, store *sqlstore.Store) error {
+			keys, err := store.APIKeys(ctx)
+			if err != nil {
+				return err
+			}
+			if len(keys) == 0 {
+				fmt.Fprintln(p.Stdout, "no API key yet: create one with 'envoi apikey create --name NAME'")
+				return nil
+			}
+			for _, k := range keys {
+				state := "active"
+				if !k.RevokedAt.IsZero() {
+					state = "revoked " + k.RevokedAt.Format(time.RFC3339)
+				}
+				fmt.Fprintf(p.Stdout, "%s\t%s\t%s…\tcreated %s\t%s\n", k.ID, k.Name, k.Prefix, k.CreatedAt.Format(time.RFC3339), state)
+			}
+			return nil
+		})
 	case "revoke":
 		if len(args) < 2 || args[1] == "" || args[1][0] == '-' {
 			return fmt.Errorf("%w: apikey revoke ID [flags]", errUsage)
 		}
-		cfg, logger, err := p.setup("apikey revoke", "apikey revoke ID [flags]", args[2:], nil)
-		if err != nil {
-			return err
-		}
-		store, err := p.openStore(ctx, cfg, logger)
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		if err := store.RevokeAPIKey(ctx, args[1]); err != nil {
-			return err
-		}
-		fmt.Fprintf(p.Stdout, "API key %s revoked\n", args[1])
-		return nil
+		return p.withStore(ctx, "apikey revoke", "apikey revoke ID [flags]", args[2:], nil, nil, func(_ *Config, store *sqlstore.Store) error {
+			if err := store.RevokeAPIKey(ctx, args[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(p.Stdout, "API key %s revoked\n", args[1])
+			return nil
+		})
 	}
 	return fmt.Errorf("%w: unknown apikey subcommand %q (create, list, revoke)", errUsage, args[0])
 }
@@ -88,24 +92,17 @@ func (p *Program) keys(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "rotate" {
 		return fmt.Errorf("%w: keys needs a subcommand: rotate", errUsage)
 	}
-	cfg, logger, err := p.setup("keys rotate", "keys rotate [flags]", args[1:], nil)
-	if err != nil {
-		return err
-	}
-	store, err := p.openStore(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	fmt.Fprintln(p.Stdout, "rotating the data key: re-encrypting every stored secret (envoi keeps serving meanwhile)")
-	n, err := store.RotateKeys(ctx, func(done, total int) {
-		if total > 0 && (done == total || done%100 == 0) {
-			fmt.Fprintf(p.Stdout, "  %d/%d secrets re-encrypted\n", done, total)
+	return p.withStore(ctx, "keys rotate", "keys rotate [flags]", args[1:], nil, nil, func(_ *Config, store *sqlstore.Store) error {
+		fmt.Fprintln(p.Stdout, "rotating the data key: re-encrypting every stored secret (envoi keeps serving meanwhile)")
+		n, err := store.RotateKeys(ctx, func(done, total int) {
+			if total > 0 && (done == total || done%100 == 0) {
+				fmt.Fprintf(p.Stdout, "  %d/%d secrets re-encrypted\n", done, total)
+			}
+		})
+		if err != nil {
+			return err
 		}
+		fmt.Fprintf(p.Stdout, "done: %d secrets now under the new key; older keys are kept for reading only\n", n)
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(p.Stdout, "done: %d secrets now under the new key; older keys are kept for reading only\n", n)
-	return nil
 }

@@ -110,15 +110,8 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 }
 
 func (p *Program) migrate(ctx context.Context, args []string) error {
-	cfg, logger, err := p.setup("migrate", "migrate [flags]", args, nil)
-	if err != nil {
-		return err
-	}
-	store, err := p.openStore(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	fmt.Fprintf(p.Stdout, "database migrated (%s)\n", store.Dialect())
-	return nil
+	return p.withStore(ctx, "migrate", "migrate [flags]", args, nil, nil, func(_ *Config, store *sqlstore.Store) error {
+		fmt.Fprintf(p.Stdout, "database migrated (%s)\n", store.Dialect())
+		return nil
+	})
 }
