@@ -77,6 +77,9 @@ func FuzzDecodeSendRequest(f *testing.F) {
 			}
 			return
 		}
+		if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
+			t.Fatalf("POST %s %q accepted (%d) a body that is not a JSON object", path, body, rec.Code)
+		}
 		var sr envoi.SendRequest
 		if err := json.Unmarshal(body, &sr); err != nil {
 			t.Fatalf("POST %s %q accepted (%d) a body that does not decode: %v", path, body, rec.Code, err)

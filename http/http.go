@@ -158,17 +158,22 @@ func Language(r *http.Request) string {
 	return "en"
 }
 
-// decode reads a JSON body into v, refusing unknown fields, trailing data
-// and bodies over the limit, each with a clear code.
+// decode reads a JSON object into v, refusing other values (a null would
+// decode as an empty object), unknown fields, trailing data and bodies
+// over the limit, each with a clear code.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if r.ContentLength > s.maxBody() {
 		return envoi.Errorf(envoi.ETooLarge, "the body is %d bytes; the limit is %d", r.ContentLength, s.maxBody()).WithDetail("limit_bytes", s.maxBody())
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.maxBody())
-	dec := json.NewDecoder(r.Body)
+	body := &firstByteReader{r: r.Body}
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err, s.maxBody())
+	}
+	if body.first != '{' {
+		return envoi.Errorf(envoi.EInvalidInput, "the body must be a JSON object")
 	}
 	// Only white space may follow the value (More misses a stray '}').
 	if _, err := dec.Token(); err != io.EOF {
@@ -179,6 +184,23 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return envoi.Errorf(envoi.EInvalidInput, "the body holds more than one JSON value")
 	}
 	return nil
+}
+
+// firstByteReader notes the first byte of its reader that is not JSON
+// white space.
+type firstByteReader struct {
+	r     io.Reader
+	first byte
+}
+
+func (f *firstByteReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	for i := 0; f.first == 0 && i < n; i++ {
+		if c := p[i]; c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			f.first = c
+		}
+	}
+	return n, err
 }
 
 func decodeError(err error, limit int64) error {
