@@ -121,19 +121,11 @@ func (s *Store) RequeueMessage(ctx context.Context, id string) error {
 	})
 }
 
-// requeue sets the message queued and makes its job due now.
+// requeue makes the message's job due now and sets the message queued
+// (the job first: the order ClaimDue locks them in).
 func (s *Store) requeue(ctx context.Context, tx *sql.Tx, id string) error {
-	_, err := tx.ExecContext(ctx, `UPDATE messages SET status = $1, next_try = NULL, lease_until = NULL, updated_at = $2 WHERE id = $3`,
-		envoi.StatusQueued, s.ts(s.nowUTC()), id)
-	if err != nil {
-		return fmt.Errorf("sqlstore: requeue %s: %w", id, err)
-	}
 	// goqite compares job timeouts with the wall clock, not the store's.
-	var due any = time.Now().UTC()
-	if s.dialect == DialectSQLite {
-		due = time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")
-	}
-	res, err := tx.ExecContext(ctx, `UPDATE goqite SET timeout = $1, received = 0 WHERE queue = $2 AND body = $3`, due, QueueName, []byte(id))
+	res, err := tx.ExecContext(ctx, `UPDATE goqite SET timeout = $1, received = 0 WHERE queue = $2 AND body = $3`, s.goqiteTime(time.Now()), QueueName, []byte(id))
 	if err != nil {
 		return fmt.Errorf("sqlstore: requeue %s: %w", id, err)
 	}
@@ -141,6 +133,11 @@ func (s *Store) requeue(ctx context.Context, tx *sql.Tx, id string) error {
 		if err := s.queue.SendTx(ctx, tx, goqite.Message{Body: []byte(id)}); err != nil {
 			return fmt.Errorf("sqlstore: requeue %s: %w", id, err)
 		}
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE messages SET status = $1, next_try = NULL, lease_until = NULL, updated_at = $2 WHERE id = $3`,
+		envoi.StatusQueued, s.ts(s.nowUTC()), id)
+	if err != nil {
+		return fmt.Errorf("sqlstore: requeue %s: %w", id, err)
 	}
 	return nil
 }
@@ -345,23 +342,22 @@ func (s *Store) Finish(ctx context.Context, m *envoi.Message, delay time.Duratio
 	}
 	now := s.nowUTC()
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		// The job first, then the message: the order ClaimDue locks them
+		// in, so that two transactions never wait for each other.
+		if m.Job != "" {
+			settle := tx.StmtContext(ctx, stmts[1])
+			var err error
+			if envoi.Final(m.Status) {
+				_, err = settle.ExecContext(ctx, m.Job)
+			} else {
+				_, err = settle.ExecContext(ctx, s.goqiteTime(time.Now().Add(delay)), m.Job)
+			}
+			if err != nil {
+				return fmt.Errorf("sqlstore: settle job of %s: %w", m.ID, err)
+			}
+		}
 		res, err := tx.StmtContext(ctx, stmts[0]).ExecContext(ctx, m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), s.ts(now), envoi.StatusSending, m.ID)
-		if err := affected(res, err, "message", m.ID); err != nil {
-			return err
-		}
-		if m.Job == "" {
-			return nil
-		}
-		settle := tx.StmtContext(ctx, stmts[1])
-		if envoi.Final(m.Status) {
-			_, err = settle.ExecContext(ctx, m.Job)
-		} else {
-			_, err = settle.ExecContext(ctx, s.goqiteTime(time.Now().Add(delay)), m.Job)
-		}
-		if err != nil {
-			return fmt.Errorf("sqlstore: settle job of %s: %w", m.ID, err)
-		}
-		return nil
+		return affected(res, err, "message", m.ID)
 	})
 	if err != nil {
 		return err
