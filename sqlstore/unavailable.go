@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"syscall"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -37,15 +38,22 @@ func openPostgresDB(url string) (*sql.DB, error) {
 // database cannot be reached, and unchanged otherwise (database/sql's own
 // signals — io.EOF, driver.ErrSkip, driver.ErrBadConn — included).
 func unavailable(err error) error {
-	if err == nil || err == io.EOF || err == driver.ErrSkip || err == driver.ErrRemoveArgument ||
-		errors.Is(err, driver.ErrBadConn) || !connectionLost(err) {
+	if passThrough(err) || !connectionLost(err) {
 		return err
 	}
+	return unavailableError(err, "the database cannot be reached")
+}
+
+// passThrough reports the errors returned as they are: none, database/sql's
+// signals, and envoi's own.
+func passThrough(err error) bool {
 	var e *envoi.Error
-	if errors.As(err, &e) {
-		return err
-	}
-	e = envoi.Errorf(envoi.EUnavailable, "the database cannot be reached")
+	return err == nil || err == io.EOF || err == driver.ErrSkip || err == driver.ErrRemoveArgument ||
+		errors.Is(err, driver.ErrBadConn) || errors.As(err, &e)
+}
+
+func unavailableError(err error, msg string) *envoi.Error {
+	e := envoi.Errorf(envoi.EUnavailable, "%s", msg)
 	e.Temporary = true
 	e.Err = err
 	return e
@@ -109,6 +117,25 @@ var (
 
 type pgConn struct{ c pgDriverConn }
 
+// lost maps err as unavailable does, and also when the connection is
+// closed after it: pgx closes a connection it can no longer trust, and
+// some of its errors then ("conn closed") say no more than that.
+func (c pgConn) lost(err error) error {
+	if passThrough(err) {
+		return err
+	}
+	if connectionLost(err) {
+		return unavailableError(err, "the database cannot be reached")
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if pc, ok := c.c.(interface{ Conn() *pgx.Conn }); ok && pc.Conn().IsClosed() {
+		return unavailableError(err, "the connection to the database was lost")
+	}
+	return err
+}
+
 func (c pgConn) Prepare(query string) (driver.Stmt, error) {
 	return c.PrepareContext(context.Background(), query)
 }
@@ -116,9 +143,9 @@ func (c pgConn) Prepare(query string) (driver.Stmt, error) {
 func (c pgConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	st, err := c.c.PrepareContext(ctx, query)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, c.lost(err)
 	}
-	return pgStmt{st}, nil
+	return pgStmt{st, c}, nil
 }
 
 func (c pgConn) Close() error { return c.c.Close() }
@@ -130,71 +157,85 @@ func (c pgConn) Begin() (driver.Tx, error) {
 func (c pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	tx, err := c.c.BeginTx(ctx, opts)
 	if err != nil {
-		return nil, unavailable(err)
+		if pgconn.SafeToRetry(err) {
+			// Nothing was sent: database/sql tries another connection,
+			// as pgx's driver has it do for queries.
+			return nil, driver.ErrBadConn
+		}
+		return nil, c.lost(err)
 	}
-	return pgTx{tx}, nil
+	return pgTx{tx, c}, nil
 }
 
 func (c pgConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	res, err := c.c.ExecContext(ctx, query, args)
-	return res, unavailable(err)
+	return res, c.lost(err)
 }
 
 func (c pgConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	rows, err := c.c.QueryContext(ctx, query, args)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, c.lost(err)
 	}
-	return pgRows{rows}, nil
+	return pgRows{rows, c}, nil
 }
 
-func (c pgConn) Ping(ctx context.Context) error { return unavailable(c.c.Ping(ctx)) }
+func (c pgConn) Ping(ctx context.Context) error { return c.lost(c.c.Ping(ctx)) }
 
 func (c pgConn) CheckNamedValue(v *driver.NamedValue) error { return c.c.CheckNamedValue(v) }
 
 func (c pgConn) ResetSession(ctx context.Context) error { return c.c.ResetSession(ctx) }
 
-type pgTx struct{ tx driver.Tx }
+type pgTx struct {
+	tx driver.Tx
+	c  pgConn
+}
 
-func (t pgTx) Commit() error   { return unavailable(t.tx.Commit()) }
-func (t pgTx) Rollback() error { return unavailable(t.tx.Rollback()) }
+func (t pgTx) Commit() error   { return t.c.lost(t.tx.Commit()) }
+func (t pgTx) Rollback() error { return t.c.lost(t.tx.Rollback()) }
 
-type pgStmt struct{ st driver.Stmt }
+type pgStmt struct {
+	st driver.Stmt
+	c  pgConn
+}
 
 func (s pgStmt) Close() error  { return s.st.Close() }
 func (s pgStmt) NumInput() int { return s.st.NumInput() }
 
 func (s pgStmt) Exec(args []driver.Value) (driver.Result, error) {
 	res, err := s.st.Exec(args)
-	return res, unavailable(err)
+	return res, s.c.lost(err)
 }
 
 func (s pgStmt) Query(args []driver.Value) (driver.Rows, error) {
 	rows, err := s.st.Query(args)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, s.c.lost(err)
 	}
-	return pgRows{rows}, nil
+	return pgRows{rows, s.c}, nil
 }
 
 func (s pgStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
 	res, err := s.st.(driver.StmtExecContext).ExecContext(ctx, args)
-	return res, unavailable(err)
+	return res, s.c.lost(err)
 }
 
 func (s pgStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
 	rows, err := s.st.(driver.StmtQueryContext).QueryContext(ctx, args)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, s.c.lost(err)
 	}
-	return pgRows{rows}, nil
+	return pgRows{rows, s.c}, nil
 }
 
-type pgRows struct{ r driver.Rows }
+type pgRows struct {
+	r driver.Rows
+	c pgConn
+}
 
 func (r pgRows) Columns() []string              { return r.r.Columns() }
-func (r pgRows) Close() error                   { return unavailable(r.r.Close()) }
-func (r pgRows) Next(dest []driver.Value) error { return unavailable(r.r.Next(dest)) }
+func (r pgRows) Close() error                   { return r.c.lost(r.r.Close()) }
+func (r pgRows) Next(dest []driver.Value) error { return r.c.lost(r.r.Next(dest)) }
 
 func (r pgRows) ColumnTypeDatabaseTypeName(i int) string {
 	if c, ok := r.r.(driver.RowsColumnTypeDatabaseTypeName); ok {
