@@ -51,6 +51,7 @@ type benchOptions struct {
 	memProfile   string
 	timeout      time.Duration
 	keepDatabase bool
+	phased       bool
 }
 
 // bench drives the whole sending path and measures it: real HTTP requests
@@ -74,6 +75,7 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile at the end of the run to this file")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up when the run has not ended after this long")
+	fs.BoolVar(&o.phased, "phased", false, "accept every message first with the workers stopped, then start them: each side's rate alone")
 	fs.BoolVar(&o.keepDatabase, "keep-database", false, "keep the PostgreSQL database of the run")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -114,13 +116,16 @@ type benchRun struct {
 	sink     *testmail.SMTPServer
 	lean     *benchSink
 
-	start     time.Time
-	cpuStart  time.Duration
-	accepted  atomic.Int64
-	delivered atomic.Int64
-	failed    atomic.Int64
-	done      chan struct{}
-	lastSent  atomic.Int64 // unix nanoseconds
+	start    time.Time
+	cpuStart time.Duration
+	// deliverStart is when sending began: the start, or with --phased
+	// when the workers were started after acceptance.
+	deliverStart time.Time
+	accepted     atomic.Int64
+	delivered    atomic.Int64
+	failed       atomic.Int64
+	done         chan struct{}
+	lastSent     atomic.Int64 // unix nanoseconds
 
 	mu          sync.Mutex
 	acceptLat   []time.Duration
@@ -224,8 +229,13 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
-	workers.Add(1)
-	go func() { defer workers.Done(); _ = app.Worker.Run(workCtx) }()
+	startWorkers := func() {
+		workers.Add(1)
+		go func() { defer workers.Done(); _ = app.Worker.Run(workCtx) }()
+	}
+	if !o.phased {
+		startWorkers()
+	}
 	defer func() { stopWork(); workers.Wait() }()
 
 	if o.cpuProfile != "" {
@@ -248,6 +258,11 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	acceptEnd, err := r.post(ctx, base, key, operators, bodies)
 	if err != nil {
 		return err
+	}
+	r.deliverStart = r.start
+	if o.phased {
+		r.deliverStart = time.Now()
+		startWorkers()
 	}
 	select {
 	case <-r.done:
@@ -517,7 +532,7 @@ func (r *benchRun) report(acceptEnd time.Time, _ string) {
 		last = time.Now()
 	}
 	acceptSecs := acceptEnd.Sub(r.start).Seconds()
-	deliverSecs := last.Sub(r.start).Seconds()
+	deliverSecs := last.Sub(r.deliverStart).Seconds()
 	n := float64(r.o.count)
 	fmt.Fprintf(w, "accepted   %6d in %7.2fs  %8.0f msg/s   accept latency   p50 %8s  p99 %8s\n", r.accepted.Load(), acceptSecs, n/acceptSecs, pct(r.acceptLat, 50), pct(r.acceptLat, 99))
 	fmt.Fprintf(w, "delivered  %6d in %7.2fs  %8.0f msg/s   send latency     p50 %8s  p99 %8s\n", r.delivered.Load(), deliverSecs, float64(r.delivered.Load())/deliverSecs, pct(r.sendLat, 50), pct(r.sendLat, 99))
