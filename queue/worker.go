@@ -251,16 +251,35 @@ func (w *Worker) handBack(ctx context.Context, log *slog.Logger, m *envoi.Messag
 }
 
 // finish records the outcome and settles the job; it reports whether it
-// was recorded.
+// was recorded. While the store is unavailable (a database restarting) it
+// tries again as long as the message's lease leaves time, 30 seconds at
+// most: an outcome given up is a sent message sent again.
 func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *envoi.Message, delay time.Duration) bool {
-	if err := w.Store.Finish(ctx, m, delay); err != nil {
-		// The job stays leased: it comes back and the outcome is recorded
-		// then (a sent message may be sent twice, with the same Message-ID).
-		log.Error("queue: recording the outcome failed", "status", m.Status, "err", err)
-		return false
+	until := m.LeaseUntil
+	if until.IsZero() {
+		until = w.Now().Add(w.Lease)
 	}
-	w.notify(m)
-	return true
+	until = until.Add(-w.Lease / 10)
+	if limit := w.Now().Add(30 * time.Second); until.After(limit) {
+		until = limit
+	}
+	wait := 50 * time.Millisecond
+	for {
+		err := w.Store.Finish(ctx, m, delay)
+		if err == nil {
+			w.notify(m)
+			return true
+		}
+		if !envoi.IsTemporary(err) || !w.Now().Add(wait).Before(until) {
+			// The job stays leased: it comes back and the outcome is
+			// recorded then (a sent message may be sent twice, with the
+			// same Message-ID).
+			log.Error("queue: recording the outcome failed", "status", m.Status, "err", err)
+			return false
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, time.Second)
+	}
 }
 
 func (w *Worker) notify(m *envoi.Message) {
