@@ -255,14 +255,12 @@ func (w *Worker) handBack(ctx context.Context, log *slog.Logger, m *envoi.Messag
 // tries again as long as the message's lease leaves time, 30 seconds at
 // most: an outcome given up is a sent message sent again.
 func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *envoi.Message, delay time.Duration) bool {
-	until := m.LeaseUntil
-	if until.IsZero() {
-		until = w.Now().Add(w.Lease)
+	left := w.Lease
+	if !m.LeaseUntil.IsZero() {
+		left = m.LeaseUntil.Sub(w.Now())
 	}
-	until = until.Add(-w.Lease / 10)
-	if limit := w.Now().Add(30 * time.Second); until.After(limit) {
-		until = limit
-	}
+	// Measured on the wall clock: w.Now may be a test's frozen clock.
+	until := time.Now().Add(min(left-w.Lease/10, 30*time.Second))
 	wait := 50 * time.Millisecond
 	for {
 		err := w.Store.Finish(ctx, m, delay)
@@ -270,7 +268,7 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *envoi.Message,
 			w.notify(m)
 			return true
 		}
-		if !envoi.IsTemporary(err) || !w.Now().Add(wait).Before(until) {
+		if !envoi.IsTemporary(err) || !time.Now().Add(wait).Before(until) {
 			// The job stays leased: it comes back and the outcome is
 			// recorded then (a sent message may be sent twice, with the
 			// same Message-ID).
