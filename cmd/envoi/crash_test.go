@@ -106,6 +106,18 @@ func TestCrash(t *testing.T) {
 		t.Skip("builds the binary and sends 2,000 messages")
 	}
 	bin := buildEnvoi(t)
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			var storage []string
+			if db == "postgres" {
+				storage = []string{"--database-url", freshPostgres(t), "--master-key", testMasterKey}
+			}
+			testCrash(t, bin, storage)
+		})
+	}
+}
+
+func testCrash(t *testing.T, bin string, storage []string) {
 	provider := testmail.StartOAuth(t, testmail.OAuthOptions{})
 	server := testmail.StartSMTP(t, testmail.SMTPOptions{ValidateToken: provider.ValidateAccessToken})
 	dir := t.TempDir()
@@ -116,14 +128,14 @@ func TestCrash(t *testing.T) {
 	addr := freeAddr(t)
 	c := &child{
 		t: t, bin: bin, base: "http://" + addr, logs: &syncBuffer{},
-		args: []string{"serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--public-url", "http://" + addr, "--log-level", "warn"},
+		args: append([]string{"serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--public-url", "http://" + addr, "--log-level", "warn"}, storage...),
 		// The private CA and a short lease come through the environment.
 		env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "ENVOI_SMTP_CA_FILE=" + caFile, "ENVOI_QUEUE_LEASE=2s"},
 	}
 	c.start()
 	t.Cleanup(c.stop)
 
-	keyOut, err := exec.Command(bin, "apikey", "create", "--name", "erp", "--data-dir", filepath.Join(dir, "data")).CombinedOutput()
+	keyOut, err := exec.Command(bin, append([]string{"apikey", "create", "--name", "erp", "--data-dir", filepath.Join(dir, "data")}, storage...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("apikey create: %v\n%s", err, keyOut)
 	}
