@@ -201,9 +201,9 @@ func TestFaultDatabaseRestart(t *testing.T) {
 	cluster := pgClusterOf(t)
 	e := MustStartHooked(t, EnvOptions{DatabaseURL: dbURL, Worker: func(w *queue.Worker) {
 		fastRetries(w)
-		// A send whose outcome could not be recorded comes back when its
-		// lease lapses.
-		w.Lease = 3 * time.Second
+		// The outcome of a send made just before the database went away
+		// is recorded again for as long as the lease lasts.
+		w.Lease = 10 * time.Second
 	}}, Hooks{})
 	e.configureUnthrottled()
 	if status, page := e.Consent("O365", "jdupont"); status != 200 {
