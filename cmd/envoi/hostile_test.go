@@ -275,6 +275,16 @@ func TestHostileHeaderFields(t *testing.T) {
 		}
 	}
 
+	// The Idempotency-Key header: at most 200 printable characters (an HTTP
+	// client cannot send a line break in a header).
+	t.Run("IdempotencyKey", func(t *testing.T) {
+		req := blRequest("client@example.org")
+		wantError(t, e.call("POST", "/v1/messages", e.Key, req, "Idempotency-Key", strings.Repeat("k", 201)), 400, "invalid_input")
+		if r := e.call("POST", "/v1/messages", e.Key, req, "Idempotency-Key", strings.Repeat("k", 200)); r.Status != 202 && r.Status != 200 {
+			t.Errorf("a 200-character key: %d %.300s", r.Status, r.Body)
+		}
+	})
+
 	// Sent for real, the worst of them reaches the SMTP server clean.
 	t.Run("Sent", func(t *testing.T) {
 		req := blRequest("client@example.org")
