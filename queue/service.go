@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -78,7 +79,8 @@ func RequestHash(req *envoi.SendRequest) string {
 // request it returns the existing message and created=false; for another
 // request, EIdempotencyConflict.
 func (s *Service) Accept(ctx context.Context, req *envoi.SendRequest, idempotencyKey string) (*envoi.Message, bool, error) {
-	m, err := s.compose(ctx, req)
+	// The fingerprint serves only to compare a reused Idempotency-Key.
+	m, err := s.compose(ctx, req, idempotencyKey != "")
 	if err != nil {
 		return nil, false, err
 	}
@@ -98,14 +100,14 @@ func (s *Service) Accept(ctx context.Context, req *envoi.SendRequest, idempotenc
 // Preview composes req exactly as Accept would and returns the message
 // bytes; nothing is stored or sent.
 func (s *Service) Preview(ctx context.Context, req *envoi.SendRequest) ([]byte, error) {
-	m, err := s.compose(ctx, req)
+	m, err := s.compose(ctx, req, false)
 	if err != nil {
 		return nil, err
 	}
 	return m.EML, nil
 }
 
-func (s *Service) compose(ctx context.Context, req *envoi.SendRequest) (*envoi.Message, error) {
+func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool) (*envoi.Message, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
@@ -116,13 +118,15 @@ func (s *Service) compose(ctx context.Context, req *envoi.SendRequest) (*envoi.M
 	now := s.now()
 	id := NewMessageID()
 	m := &envoi.Message{
-		ID:          id,
-		MessageID:   "<" + strings.TrimPrefix(id, "msg_") + "@" + domain + ">",
-		RequestHash: RequestHash(req),
-		Request:     *req,
-		Status:      envoi.StatusQueued,
-		CreatedAt:   now,
-		UpdatedAt:   now,
+		ID:        id,
+		MessageID: "<" + strings.TrimPrefix(id, "msg_") + "@" + domain + ">",
+		Request:   *req,
+		Status:    envoi.StatusQueued,
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	if hash {
+		m.RequestHash = RequestHash(req)
 	}
 	c, err := s.Composer.Compose(ctx, m)
 	if err != nil {
@@ -146,7 +150,8 @@ func (s *Service) compose(ctx context.Context, req *envoi.SendRequest) (*envoi.M
 	m.Flow = identity.Key.Flow
 	m.Mailbox = identity.Key.Operator
 	// The attachments travel in the composed bytes; keep the stored request
-	// small.
+	// small (on a copy: the caller's request keeps its attachments).
+	m.Request.Attachments = slices.Clone(m.Request.Attachments)
 	for i := range m.Request.Attachments {
 		m.Request.Attachments[i].Content = nil
 	}
