@@ -54,7 +54,7 @@ func scanAPIKey(row interface{ Scan(...any) error }) (*envoi.APIKey, error) {
 // APIKeyByHash returns the live key with that hash and notes its use;
 // EUnauthorized if there is none or it was revoked.
 func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*envoi.APIKey, error) {
-	k, err := scanAPIKey(s.rdb.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = $1`, hash))
+	k, err := scanAPIKey(s.reads().QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = $1`, hash))
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !k.RevokedAt.IsZero()) {
 		return nil, envoi.Errorf(envoi.EUnauthorized, "unknown or revoked API key")
 	}
@@ -74,7 +74,7 @@ func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*envoi.APIKey, e
 
 // APIKeys returns every key, revoked ones included, oldest first.
 func (s *Store) APIKeys(ctx context.Context) ([]*envoi.APIKey, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY created_at, id`)
+	rows, err := s.reads().QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: api keys: %w", err)
 	}

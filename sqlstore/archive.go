@@ -55,7 +55,7 @@ func scanArchived(row interface{ Scan(...any) error }) (*envoi.ArchivedDocument,
 // ArchivedDocument returns the archived document of that id; ENotFound if
 // none.
 func (s *Store) ArchivedDocument(ctx context.Context, id string) (*envoi.ArchivedDocument, error) {
-	d, err := scanArchived(s.rdb.QueryRowContext(ctx, `SELECT `+archivedColumns+` FROM archived_documents WHERE id = $1`, id))
+	d, err := scanArchived(s.reads().QueryRowContext(ctx, `SELECT `+archivedColumns+` FROM archived_documents WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("archived document", id)
 	}
@@ -68,7 +68,7 @@ func (s *Store) ArchivedDocument(ctx context.Context, id string) (*envoi.Archive
 // ArchivedDocuments returns the documents archived for an entity, oldest
 // first; an empty list when there are none.
 func (s *Store) ArchivedDocuments(ctx context.Context, entityType, entityID string) ([]*envoi.ArchivedDocument, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+archivedColumns+` FROM archived_documents
+	rows, err := s.reads().QueryContext(ctx, `SELECT `+archivedColumns+` FROM archived_documents
 		WHERE entity_type = $1 AND entity_id = $2 ORDER BY created_at, id`, entityType, entityID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: archived documents: %w", err)

@@ -204,7 +204,7 @@ func (s *Store) scanAuthFlow(row interface{ Scan(...any) error }) (*envoi.AuthFl
 // AuthFlow returns the flow of that code with its operators and groups and
 // its secrets decrypted; ENotFound if none.
 func (s *Store) AuthFlow(ctx context.Context, code string) (*envoi.AuthFlow, error) {
-	f, open, err := s.scanAuthFlow(s.rdb.QueryRowContext(ctx, `SELECT `+authFlowColumns+` FROM auth_flows WHERE code = $1`, code))
+	f, open, err := s.scanAuthFlow(s.reads().QueryRowContext(ctx, `SELECT `+authFlowColumns+` FROM auth_flows WHERE code = $1`, code))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("authentication flow", code)
 	}
@@ -222,7 +222,7 @@ func (s *Store) AuthFlow(ctx context.Context, code string) (*envoi.AuthFlow, err
 
 // AuthFlows returns every flow by code, as AuthFlow does.
 func (s *Store) AuthFlows(ctx context.Context) ([]*envoi.AuthFlow, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+authFlowColumns+` FROM auth_flows ORDER BY code`)
+	rows, err := s.reads().QueryContext(ctx, `SELECT `+authFlowColumns+` FROM auth_flows ORDER BY code`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: flows: %w", err)
 	}
@@ -262,7 +262,7 @@ func (s *Store) assignments(ctx context.Context, flows map[string]*envoi.AuthFlo
 			query += ` WHERE flow = $1`
 			a = append(a, code)
 		}
-		rows, err := s.rdb.QueryContext(ctx, query+` ORDER BY 2`, a...)
+		rows, err := s.reads().QueryContext(ctx, query+` ORDER BY 2`, a...)
 		if err != nil {
 			return fmt.Errorf("sqlstore: flow assignments: %w", err)
 		}
@@ -301,7 +301,7 @@ func (s *Store) DeleteAuthFlow(ctx context.Context, code string) error {
 // directly or through their group. Returns ENotFound for an unknown
 // operator and ENoFlowForOperator for an operator in no flow.
 func (s *Store) FlowForOperator(ctx context.Context, operator string) (*envoi.AuthFlow, error) {
-	flow, err := flowOf(ctx, s.rdb, `
+	flow, err := flowOf(ctx, s.reads(), `
 		SELECT a.flow FROM auth_flow_operators a WHERE a.operator = $1
 		UNION ALL
 		SELECT g.flow FROM operators o JOIN auth_flow_groups g ON g.group_code = o.group_code WHERE o.code = $1
@@ -311,7 +311,7 @@ func (s *Store) FlowForOperator(ctx context.Context, operator string) (*envoi.Au
 	}
 	if flow == "" {
 		var n int
-		if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM operators WHERE code = $1`, operator).Scan(&n); err != nil {
+		if err := s.reads().QueryRowContext(ctx, `SELECT count(*) FROM operators WHERE code = $1`, operator).Scan(&n); err != nil {
 			return nil, fmt.Errorf("sqlstore: flow for %q: %w", operator, err)
 		}
 		if n == 0 {

@@ -41,7 +41,7 @@ func scanCompany(row interface{ Scan(...any) error }) (*envoi.Company, error) {
 
 // Company returns the company of that code; ENotFound if none.
 func (s *Store) Company(ctx context.Context, code string) (*envoi.Company, error) {
-	c, err := scanCompany(s.rdb.QueryRowContext(ctx, `SELECT `+companyColumns+` FROM companies WHERE code = $1`, code))
+	c, err := scanCompany(s.reads().QueryRowContext(ctx, `SELECT `+companyColumns+` FROM companies WHERE code = $1`, code))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("company", code)
 	}
@@ -53,7 +53,7 @@ func (s *Store) Company(ctx context.Context, code string) (*envoi.Company, error
 
 // Companies returns every company by code.
 func (s *Store) Companies(ctx context.Context) ([]*envoi.Company, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+companyColumns+` FROM companies ORDER BY code`)
+	rows, err := s.reads().QueryContext(ctx, `SELECT `+companyColumns+` FROM companies ORDER BY code`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: companies: %w", err)
 	}

@@ -100,12 +100,12 @@ func documentFlow(ctx context.Context, q queryRower, code string) (*envoi.Docume
 
 // DocumentFlow returns the document flow of that code; ENotFound if none.
 func (s *Store) DocumentFlow(ctx context.Context, code string) (*envoi.DocumentFlow, error) {
-	return documentFlow(ctx, s.rdb, code)
+	return documentFlow(ctx, s.reads(), code)
 }
 
 // DocumentFlows returns the catalogue by code.
 func (s *Store) DocumentFlows(ctx context.Context) ([]*envoi.DocumentFlow, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+documentFlowColumns+` FROM document_flows ORDER BY code`)
+	rows, err := s.reads().QueryContext(ctx, `SELECT `+documentFlowColumns+` FROM document_flows ORDER BY code`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: document flows: %w", err)
 	}
@@ -192,12 +192,12 @@ func mailSetting(ctx context.Context, q queryRower, documentFlow string) (*envoi
 // MailSetting returns the mail setting of the document flow;
 // EMailSettingNotFound if it has none.
 func (s *Store) MailSetting(ctx context.Context, documentFlow string) (*envoi.MailSetting, error) {
-	return mailSetting(ctx, s.rdb, documentFlow)
+	return mailSetting(ctx, s.reads(), documentFlow)
 }
 
 // MailSettings returns every mail setting by document flow.
 func (s *Store) MailSettings(ctx context.Context) ([]*envoi.MailSetting, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+mailSettingColumns+` FROM mail_settings ORDER BY document_flow`)
+	rows, err := s.reads().QueryContext(ctx, `SELECT `+mailSettingColumns+` FROM mail_settings ORDER BY document_flow`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: mail settings: %w", err)
 	}
@@ -278,12 +278,12 @@ func fileNameRule(ctx context.Context, q queryRower, documentFlow string) (*envo
 // FileNameRule returns the file-name rule of the document flow; ENotFound
 // if it has none.
 func (s *Store) FileNameRule(ctx context.Context, documentFlow string) (*envoi.FileNameRule, error) {
-	return fileNameRule(ctx, s.rdb, documentFlow)
+	return fileNameRule(ctx, s.reads(), documentFlow)
 }
 
 // FileNameRules returns every file-name rule by document flow.
 func (s *Store) FileNameRules(ctx context.Context) ([]*envoi.FileNameRule, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+fileNameRuleColumns+` FROM file_name_rules ORDER BY document_flow`)
+	rows, err := s.reads().QueryContext(ctx, `SELECT `+fileNameRuleColumns+` FROM file_name_rules ORDER BY document_flow`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: file-name rules: %w", err)
 	}

@@ -97,7 +97,7 @@ func (s *Store) loadKeys(ctx context.Context, create bool) error {
 	s.keysMu.Lock()
 	defer s.keysMu.Unlock()
 	for attempt := 0; ; attempt++ {
-		rows, err := s.rdb.QueryContext(ctx, `SELECT id, wrapped FROM data_keys ORDER BY id`)
+		rows, err := s.reads().QueryContext(ctx, `SELECT id, wrapped FROM data_keys ORDER BY id`)
 		if err != nil {
 			return fmt.Errorf("sqlstore: load data keys (was the database migrated?): %w", err)
 		}
@@ -187,7 +187,7 @@ func (s *Store) startReloader() {
 			case <-t.C:
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				var newest sql.NullInt64
-				err := s.rdb.QueryRowContext(ctx, `SELECT max(id) FROM data_keys`).Scan(&newest)
+				err := s.reads().QueryRowContext(ctx, `SELECT max(id) FROM data_keys`).Scan(&newest)
 				if err == nil && newest.Valid && uint32(newest.Int64) != s.ring.Primary() {
 					err = s.loadKeys(ctx, false)
 				}
@@ -239,7 +239,7 @@ func (s *Store) RotateKeys(ctx context.Context, progress func(done, total int)) 
 	for _, c := range secretColumns {
 		var n int
 		q := fmt.Sprintf(`SELECT count(*) FROM %s WHERE %s IS NOT NULL`, c.table, c.column)
-		if err := s.rdb.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		if err := s.reads().QueryRowContext(ctx, q).Scan(&n); err != nil {
 			return 0, fmt.Errorf("sqlstore: rotate keys: count %s.%s: %w", c.table, c.column, err)
 		}
 		total += n
@@ -294,7 +294,7 @@ func (s *Store) rotateColumn(ctx context.Context, c secretColumn, id uint32, vis
 			ct  []byte
 		}
 		var batch []row
-		rows, err := s.rdb.QueryContext(ctx, q, a...)
+		rows, err := s.reads().QueryContext(ctx, q, a...)
 		if err != nil {
 			return rewritten, fmt.Errorf("sqlstore: rotate %s.%s: %w", c.table, c.column, err)
 		}

@@ -204,7 +204,7 @@ func (s *Store) message(ctx context.Context, q queryRower, cond string, arg stri
 // Message returns the message of that id with its whole request and its
 // envelope (not its bytes: see EML); ENotFound if none.
 func (s *Store) Message(ctx context.Context, id string) (*envoi.Message, error) {
-	return s.message(ctx, s.rdb, `id = $1`, id)
+	return s.message(ctx, s.reads(), `id = $1`, id)
 }
 
 // Messages returns the messages f selects, newest first, at most f.Limit
@@ -235,7 +235,7 @@ func (s *Store) Messages(ctx context.Context, f envoi.MessageFilter) ([]*envoi.M
 	}
 	if f.Before != "" {
 		var seq int64
-		err := s.rdb.QueryRowContext(ctx, `SELECT seq FROM messages WHERE id = $1`, f.Before).Scan(&seq)
+		err := s.reads().QueryRowContext(ctx, `SELECT seq FROM messages WHERE id = $1`, f.Before).Scan(&seq)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, envoi.FieldError(envoi.EInvalidInput, "before", "no message %s to page from", f.Before)
 		}
@@ -249,7 +249,7 @@ func (s *Store) Messages(ctx context.Context, f envoi.MessageFilter) ([]*envoi.M
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	q += fmt.Sprintf(` ORDER BY seq DESC LIMIT %d`, limit)
-	rows, err := s.rdb.QueryContext(ctx, q, a...)
+	rows, err := s.reads().QueryContext(ctx, q, a...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: messages: %w", err)
 	}

@@ -111,7 +111,7 @@ func (s *Store) scanOperator(row interface{ Scan(...any) error }) (*envoi.Operat
 // Operator returns the operator of that code with the SMTP password
 // decrypted; ENotFound if none.
 func (s *Store) Operator(ctx context.Context, code string) (*envoi.Operator, error) {
-	o, open, err := s.scanOperator(s.rdb.QueryRowContext(ctx, `SELECT `+operatorColumns+` FROM operators WHERE code = $1`, code))
+	o, open, err := s.scanOperator(s.reads().QueryRowContext(ctx, `SELECT `+operatorColumns+` FROM operators WHERE code = $1`, code))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("operator", code)
 	}
@@ -126,7 +126,7 @@ func (s *Store) Operator(ctx context.Context, code string) (*envoi.Operator, err
 
 // Operators returns every operator by code, passwords decrypted.
 func (s *Store) Operators(ctx context.Context) ([]*envoi.Operator, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+operatorColumns+` FROM operators ORDER BY code`)
+	rows, err := s.reads().QueryContext(ctx, `SELECT `+operatorColumns+` FROM operators ORDER BY code`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: operators: %w", err)
 	}
@@ -181,7 +181,7 @@ func (s *Store) PutGroup(ctx context.Context, g *envoi.Group) error {
 // Group returns the group of that code; ENotFound if none.
 func (s *Store) Group(ctx context.Context, code string) (*envoi.Group, error) {
 	var g envoi.Group
-	err := s.rdb.QueryRowContext(ctx, `SELECT code, name, updated_at FROM operator_groups WHERE code = $1`, code).Scan(&g.Code, &g.Name, scanTime(&g.UpdatedAt))
+	err := s.reads().QueryRowContext(ctx, `SELECT code, name, updated_at FROM operator_groups WHERE code = $1`, code).Scan(&g.Code, &g.Name, scanTime(&g.UpdatedAt))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("group", code)
 	}
@@ -193,7 +193,7 @@ func (s *Store) Group(ctx context.Context, code string) (*envoi.Group, error) {
 
 // Groups returns every group by code.
 func (s *Store) Groups(ctx context.Context) ([]*envoi.Group, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT code, name, updated_at FROM operator_groups ORDER BY code`)
+	rows, err := s.reads().QueryContext(ctx, `SELECT code, name, updated_at FROM operator_groups ORDER BY code`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: groups: %w", err)
 	}

@@ -48,7 +48,7 @@ func (s *Store) ClaimMessage(ctx context.Context, id string, leaseUntil time.Tim
 // sending, retrying or parked on consent.
 func (s *Store) QueueDepth(ctx context.Context) (int, error) {
 	var n int
-	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE status NOT IN ($1, $2)`, envoi.StatusSent, envoi.StatusFailed).Scan(&n)
+	err := s.reads().QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE status NOT IN ($1, $2)`, envoi.StatusSent, envoi.StatusFailed).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: queue depth: %w", err)
 	}
@@ -58,7 +58,7 @@ func (s *Store) QueueDepth(ctx context.Context) (int, error) {
 // SentSince counts the messages sent as (flow, mailbox) since t.
 func (s *Store) SentSince(ctx context.Context, flow, mailbox string, t time.Time) (int, error) {
 	var n int
-	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE flow = $1 AND mailbox = $2 AND status = $3 AND sent_at >= $4`,
+	err := s.reads().QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE flow = $1 AND mailbox = $2 AND status = $3 AND sent_at >= $4`,
 		flow, mailbox, envoi.StatusSent, s.ts(t)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: sent since: %w", err)

@@ -30,7 +30,7 @@ func (s *Store) PutReportTemplate(ctx context.Context, t *envoi.ReportTemplate) 
 // ReportTemplate returns the template of that name; ENotFound if none.
 func (s *Store) ReportTemplate(ctx context.Context, name string) (*envoi.ReportTemplate, error) {
 	var t envoi.ReportTemplate
-	err := s.rdb.QueryRowContext(ctx, `SELECT name, body, updated_at FROM report_templates WHERE name = $1`, name).
+	err := s.reads().QueryRowContext(ctx, `SELECT name, body, updated_at FROM report_templates WHERE name = $1`, name).
 		Scan(&t.Name, &t.Body, scanTime(&t.UpdatedAt))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("report template", name)
@@ -43,7 +43,7 @@ func (s *Store) ReportTemplate(ctx context.Context, name string) (*envoi.ReportT
 
 // ReportTemplates returns every administrator's template by name.
 func (s *Store) ReportTemplates(ctx context.Context) ([]*envoi.ReportTemplate, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT name, body, updated_at FROM report_templates ORDER BY name`)
+	rows, err := s.reads().QueryContext(ctx, `SELECT name, body, updated_at FROM report_templates ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: report templates: %w", err)
 	}

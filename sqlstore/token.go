@@ -179,7 +179,7 @@ func (s *Store) scanToken(row interface{ Scan(...any) error }) (*envoi.Token, fu
 
 // Token returns the token of key, decrypted; ENotFound if none.
 func (s *Store) Token(ctx context.Context, key envoi.TokenKey) (*envoi.Token, error) {
-	t, open, err := s.scanToken(s.rdb.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE flow = $1 AND operator = $2`, key.Flow, key.Operator))
+	t, open, err := s.scanToken(s.reads().QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE flow = $1 AND operator = $2`, key.Flow, key.Operator))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("token", key.Flow+"/"+key.Operator).WithDetail("flow", key.Flow).WithDetail("operator", key.Operator)
 	}
@@ -194,7 +194,7 @@ func (s *Store) Token(ctx context.Context, key envoi.TokenKey) (*envoi.Token, er
 
 // Tokens returns every token by flow and operator, decrypted.
 func (s *Store) Tokens(ctx context.Context) ([]*envoi.Token, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY flow, operator`)
+	rows, err := s.reads().QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY flow, operator`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: tokens: %w", err)
 	}

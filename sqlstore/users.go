@@ -69,7 +69,7 @@ func scanUser(row interface{ Scan(...any) error }) (*envoi.User, error) {
 
 // User returns the user of that id; ENotFound if none.
 func (s *Store) User(ctx context.Context, id string) (*envoi.User, error) {
-	u, err := scanUser(s.rdb.QueryRowContext(ctx, `SELECT `+userColumns+` FROM ui_users WHERE id = $1`, id))
+	u, err := scanUser(s.reads().QueryRowContext(ctx, `SELECT `+userColumns+` FROM ui_users WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("user", id)
 	}
@@ -83,7 +83,7 @@ func (s *Store) User(ctx context.Context, id string) (*envoi.User, error) {
 // ENotFound if none.
 func (s *Store) UserByEmail(ctx context.Context, email string) (*envoi.User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	u, err := scanUser(s.rdb.QueryRowContext(ctx, `SELECT `+userColumns+` FROM ui_users WHERE email = $1`, email))
+	u, err := scanUser(s.reads().QueryRowContext(ctx, `SELECT `+userColumns+` FROM ui_users WHERE email = $1`, email))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("user", email)
 	}
@@ -95,7 +95,7 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*envoi.User, err
 
 // Users returns every user by address.
 func (s *Store) Users(ctx context.Context) ([]*envoi.User, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+userColumns+` FROM ui_users ORDER BY email`)
+	rows, err := s.reads().QueryContext(ctx, `SELECT `+userColumns+` FROM ui_users ORDER BY email`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: users: %w", err)
 	}
@@ -235,7 +235,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *envoi.Session) error {
 // EUnauthorized when there is none.
 func (s *Store) Session(ctx context.Context, hash []byte) (*envoi.Session, error) {
 	sess := envoi.Session{Hash: hash}
-	err := s.rdb.QueryRowContext(ctx, `SELECT user_id, created_at, last_seen_at, expires_at FROM ui_sessions WHERE token_hash = $1`, hash).
+	err := s.reads().QueryRowContext(ctx, `SELECT user_id, created_at, last_seen_at, expires_at FROM ui_sessions WHERE token_hash = $1`, hash).
 		Scan(&sess.UserID, scanTime(&sess.CreatedAt), scanTime(&sess.LastSeen), scanTime(&sess.ExpiresAt))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, envoi.Errorf(envoi.EUnauthorized, "unknown or ended session")
@@ -329,7 +329,7 @@ func (s *Store) TakePasswordReset(ctx context.Context, hash []byte) (*envoi.Pass
 
 // Settings returns every setting of the admin UI.
 func (s *Store) Settings(ctx context.Context) (map[string]string, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT key, value FROM ui_settings`)
+	rows, err := s.reads().QueryContext(ctx, `SELECT key, value FROM ui_settings`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: settings: %w", err)
 	}
