@@ -27,8 +27,8 @@ func (s *Sender) login(ctx context.Context, cn *conn, t target, id envoi.Identit
 	info := &gomail.ServerInfo{Name: t.host, TLS: cn.tls, Auth: cn.auth}
 	switch t.kind {
 	case envoi.KindSMTPBasic:
-		if id.Username == "" && id.Password == "" {
-			return nil // a relay that asks no authentication
+		if id.Password == "" {
+			return nil // no password: a relay that asks no authentication (allowed by address)
 		}
 		var a gomail.Auth
 		switch {
