@@ -2,17 +2,14 @@ package main_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	main "envoi/cmd/envoi"
 	"envoi/internal/testmail"
 	"envoi/oauth"
 	"envoi/queue"
@@ -34,58 +31,8 @@ func MustStartHooked(tb testing.TB, o EnvOptions, h Hooks) *Env {
 	if o.Shared != nil {
 		tb.Fatal("MustStartHooked: Shared is not supported")
 	}
-	e := &Env{T: tb, DBURL: o.DatabaseURL, logs: &syncBuffer{}}
-	e.DataDir = tb.TempDir()
-	e.OAuth = testmail.StartOAuth(tb, o.OAuth)
-	so := o.SMTP
-	if so.ValidateToken == nil && so.Users == nil {
-		so.ValidateToken = e.OAuth.ValidateAccessToken
-	}
-	e.SMTP = testmail.StartSMTP(tb, so)
-	addr := freeAddr(tb)
-	e.Base = "http://" + addr
-	args := append(e.storageArgs("serve", "--listen", addr, "--public-url", e.Base), o.Args...)
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel, e.done = cancel, make(chan int, 1)
-	ready := make(chan struct{})
-	e.setup = main.Setup{
-		SMTP: func(s *smtp.Sender) {
-			s.RootCAs = e.SMTP.ClientTLSConfig().RootCAs
-			if h.SMTP != nil {
-				h.SMTP(s)
-			}
-		},
-		OAuth: func(s *oauth.Service) {
-			s.HTTPClient = e.OAuth.HTTPClient()
-			if h.OAuth != nil {
-				h.OAuth(s)
-			}
-		},
-		Worker: func(w *queue.Worker) {
-			w.PollInterval = 10 * time.Millisecond
-			if o.Worker != nil {
-				o.Worker(w)
-			}
-		},
-	}
-	p := &main.Program{
-		Stdout: e.logs, Stderr: e.logs, Getenv: func(string) string { return "" },
-		OnListen: func(net.Addr) { close(ready) },
-		Setup:    e.setup,
-	}
-	go func() { e.done <- p.Main(ctx, args) }()
-	select {
-	case <-ready:
-	case code := <-e.done:
-		tb.Fatalf("envoi serve exited with %d:\n%s", code, e.logs.String())
-	case <-time.After(60 * time.Second):
-		tb.Fatalf("envoi serve did not start:\n%s", e.logs.String())
-	}
-	tb.Cleanup(e.Stop)
-	out := e.Run("apikey", "create", "--name", "test")
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	e.Key = lines[len(lines)-1]
-	return e
+	o.Hooks = h
+	return MustStart(tb, o)
 }
 
 // fastRetries makes the worker retry at once and many times, so a fault

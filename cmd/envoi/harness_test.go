@@ -55,6 +55,9 @@ type EnvOptions struct {
 	Shared *Env
 	// Args are more flags for serve (they win over the harness's own).
 	Args []string
+	// Hooks adjust the SMTP sender and the OAuth service after the
+	// harness's own setup (the fault tests shorten their timeouts).
+	Hooks Hooks
 }
 
 type syncBuffer struct {
@@ -110,8 +113,18 @@ func MustStart(tb testing.TB, o EnvOptions) *Env {
 	e.cancel, e.done = cancel, make(chan int, 1)
 	ready := make(chan struct{})
 	e.setup = main.Setup{
-		SMTP:  func(s *smtp.Sender) { s.RootCAs = e.SMTP.ClientTLSConfig().RootCAs },
-		OAuth: func(s *oauth.Service) { s.HTTPClient = e.OAuth.HTTPClient() },
+		SMTP: func(s *smtp.Sender) {
+			s.RootCAs = e.SMTP.ClientTLSConfig().RootCAs
+			if o.Hooks.SMTP != nil {
+				o.Hooks.SMTP(s)
+			}
+		},
+		OAuth: func(s *oauth.Service) {
+			s.HTTPClient = e.OAuth.HTTPClient()
+			if o.Hooks.OAuth != nil {
+				o.Hooks.OAuth(s)
+			}
+		},
 		Worker: func(w *queue.Worker) {
 			w.PollInterval = 10 * time.Millisecond
 			if o.Worker != nil {
