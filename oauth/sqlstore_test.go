@@ -2,14 +2,10 @@ package oauth_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
+	"envoi/internal/pgtest"
 	"envoi/secret"
 	"envoi/sqlstore"
 )
@@ -61,41 +57,7 @@ func openSQLStore(tb testing.TB, o sqlstore.Options, migrate bool) *sqlstore.Sto
 
 // createPostgresDatabase makes a database of its own for the test,
 // dropped at the end; it skips the test when no server is configured.
-func createPostgresDatabase(tb testing.TB) string {
-	tb.Helper()
-	base := os.Getenv(postgresURLEnv)
-	if base == "" {
-		tb.Skip(postgresURLEnv + " is not set: PostgreSQL run skipped (e.g. " + postgresURLEnv + "='postgres://postgres@127.0.0.1:5432/test?sslmode=disable')")
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer admin.Close()
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "envoi_oauth_test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(`CREATE DATABASE ` + name); err != nil {
-		tb.Fatalf("create database %s: %v", name, err)
-	}
-	tb.Cleanup(func() {
-		admin, err := sql.Open("pgx", base)
-		if err != nil {
-			tb.Error(err)
-			return
-		}
-		defer admin.Close()
-		if _, err := admin.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`); err != nil {
-			tb.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
+func createPostgresDatabase(tb testing.TB) string { return pgtest.Database(tb, "envoi_oauth_test_") }
 
 // forEachBackend runs fn as a subtest per backend.
 func forEachBackend(t *testing.T, backends []backend, fn func(t *testing.T, b backend)) {

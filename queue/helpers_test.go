@@ -2,21 +2,15 @@ package queue_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
 	"envoi"
 	"envoi/compose"
+	"envoi/internal/pgtest"
 	"envoi/internal/testmail"
 	"envoi/oauth"
 	"envoi/queue"
@@ -226,35 +220,4 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
 
 // freshPostgres creates a database for the test on the machine's
 // PostgreSQL and drops it at the end; it skips without one.
-func freshPostgres(tb testing.TB) string {
-	tb.Helper()
-	base := os.Getenv("ENVOI_TEST_POSTGRES_URL")
-	if base == "" {
-		tb.Skip("ENVOI_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run (set it to postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "envoi_queue_" + hex.EncodeToString(b)
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		tb.Fatalf("create database: %v", err)
-	}
-	tb.Cleanup(func() {
-		db, err := sql.Open("pgx", base)
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
+func freshPostgres(tb testing.TB) string { return pgtest.Database(tb, "envoi_queue_") }

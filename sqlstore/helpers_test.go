@@ -3,9 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"envoi"
+	"envoi/internal/pgtest"
 	"envoi/secret"
 	"envoi/sqlstore"
 )
@@ -79,41 +78,7 @@ func NewTestOptions(tb testing.TB, dialect string) sqlstore.Options {
 	return o
 }
 
-func createPostgresDatabase(tb testing.TB) string {
-	tb.Helper()
-	base := os.Getenv(PostgresURLEnv)
-	if base == "" {
-		tb.Skip(PostgresURLEnv + " is not set")
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer admin.Close()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "envoi_test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(`CREATE DATABASE ` + name); err != nil {
-		tb.Fatalf("create database %s: %v", name, err)
-	}
-	tb.Cleanup(func() {
-		admin, err := sql.Open("pgx", base)
-		if err != nil {
-			tb.Error(err)
-			return
-		}
-		defer admin.Close()
-		if _, err := admin.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`); err != nil {
-			tb.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
+func createPostgresDatabase(tb testing.TB) string { return pgtest.Database(tb, "envoi_test_") }
 
 // MustOpen opens and migrates a store with o, closed when the test ends.
 func MustOpen(tb testing.TB, o sqlstore.Options) *sqlstore.Store {

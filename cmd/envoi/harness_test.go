@@ -3,24 +3,19 @@ package main_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
 	main "envoi/cmd/envoi"
+	"envoi/internal/pgtest"
 	"envoi/internal/testmail"
 	"envoi/oauth"
 	"envoi/queue"
@@ -319,13 +314,7 @@ func (e *Env) Consent(flow, operator string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func postgresURL(tb testing.TB) string {
-	u := os.Getenv("ENVOI_TEST_POSTGRES_URL")
-	if u == "" {
-		tb.Skip("ENVOI_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run (set it to postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
-	return u
-}
+func postgresURL(tb testing.TB) string { return pgtest.URL(tb) }
 
 func fmtJSON(v any) string {
 	b, _ := json.MarshalIndent(v, "", "  ")
@@ -334,32 +323,4 @@ func fmtJSON(v any) string {
 
 // freshPostgres creates a database of its own for the test on the
 // machine's PostgreSQL and drops it at the end; it skips without one.
-func freshPostgres(tb testing.TB) string {
-	tb.Helper()
-	base := postgresURL(tb)
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "envoi_e2e_" + hex.EncodeToString(b)
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		tb.Fatalf("create database: %v", err)
-	}
-	tb.Cleanup(func() {
-		db, err := sql.Open("pgx", base)
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
+func freshPostgres(tb testing.TB) string { return pgtest.Database(tb, "envoi_e2e_") }
