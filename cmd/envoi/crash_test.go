@@ -118,34 +118,9 @@ func TestCrash(t *testing.T) {
 }
 
 func testCrash(t *testing.T, bin string, storage []string) {
-	provider := testmail.StartOAuth(t, testmail.OAuthOptions{})
-	server := testmail.StartSMTP(t, testmail.SMTPOptions{ValidateToken: provider.ValidateAccessToken})
-	dir := t.TempDir()
-	caFile := filepath.Join(dir, "smtp-ca.pem")
-	if err := os.WriteFile(caFile, server.CAPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	c := &child{
-		t: t, bin: bin, base: "http://" + addr, logs: &syncBuffer{},
-		args: append([]string{"serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--public-url", "http://" + addr, "--log-level", "warn"}, storage...),
-		// The private CA and a short lease come through the environment.
-		env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "ENVOI_SMTP_CA_FILE=" + caFile, "ENVOI_QUEUE_LEASE=2s"},
-	}
-	c.start()
-	t.Cleanup(c.stop)
-
-	keyOut, err := exec.Command(bin, append([]string{"apikey", "create", "--name", "erp", "--data-dir", filepath.Join(dir, "data")}, storage...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("apikey create: %v\n%s", err, keyOut)
-	}
-	lines := strings.Split(strings.TrimSpace(string(keyOut)), "\n")
-	e := &Env{T: t, Base: c.base, Key: lines[len(lines)-1], OAuth: provider, SMTP: server, logs: c.logs}
-	e.Configure()
-	e.unlimit()
-	if status, page := e.Consent("O365", "jdupont"); status != 200 {
-		t.Fatalf("consent: %d\n%s", status, page)
-	}
+	// The private CA and a short lease come through the environment.
+	c, e := startChild(t, bin, storage, []string{"ENVOI_QUEUE_LEASE=2s"}, false)
+	server := e.SMTP
 
 	const total = 2000
 	ids := make([]string, total)
@@ -256,33 +231,9 @@ func TestCleanStop(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := buildEnvoi(t)
-	provider := testmail.StartOAuth(t, testmail.OAuthOptions{})
-	server := testmail.StartSMTP(t, testmail.SMTPOptions{ValidateToken: provider.ValidateAccessToken})
-	dir := t.TempDir()
-	caFile := filepath.Join(dir, "smtp-ca.pem")
-	if err := os.WriteFile(caFile, server.CAPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	c := &child{
-		t: t, bin: bin, base: "http://" + addr, logs: &syncBuffer{},
-		args: []string{"serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--public-url", "http://" + addr,
-			"--log-level", "warn", "--smtp-ca-file", caFile},
-		env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir},
-	}
-	c.start()
-	t.Cleanup(c.stop)
-	keyOut, err := exec.Command(bin, "apikey", "create", "--name", "erp", "--data-dir", filepath.Join(dir, "data")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("apikey create: %v\n%s", err, keyOut)
-	}
-	lines := strings.Split(strings.TrimSpace(string(keyOut)), "\n")
-	e := &Env{T: t, Base: c.base, Key: lines[len(lines)-1], OAuth: provider, SMTP: server, logs: c.logs}
-	e.Configure()
-	e.unlimit()
-	if status, page := e.Consent("O365", "jdupont"); status != 200 {
-		t.Fatalf("consent: %d\n%s", status, page)
-	}
+	// The private CA comes through its flag, the default lease is kept.
+	c, e := startChild(t, bin, nil, nil, true)
+	server := e.SMTP
 	// Each reply of the server waits a little: sends are under way at the stop.
 	server.Fail(testmail.SMTPFault{Kind: testmail.SMTPFaultSlow, Delay: 5 * time.Millisecond})
 	const total = 300
@@ -315,4 +266,47 @@ func TestCleanStop(t *testing.T) {
 		}
 	}
 	t.Logf("stopped with %d of %d delivered; the rest sent after the restart, none twice", atStop, total)
+}
+
+// startChild runs the real binary's envoi serve as a child process against
+// a test OAuth provider and SMTP server, creates an API key, configures the
+// O365 flow and consents as jdupont. The SMTP server's CA is given through
+// ENVOI_SMTP_CA_FILE, or through the --smtp-ca-file flag when caByFlag is
+// set, so both ways are exercised; env adds environment variables.
+func startChild(t *testing.T, bin string, storage, env []string, caByFlag bool) (*child, *Env) {
+	t.Helper()
+	provider := testmail.StartOAuth(t, testmail.OAuthOptions{})
+	server := testmail.StartSMTP(t, testmail.SMTPOptions{ValidateToken: provider.ValidateAccessToken})
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "smtp-ca.pem")
+	if err := os.WriteFile(caFile, server.CAPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	data := filepath.Join(dir, "data")
+	c := &child{
+		t: t, bin: bin, base: "http://" + addr, logs: &syncBuffer{},
+		args: append([]string{"serve", "--listen", addr, "--data-dir", data, "--public-url", "http://" + addr, "--log-level", "warn"}, storage...),
+		env:  append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...),
+	}
+	if caByFlag {
+		c.args = append(c.args, "--smtp-ca-file", caFile)
+	} else {
+		c.env = append(c.env, "ENVOI_SMTP_CA_FILE="+caFile)
+	}
+	c.start()
+	t.Cleanup(c.stop)
+
+	keyOut, err := exec.Command(bin, append([]string{"apikey", "create", "--name", "erp", "--data-dir", data}, storage...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("apikey create: %v\n%s", err, keyOut)
+	}
+	lines := strings.Split(strings.TrimSpace(string(keyOut)), "\n")
+	e := &Env{T: t, Base: c.base, Key: lines[len(lines)-1], OAuth: provider, SMTP: server, logs: c.logs}
+	e.Configure()
+	e.unlimit()
+	if status, page := e.Consent("O365", "jdupont"); status != 200 {
+		t.Fatalf("consent: %d\n%s", status, page)
+	}
+	return c, e
 }
