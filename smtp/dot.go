@@ -31,36 +31,58 @@ func (d *dotWriter) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		if d.bol && p[0] == '.' {
 			d.w.WriteByte('.')
-		}
-		line, rest, eol := bytes.Cut(p, []byte{'\n'})
-		p = rest
-		if len(line) > 0 {
-			if _, err := d.w.Write(line); err != nil {
-				d.err = err
-				return 0, err
-			}
-			d.n += int64(len(line))
-			d.cr = line[len(line)-1] == '\r'
-			d.bol = false
-		}
-		if eol {
-			if !d.cr {
-				d.w.WriteByte('\r')
-				d.n++
-			}
-			if err := d.w.WriteByte('\n'); err != nil {
-				d.err = err
-				return 0, err
-			}
 			d.n++
-			d.bol, d.cr = true, false
 		}
-		if d.limit > 0 && d.n > d.limit {
-			d.err = &sizeError{Size: d.n, Limit: d.limit}
+		n, bareLF := d.clean(p)
+		if d.limit > 0 && d.n+int64(n) > d.limit {
+			d.err = &sizeError{Size: d.n + int64(n), Limit: d.limit}
 			return 0, d.err
+		}
+		if n > 0 {
+			if _, err := d.w.Write(p[:n]); err != nil {
+				d.err = err
+				return 0, err
+			}
+			d.n += int64(n)
+			d.cr, d.bol = p[n-1] == '\r', p[n-1] == '\n'
+			p = p[n:]
+		}
+		if bareLF {
+			if _, err := d.w.WriteString("\r\n"); err != nil {
+				d.err = err
+				return 0, err
+			}
+			d.n += 2
+			d.cr, d.bol = false, true
+			p = p[1:]
 		}
 	}
 	return total, nil
+}
+
+// clean returns how many leading bytes of p go out as they are: all of
+// them, or up to a bare LF (bareLF: it needs its CR), or up to a line that
+// starts with '.' (it needs another). A message from the composer has
+// neither, and goes out in one piece.
+func (d *dotWriter) clean(p []byte) (n int, bareLF bool) {
+	for i := 0; ; {
+		j := bytes.IndexByte(p[i:], '\n')
+		if j < 0 {
+			return len(p), false
+		}
+		lf := i + j
+		if cr := d.cr; lf > 0 {
+			if p[lf-1] != '\r' {
+				return lf, true
+			}
+		} else if !cr {
+			return 0, true
+		}
+		i = lf + 1
+		if i == len(p) || p[i] == '.' {
+			return i, false
+		}
+	}
 }
 
 // finish ends the data and flushes w.
