@@ -111,15 +111,23 @@ func TestWait(t *testing.T) {
 	e := MustStart(t, EnvOptions{Worker: func(w *queue.Worker) { w.MaxAttempts = 1 }})
 	e.Configure()
 
+	var parked queuedMessage
 	t.Run("Parked", func(t *testing.T) {
-		var m queuedMessage
-		e.MustDo(202, "POST", "/v1/messages?wait=20s", blRequest("a@example.org"), &m)
-		if m.Status != "consent_required" {
-			t.Errorf("before consent: %s, want consent_required", fmtJSON(m))
+		e.MustDo(202, "POST", "/v1/messages?wait=20s", blRequest("a@example.org"), &parked)
+		if parked.Status != "consent_required" {
+			t.Errorf("before consent: %s, want consent_required", fmtJSON(parked))
 		}
 	})
 	if status, page := e.Consent("O365", "jdupont"); status != 200 {
 		t.Fatalf("consent: %d\n%s", status, page)
+	}
+	// The parked message resumes by itself; it must be gone before the
+	// fault below is armed, or it could be the one to meet it.
+	for deadline := time.Now().Add(10 * time.Second); parked.Status != "sent" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		e.MustDo(200, "GET", "/v1/messages/"+parked.ID, nil, &parked)
+	}
+	if parked.Status != "sent" {
+		t.Fatalf("after consent the parked message is %s, want sent", fmtJSON(parked))
 	}
 	t.Run("Sent", func(t *testing.T) {
 		var m queuedMessage
