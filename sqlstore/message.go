@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -90,6 +91,15 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: create message: %w", err)
 	}
+	// On SQLite the bytes go to a file first (eml.go), removed again when
+	// the message is not created.
+	dir, path, file := s.emlPath(m.ID)
+	file = file && m.EML != nil
+	if file {
+		if err := s.createEMLFile(dir, path, m.ID, m.EML); err != nil {
+			return false, err
+		}
+	}
 	var existing *envoi.Message
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var seq int64
@@ -116,7 +126,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 		if err != nil {
 			return fmt.Errorf("sqlstore: create message: %w", err)
 		}
-		if m.EML != nil {
+		if m.EML != nil && !file {
 			if _, err := tx.StmtContext(ctx, stmts[1]).ExecContext(ctx, m.ID, m.EML, s.ts(now)); err != nil {
 				return fmt.Errorf("sqlstore: store eml of %s: %w", m.ID, err)
 			}
@@ -127,6 +137,9 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 		}
 		return nil
 	})
+	if file && (err != nil || existing != nil) {
+		os.Remove(path)
+	}
 	if err != nil {
 		return false, err
 	}
@@ -283,42 +296,4 @@ func (s *Store) UpdateMessage(ctx context.Context, m *envoi.Message) error {
 	}
 	m.UpdatedAt = now
 	return nil
-}
-
-// PutEML stores the message as sent (replacing a previous one); ENotFound
-// if there is no such message.
-func (s *Store) PutEML(ctx context.Context, id string, eml []byte) error {
-	if eml == nil {
-		eml = []byte{}
-	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE messages SET eml_size = $1 WHERE id = $2`, int64(len(eml)), id)
-		if err := affected(res, err, "message", id); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `
-			INSERT INTO message_emls (message_id, eml, created_at) VALUES ($1, $2, $3)
-			ON CONFLICT (message_id) DO UPDATE SET eml = excluded.eml, created_at = excluded.created_at`,
-			id, eml, s.ts(s.nowUTC()))
-		if err != nil {
-			return fmt.Errorf("sqlstore: put eml of %s: %w", id, err)
-		}
-		return nil
-	})
-}
-
-// EML returns the message as sent; ENotFound if it was not stored.
-func (s *Store) EML(ctx context.Context, id string) ([]byte, error) {
-	var eml []byte
-	st, err := s.prepared(ctx, s.rdb, selectEMLSQL)
-	if err == nil {
-		err = st.QueryRowContext(ctx, id).Scan(&eml)
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("message .eml", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: eml of %s: %w", id, err)
-	}
-	return eml, nil
 }

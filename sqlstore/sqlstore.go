@@ -118,6 +118,9 @@ type Store struct {
 	// SQLite would otherwise compile each statement at every call.
 	stmtMu sync.Mutex
 	stmts  map[stmtKey]*sql.Stmt
+	// eml holds the composed messages as files on SQLite (eml.go); nil
+	// on PostgreSQL, which keeps them in message_emls.
+	eml *emlFiles
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -243,6 +246,7 @@ func (s *Store) openSQLite(o Options) error {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	s.db, s.rdb = w, r
+	s.eml = &emlFiles{dir: filepath.Join(o.DataDir, EMLFolder)}
 	if err := s.startCheckpointer(path, common); err != nil {
 		w.Close()
 		r.Close()
