@@ -30,7 +30,7 @@ func (s *Store) PutAuthFlow(ctx context.Context, f *envoi.AuthFlow) error {
 	}
 	now := s.nowUTC()
 	var csSet, sakSet bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.configTx(ctx, func(tx *sql.Tx) error {
 		if err := s.lockAssignments(ctx, tx); err != nil {
 			return err
 		}
@@ -204,6 +204,16 @@ func (s *Store) scanAuthFlow(row interface{ Scan(...any) error }) (*envoi.AuthFl
 // AuthFlow returns the flow of that code with its operators and groups and
 // its secrets decrypted; ENotFound if none.
 func (s *Store) AuthFlow(ctx context.Context, code string) (*envoi.AuthFlow, error) {
+	return s.authFlowAt(ctx, s.configVersion(ctx), code)
+}
+
+// authFlowAt is AuthFlow through the cache at that version.
+func (s *Store) authFlowAt(ctx context.Context, version int64, code string) (*envoi.AuthFlow, error) {
+	return cachedAt(s, version, cacheAuthFlow, code, func() (*envoi.AuthFlow, error) { return s.readAuthFlow(ctx, code) }, cloneAuthFlow)
+}
+
+// readAuthFlow is AuthFlow read from the database, past the cache.
+func (s *Store) readAuthFlow(ctx context.Context, code string) (*envoi.AuthFlow, error) {
 	f, open, err := s.scanAuthFlow(s.reads().QueryRowContext(ctx, `SELECT `+authFlowColumns+` FROM auth_flows WHERE code = $1`, code))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("authentication flow", code)
@@ -288,7 +298,7 @@ func (s *Store) assignments(ctx context.Context, flows map[string]*envoi.AuthFlo
 // DeleteAuthFlow deletes the flow with its assignments, tokens and pending
 // consents; ENotFound if none.
 func (s *Store) DeleteAuthFlow(ctx context.Context, code string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.configTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE flow = $1`, code); err != nil {
 			return fmt.Errorf("sqlstore: delete flow %q: %w", code, err)
 		}
@@ -301,25 +311,36 @@ func (s *Store) DeleteAuthFlow(ctx context.Context, code string) error {
 // directly or through their group. Returns ENotFound for an unknown
 // operator and ENoFlowForOperator for an operator in no flow.
 func (s *Store) FlowForOperator(ctx context.Context, operator string) (*envoi.AuthFlow, error) {
+	version := s.configVersion(ctx)
+	flow, err := cachedAt(s, version, cacheFlowOf, operator, func() (string, error) { return s.flowCodeOf(ctx, operator) }, sameString)
+	if err != nil {
+		return nil, err
+	}
+	return s.authFlowAt(ctx, version, flow)
+}
+
+// flowCodeOf returns the code of the operator's flow, with
+// FlowForOperator's errors.
+func (s *Store) flowCodeOf(ctx context.Context, operator string) (string, error) {
 	flow, err := flowOf(ctx, s.reads(), `
 		SELECT a.flow FROM auth_flow_operators a WHERE a.operator = $1
 		UNION ALL
 		SELECT g.flow FROM operators o JOIN auth_flow_groups g ON g.group_code = o.group_code WHERE o.code = $1
 		LIMIT 1`, operator)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if flow == "" {
 		var n int
 		if err := s.reads().QueryRowContext(ctx, `SELECT count(*) FROM operators WHERE code = $1`, operator).Scan(&n); err != nil {
-			return nil, fmt.Errorf("sqlstore: flow for %q: %w", operator, err)
+			return "", fmt.Errorf("sqlstore: flow for %q: %w", operator, err)
 		}
 		if n == 0 {
-			return nil, notFound("operator", operator).WithDetail("operator", operator)
+			return "", notFound("operator", operator).WithDetail("operator", operator)
 		}
-		return nil, envoi.Errorf(envoi.ENoFlowForOperator, "operator %s is in no authentication flow", operator).WithDetail("operator", operator)
+		return "", envoi.Errorf(envoi.ENoFlowForOperator, "operator %s is in no authentication flow", operator).WithDetail("operator", operator)
 	}
-	return s.AuthFlow(ctx, flow)
+	return flow, nil
 }
 
 // uniq returns l without repeats, in order; never nil.

@@ -15,6 +15,7 @@ func (s *Store) PutCompany(ctx context.Context, c *envoi.Company) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	defer s.cache.drop()
 	now := s.nowUTC()
 	_, err := s.db.ExecContext(ctx, `
 		INSERT INTO companies (code, name, footer_text, logo, logo_type, language, currency, address, updated_at)
@@ -41,6 +42,11 @@ func scanCompany(row interface{ Scan(...any) error }) (*envoi.Company, error) {
 
 // Company returns the company of that code; ENotFound if none.
 func (s *Store) Company(ctx context.Context, code string) (*envoi.Company, error) {
+	return cached(ctx, s, cacheCompany, code, func() (*envoi.Company, error) { return s.readCompany(ctx, code) }, cloneCompany)
+}
+
+// readCompany is Company read from the database, past the cache.
+func (s *Store) readCompany(ctx context.Context, code string) (*envoi.Company, error) {
 	c, err := scanCompany(s.reads().QueryRowContext(ctx, `SELECT `+companyColumns+` FROM companies WHERE code = $1`, code))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("company", code)
@@ -71,6 +77,7 @@ func (s *Store) Companies(ctx context.Context) ([]*envoi.Company, error) {
 
 // DeleteCompany deletes the company; ENotFound if none.
 func (s *Store) DeleteCompany(ctx context.Context, code string) error {
+	defer s.cache.drop()
 	res, err := s.db.ExecContext(ctx, `DELETE FROM companies WHERE code = $1`, code)
 	return affected(res, err, "company", code)
 }

@@ -29,7 +29,7 @@ func (s *Store) PutDocumentFlow(ctx context.Context, d *envoi.DocumentFlow) erro
 	}
 	now := s.nowUTC()
 	var builtin bool
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.configTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `
 			INSERT INTO document_flows (code, name, keywords, report, builtin, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (code) DO UPDATE SET name = excluded.name, keywords = excluded.keywords,
@@ -100,7 +100,7 @@ func documentFlow(ctx context.Context, q queryRower, code string) (*envoi.Docume
 
 // DocumentFlow returns the document flow of that code; ENotFound if none.
 func (s *Store) DocumentFlow(ctx context.Context, code string) (*envoi.DocumentFlow, error) {
-	return documentFlow(ctx, s.reads(), code)
+	return cached(ctx, s, cacheDocumentFlow, code, func() (*envoi.DocumentFlow, error) { return documentFlow(ctx, s.reads(), code) }, cloneDocumentFlow)
 }
 
 // DocumentFlows returns the catalogue by code.
@@ -125,7 +125,7 @@ func (s *Store) DocumentFlows(ctx context.Context) ([]*envoi.DocumentFlow, error
 // its mail setting and file-name rule. Returns ENotFound if none and
 // EInvalidInput for a built-in flow.
 func (s *Store) DeleteDocumentFlow(ctx context.Context, code string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.configTx(ctx, func(tx *sql.Tx) error {
 		d, err := documentFlow(ctx, tx, code)
 		if err != nil {
 			return err
@@ -143,7 +143,7 @@ func (s *Store) DeleteDocumentFlow(ctx context.Context, code string) error {
 // priority and EUnknownKeyword for a keyword the flow does not declare.
 func (s *Store) PutMailSetting(ctx context.Context, ms *envoi.MailSetting) error {
 	now := s.nowUTC()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.configTx(ctx, func(tx *sql.Tx) error {
 		d, err := documentFlow(ctx, tx, ms.DocumentFlow)
 		if err != nil {
 			return err
@@ -192,7 +192,7 @@ func mailSetting(ctx context.Context, q queryRower, documentFlow string) (*envoi
 // MailSetting returns the mail setting of the document flow;
 // EMailSettingNotFound if it has none.
 func (s *Store) MailSetting(ctx context.Context, documentFlow string) (*envoi.MailSetting, error) {
-	return mailSetting(ctx, s.reads(), documentFlow)
+	return cached(ctx, s, cacheMailSetting, documentFlow, func() (*envoi.MailSetting, error) { return mailSetting(ctx, s.reads(), documentFlow) }, cloneMailSetting)
 }
 
 // MailSettings returns every mail setting by document flow.
@@ -216,6 +216,7 @@ func (s *Store) MailSettings(ctx context.Context) ([]*envoi.MailSetting, error) 
 // DeleteMailSetting deletes the mail setting of the document flow;
 // EMailSettingNotFound if it has none.
 func (s *Store) DeleteMailSetting(ctx context.Context, documentFlow string) error {
+	defer s.cache.drop()
 	res, err := s.db.ExecContext(ctx, `DELETE FROM mail_settings WHERE document_flow = $1`, documentFlow)
 	if err := affected(res, err, "mail setting", documentFlow); err != nil {
 		if envoi.ErrorCode(err) == envoi.ENotFound {
@@ -231,7 +232,7 @@ func (s *Store) DeleteMailSetting(ctx context.Context, documentFlow string) erro
 // pattern too long and EUnknownKeyword for a keyword the flow lacks.
 func (s *Store) PutFileNameRule(ctx context.Context, r *envoi.FileNameRule) error {
 	now := s.nowUTC()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.configTx(ctx, func(tx *sql.Tx) error {
 		d, err := documentFlow(ctx, tx, r.DocumentFlow)
 		if err != nil {
 			return err
@@ -278,7 +279,7 @@ func fileNameRule(ctx context.Context, q queryRower, documentFlow string) (*envo
 // FileNameRule returns the file-name rule of the document flow; ENotFound
 // if it has none.
 func (s *Store) FileNameRule(ctx context.Context, documentFlow string) (*envoi.FileNameRule, error) {
-	return fileNameRule(ctx, s.reads(), documentFlow)
+	return cached(ctx, s, cacheFileNameRule, documentFlow, func() (*envoi.FileNameRule, error) { return fileNameRule(ctx, s.reads(), documentFlow) }, cloneFileNameRule)
 }
 
 // FileNameRules returns every file-name rule by document flow.
@@ -302,6 +303,7 @@ func (s *Store) FileNameRules(ctx context.Context) ([]*envoi.FileNameRule, error
 // DeleteFileNameRule deletes the file-name rule of the document flow;
 // ENotFound if it has none.
 func (s *Store) DeleteFileNameRule(ctx context.Context, documentFlow string) error {
+	defer s.cache.drop()
 	res, err := s.db.ExecContext(ctx, `DELETE FROM file_name_rules WHERE document_flow = $1`, documentFlow)
 	return affected(res, err, "file-name rule", documentFlow)
 }

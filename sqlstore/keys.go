@@ -210,6 +210,7 @@ func (s *Store) startReloader() {
 // with the rows visited and the total. It returns how many values were
 // re-encrypted.
 func (s *Store) RotateKeys(ctx context.Context, progress func(done, total int)) (int, error) {
+	defer s.cache.drop() // re-sealed flows and operators are read again
 	if err := s.loadKeys(ctx, true); err != nil {
 		return 0, err
 	}

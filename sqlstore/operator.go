@@ -25,7 +25,7 @@ func (s *Store) PutOperator(ctx context.Context, o *envoi.Operator) error {
 	}
 	now := s.nowUTC()
 	var pwSet bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.configTx(ctx, func(tx *sql.Tx) error {
 		if err := s.lockAssignments(ctx, tx); err != nil {
 			return err
 		}
@@ -111,6 +111,11 @@ func (s *Store) scanOperator(row interface{ Scan(...any) error }) (*envoi.Operat
 // Operator returns the operator of that code with the SMTP password
 // decrypted; ENotFound if none.
 func (s *Store) Operator(ctx context.Context, code string) (*envoi.Operator, error) {
+	return cached(ctx, s, cacheOperator, code, func() (*envoi.Operator, error) { return s.readOperator(ctx, code) }, cloneOperator)
+}
+
+// readOperator is Operator read from the database, past the cache.
+func (s *Store) readOperator(ctx context.Context, code string) (*envoi.Operator, error) {
 	o, open, err := s.scanOperator(s.reads().QueryRowContext(ctx, `SELECT `+operatorColumns+` FROM operators WHERE code = $1`, code))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("operator", code)
@@ -149,7 +154,7 @@ func (s *Store) Operators(ctx context.Context) ([]*envoi.Operator, error) {
 // DeleteOperator deletes the operator, their direct flow assignment and
 // their tokens; ENotFound if none.
 func (s *Store) DeleteOperator(ctx context.Context, code string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.configTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE operator = $1 AND operator <> ''`, code); err != nil {
 			return fmt.Errorf("sqlstore: delete tokens of %q: %w", code, err)
 		}
@@ -166,6 +171,7 @@ func (s *Store) PutGroup(ctx context.Context, g *envoi.Group) error {
 	if err := g.Validate(); err != nil {
 		return err
 	}
+	defer s.cache.drop()
 	now := s.nowUTC()
 	_, err := s.db.ExecContext(ctx, `
 		INSERT INTO operator_groups (code, name, updated_at) VALUES ($1, $2, $3)
@@ -212,7 +218,7 @@ func (s *Store) Groups(ctx context.Context) ([]*envoi.Group, error) {
 // DeleteGroup deletes an empty group no flow lists; ENotFound if none, and
 // EInvalidInput while operators belong to it or a flow lists it.
 func (s *Store) DeleteGroup(ctx context.Context, code string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.configTx(ctx, func(tx *sql.Tx) error {
 		if err := s.lockAssignments(ctx, tx); err != nil {
 			return err
 		}

@@ -102,6 +102,7 @@ type Store struct {
 	rdb *sql.DB
 
 	dialect   string
+	cache     configCache // configuration reads by version (cache.go)
 	now       func() time.Time
 	log       *slog.Logger
 	master    []byte

@@ -1,0 +1,177 @@
+package sqlstore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"envoi"
+)
+
+// The configuration (flows and their assignments, operators, companies,
+// document flows with their mail settings and file-name rules) is read six
+// times for every message accepted and again to send it, and changes
+// seldom. configCache keeps the decoded values (secrets opened), each with
+// the config_version it was read at. The triggers of migration 00030 bump
+// that version in every transaction that changes those tables, whichever
+// process or instance writes, so a lookup costs one single-row read of the
+// version while nothing changes, and never serves a value older than the
+// last committed change.
+//
+// The version is read before the value it tags, in another statement: a
+// change committed between the two leaves a newer value under the older
+// version, which the next lookup sees as out of date and reads again. The
+// other order could tag an old value with the new version for good.
+
+// maxCacheEntries bounds the cache; when full it starts again empty.
+const maxCacheEntries = 4096
+
+type cacheKind uint8
+
+const (
+	cacheAuthFlow cacheKind = iota
+	cacheFlowOf             // an operator's flow code
+	cacheOperator
+	cacheCompany
+	cacheDocumentFlow
+	cacheMailSetting
+	cacheFileNameRule
+)
+
+type cacheKey struct {
+	kind cacheKind
+	code string
+}
+
+type cacheEntry struct {
+	version int64
+	value   any // owned by the cache: callers get copies
+}
+
+// configCache is the Store's cache of configuration reads; its zero value
+// is empty and on.
+type configCache struct {
+	off     atomic.Bool // read through, for benchmarks and tests
+	mu      sync.Mutex
+	entries map[cacheKey]cacheEntry
+}
+
+func (c *configCache) get(k cacheKey, version int64) (any, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[k]
+	if !ok || e.version != version {
+		return nil, false
+	}
+	return e.value, true
+}
+
+func (c *configCache) put(k cacheKey, version int64, v any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[k]; ok && e.version > version {
+		return // a lookup that read later already stored a newer value
+	}
+	if c.entries == nil || len(c.entries) >= maxCacheEntries {
+		c.entries = make(map[cacheKey]cacheEntry)
+	}
+	c.entries[k] = cacheEntry{version, v}
+}
+
+// drop empties the cache. The write methods call it once they are done,
+// so that this process does not keep what it replaced; the version alone
+// would make the next lookup read again anyway.
+func (c *configCache) drop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.entries)
+}
+
+// configVersion returns the configuration's version, -1 when the cache is
+// off or the version does not read (an unmigrated database): lookups at -1
+// read the database and store nothing.
+func (s *Store) configVersion(ctx context.Context) int64 {
+	if s.cache.off.Load() {
+		return -1
+	}
+	var n int64
+	if err := s.reads().QueryRowContext(ctx, `SELECT n FROM config_version`).Scan(&n); err != nil {
+		return -1
+	}
+	return n
+}
+
+// cached returns the value of (kind, code), from the cache when it is
+// there at the current version, else from read, keeping it. Errors are
+// not kept. clone copies what the caller may change.
+func cached[T any](ctx context.Context, s *Store, kind cacheKind, code string, read func() (T, error), clone func(T) T) (T, error) {
+	return cachedAt(s, s.configVersion(ctx), kind, code, read, clone)
+}
+
+// cachedAt is cached with the version already read: a lookup made of two
+// (an operator's flow code, then the flow) tags both with one version.
+func cachedAt[T any](s *Store, version int64, kind cacheKind, code string, read func() (T, error), clone func(T) T) (T, error) {
+	if version < 0 {
+		return read()
+	}
+	k := cacheKey{kind, code}
+	if v, ok := s.cache.get(k, version); ok {
+		return clone(v.(T)), nil
+	}
+	v, err := read()
+	if err != nil {
+		return v, err
+	}
+	s.cache.put(k, version, v)
+	return clone(v), nil
+}
+
+// configTx runs fn in a transaction that changes the configuration. On
+// PostgreSQL it bumps config_version first: its row lock then comes before
+// any other lock the transaction takes (tokens and consents deleted with an
+// operator, the assignments lock), the order the statement triggers keep
+// too, so two writers queue on it instead of deadlocking.
+func (s *Store) configTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	defer s.cache.drop()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if s.dialect == DialectPostgres {
+			if _, err := tx.ExecContext(ctx, `UPDATE config_version SET n = n + 1`); err != nil {
+				return fmt.Errorf("sqlstore: configuration version: %w", err)
+			}
+		}
+		return fn(tx)
+	})
+}
+
+// Copies of cached values: callers may change what they get (the UI edits
+// a flow it read and puts it back).
+
+func cloneAuthFlow(f *envoi.AuthFlow) *envoi.AuthFlow {
+	c := *f
+	c.Operators, c.Groups = slices.Clone(f.Operators), slices.Clone(f.Groups)
+	return &c
+}
+
+func cloneOperator(o *envoi.Operator) *envoi.Operator { c := *o; return &c }
+
+func cloneCompany(co *envoi.Company) *envoi.Company {
+	c := *co
+	c.Logo = bytes.Clone(co.Logo)
+	return &c
+}
+
+func cloneDocumentFlow(d *envoi.DocumentFlow) *envoi.DocumentFlow {
+	c := *d
+	c.Keywords = slices.Clone(d.Keywords)
+	return &c
+}
+
+func cloneMailSetting(ms *envoi.MailSetting) *envoi.MailSetting { c := *ms; return &c }
+
+func cloneFileNameRule(r *envoi.FileNameRule) *envoi.FileNameRule { c := *r; return &c }
+
+func sameString(s string) string { return s }
