@@ -2,33 +2,75 @@ package sqlstore
 
 import (
 	"bytes"
-	"errors"
-	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
-// TestWriteNew writes files of awkward sizes directly and through the
-// cache, and reads back exactly what was written.
-func TestWriteNew(t *testing.T) {
+// TestSpool appends records of awkward sizes directly and through the
+// page cache, across segments, and reads back exactly what was written.
+func TestSpool(t *testing.T) {
 	for _, direct := range []bool{true, false} {
-		s := &Store{log: slog.New(slog.DiscardHandler), eml: &emlFiles{dir: t.TempDir()}}
-		s.eml.noDirect.Store(!direct)
-		for i, n := range []int{0, 1, directBlock - 1, directBlock, directBlock + 1, 3*directBlock + 17, 140_000} {
-			b := bytes.Repeat([]byte{byte('a' + i)}, n)
-			path := filepath.Join(s.eml.dir, string(rune('a'+i))+".eml")
-			if err := s.writeNew(path, b); err != nil {
+		sp := newSpool(t.TempDir(), testLog(t))
+		sp.noDirect = !direct
+		sp.max = 3 * spoolBlock
+		at := map[string]string{}
+		msgs := map[string][]byte{}
+		for i, n := range []int{0, 1, spoolBlock - spoolHeader - 6, spoolBlock, spoolBlock + 1, 3*spoolBlock + 17, 140_000} {
+			id := "msg_" + strings.Repeat(string(rune('a'+i)), 2)
+			msgs[id] = bytes.Repeat([]byte{byte('A' + i)}, n)
+			var err error
+			if at[id], err = sp.append(id, msgs[id]); err != nil {
 				t.Fatalf("direct %v, %d bytes: %v", direct, n, err)
 			}
-			got, err := os.ReadFile(path)
-			if err != nil || !bytes.Equal(got, b) {
-				t.Errorf("direct %v: read %d bytes (%v), want %d", direct, len(got), err, n)
-			}
-			if err := s.writeNew(path, []byte("again")); !errors.Is(err, fs.ErrExist) {
-				t.Errorf("direct %v: second write = %v, want ErrExist", direct, err)
+		}
+		for id, want := range msgs {
+			got, err := sp.read(id, at[id])
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("direct %v: %s read %d bytes (%v), want %d", direct, id, len(got), err, len(want))
 			}
 		}
+		if segs, _ := filepath.Glob(filepath.Join(sp.dir, "*.seg")); len(segs) < 3 {
+			t.Errorf("direct %v: %d segments, want a new one each time one is full", direct, len(segs))
+		}
+		if _, err := sp.read("msg_bb", at["msg_aa"]); err == nil {
+			t.Error("read the record of msg_aa as msg_bb's")
+		}
+		for _, bad := range []string{"", "x", "../x.seg:0", at["msg_aa"] + "1", "missing.seg:0"} {
+			if _, err := sp.read("msg_aa", bad); err == nil {
+				t.Errorf("read at %q did not fail", bad)
+			}
+		}
+		if err := sp.close(); err != nil {
+			t.Error(err)
+		}
 	}
+}
+
+// TestSpoolDamage finds a record changed on disk.
+func TestSpoolDamage(t *testing.T) {
+	sp := newSpool(t.TempDir(), testLog(t))
+	defer sp.close()
+	at, err := sp.append("msg_damaged", []byte("Subject: x\r\n\r\nbody\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, _, _ := strings.Cut(at, ":")
+	path := filepath.Join(sp.dir, name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[spoolHeader+len("msg_damaged")+2] ^= 1
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sp.read("msg_damaged", at); err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Errorf("read of a damaged record: %v, want a checksum error", err)
+	}
+}
+
+func testLog(t *testing.T) func(string, ...any) {
+	return func(msg string, args ...any) { t.Log(append([]any{msg}, args...)...) }
 }

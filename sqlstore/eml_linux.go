@@ -2,5 +2,6 @@ package sqlstore
 
 import "syscall"
 
-// oDirect writes a file around the page cache (see emlFiles.direct).
+// oDirect opens the spool's segments for writes around the page cache
+// (eml.go).
 const oDirect = syscall.O_DIRECT

@@ -2,6 +2,6 @@
 
 package sqlstore
 
-// oDirect is Linux's O_DIRECT; elsewhere files are written through the
-// cache.
+// oDirect is Linux's O_DIRECT; elsewhere the spool is written through the
+// page cache.
 const oDirect = 0

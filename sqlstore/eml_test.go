@@ -2,35 +2,26 @@ package sqlstore_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"envoi"
 	"envoi/sqlstore"
 )
 
-// emlFiles returns the .eml files under the data directory, by name.
-func emlFiles(tb testing.TB, dataDir string) map[string]string {
+// emlAt returns where the spool holds message id's bytes.
+func emlAt(tb testing.TB, s *sqlstore.Store, id string) string {
 	tb.Helper()
-	out := map[string]string{}
-	root := filepath.Join(dataDir, sqlstore.EMLFolder)
-	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		out[strings.TrimPrefix(path, root+string(filepath.Separator))] = string(b)
-		return err
-	})
-	if err != nil && !os.IsNotExist(err) {
-		tb.Fatal(err)
-	}
-	return out
+	var at string
+	must(tb, s.DB().QueryRow(`SELECT eml_at FROM messages WHERE id = $1`, id).Scan(&at))
+	return at
 }
 
-func TestEMLFilesOnSQLite(t *testing.T) {
+func TestEMLSpoolOnSQLite(t *testing.T) {
 	ctx := context.Background()
 	o := NewTestOptions(t, sqlstore.DialectSQLite)
 	s := MustOpen(t, o)
@@ -40,17 +31,21 @@ func TestEMLFilesOnSQLite(t *testing.T) {
 	if _, err := s.CreateMessage(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	name := filepath.Join(m.ID[len(m.ID)-2:], m.ID+".eml")
-	if files := emlFiles(t, o.DataDir); len(files) != 1 || files[name] != string(m.EML) {
-		t.Fatalf("files = %q, want only %s holding the message", files, name)
+	if got, err := s.EML(ctx, m.ID); err != nil || string(got) != string(m.EML) {
+		t.Fatalf("EML = %q, %v", got, err)
 	}
 	var rows int
 	must(t, s.DB().QueryRow(`SELECT count(*) FROM message_emls`).Scan(&rows))
 	if rows != 0 {
-		t.Errorf("%d rows in message_emls, want the bytes in the file only", rows)
+		t.Errorf("%d rows in message_emls, want the bytes in the spool only", rows)
+	}
+	at := emlAt(t, s, m.ID)
+	seg, _, _ := strings.Cut(at, ":")
+	if _, err := os.Stat(filepath.Join(o.DataDir, sqlstore.EMLFolder, seg)); err != nil {
+		t.Fatalf("eml_at %q: %v", at, err)
 	}
 
-	t.Run("ReplayLeavesNoFile", func(t *testing.T) {
+	t.Run("Replay", func(t *testing.T) {
 		again := newMessage("jdupont", "key-1", "h1")
 		again.EML = m.EML
 		created, err := s.CreateMessage(ctx, again)
@@ -59,18 +54,10 @@ func TestEMLFilesOnSQLite(t *testing.T) {
 		}
 		conflict := newMessage("jdupont", "key-1", "h2")
 		conflict.EML = []byte("other")
-		wantCode(t, func() error { _, err := s.CreateMessage(ctx, conflict); return err }(), envoi.EIdempotencyConflict)
-		if files := emlFiles(t, o.DataDir); len(files) != 1 {
-			t.Errorf("files = %q, want the first message's alone", files)
-		}
-	})
-
-	t.Run("TakenID", func(t *testing.T) {
-		dup := newMessage("jdupont", "", "h3")
-		dup.ID, dup.EML = m.ID, []byte("intruder")
-		wantCode(t, func() error { _, err := s.CreateMessage(ctx, dup); return err }(), envoi.EConflict)
+		_, err = s.CreateMessage(ctx, conflict)
+		wantCode(t, err, envoi.EIdempotencyConflict)
 		if got, _ := s.EML(ctx, m.ID); string(got) != string(m.EML) {
-			t.Errorf("EML after a conflicting create = %q", got)
+			t.Errorf("EML after a replay and a conflict = %q", got)
 		}
 	})
 
@@ -79,8 +66,9 @@ func TestEMLFilesOnSQLite(t *testing.T) {
 		if got, _ := s.EML(ctx, m.ID); string(got) != "replaced" {
 			t.Errorf("EML = %q", got)
 		}
-		if files := emlFiles(t, o.DataDir); len(files) != 1 || files[name] != "replaced" {
-			t.Errorf("files = %q, want %s replaced and no temporary file left", files, name)
+		got, err := s.Message(ctx, m.ID)
+		if err != nil || got.EMLSize != 8 {
+			t.Errorf("size %d, %v; want 8", got.EMLSize, err)
 		}
 	})
 
@@ -97,31 +85,65 @@ func TestEMLFilesOnSQLite(t *testing.T) {
 		}
 	})
 
-	t.Run("Lost", func(t *testing.T) {
+	t.Run("Missing", func(t *testing.T) {
 		lost := newMessage("jdupont", "", "h5")
 		lost.EML = []byte("soon gone")
 		if _, err := s.CreateMessage(ctx, lost); err != nil {
 			t.Fatal(err)
 		}
-		must(t, os.Remove(filepath.Join(o.DataDir, sqlstore.EMLFolder, lost.ID[len(lost.ID)-2:], lost.ID+".eml")))
-		_, err := s.EML(ctx, lost.ID)
-		if e := wantCode(t, err, envoi.ENotFound); e != nil && !strings.Contains(e.Message, "is missing") {
-			t.Errorf("message %q does not say the file is missing", e.Message)
+		// As if the machine had stopped before the record reached the disk.
+		_, err := s.DB().Exec(`UPDATE messages SET eml_at = 'gone.seg:0' WHERE id = $1`, lost.ID)
+		must(t, err)
+		_, err = s.EML(ctx, lost.ID)
+		if e := wantCode(t, err, envoi.ENotFound); e != nil && !strings.Contains(e.Message, "missing or damaged") {
+			t.Errorf("message %q does not say the bytes are missing", e.Message)
 		}
 	})
 
-	t.Run("UnsafeID", func(t *testing.T) {
-		// An id that is no file name is kept in the table.
-		odd := newMessage("jdupont", "", "h6")
-		odd.ID, odd.EML = "msg_../../x", []byte("odd")
-		if _, err := s.CreateMessage(ctx, odd); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := s.EML(ctx, odd.ID); err != nil || string(got) != "odd" {
-			t.Errorf("EML = %q, %v", got, err)
-		}
-		if _, err := os.Stat(filepath.Join(o.DataDir, "x.eml")); !os.IsNotExist(err) {
-			t.Errorf("a file was written outside the eml folder: %v", err)
-		}
+	t.Run("Unknown", func(t *testing.T) {
+		_, err := s.EML(ctx, "msg_unknown")
+		wantCode(t, err, envoi.ENotFound)
 	})
+}
+
+// TestEMLSpoolTwoHandles: two stores on one SQLite file (envoi serve and
+// envoi send) write segments of their own and read each other's.
+func TestEMLSpoolTwoHandles(t *testing.T) {
+	ctx := context.Background()
+	o := NewTestOptions(t, sqlstore.DialectSQLite)
+	a, b := MustOpen(t, o), MustOpen(t, o)
+	var wg sync.WaitGroup
+	ids := make([][]string, 2)
+	for i, s := range []*sqlstore.Store{a, b} {
+		wg.Go(func() {
+			for j := range 50 {
+				m := newMessage("jdupont", "", "h")
+				m.EML = []byte(fmt.Sprintf("Subject: %d-%d\r\n\r\n%s\r\n", i, j, strings.Repeat("x", j*300)))
+				if _, err := s.CreateMessage(ctx, m); err != nil {
+					t.Error(err)
+					return
+				}
+				ids[i] = append(ids[i], m.ID)
+			}
+		})
+	}
+	wg.Wait()
+	segs := map[string]bool{}
+	for i := range ids {
+		for j, id := range ids[i] {
+			at := emlAt(t, a, id)
+			seg, _, _ := strings.Cut(at, ":")
+			segs[seg] = true
+			want := fmt.Sprintf("Subject: %d-%d\r\n", i, j)
+			for _, s := range []*sqlstore.Store{a, b} {
+				got, err := s.EML(ctx, id)
+				if err != nil || !strings.HasPrefix(string(got), want) || len(got) != len(want)+2+j*300+2 {
+					t.Fatalf("EML of %s (%s) = %d bytes %.20q, %v", id, at, len(got), got, err)
+				}
+			}
+		}
+	}
+	if len(segs) != 2 {
+		t.Errorf("segments %v, want one per store", segs)
+	}
 }

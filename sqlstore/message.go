@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -91,13 +90,12 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: create message: %w", err)
 	}
-	// On SQLite the bytes go to a file first (eml.go), removed again when
-	// the message is not created.
-	dir, path, file := s.emlPath(m.ID)
-	file = file && m.EML != nil
-	if file {
-		if err := s.createEMLFile(dir, path, m.ID, m.EML); err != nil {
-			return false, err
+	// On SQLite the bytes go to the spool first (eml.go); a message not
+	// created leaves a record nothing points to.
+	var emlAt string
+	if s.spool != nil && m.EML != nil {
+		if emlAt, err = s.spool.append(m.ID, m.EML); err != nil {
+			return false, fmt.Errorf("sqlstore: store eml of %s: %w", m.ID, err)
 		}
 	}
 	var existing *envoi.Message
@@ -107,7 +105,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 			m.ID, idem, m.RequestHash, req, m.Request.Operator, m.Request.DocumentFlow, m.Request.Company, string(to),
 			entityType, entityID, m.Status, m.Attempts, m.ErrorCode, m.Error, m.MessageID, m.Flow, m.Mailbox,
 			s.ts(m.NextTry), s.ts(m.SentAt), s.ts(m.CreatedAt), s.ts(now),
-			m.Envelope.From, string(envTo), m.Username, m.EMLSize).Scan(&seq)
+			m.Envelope.From, string(envTo), m.Username, m.EMLSize, emlAt).Scan(&seq)
 		if isUniqueViolation(err) {
 			return envoi.FieldError(envoi.EConflict, "id", "a message with id %s already exists", m.ID)
 		}
@@ -126,7 +124,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 		if err != nil {
 			return fmt.Errorf("sqlstore: create message: %w", err)
 		}
-		if m.EML != nil && !file {
+		if m.EML != nil && s.spool == nil {
 			if _, err := tx.StmtContext(ctx, stmts[1]).ExecContext(ctx, m.ID, m.EML, s.ts(now)); err != nil {
 				return fmt.Errorf("sqlstore: store eml of %s: %w", m.ID, err)
 			}
@@ -137,9 +135,6 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 		}
 		return nil
 	})
-	if file && (err != nil || existing != nil) {
-		os.Remove(path)
-	}
 	if err != nil {
 		return false, err
 	}
@@ -155,14 +150,15 @@ const (
 	insertMessageSQL = `
 		INSERT INTO messages (id, idempotency_key, request_hash, request, operator, document_flow, company, recipients,
 			entity_type, entity_id, status, attempts, error_code, error, message_id, flow, mailbox, next_try, sent_at,
-			created_at, updated_at, envelope_from, envelope_to, username, eml_size)
+			created_at, updated_at, envelope_from, envelope_to, username, eml_size, eml_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-			$22, $23, $24, $25)
+			$22, $23, $24, $25, $26)
 		ON CONFLICT (idempotency_key) DO NOTHING
 		RETURNING seq`
-	insertEMLSQL = `INSERT INTO message_emls (message_id, eml, created_at) VALUES ($1, $2, $3)`
-	insertJobSQL = `INSERT INTO goqite (queue, body, timeout, priority) VALUES ($1, $2, $3, 0)`
-	selectEMLSQL = `SELECT eml FROM message_emls WHERE message_id = $1`
+	insertEMLSQL   = `INSERT INTO message_emls (message_id, eml, created_at) VALUES ($1, $2, $3)`
+	insertJobSQL   = `INSERT INTO goqite (queue, body, timeout, priority) VALUES ($1, $2, $3, 0)`
+	selectEMLSQL   = `SELECT eml FROM message_emls WHERE message_id = $1`
+	selectEMLAtSQL = `SELECT eml_at, eml_size FROM messages WHERE id = $1`
 )
 
 const messageColumns = `id, coalesce(idempotency_key, ''), request_hash, status, attempts, error_code, error, message_id,

@@ -119,9 +119,9 @@ type Store struct {
 	// SQLite would otherwise compile each statement at every call.
 	stmtMu sync.Mutex
 	stmts  map[stmtKey]*sql.Stmt
-	// eml holds the composed messages as files on SQLite (eml.go); nil
-	// on PostgreSQL, which keeps them in message_emls.
-	eml *emlFiles
+	// spool holds the composed messages on SQLite (eml.go); nil on
+	// PostgreSQL, which keeps them in message_emls.
+	spool *spool
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -247,7 +247,7 @@ func (s *Store) openSQLite(o Options) error {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	s.db, s.rdb = w, r
-	s.eml = &emlFiles{dir: filepath.Join(o.DataDir, EMLFolder)}
+	s.spool = newSpool(filepath.Join(o.DataDir, EMLFolder), s.log.Info)
 	if err := s.startCheckpointer(path, common); err != nil {
 		w.Close()
 		r.Close()
@@ -300,6 +300,9 @@ func (s *Store) Close() error {
 		}
 		if s.db != nil {
 			errs = append(errs, s.db.Close())
+		}
+		if s.spool != nil {
+			errs = append(errs, s.spool.close())
 		}
 		s.closeErr = errors.Join(errs...)
 	})
