@@ -38,7 +38,8 @@ type conn struct {
 	tls      bool
 	mech     string
 
-	used     bool      // a transaction ran: RSET before the next one
+	dirty    bool      // a transaction began and did not end: RSET before the next
+	pipeline bool      // the server offers PIPELINING (RFC 2920)
 	broken   bool      // the connection cannot be reused
 	lastUsed time.Time // by Sender.Now, for the idle timeout
 
@@ -140,6 +141,7 @@ func (cn *conn) capabilities() {
 			cn.maxSize = n
 		}
 	}
+	cn.pipeline, _ = cn.c.Extension("PIPELINING")
 	cn.eightBit, _ = cn.c.Extension("8BITMIME")
 	cn.utf8, _ = cn.c.Extension("SMTPUTF8")
 	cn.auth = nil
@@ -193,17 +195,14 @@ func (cn *conn) authenticate(ctx context.Context, a gomail.Auth, info *gomail.Se
 	}
 }
 
-// send runs one mail transaction: RSET when the connection was used
-// before, MAIL FROM (with SIZE when the server limits it), RCPT TO for
-// each recipient, DATA streamed from data.
-func (cn *conn) send(ctx context.Context, from string, rcpts []string, size int64, data io.WriterTo) error {
-	if cn.used {
-		if _, _, err := cn.cmd(ctx, "RSET", 250, "RSET"); err != nil {
-			cn.broken = true
-			return err
-		}
-	}
-	cn.used = true
+// send runs one mail transaction: RSET when the last one did not end,
+// MAIL FROM (with SIZE when the server limits it), RCPT TO for each
+// recipient, DATA streamed from data. A completed transaction leaves the
+// server ready for the next (RFC 5321 §4.1.1.1): no RSET then. When the
+// server offers PIPELINING, RSET, MAIL and the RCPTs go in one write and
+// their replies are read together, with DATA too for one recipient: one
+// round trip instead of three or more.
+func (cn *conn) send(ctx context.Context, from string, rcpts []string, size int64, body io.WriterTo) error {
 	if size > 0 && cn.maxSize > 0 && size > cn.maxSize {
 		return &sizeError{Size: size, Limit: cn.maxSize}
 	}
@@ -217,22 +216,121 @@ func (cn *conn) send(ctx context.Context, from string, rcpts []string, size int6
 	if cn.utf8 && !isASCII(from, rcpts) {
 		line += " SMTPUTF8"
 	}
-	if _, _, err := cn.cmd(ctx, "MAIL", 250, line); err != nil {
+	cmds := make([]command, 0, len(rcpts)+3)
+	if cn.dirty {
+		cmds = append(cmds, command{name: "RSET", expect: 250, line: "RSET"})
+	}
+	cmds = append(cmds, command{name: "MAIL", expect: 250, line: line})
+	for _, r := range rcpts {
+		cmds = append(cmds, command{name: "RCPT", expect: 25, line: "RCPT TO:<" + r + ">", rcpt: r})
+	}
+	data := command{name: "DATA", expect: 354, line: "DATA"}
+	cn.dirty = true
+	var err error
+	switch {
+	case !cn.pipeline:
+		err = cn.oneByOne(ctx, append(cmds, data))
+	case len(rcpts) == 1:
+		// Should the one RCPT be refused, the server refuses DATA too
+		// (RFC 2920 §3.1).
+		err = cn.pipelined(ctx, append(cmds, data))
+	default:
+		// DATA waits for the replies, so that a refused recipient never
+		// leaves the others a transaction to end.
+		if err = cn.pipelined(ctx, cmds); err == nil {
+			err = cn.oneByOne(ctx, []command{data})
+		}
+	}
+	if err != nil {
 		return err
 	}
-	for _, r := range rcpts {
-		if _, _, err := cn.cmd(ctx, "RCPT", 25, "RCPT TO:<"+r+">"); err != nil {
+	if err := cn.data(ctx, body); err != nil {
+		return err
+	}
+	cn.dirty = false
+	return nil
+}
+
+// command is one line of a mail transaction and the reply it wants.
+type command struct {
+	name   string
+	expect int
+	line   string
+	rcpt   string // RCPT's address
+}
+
+// failed is the error of a reply other than c wants.
+func (c command) failed(cn *conn, err error) error {
+	ce := commandError(c.name, err)
+	if ce.Code == 0 || ce.Code == 421 || c.name == "RSET" {
+		cn.broken = true
+	}
+	if c.rcpt != "" {
+		ce.Recipient = c.rcpt
+	}
+	return ce
+}
+
+// oneByOne sends cmds each after the reply to the one before; it stops at
+// the first refused.
+func (cn *conn) oneByOne(ctx context.Context, cmds []command) error {
+	for _, c := range cmds {
+		if _, _, err := cn.cmd(ctx, c.name, c.expect, c.line); err != nil {
 			var ce *CommandError
-			if errors.As(err, &ce) {
-				ce.Recipient = r
+			if errors.As(err, &ce) && c.rcpt != "" {
+				ce.Recipient = c.rcpt
+			}
+			if c.name == "RSET" {
+				cn.broken = true
 			}
 			return err
 		}
 	}
-	if _, _, err := cn.cmd(ctx, "DATA", 354, "DATA"); err != nil {
-		return err
+	return nil
+}
+
+// pipelined writes cmds at once and reads every reply, in order. The
+// first refusal is the error. Should DATA be accepted after a refusal (a
+// server that took DATA though a recipient was refused), the message
+// must not go to the others alone: the connection is dropped, which ends
+// the transaction without a message.
+func (cn *conn) pipelined(ctx context.Context, cmds []command) error {
+	if err := cn.arm(ctx); err != nil {
+		return &CommandError{Command: cmds[0].name, Err: err}
 	}
-	return cn.data(ctx, data)
+	t := cn.c.Text
+	for _, c := range cmds {
+		t.W.WriteString(c.line)
+		t.W.WriteString("\r\n")
+	}
+	if err := t.W.Flush(); err != nil {
+		cn.broken = true
+		return &CommandError{Command: cmds[0].name, Err: err}
+	}
+	var first error
+	for _, c := range cmds {
+		if err := cn.arm(ctx); err != nil {
+			cn.broken = true
+			return &CommandError{Command: c.name, Err: err}
+		}
+		_, _, err := t.ReadResponse(c.expect)
+		if err == nil {
+			if c.name == "DATA" && first != nil {
+				// DATA was accepted after a refusal: see above.
+				cn.broken = true
+			}
+			continue
+		}
+		ce := c.failed(cn, err)
+		if ce.(*CommandError).Code == 0 {
+			// No reply at all: the replies after it cannot be read.
+			return ce
+		}
+		if first == nil {
+			first = ce
+		}
+	}
+	return first
 }
 
 // data streams the message through a 64 KB buffer straight onto the

@@ -877,3 +877,30 @@ func TestSend_LargeMessageIntact(t *testing.T) {
 		t.Fatalf("the message arrived changed: %d bytes, want %d", len(got), len(msg))
 	}
 }
+
+// TestSend_PipelinedRefusalOfTheOneRecipient: with PIPELINING, DATA goes
+// with the one RCPT; the server refuses both, the error names the
+// recipient, and the connection carries the next message.
+func TestSend_PipelinedRefusalOfTheOneRecipient(t *testing.T) {
+	srv := startServer(t, testmail.SMTPOptions{})
+	s := newSender(t, srv, nil)
+	msg := testMessage("x")
+	env := envoi.Envelope{From: operatorEmail, Recipients: []string{"client@customer.test"}}
+	srv.Fail(testmail.SMTPFault{Kind: testmail.SMTPFaultRcpt, Times: 1})
+	err := s.Send(context.Background(), basicIdentity(srv), env, bytes.NewReader(msg))
+	var ee *envoi.Error
+	if !errors.As(err, &ee) || ee.Code != envoi.ESMTPRecipientRefused || ee.Details["recipient"] != "client@customer.test" {
+		t.Fatalf("got %v, want %s naming the recipient", err, envoi.ESMTPRecipientRefused)
+	}
+	for i := range 3 {
+		if err := s.Send(context.Background(), basicIdentity(srv), env, bytes.NewReader(msg)); err != nil {
+			t.Fatalf("send %d after the refusal: %v", i, err)
+		}
+	}
+	if got := srv.Connections(); got != 1 {
+		t.Errorf("connections: got %d, want 1", got)
+	}
+	if got := srv.MessageCount(); got != 3 {
+		t.Errorf("messages: got %d, want 3", got)
+	}
+}
