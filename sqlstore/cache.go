@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -98,11 +100,29 @@ func (s *Store) configVersion(ctx context.Context) int64 {
 	if s.cache.off.Load() {
 		return -1
 	}
+	if v, ok := ctx.Value(snapshotKey{}).(int64); ok {
+		return v
+	}
 	var n int64
 	if err := s.reads().QueryRowContext(ctx, `SELECT n FROM config_version`).Scan(&n); err != nil {
 		return -1
 	}
 	return n
+}
+
+type snapshotKey struct{}
+
+// ConfigSnapshot returns ctx carrying the configuration's version, read
+// once: the cached reads made with it are of that version, without asking
+// the database each time. Accepting a message reads the configuration six
+// times; with a snapshot it asks for the version once. Hold the context
+// for one task only: a change committed meanwhile is seen by the next.
+func (s *Store) ConfigSnapshot(ctx context.Context) context.Context {
+	v := s.configVersion(ctx)
+	if v < 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, snapshotKey{}, v)
 }
 
 // cached returns the value of (kind, code), from the cache when it is
@@ -120,14 +140,34 @@ func cachedAt[T any](s *Store, version int64, kind cacheKind, code string, read 
 	}
 	k := cacheKey{kind, code}
 	if v, ok := s.cache.get(k, version); ok {
+		if nf, ok := v.(cachedNotFound); ok {
+			var zero T
+			return zero, nf.copy()
+		}
 		return clone(v.(T)), nil
 	}
 	v, err := read()
+	var nf *envoi.Error
+	if errors.As(err, &nf) && nf.Code == envoi.ENotFound {
+		// What is not there is looked up as often (a document flow
+		// without a file-name rule, at each message): kept too.
+		s.cache.put(k, version, cachedNotFound{cachedNotFound{nf}.copy()})
+	}
 	if err != nil {
 		return v, err
 	}
 	s.cache.put(k, version, v)
 	return clone(v), nil
+}
+
+// cachedNotFound is a cached ENotFound; each lookup gets a copy of the
+// error.
+type cachedNotFound struct{ err *envoi.Error }
+
+func (n cachedNotFound) copy() *envoi.Error {
+	e := *n.err
+	e.Details = maps.Clone(n.err.Details)
+	return &e
 }
 
 // configTx runs fn in a transaction that changes the configuration. On

@@ -384,3 +384,49 @@ func TestConfigWritersQueue(t *testing.T) {
 		}
 	})
 }
+
+// TestConfigCacheNotFound: a missing rule is remembered too, until another
+// handle adds it; callers cannot change the remembered error.
+func TestConfigCacheNotFound(t *testing.T) {
+	ForEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		o := NewTestOptions(t, dialect)
+		a, b := MustOpen(t, o), MustOpen(t, o)
+		configFixture(t, a)
+		for range 2 {
+			_, err := a.FileNameRule(ctx, "FACTURE_CLIENT")
+			if e := wantCode(t, err, envoi.ENotFound); e != nil {
+				e.WithDetail("scribbled", true)
+			}
+		}
+		_, err := a.FileNameRule(ctx, "FACTURE_CLIENT")
+		if e := wantCode(t, err, envoi.ENotFound); e != nil && e.Details["scribbled"] != nil {
+			t.Errorf("the remembered error kept a caller's change: %v", e.Details)
+		}
+		must(t, b.PutFileNameRule(ctx, &envoi.FileNameRule{DocumentFlow: "FACTURE_CLIENT", Pattern: "F-[ID_FACTURE]"}))
+		if r, err := a.FileNameRule(ctx, "FACTURE_CLIENT"); err != nil || r.Pattern != "F-[ID_FACTURE]" {
+			t.Errorf("after another handle added it: %v, %v", r, err)
+		}
+	})
+}
+
+// TestConfigSnapshot: reads under one snapshot are of its version; a new
+// context sees what changed since.
+func TestConfigSnapshot(t *testing.T) {
+	ForEachDialect(t, func(t *testing.T, dialect string) {
+		o := NewTestOptions(t, dialect)
+		a, b := MustOpen(t, o), MustOpen(t, o)
+		configFixture(t, a)
+		snap := a.ConfigSnapshot(context.Background())
+		if ms, err := a.MailSetting(snap, "BL"); err != nil || ms.Subject != "BL [ID_BL]" {
+			t.Fatalf("mail setting = %v, %v", ms, err)
+		}
+		must(t, b.PutMailSetting(context.Background(), &envoi.MailSetting{DocumentFlow: "BL", Subject: "changed", Body: "Bonjour"}))
+		if ms, err := a.MailSetting(snap, "BL"); err != nil || ms.Subject != "BL [ID_BL]" {
+			t.Errorf("under the snapshot: %v, %v; want the value of its version", ms, err)
+		}
+		if ms, err := a.MailSetting(context.Background(), "BL"); err != nil || ms.Subject != "changed" {
+			t.Errorf("after the snapshot: %v, %v; want the change", ms, err)
+		}
+	})
+}
