@@ -182,26 +182,37 @@ func (s *benchSink) session(c net.Conn) {
 }
 
 // data reads a message up to the line holding a single dot and returns its
-// size. ReadSlice finds each line end with one search over the buffer and
-// copies nothing.
+// size. It looks for the end, CRLF "." CRLF, in whatever the reader holds
+// (up to 64 KB at a time) rather than line by line; the last bytes of each
+// slice are kept to find an end that straddles two.
 func (s *benchSink) data(r *bufio.Reader) (int64, error) {
+	const end = "\r\n.\r\n"
 	var n int64
-	start := true // at the start of a line
+	// tail: the last bytes read, up to 4; DATA starts at a line's start.
+	tail := append(make([]byte, 0, 4+4), "\r\n"...)
 	for {
-		line, err := r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			n += int64(len(line))
-			start = false
-			continue
-		}
-		if err != nil {
+		if _, err := r.Peek(1); err != nil {
 			return n, err
 		}
-		if start && len(line) == 3 && line[0] == '.' && line[1] == '\r' {
-			return n, nil
+		buf, _ := r.Peek(r.Buffered())
+		probe := append(tail, buf[:min(4, len(buf))]...)
+		if i := bytes.Index(probe, []byte(end)); i >= 0 {
+			k := i + len(end) - len(tail)
+			r.Discard(k)
+			return n + int64(k) - 3, nil
 		}
-		n += int64(len(line))
-		start = true
+		if i := bytes.Index(buf, []byte(end)); i >= 0 {
+			r.Discard(i + len(end))
+			return n + int64(i+2), nil
+		}
+		if len(buf) >= 4 {
+			tail = append(tail[:0], buf[len(buf)-4:]...)
+		} else {
+			tail = append(tail, buf...)
+			tail = tail[max(0, len(tail)-4):]
+		}
+		r.Discard(len(buf))
+		n += int64(len(buf))
 	}
 }
 

@@ -1,0 +1,39 @@
+package main_test
+
+import (
+	"context"
+	"regexp"
+	"testing"
+
+	main "envoi/cmd/envoi"
+)
+
+// TestBench runs envoi bench small, on SQLite and PostgreSQL: every
+// message delivered through the built-in sink with XOAUTH2, one token
+// call, and the report's lines.
+func TestBench(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			args := []string{"bench", "--count", "60", "--attachment-kb", "20", "--clients", "4", "--workers", "3"}
+			if db == "postgres" {
+				url := postgresURL(t)
+				args = append(args, "--database-url", url)
+			}
+			var out syncBuffer
+			p := &main.Program{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
+			if code := p.Main(context.Background(), args); code != 0 {
+				t.Fatalf("envoi bench: exit %d\n%s", code, out.String())
+			}
+			for _, want := range []string{
+				`(?m)^accepted +60 in .* msg/s +accept latency +p50 .* p99 `,
+				`(?m)^delivered +60 in .* msg/s +send latency +p50 .* p99 `,
+				`(?m)^failed 0, SMTP sends 60, token endpoint calls 1, peak memory \(VmHWM\) \d+ MB`,
+				`(?m)^sink: 60 messages, `,
+			} {
+				if !regexp.MustCompile(want).MatchString(out.String()) {
+					t.Errorf("output lacks %s:\n%s", want, out.String())
+				}
+			}
+		})
+	}
+}
