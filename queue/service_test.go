@@ -164,7 +164,8 @@ func TestServiceAccept(t *testing.T) {
 }
 
 // TestHandoff: the bytes of accepted messages are kept for the workers up
-// to a bound, oldest dropped first, each taken once.
+// to a bound, each taken once; when full, new bytes are refused and what
+// is held (the oldest, sent next) stays.
 func TestHandoff(t *testing.T) {
 	h := &queue.Handoff{MaxBytes: 100}
 	h.Put("a", make([]byte, 40))
@@ -176,12 +177,21 @@ func TestHandoff(t *testing.T) {
 		t.Errorf("Take(a) twice gave bytes twice")
 	}
 	h.Put("c", make([]byte, 40))
-	h.Put("d", make([]byte, 40)) // over the bound: b, the oldest, goes
-	if h.Take("b") != nil {
-		t.Errorf("the oldest entry was kept over the bound")
+	h.Put("d", make([]byte, 40)) // over the bound: refused
+	if h.Take("d") != nil {
+		t.Errorf("an entry over the bound was taken in")
 	}
-	if h.Take("c") == nil || h.Take("d") == nil {
-		t.Errorf("the newest entries were dropped")
+	if h.Take("b") == nil || h.Take("c") == nil {
+		t.Errorf("the entries held were dropped")
+	}
+	// Entries no worker took (sent by another instance) go when room is
+	// wanted, once older than MaxAge.
+	stale := &queue.Handoff{MaxBytes: 100, MaxAge: time.Nanosecond}
+	stale.Put("gone elsewhere", make([]byte, 80))
+	time.Sleep(time.Millisecond)
+	stale.Put("new", make([]byte, 80))
+	if stale.Take("new") == nil || stale.Take("gone elsewhere") != nil {
+		t.Errorf("a stale entry kept the room of a new one")
 	}
 	h.Put("big", make([]byte, 101))
 	if h.Take("big") != nil || h.Len() != 0 {
