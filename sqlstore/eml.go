@@ -78,7 +78,8 @@ type spool struct {
 	name   string   // its file name
 	next   int64    // offset of the next record
 	direct bool     // seg was opened with O_DIRECT
-	// noDirect makes open write through the page cache (tests of that path).
+	// noDirect: the file system refused O_DIRECT (tmpfs, some network
+	// file systems): segments go through the page cache.
 	noDirect bool
 	old      []*os.File
 
@@ -129,16 +130,17 @@ func (sp *spool) open() error {
 	name := time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(r[:]) + ".seg"
 	path := filepath.Join(sp.dir, name)
 	const flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	direct := oDirect != 0
-	f, err := os.OpenFile(path, flags|oDirect, 0o600)
-	if direct && (errors.Is(err, syscall.EINVAL) || sp.noDirect) {
-		if f != nil {
-			f.Close()
-			os.Remove(path)
+	direct := oDirect != 0 && !sp.noDirect
+	var f *os.File
+	var err error
+	if direct {
+		f, err = os.OpenFile(path, flags|oDirect, 0o600)
+		if errors.Is(err, syscall.EINVAL) {
+			sp.refuseDirect()
+			direct = false
 		}
-		// tmpfs and some network file systems refuse O_DIRECT.
-		sp.log("sqlstore: the file system refuses direct writes; the spool goes through the page cache", "dir", sp.dir)
-		direct = false
+	}
+	if !direct {
 		f, err = os.OpenFile(path, flags, 0o600)
 	}
 	if err != nil {
@@ -176,10 +178,34 @@ func (sp *spool) append(id string, eml []byte) (string, error) {
 	if !direct {
 		w = buf[:n]
 	}
-	if _, err := f.WriteAt(w, off); err != nil {
+	_, err = f.WriteAt(w, off)
+	if direct && errors.Is(err, syscall.EINVAL) {
+		// Opened directly but refused at the write (some FUSE and
+		// network file systems): through the page cache from now on.
+		var oerr error
+		sp.mu.Lock()
+		if sp.seg == f {
+			sp.refuseDirect()
+			oerr = sp.open()
+		}
+		sp.mu.Unlock()
+		if oerr != nil {
+			return "", oerr
+		}
+		return sp.append(id, eml)
+	}
+	if err != nil {
 		return "", err
 	}
 	return name + ":" + strconv.FormatInt(off, 10), nil
+}
+
+// refuseDirect makes the next segments go through the page cache.
+func (sp *spool) refuseDirect() {
+	if !sp.noDirect {
+		sp.noDirect = true
+		sp.log("sqlstore: the file system refuses direct writes; the spool goes through the page cache", "dir", sp.dir)
+	}
 }
 
 // buffer returns n block-aligned bytes (n a multiple of spoolBlock).
