@@ -171,7 +171,7 @@ func TestConfigCacheSameHandle(t *testing.T) {
 		if _, err := s.Company(ctx, "FORTERRO"); envoi.ErrorCode(err) != envoi.ENotFound {
 			t.Errorf("deleted company: %v, want not found", err)
 		}
-		// A not-found is not kept.
+		// A not-found is kept only until the configuration changes.
 		must(t, s.PutCompany(ctx, &envoi.Company{Code: "FORTERRO", Name: "again"}))
 		if c, err := s.Company(ctx, "FORTERRO"); err != nil || c.Name != "again" {
 			t.Errorf("company put again: %v, %v", c, err)
