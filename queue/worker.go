@@ -177,6 +177,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // finishes.
 func (w *Worker) handle(stop context.Context, m *envoi.Message) {
 	ctx := context.WithoutCancel(stop)
+	if cs, ok := w.Store.(configSnapshotter); ok {
+		// The flow, the operator and the token's flow: at one version.
+		ctx = cs.ConfigSnapshot(ctx)
+	}
 	log := w.Logger.With("message", m.ID)
 	w.notify(m)
 
