@@ -89,6 +89,10 @@ type Options struct {
 	// workers end a message after their own number of attempts, and a
 	// message parked on consent is received again and again).
 	QueueMaxReceive int
+	// BusyTimeout is how long SQLite waits for the write lock held by
+	// another process (envoi migrate, keys rotate, envoi send) before a
+	// write fails with a Temporary EUnavailable. Default ten seconds.
+	BusyTimeout time.Duration
 }
 
 // Store implements envoi.Store on SQLite or PostgreSQL.
@@ -221,7 +225,11 @@ func (s *Store) openSQLite(o Options) error {
 	// write the same file; _txlock=immediate takes the write lock when a
 	// transaction begins, so a transaction that read first never fails to
 	// upgrade to a writer.
-	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_time_format=sqlite"
+	busy := o.BusyTimeout
+	if busy <= 0 {
+		busy = 10 * time.Second
+	}
+	common := "_pragma=busy_timeout(" + strconv.FormatInt(busy.Milliseconds(), 10) + ")&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_time_format=sqlite"
 	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate&_pragma=wal_autocheckpoint("+strconv.Itoa(writerAutoCheckpoint)+")")
 	if err != nil {
 		return fmt.Errorf("sqlstore: open %s: %w", path, err)
@@ -392,16 +400,31 @@ func (s *Store) Version(ctx context.Context) (int64, error) {
 func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlstore: begin: %w", err)
+		return locked(fmt.Errorf("sqlstore: begin: %w", err))
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return locked(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: commit: %w", err)
+		return locked(fmt.Errorf("sqlstore: commit: %w", err))
 	}
 	return nil
+}
+
+// locked returns err as a Temporary EUnavailable when SQLite gave up
+// waiting for a lock another process held past the busy timeout: the API
+// answers 503 and the queue tries again, where an internal error would
+// answer 500.
+func locked(err error) error {
+	var lite *sqlite.Error
+	if !errors.As(err, &lite) {
+		return err
+	}
+	if c := lite.Code() & 0xff; c != sqlite3.SQLITE_BUSY && c != sqlite3.SQLITE_LOCKED {
+		return err
+	}
+	return unavailableError(err, "the SQLite database is locked by another process (envoi migrate, keys rotate, a backup tool?); try again")
 }
 
 // lockAssignments serialises the transactions that change who is in which

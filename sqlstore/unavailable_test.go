@@ -2,11 +2,14 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"net"
 	"net/url"
+	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"envoi"
 	"envoi/sqlstore"
@@ -130,4 +133,36 @@ func (p *tcpProxy) heal() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = false
+}
+
+// TestSQLiteLocked: a write that waited past the busy timeout for a lock
+// another process holds is a Temporary EUnavailable, not an internal
+// error; the write goes through once the lock is released.
+func TestSQLiteLocked(t *testing.T) {
+	ctx := context.Background()
+	o := NewTestOptions(t, sqlstore.DialectSQLite)
+	o.BusyTimeout = 50 * time.Millisecond
+	s := MustOpen(t, o)
+
+	other, err := sql.Open("sqlite", filepath.Join(o.DataDir, sqlstore.DatabaseFile))
+	must(t, err)
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	must(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, `BEGIN IMMEDIATE`)
+	must(t, err)
+
+	m := newMessage("jdupont", "", "h")
+	m.EML = []byte("Subject: x\r\n\r\nx\r\n")
+	_, err = s.CreateMessage(ctx, m)
+	if e := wantCode(t, err, envoi.EUnavailable); e != nil && !e.Temporary {
+		t.Errorf("%v is not Temporary", err)
+	}
+	_, err = conn.ExecContext(ctx, `ROLLBACK`)
+	must(t, err)
+	m = newMessage("jdupont", "", "h")
+	if _, err := s.CreateMessage(ctx, m); err != nil {
+		t.Errorf("after the lock was released: %v", err)
+	}
 }
