@@ -30,6 +30,8 @@ type Handoff struct {
 	MaxBytes int64
 	// MaxAge is how long an entry is kept for when room is wanted.
 	MaxAge time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
 
 	mu        sync.Mutex
 	bytes     int64
@@ -52,6 +54,9 @@ func (h *Handoff) Put(id string, eml []byte) {
 		limit = DefaultHandoffBytes
 	}
 	now := time.Now()
+	if h.Now != nil {
+		now = h.Now()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.bytes+int64(len(eml)) > limit {

@@ -186,9 +186,14 @@ func TestHandoff(t *testing.T) {
 	}
 	// Entries no worker took (sent by another instance) go when room is
 	// wanted, once older than MaxAge.
-	stale := &queue.Handoff{MaxBytes: 100, MaxAge: time.Nanosecond}
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	stale := &queue.Handoff{MaxBytes: 100, MaxAge: time.Minute, Now: func() time.Time { return now }}
 	stale.Put("gone elsewhere", make([]byte, 80))
-	time.Sleep(time.Millisecond)
+	now = now.Add(30 * time.Second)
+	if stale.Put("new", make([]byte, 80)); stale.Take("new") != nil {
+		t.Errorf("an entry younger than MaxAge made room")
+	}
+	now = now.Add(31 * time.Second)
 	stale.Put("new", make([]byte, 80))
 	if stale.Take("new") == nil || stale.Take("gone elsewhere") != nil {
 		t.Errorf("a stale entry kept the room of a new one")
