@@ -203,7 +203,9 @@ const maxPooledBody = 4 << 20
 // bodyBuffer returns an empty buffer with room for a body of n bytes (n
 // <= 0: unknown).
 func bodyBuffer(n int64) *[]byte {
-	want := int(max(n, 512)) + 1 // one more, so reading ends without growing
+	// bytes.Buffer.ReadFrom wants MinRead (512) bytes free before each
+	// read, the last one (at the end of the body) included.
+	want := int(max(n, 0)) + bytes.MinRead
 	if p, _ := bodyBuffers.Get().(*[]byte); p != nil {
 		if cap(*p) >= want {
 			*p = (*p)[:0]
