@@ -17,6 +17,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 
 	"envoi"
 )
@@ -188,11 +189,16 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if len(first) > 0 && first[0] != '{' {
 		return envoi.Errorf(envoi.EInvalidInput, "the body must be a JSON object")
 	}
-	if err := jsonv2.Unmarshal(*buf, v, jsonv2.RejectUnknownMembers(true), jsonv2.MatchCaseInsensitiveNames(true)); err != nil {
+	if err := jsonv2.Unmarshal(*buf, v, decodeOptions); err != nil {
 		return decodeError(err, s.maxBody())
 	}
 	return nil
 }
+
+// decodeOptions: unknown members are refused; names match whatever their
+// case, as encoding/json matched them, but underscores count ("document_flow"
+// or "Document_Flow", never "documentflow").
+var decodeOptions = jsonv2.JoinOptions(jsonv2.RejectUnknownMembers(true), jsonv2.MatchCaseInsensitiveNames(true), jsonv1.MatchCaseSensitiveDelimiter(true))
 
 // bodyBuffers holds buffers of request bodies for reuse. Buffers over
 // maxPooledBody are left to the garbage collector.
