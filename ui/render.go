@@ -22,8 +22,8 @@ type viewTemplate = template.Template
 var (
 	views = []string{
 		"login", "forgot", "reset", "error", "home", "account",
-		"flows", "flow", "operators", "operator", "companies", "company",
-		"mailsettings", "mailsetting", "filenames", "filename",
+		"flows", "flow", "operators", "operator", "groups", "group", "companies", "company",
+		"documentflows", "documentflow", "mailsettings", "mailsetting", "filenames", "filename",
 		"messages", "message", "tokens", "apikeys", "users", "user", "settings",
 	}
 	fragments = []string{"preview"}

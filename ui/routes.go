@@ -61,6 +61,13 @@ func (s *Server) routes() []route {
 		{"POST /operators/{code}/delete", adminOnly, s.deleteOperator},
 		{"POST /operators/{code}/authenticate", ownOperator, s.authenticateOperator},
 
+		{"GET /groups", adminOnly, s.listGroups},
+		{"GET /groups/new", adminOnly, s.newGroup},
+		{"POST /groups", adminOnly, s.saveGroup},
+		{"GET /groups/{code}", adminOnly, s.editGroup},
+		{"POST /groups/{code}", adminOnly, s.saveGroup},
+		{"POST /groups/{code}/delete", adminOnly, s.deleteGroup},
+
 		{"GET /companies", adminOnly, s.listCompanies},
 		{"GET /companies/new", adminOnly, s.newCompany},
 		{"POST /companies", adminOnly, s.saveCompany},
@@ -68,6 +75,13 @@ func (s *Server) routes() []route {
 		{"POST /companies/{code}", adminOnly, s.saveCompany},
 		{"GET /companies/{code}/logo", adminOnly, s.companyLogo},
 		{"POST /companies/{code}/delete", adminOnly, s.deleteCompany},
+
+		{"GET /document-flows", adminOnly, s.listDocumentFlows},
+		{"GET /document-flows/new", adminOnly, s.newDocumentFlow},
+		{"POST /document-flows", adminOnly, s.saveDocumentFlow},
+		{"GET /document-flows/{code}", adminOnly, s.editDocumentFlow},
+		{"POST /document-flows/{code}", adminOnly, s.saveDocumentFlow},
+		{"POST /document-flows/{code}/delete", adminOnly, s.deleteDocumentFlow},
 
 		{"GET /mail-settings", adminOnly, s.listMailSettings},
 		{"GET /mail-settings/{flow}", adminOnly, s.editMailSetting},
