@@ -9,7 +9,9 @@ import (
 type documentFlowInput struct {
 	Name     string   `json:"name"`
 	Keywords []string `json:"keywords"`
-	Report   string   `json:"report"`
+	// Report omitted keeps the flow's report: a built-in flow's default
+	// template (delivery_note for BL) is not lost to a PUT that renames it.
+	Report *string `json:"report"`
 }
 
 func (s *Server) putDocumentFlow(w http.ResponseWriter, r *http.Request) {
@@ -18,7 +20,15 @@ func (s *Server) putDocumentFlow(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	d := &envoi.DocumentFlow{Code: r.PathValue("code"), Name: in.Name, Keywords: in.Keywords, Report: in.Report}
+	d := &envoi.DocumentFlow{Code: r.PathValue("code"), Name: in.Name, Keywords: in.Keywords}
+	if in.Report != nil {
+		d.Report = *in.Report
+	} else if old, err := s.Store.DocumentFlow(r.Context(), d.Code); err == nil {
+		d.Report = old.Report
+	} else if envoi.ErrorCode(err) != envoi.ENotFound {
+		s.writeError(w, r, err)
+		return
+	}
 	if err := d.Validate(); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -55,7 +55,8 @@ type operatorDoc struct {
 type documentFlowDoc struct {
 	Name     string   `yaml:"name"`
 	Keywords []string `yaml:"keywords"`
-	Report   string   `yaml:"report"`
+	// Report left out keeps the flow's report (a built-in flow's default).
+	Report *string `yaml:"report"`
 }
 
 type authFlowDoc struct {
@@ -219,11 +220,24 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string) ([]applySte
 	}
 	for _, code := range sortedCodes(doc.DocumentFlows) {
 		d := doc.DocumentFlows[code]
-		df := &envoi.DocumentFlow{Code: code, Name: d.Name, Keywords: d.Keywords, Report: d.Report}
+		df := &envoi.DocumentFlow{Code: code, Name: d.Name, Keywords: d.Keywords}
+		if d.Report != nil {
+			df.Report = *d.Report
+		}
 		if err := df.Validate(); err != nil {
 			return nil, fmt.Errorf("document flow %s: %w", code, err)
 		}
-		steps = append(steps, applyStep{"document flow " + code, func(ctx context.Context, s envoi.Store) error { return s.PutDocumentFlow(ctx, df) }})
+		steps = append(steps, applyStep{"document flow " + code, func(ctx context.Context, s envoi.Store) error {
+			if d.Report == nil {
+				switch old, err := s.DocumentFlow(ctx, code); {
+				case err == nil:
+					df.Report = old.Report
+				case envoi.ErrorCode(err) != envoi.ENotFound:
+					return err
+				}
+			}
+			return s.PutDocumentFlow(ctx, df)
+		}})
 	}
 	for _, code := range sortedCodes(doc.AuthFlows) {
 		d := doc.AuthFlows[code]
