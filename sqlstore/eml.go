@@ -222,8 +222,9 @@ func (sp *spool) buffer(n int) []byte {
 }
 
 // read returns the message of id recorded at "segment:offset", checking
-// that the record is whole and is that message's.
-func (sp *spool) read(id, at string) ([]byte, error) {
+// that the record is whole, is that message's and has the size the row
+// says (size; no check when 0).
+func (sp *spool) read(id, at string, size int64) ([]byte, error) {
 	name, offText, ok := strings.Cut(at, ":")
 	off, err := strconv.ParseInt(offText, 10, 64)
 	if !ok || err != nil || off < 0 || name != filepath.Base(name) || !strings.HasSuffix(name, ".seg") {
@@ -239,11 +240,15 @@ func (sp *spool) read(id, at string) ([]byte, error) {
 	if _, err := f.ReadAt(h[:], off); err != nil {
 		return nil, fmt.Errorf("%s at %d: the record's header: %w", path, off, err)
 	}
-	idLen, size := binary.LittleEndian.Uint32(h[4:8]), binary.LittleEndian.Uint32(h[8:12])
+	idLen, n := binary.LittleEndian.Uint32(h[4:8]), binary.LittleEndian.Uint32(h[8:12])
 	if string(h[0:4]) != string(spoolMagic) || int(idLen) != len(id) {
 		return nil, fmt.Errorf("%s at %d: no record of this message there", path, off)
 	}
-	b := make([]byte, int(idLen)+int(size))
+	if size > 0 && int64(n) != size {
+		// Checked before allocating what a damaged header says.
+		return nil, fmt.Errorf("%s at %d: the record holds %d bytes, the message has %d", path, off, n, size)
+	}
+	b := make([]byte, int(idLen)+int(n))
 	if _, err := f.ReadAt(b, off+spoolHeader); err != nil {
 		return nil, fmt.Errorf("%s at %d: the record is cut short: %w", path, off, err)
 	}
@@ -307,7 +312,7 @@ func (s *Store) EML(ctx context.Context, id string) ([]byte, error) {
 			return nil, fmt.Errorf("sqlstore: eml of %s: %w", id, err)
 		}
 		if at != "" {
-			eml, err := s.spool.read(id, at)
+			eml, err := s.spool.read(id, at, size)
 			if err != nil {
 				return nil, envoi.Errorf(envoi.ENotFound, "the composed message %s (%d bytes) is missing or damaged: %v; it was deleted or, after the machine stopped, never reached the disk whole: send the document again", id, size, err).
 					WithDetail("code", id)

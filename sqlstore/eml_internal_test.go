@@ -26,7 +26,7 @@ func TestSpool(t *testing.T) {
 			}
 		}
 		for id, want := range msgs {
-			got, err := sp.read(id, at[id])
+			got, err := sp.read(id, at[id], int64(len(want)))
 			if err != nil || !bytes.Equal(got, want) {
 				t.Errorf("direct %v: %s read %d bytes (%v), want %d", direct, id, len(got), err, len(want))
 			}
@@ -34,11 +34,14 @@ func TestSpool(t *testing.T) {
 		if segs, _ := filepath.Glob(filepath.Join(sp.dir, "*.seg")); len(segs) < 3 {
 			t.Errorf("direct %v: %d segments, want a new one each time one is full", direct, len(segs))
 		}
-		if _, err := sp.read("msg_bb", at["msg_aa"]); err == nil {
+		if _, err := sp.read("msg_bb", at["msg_aa"], 0); err == nil {
 			t.Error("read the record of msg_aa as msg_bb's")
 		}
+		if _, err := sp.read("msg_gg", at["msg_gg"], int64(len(msgs["msg_gg"]))+1); err == nil {
+			t.Error("read a record of another size than the row says")
+		}
 		for _, bad := range []string{"", "x", "../x.seg:0", at["msg_aa"] + "1", "missing.seg:0"} {
-			if _, err := sp.read("msg_aa", bad); err == nil {
+			if _, err := sp.read("msg_aa", bad, 0); err == nil {
 				t.Errorf("read at %q did not fail", bad)
 			}
 		}
@@ -66,7 +69,7 @@ func TestSpoolDamage(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sp.read("msg_damaged", at); err == nil || !strings.Contains(err.Error(), "checksum") {
+	if _, err := sp.read("msg_damaged", at, 0); err == nil || !strings.Contains(err.Error(), "checksum") {
 		t.Errorf("read of a damaged record: %v, want a checksum error", err)
 	}
 }
