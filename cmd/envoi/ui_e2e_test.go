@@ -64,6 +64,19 @@ func TestAdminUIInBrowser(t *testing.T) {
 		b.fail("flows: no empty state")
 	}
 	b.Shot("flows-empty")
+
+	// The groups and the document flows, before any is added.
+	b.Go("/groups")
+	if !strings.Contains(b.Text("main"), "No groups yet") {
+		b.fail("groups: no empty state")
+	}
+	b.Shot("groups-empty")
+	b.Go("/document-flows")
+	if t := b.Text("main"); !strings.Contains(t, "BL") || !strings.Contains(t, "ID_BL") {
+		b.fail("document flows: the built-in catalogue is not listed")
+	}
+	b.Shot("document-flows")
+	b.Go("/auth-flows")
 	b.Submit(`.empty a[href="/auth-flows/new?preset=microsoft365"]`)
 	if got := b.Value("#scope"); !strings.Contains(got, "offline_access") || !strings.Contains(got, "SMTP.Send") {
 		b.fail("the Microsoft 365 preset did not fill the scope: %q", got)
