@@ -107,11 +107,7 @@ func (cn *conn) cmd(ctx context.Context, command string, expect int, line string
 	defer t.EndResponse(id)
 	code, msg, err := t.ReadResponse(expect)
 	if err != nil {
-		ce := commandError(command, err)
-		if ce.Code == 0 || ce.Code == 421 {
-			cn.broken = true
-		}
-		return code, msg, ce
+		return code, msg, cn.failed(command, err)
 	}
 	return code, msg, nil
 }
@@ -122,11 +118,7 @@ func (cn *conn) call(ctx context.Context, command string, f func() error) error 
 		return &CommandError{Command: command, Err: err}
 	}
 	if err := f(); err != nil {
-		ce := commandError(command, err)
-		if ce.Code == 0 || ce.Code == 421 {
-			cn.broken = true
-		}
-		return ce
+		return cn.failed(command, err)
 	}
 	return nil
 }
@@ -259,14 +251,24 @@ type command struct {
 	rcpt   string // RCPT's address
 }
 
-// failed is the error of a reply other than c wants.
-func (c command) failed(cn *conn, err error) error {
-	ce := commandError(c.name, err)
-	if ce.Code == 0 || ce.Code == 421 || c.name == "RSET" {
+// failed is the error of a command whose reply was not the one wanted:
+// without a reply, or with 421, the connection cannot be used again.
+func (cn *conn) failed(command string, err error) *CommandError {
+	ce := commandError(command, err)
+	if ce.Code == 0 || ce.Code == 421 {
 		cn.broken = true
 	}
+	return ce
+}
+
+// refused adds what c knows to the error of its reply: the recipient
+// refused; and a refused RSET leaves the connection unusable.
+func (c command) refused(cn *conn, ce *CommandError) *CommandError {
 	if c.rcpt != "" {
 		ce.Recipient = c.rcpt
+	}
+	if c.name == "RSET" {
+		cn.broken = true
 	}
 	return ce
 }
@@ -277,11 +279,8 @@ func (cn *conn) oneByOne(ctx context.Context, cmds []command) error {
 	for _, c := range cmds {
 		if _, _, err := cn.cmd(ctx, c.name, c.expect, c.line); err != nil {
 			var ce *CommandError
-			if errors.As(err, &ce) && c.rcpt != "" {
-				ce.Recipient = c.rcpt
-			}
-			if c.name == "RSET" {
-				cn.broken = true
+			if errors.As(err, &ce) {
+				c.refused(cn, ce)
 			}
 			return err
 		}
@@ -321,8 +320,8 @@ func (cn *conn) pipelined(ctx context.Context, cmds []command) error {
 			}
 			continue
 		}
-		ce := c.failed(cn, err)
-		if ce.(*CommandError).Code == 0 {
+		ce := c.refused(cn, cn.failed(c.name, err))
+		if ce.Code == 0 {
 			// No reply at all: the replies after it cannot be read.
 			return ce
 		}
@@ -371,11 +370,7 @@ func (cn *conn) data(ctx context.Context, data io.WriterTo) error {
 		return &CommandError{Command: "DATA", Err: err}
 	}
 	if _, _, err := t.ReadResponse(250); err != nil {
-		ce := commandError("DATA", err)
-		if ce.Code == 0 || ce.Code == 421 {
-			cn.broken = true
-		}
-		return ce
+		return cn.failed("DATA", err)
 	}
 	return nil
 }
