@@ -328,11 +328,6 @@ func (w *Worker) send(ctx context.Context, flow *envoi.AuthFlow, m *envoi.Messag
 		if eml, err = w.Store.EML(ctx, m.ID); err != nil {
 			return nil, tempIfInternal(err)
 		}
-		if m.EMLSize > 0 && int64(len(eml)) != m.EMLSize {
-			// Cut short: a file the machine did not write whole before it
-			// stopped. Sending it would deliver half a document.
-			return nil, envoi.Errorf(envoi.ENotFound, "the composed message %s is %d bytes, %d were stored: it was damaged (the machine stopped before writing it whole?); send the document again", m.ID, len(eml), m.EMLSize)
-		}
 	}
 	env := m.Envelope
 	env.Size = int64(len(eml))
