@@ -126,8 +126,8 @@ func (s *Store) ConfigSnapshot(ctx context.Context) context.Context {
 }
 
 // cached returns the value of (kind, code), from the cache when it is
-// there at the current version, else from read, keeping it. Errors are
-// not kept. clone copies what the caller may change.
+// there at the current version, else from read, keeping it. Of errors only
+// ENotFound is kept. clone copies what the caller may change.
 func cached[T any](ctx context.Context, s *Store, kind cacheKind, code string, read func() (T, error), clone func(T) T) (T, error) {
 	return cachedAt(s, s.configVersion(ctx), kind, code, read, clone)
 }
@@ -142,7 +142,7 @@ func cachedAt[T any](s *Store, version int64, kind cacheKind, code string, read 
 	if v, ok := s.cache.get(k, version); ok {
 		if nf, ok := v.(cachedNotFound); ok {
 			var zero T
-			return zero, nf.copy()
+			return zero, copyError(nf.err)
 		}
 		return clone(v.(T)), nil
 	}
@@ -151,7 +151,7 @@ func cachedAt[T any](s *Store, version int64, kind cacheKind, code string, read 
 	if errors.As(err, &nf) && nf.Code == envoi.ENotFound {
 		// What is not there is looked up as often (a document flow
 		// without a file-name rule, at each message): kept too.
-		s.cache.put(k, version, cachedNotFound{cachedNotFound{nf}.copy()})
+		s.cache.put(k, version, cachedNotFound{copyError(nf)})
 	}
 	if err != nil {
 		return v, err
@@ -160,14 +160,14 @@ func cachedAt[T any](s *Store, version int64, kind cacheKind, code string, read 
 	return clone(v), nil
 }
 
-// cachedNotFound is a cached ENotFound; each lookup gets a copy of the
-// error.
+// cachedNotFound is a cached ENotFound, kept and handed out as copies:
+// callers may add details to the error they get.
 type cachedNotFound struct{ err *envoi.Error }
 
-func (n cachedNotFound) copy() *envoi.Error {
-	e := *n.err
-	e.Details = maps.Clone(n.err.Details)
-	return &e
+func copyError(e *envoi.Error) *envoi.Error {
+	c := *e
+	c.Details = maps.Clone(e.Details)
+	return &c
 }
 
 // configTx runs fn in a transaction that changes the configuration. On
