@@ -1,6 +1,7 @@
 package envoi
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"time"
@@ -29,6 +30,21 @@ func (d *DocumentFlow) Validate() error {
 		if !keywordName.MatchString(k) {
 			return FieldError(EInvalidInput, "keywords", "%q is not a keyword (capital letters, digits and '_')", k)
 		}
+	}
+	return nil
+}
+
+// KeepReport gives d the report of the stored flow of its code, for a
+// change that leaves the report out: renaming a built-in flow must not lose
+// its default template. A flow not stored yet keeps none. get is the
+// store's DocumentFlow.
+func KeepReport(ctx context.Context, get func(context.Context, string) (*DocumentFlow, error), d *DocumentFlow) error {
+	old, err := get(ctx, d.Code)
+	switch {
+	case err == nil:
+		d.Report = old.Report
+	case ErrorCode(err) != ENotFound:
+		return err
 	}
 	return nil
 }

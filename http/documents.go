@@ -23,9 +23,7 @@ func (s *Server) putDocumentFlow(w http.ResponseWriter, r *http.Request) {
 	d := &envoi.DocumentFlow{Code: r.PathValue("code"), Name: in.Name, Keywords: in.Keywords}
 	if in.Report != nil {
 		d.Report = *in.Report
-	} else if old, err := s.Store.DocumentFlow(r.Context(), d.Code); err == nil {
-		d.Report = old.Report
-	} else if envoi.ErrorCode(err) != envoi.ENotFound {
+	} else if err := envoi.KeepReport(r.Context(), s.Store.DocumentFlow, d); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

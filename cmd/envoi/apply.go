@@ -229,10 +229,7 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string) ([]applySte
 		}
 		steps = append(steps, applyStep{"document flow " + code, func(ctx context.Context, s envoi.Store) error {
 			if d.Report == nil {
-				switch old, err := s.DocumentFlow(ctx, code); {
-				case err == nil:
-					df.Report = old.Report
-				case envoi.ErrorCode(err) != envoi.ENotFound:
+				if err := envoi.KeepReport(ctx, s.DocumentFlow, df); err != nil {
 					return err
 				}
 			}
