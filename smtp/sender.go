@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -285,8 +286,8 @@ func (s *Sender) connect(ctx context.Context, t target, id envoi.Identity, step 
 	if t.security == envoi.SecurityTLS {
 		if err := cn.handshake(ctx, "TLS", tlsConfig, greet); err != nil {
 			e := Classify(err)
-			if e.Code == envoi.ESMTPTimeout {
-				e.WithDetail("hint", fmt.Sprintf("the server did not start TLS within %s: is port %d a STARTTLS port (587, 25) while the flow's security is tls?", greet, t.port))
+			if hung(err) {
+				e.WithDetail("hint", fmt.Sprintf("is port %d a STARTTLS port (587, 25) while the flow's security is tls?", t.port))
 			}
 			step("tls", e, "")
 			return nil, e
@@ -296,8 +297,8 @@ func (s *Sender) connect(ctx context.Context, t target, id envoi.Identity, step 
 	}
 	if err := cn.greeting(ctx, greet); err != nil {
 		e := Classify(err)
-		if t.security != envoi.SecurityTLS && e.Code == envoi.ESMTPTimeout {
-			e.WithDetail("hint", fmt.Sprintf("no greeting within %s: a server that waits for the client to speak first is usually implicit TLS (port 465): set the flow's security to tls", greet))
+		if t.security != envoi.SecurityTLS && hung(err) {
+			e.WithDetail("hint", "a server that waits for the client to speak first is usually implicit TLS (port 465): set the flow's security to tls")
 		}
 		step("connect", e, "")
 		return nil, e
@@ -314,8 +315,8 @@ func (s *Sender) connect(ctx context.Context, t target, id envoi.Identity, step 
 		}
 		if err := cn.startTLS(ctx, tlsConfig, greet, s.helloName()); err != nil {
 			e := Classify(err)
-			if e.Code == envoi.ESMTPTimeout {
-				e.WithDetail("hint", fmt.Sprintf("the TLS handshake after STARTTLS did not end within %s", greet))
+			if hung(err) {
+				e.WithDetail("hint", "the server accepted STARTTLS but did not complete the TLS handshake")
 			}
 			step("tls", e, "")
 			return nil, e
@@ -348,6 +349,12 @@ func (s *Sender) connect(ctx context.Context, t target, id envoi.Identity, step 
 		"username", id.Username, "mechanism", cn.mech)
 	done = true
 	return cn, nil
+}
+
+// hung reports a step that GreetingTimeout ended (not the context).
+func hung(err error) bool {
+	var st *stepTimeout
+	return errors.As(err, &st)
 }
 
 // hasCredentials reports whether connecting as id sends a password or a
