@@ -163,6 +163,11 @@ func TestTokenAuthAutoRemembers(t *testing.T) {
 		}
 		// A change of the flow's client forgets what was learned.
 		if b.name != "memory" {
+			f.Name = "Renamed"
+			must(t, e.store.PutAuthFlow(ctx, f))
+			if f, _ = e.store.AuthFlow(ctx, flowCode); f.TokenAuthLearned != envoi.TokenAuthPost {
+				t.Errorf("learned after a change of name: got %q, want it kept", f.TokenAuthLearned)
+			}
 			f.ClientID = "another-client"
 			f.ClientSecret = ""
 			must(t, e.store.PutAuthFlow(ctx, f))
