@@ -110,6 +110,11 @@ func TestTokenAuthPostRefusedSaysMethod(t *testing.T) {
 			t.Errorf("methods: got %v, want one post and no fallback", got)
 		}
 	})
+	t.Run("Device", func(t *testing.T) {
+		e := newEnv(t, envOptions{provider: testmail.OAuthOptions{ClientAuth: testmail.OAuthClientAuthBasic}, flow: withMethod(envoi.TokenAuthPost)})
+		_, err := e.svc.DeviceConsent(ctx, flowCode, jdupont, func(string, string) {})
+		check(t, err)
+	})
 	t.Run("AppOnly", func(t *testing.T) {
 		e := newEnv(t, envOptions{provider: testmail.OAuthOptions{ClientAuth: testmail.OAuthClientAuthBasic}, flow: func(f *envoi.AuthFlow) {
 			f.TokenAuthMethod = envoi.TokenAuthPost

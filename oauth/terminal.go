@@ -140,14 +140,17 @@ func (s *Service) DeviceConsent(ctx context.Context, flowCode, operator string, 
 	// The device code is asked for with the first method; polling it
 	// falls back like any token request (a refused client gets no token,
 	// the code stays good).
-	first := authOrder(c.flow)[0]
+	order := authOrder(c.flow)
 	actx, cancel := context.WithTimeout(ctx, s.timeout())
-	da, err := s.deviceAuth(actx, configFor(c.flow, "", first), first)
+	da, err := s.deviceAuth(actx, configFor(c.flow, "", order[0]), order[0])
 	cancel()
-	if err != nil && clientRefused(err) && first == envoi.TokenAuthBasic {
+	if err != nil && clientRefused(err) && len(order) > 1 {
 		actx, cancel := context.WithTimeout(ctx, s.timeout())
-		da, err = s.deviceAuth(actx, configFor(c.flow, "", envoi.TokenAuthPost), envoi.TokenAuthPost)
+		da, err = s.deviceAuth(actx, configFor(c.flow, "", order[1]), order[1])
 		cancel()
+	}
+	if err != nil && clientRefused(err) {
+		return nil, methodError(c.flow, order, err)
 	}
 	if err != nil {
 		return nil, consentFailure(mapError(err))
