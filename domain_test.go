@@ -158,6 +158,14 @@ func TestAuthFlowValidate(t *testing.T) {
 		{"ErrAppOnlyWithoutMailbox", func(f *envoi.AuthFlow) { f.Grant = envoi.GrantClientCredentials }, "generic_mailbox"},
 		{"ErrAttachmentLimit", func(f *envoi.AuthFlow) { f.MaxAttachmentsMB = -1 }, "max_attachments_mb"},
 		{"ErrOperatorCode", func(f *envoi.AuthFlow) { f.Operators = []string{"../x"} }, "operators"},
+		{"ErrTokenAuthMethod", func(f *envoi.AuthFlow) { f.TokenAuthMethod = "private_key_jwt" }, "token_auth_method"},
+		{"ErrBasicWithoutSecret", func(f *envoi.AuthFlow) { f.TokenAuthMethod = envoi.TokenAuthBasic }, "client_secret"},
+		{"BasicWithSecret", func(f *envoi.AuthFlow) { f.TokenAuthMethod, f.ClientSecretSet = envoi.TokenAuthBasic, true }, ""},
+		{"NoneWithSecretStored", func(f *envoi.AuthFlow) { f.TokenAuthMethod, f.ClientSecret = envoi.TokenAuthNone, "kept, not sent" }, ""},
+		{"ErrNoneForClientCredentials", func(f *envoi.AuthFlow) {
+			f.TokenAuthMethod, f.Grant = envoi.TokenAuthNone, envoi.GrantClientCredentials
+			f.GenericMailbox = envoi.GenericMailbox{Enabled: true, Email: "sales@example.com"}
+		}, "token_auth_method"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -199,6 +207,18 @@ func TestAuthFlowValidate(t *testing.T) {
 		}
 		if f.Scope != "https://mail.google.com/" || f.SMTP.Host != "smtp.gmail.com" || f.AuthURL != "https://accounts.google.com/o/oauth2/v2/auth" {
 			t.Errorf("gmail preset: %+v", f)
+		}
+	})
+	t.Run("PresetTokenAuthMethods", func(t *testing.T) {
+		for preset, want := range map[string]string{envoi.PresetMicrosoft365: envoi.TokenAuthPost, envoi.PresetGmail: envoi.TokenAuthPost, envoi.PresetGeneric: envoi.TokenAuthAuto} {
+			f := &envoi.AuthFlow{Code: "F", Kind: envoi.KindOAuth2, Preset: preset}
+			if err := f.ApplyPreset(); err != nil || f.TokenAuthMethod != want {
+				t.Errorf("%s: got %q (%v), want %q", preset, f.TokenAuthMethod, err, want)
+			}
+			f = &envoi.AuthFlow{Code: "F", Kind: envoi.KindOAuth2, Preset: preset, TokenAuthMethod: envoi.TokenAuthBasic}
+			if _ = f.ApplyPreset(); f.TokenAuthMethod != envoi.TokenAuthBasic {
+				t.Errorf("%s: the preset replaced the chosen method: %q", preset, f.TokenAuthMethod)
+			}
 		}
 	})
 }
