@@ -57,7 +57,10 @@ func (s *Server) requireAPIKey(next http.Handler) http.Handler {
 	})
 }
 
+// unauthorized answers 401 without reading the body: a client without a
+// key may not make envoi wait for its upload, and the connection closes.
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request) {
+	refuseBody(w, r)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="envoi"`)
 	s.writeError(w, r, envoi.Errorf(envoi.EUnauthorized, "a valid API key is required"))
 }

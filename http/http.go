@@ -34,8 +34,21 @@ type Server struct {
 	Pinger Pinger
 	Logger *slog.Logger
 	Now    func() time.Time
-	// MaxBodyBytes bounds a request body (413 beyond); 0 means 64 MiB.
-	MaxBodyBytes int64
+	// MaxBodyBytes bounds the body of the routes that take documents
+	// (sends, previews, company logos, report templates; 413 beyond); 0
+	// means 64 MiB. SmallBodyBytes bounds every other route's (0: 1 MiB).
+	MaxBodyBytes   int64
+	SmallBodyBytes int64
+	// ReadTimeout is the time a request's body may take to arrive on most
+	// routes (0: 30s), UploadTimeout on the routes that take or give
+	// documents (0: 10m, a 25 MB attachment on a slow link). The answer
+	// must be written within WriteTimeout after that (0: 2m).
+	ReadTimeout   time.Duration
+	UploadTimeout time.Duration
+	WriteTimeout  time.Duration
+	// PublicURL is where browsers reach envoi: with https, every answer
+	// carries Strict-Transport-Security.
+	PublicURL string
 
 	// Messages sends; without it the message routes answer 503.
 	Messages Messages
@@ -172,6 +185,7 @@ func Language(r *http.Request) string {
 // twice as fast as encoding/json (measured with envoi bench).
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if r.ContentLength > s.maxBody() {
+		refuseBody(w, r)
 		return envoi.Errorf(envoi.ETooLarge, "the body is %d bytes; the limit is %d", r.ContentLength, s.maxBody()).WithDetail("limit_bytes", s.maxBody())
 	}
 	// The body is read whole, then decoded: the decoder's one-buffer path
@@ -233,9 +247,12 @@ func decodeError(err error, limit int64) error {
 	var syntaxErr *jsontext.SyntacticError
 	var semErr *jsonv2.SemanticError
 	var b64Err base64.CorruptInputError
+	var late *bodyTimeout
 	switch {
 	case errors.As(err, &maxErr):
-		return envoi.Errorf(envoi.ETooLarge, "the body is over %d bytes", limit).WithDetail("limit_bytes", limit)
+		return envoi.Errorf(envoi.ETooLarge, "the body is over %d bytes", maxErr.Limit).WithDetail("limit_bytes", maxErr.Limit)
+	case errors.As(err, &late):
+		return envoi.Errorf(envoi.EInvalidInput, "%s; send it again, faster or smaller", late.Error())
 	case errors.Is(err, context.Canceled):
 		return err
 	case errors.Is(err, io.ErrUnexpectedEOF) && !errors.As(err, &semErr) && !errors.As(err, &syntaxErr),

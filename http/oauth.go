@@ -2,6 +2,8 @@ package http
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"html/template"
 	"net/http"
 	"strings"
@@ -31,14 +33,25 @@ func (s *Server) startConsent(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, u, http.StatusFound)
 }
 
+// consentStyle is the callback page's one style element; the page's
+// Content-Security-Policy allows it by its hash and nothing else.
+const consentStyle = `body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem}
+.ok{color:#176b2c}.err{color:#a61b1b}`
+
 var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
 <html lang="{{.Lang}}"><head><meta charset="utf-8"><title>envoi</title>
-<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem}
-.ok{color:#176b2c}.err{color:#a61b1b}</style></head><body>
+<style>` + consentStyle + `</style></head><body>
 <h1 class="{{if .OK}}ok{{else}}err{{end}}">{{.Title}}</h1>
 <p>{{.Text}}</p>{{if .Remedy}}<p>{{.Remedy}}</p>{{end}}
 {{if .Back}}<p><a href="{{.Back}}">{{.BackLabel}}</a></p>{{end}}
 </body></html>`))
+
+// consentCSP lets the callback page show its text and style, and nothing
+// else: no script, no image, no form, no frame around it.
+var consentCSP = func() string {
+	h := sha256.Sum256([]byte(consentStyle))
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+}()
 
 var consentTexts = map[string][4]string{
 	"en": {"Authentication succeeded", "envoi can now send mail as %s. You can close this page.", "Authentication failed", "Back"},
@@ -76,7 +89,14 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 			data["Back"] = returnTo
 		}
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", consentCSP)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	// The address holds the authorization code and the state.
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = consentPage.Execute(w, data)
 }

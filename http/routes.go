@@ -96,18 +96,20 @@ func (s *Server) Handler() http.Handler {
 		if !rt.Public {
 			h = s.requireAPIKey(h)
 		}
-		mux.Handle(rt.Method+" "+rt.Path, h)
+		mux.Handle(rt.Method+" "+rt.Path, s.bounded(uploadRoutes[rt.Method+" "+rt.Path], h))
 	}
 	if s.Metrics != nil {
-		mux.Handle("GET /metrics", s.Metrics)
+		mux.Handle("GET /metrics", s.bounded(false, s.Metrics))
 	}
+	notFound := s.bounded(false, http.HandlerFunc(s.notFound))
 	if s.UI != nil {
+		// The UI bounds its own routes' bodies and times.
 		mux.Handle("/", s.UI)
-		mux.HandleFunc("/v1/", s.notFound)
+		mux.Handle("/v1/", notFound)
 	} else {
-		mux.HandleFunc("/", s.notFound)
+		mux.Handle("/", notFound)
 	}
-	return s.recoverPanics(mux)
+	return s.headers(s.recoverPanics(mux))
 }
 
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
@@ -122,11 +124,13 @@ func (s *Server) needs(ok bool, h http.HandlerFunc) http.HandlerFunc {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
+		refuseBody(w, r)
 		s.writeError(w, r, envoi.Errorf(envoi.EUnavailable, "this part of envoi is not running in this process"))
 	}
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	refuseBody(w, r)
 	what := r.Method + " " + r.URL.Path
 	if strings.ContainsAny(what, "\r\n") {
 		what = "this route"

@@ -221,6 +221,9 @@ func (s *Store) openSQLite(o Options) error {
 	if strings.ContainsAny(path, "?#") {
 		return envoi.FieldError(envoi.EInvalidInput, "data_dir", "the data directory's path must not contain '?' or '#'")
 	}
+	if err := privateFile(path); err != nil {
+		return err
+	}
 	// busy_timeout covers other processes (envoi migrate, keys rotate) that
 	// write the same file; _txlock=immediate takes the write lock when a
 	// transaction begins, so a transaction that read first never fails to
@@ -260,6 +263,28 @@ func (s *Store) openSQLite(o Options) error {
 		w.Close()
 		r.Close()
 		return fmt.Errorf("sqlstore: open %s: %w", path, err)
+	}
+	return nil
+}
+
+// privateFile creates the database file readable by its owner alone
+// (0600), or takes group and other access away from one that exists:
+// SQLite gives its -wal and -shm files the database file's mode, and would
+// create the database 0644.
+func privateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlstore: create %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("sqlstore: create %s: %w", path, err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(st.Mode().Perm() &^ 0o077); err != nil {
+			return fmt.Errorf("sqlstore: make %s private: %w", path, err)
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -141,11 +142,21 @@ func (e *Env) Browser() *Browser {
 	return &Browser{e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
+// BrowserFrom is a browser whose connections come from ip, another
+// loopback address (127.0.0.0/8): another client as envoi sees it.
+func (e *Env) BrowserFrom(ip string) *Browser {
+	b := e.Browser()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	b.c.Transport = &http.Transport{DialContext: d.DialContext}
+	return b
+}
+
 // Page is an answer: status, Location and body.
 type Page struct {
 	Status   int
 	Location string
 	Body     string
+	Header   http.Header
 }
 
 func (b *Browser) do(req *http.Request) Page {
@@ -159,7 +170,7 @@ func (b *Browser) do(req *http.Request) Page {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	return Page{Status: resp.StatusCode, Location: resp.Header.Get("Location"), Body: string(body)}
+	return Page{Status: resp.StatusCode, Location: resp.Header.Get("Location"), Body: string(body), Header: resp.Header}
 }
 
 // Get loads a page.

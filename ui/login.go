@@ -22,8 +22,12 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 }
 
 // login signs a user in. An unknown address and a wrong password get the
-// same answer; after MaxFailedLogins failures in a row the user is locked
-// for LockoutDuration (ELockedOut), even with the right password.
+// same answer. Failures are counted by client address, for each account
+// typed and for all of them: past MaxFailedLogins on one account, or
+// MaxClientFailures in all, that address waits LockoutDuration (429
+// ELockedOut, the same for unknown accounts). The account itself is never
+// locked: the right password from another address still works. At most
+// HashConcurrency passwords are checked at once (503 beyond).
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	email := strings.TrimSpace(r.PostFormValue("email"))
@@ -42,39 +46,44 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusUnauthorized, &errView{Message: s.cat.text(lang, "login.wrong"),
 			Remedy: s.cat.text(lang, "login.wrong_remedy", s.maxFailed(), int(s.lockout().Round(time.Minute)/time.Minute))})
 	}
-	locked := func(u *envoi.User) {
-		e := envoi.Errorf(envoi.ELockedOut, "sign-in locked until %s", formatTime(u.LockedUntil))
-		again(http.StatusTooManyRequests, s.errView(e, s.language(w, r)))
+	throttled := func(wait time.Duration) {
+		retryAfter(w, wait)
+		again(http.StatusTooManyRequests, s.errView(errThrottled(wait), s.language(w, r)))
 	}
-	u, err := s.Store.UserByEmail(ctx, email)
-	if envoi.ErrorCode(err) == envoi.ENotFound || (err == nil && u.PasswordHash == "") {
-		CheckPassword(dummyHash(), password)
-		wrong()
+	client := s.client(r)
+	account := client + "\x00" + strings.ToLower(email)
+	now := s.now()
+	if wait := max(s.clients.wait(client, now), s.accounts.wait(account, now)); wait > 0 {
+		throttled(wait)
 		return
 	}
-	if err != nil {
+	u, err := s.Store.UserByEmail(ctx, email)
+	if err != nil && envoi.ErrorCode(err) != envoi.ENotFound {
 		s.renderError(w, r, err)
 		return
 	}
-	now := s.now()
-	if u.LockedUntil.After(now) {
-		locked(u)
+	hash := dummyHash()
+	if err == nil && u.PasswordHash != "" {
+		hash = u.PasswordHash
+	}
+	if !s.slots.acquire(ctx) {
+		retryAfter(w, time.Second)
+		again(http.StatusServiceUnavailable, s.errView(errBusy(), s.language(w, r)))
 		return
 	}
-	if !CheckPassword(u.PasswordHash, password) {
-		after, err := s.Store.RecordLoginFailure(ctx, u.ID, s.maxFailed(), now.Add(s.lockout()))
-		if err != nil {
-			s.renderError(w, r, err)
-			return
-		}
-		if after.LockedUntil.After(now) {
-			s.logger().Warn("ui: user locked after repeated failed sign-ins", "user", u.ID)
-			locked(after)
+	ok := CheckPassword(hash, password) && hash != dummyHash()
+	s.slots.release()
+	if !ok {
+		wait := max(s.clients.add(client, now), s.accounts.add(account, now))
+		if wait > 0 {
+			s.logger().Warn("ui: client throttled after repeated failed sign-ins", "client", client)
+			throttled(wait)
 			return
 		}
 		wrong()
 		return
 	}
+	s.accounts.forget(account)
 	if err := s.Store.RecordLogin(ctx, u.ID); err != nil {
 		s.renderError(w, r, err)
 		return
@@ -148,12 +157,22 @@ func (s *Server) recoverySender(r *http.Request) (operator, company string, err 
 
 // forgot sends a password reset link by e-mail, through envoi's own
 // sending, as the configured system sender. It says the same whether the
-// address is known or not; it refuses clearly when recovery is not
-// configured.
+// address is known or not, and whether a mail went or not: one address
+// gets at most one mail per RecoveryInterval. Each request counts against
+// the client's address (MaxClientFailures). It refuses clearly when
+// recovery is not configured.
 func (s *Server) forgot(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	p := s.newPage(w, r, "", forgotData{Email: email})
+	client, now := s.client(r), s.now()
+	if wait := s.clients.wait(client, now); wait > 0 {
+		retryAfter(w, wait)
+		p.Err = s.errView(errThrottled(wait), p.Lang)
+		s.render(w, http.StatusTooManyRequests, "forgot", p)
+		return
+	}
+	s.clients.add(client, now)
 	operator, company, err := s.recoverySender(r)
 	if err != nil {
 		if envoi.ErrorCode(err) == envoi.EInternal {
@@ -163,6 +182,12 @@ func (s *Server) forgot(w http.ResponseWriter, r *http.Request) {
 		p.Err = &errView{Code: envoi.EUnavailable, Message: s.cat.text(p.Lang, "forgot.not_configured"),
 			Remedy: s.cat.text(p.Lang, "forgot.not_configured_remedy"), Reason: envoi.AsError(err).Message}
 		s.render(w, http.StatusServiceUnavailable, "forgot", p)
+		return
+	}
+	if !s.recovered.take(strings.ToLower(email), now) {
+		// A mail went to this address less than RecoveryInterval ago.
+		p.D = forgotData{Sent: true}
+		s.render(w, http.StatusOK, "forgot", p)
 		return
 	}
 	u, err := s.Store.UserByEmail(ctx, email)
@@ -232,6 +257,14 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 		}
 		s.render(w, statusOf(p.Err.Code), "reset", p)
 	}
+	// A wrong or spent link counts against the client's address, as a
+	// failed sign-in does.
+	client, now := s.client(r), s.now()
+	if wait := s.clients.wait(client, now); wait > 0 {
+		retryAfter(w, wait)
+		fail(errThrottled(wait))
+		return
+	}
 	if err := CheckPasswordStrength(password); err != nil {
 		fail(err)
 		return
@@ -241,15 +274,27 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if token == "" || len(token) > 100 {
+		s.clients.add(client, now)
 		fail(envoi.Errorf(envoi.EUnauthorized, "the password reset link is incomplete"))
 		return
 	}
+	// The slot is taken before the link, which works once: a busy
+	// server must not spend it.
+	if !s.slots.acquire(r.Context()) {
+		retryAfter(w, time.Second)
+		fail(errBusy())
+		return
+	}
+	defer s.slots.release()
 	reset, err := s.Store.TakePasswordReset(r.Context(), hashToken(token))
 	if err != nil {
+		if envoi.ErrorCode(err) == envoi.EUnauthorized {
+			s.clients.add(client, now)
+		}
 		fail(err)
 		return
 	}
-	if !s.now().Before(reset.ExpiresAt) {
+	if !now.Before(reset.ExpiresAt) {
 		fail(envoi.Errorf(envoi.EUnauthorized, "the password reset link expired at %s", formatTime(reset.ExpiresAt)))
 		return
 	}

@@ -265,7 +265,7 @@ func (s *Server) setFlash(w http.ResponseWriter, f flash) {
 		f.Arg = f.Arg[:200]
 	}
 	b, _ := json.Marshal(f)
-	http.SetCookie(w, s.cookie(flashCookie, base64.RawURLEncoding.EncodeToString(b), 5*time.Minute))
+	http.SetCookie(w, s.cookie(flashCookie, s.signed("flash", base64.RawURLEncoding.EncodeToString(b)), 5*time.Minute))
 }
 
 // flashError keeps err for the next page.
@@ -280,7 +280,12 @@ func (s *Server) takeFlash(w http.ResponseWriter, r *http.Request, lang string) 
 		return nil
 	}
 	http.SetCookie(w, s.cookie(flashCookie, "", -1))
-	b, err := base64.RawURLEncoding.DecodeString(c.Value)
+	// Signed by envoi: a cookie planted by someone else shows nothing.
+	payload, ok := s.verified("flash", c.Value)
+	if !ok {
+		return nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil {
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -20,7 +21,8 @@ import (
 const (
 	sessionCookie = "envoi_session"
 	// csrfCookie holds the token of the forms shown before sign-in (a
-	// double-submit token: the form's field must equal the cookie).
+	// double-submit token: the form's field must equal the cookie, and
+	// the cookie must carry the server's signature).
 	csrfCookie  = "envoi_csrf"
 	langCookie  = "envoi_lang"
 	flashCookie = "envoi_flash"
@@ -62,6 +64,33 @@ func sessionCSRF(token string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// signed returns v with the server's signature for purpose appended.
+func (s *Server) signed(purpose, v string) string {
+	return v + "." + s.signature(purpose, v)
+}
+
+// verified returns the value of a signed string and whether its
+// signature is the server's for purpose.
+func (s *Server) verified(purpose, sv string) (string, bool) {
+	i := strings.LastIndexByte(sv, '.')
+	if i < 0 {
+		return "", false
+	}
+	v, sig := sv[:i], sv[i+1:]
+	if !hmac.Equal([]byte(sig), []byte(s.signature(purpose, v))) {
+		return "", false
+	}
+	return v, true
+}
+
+func (s *Server) signature(purpose, v string) string {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write([]byte(v))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
 func sameToken(a, b string) bool {
 	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
@@ -90,16 +119,17 @@ func (s *Server) guard(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		unsafe := r.Method != http.MethodGet && r.Method != http.MethodHead
 		if unsafe {
-			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-			if err := parseForm(r); err != nil {
+			if err := s.readForm(w, r); err != nil {
 				s.renderError(w, r, err)
 				return
 			}
+		} else {
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.readTimeout() + s.writeTimeout()))
 		}
 		if rt.access == anyone {
 			if unsafe && rt.pattern != "/" {
 				c, err := r.Cookie(csrfCookie)
-				if err != nil || !sameToken(c.Value, formToken(r)) {
+				if err != nil || !s.anonToken(c.Value) || !sameToken(c.Value, formToken(r)) {
 					s.renderError(w, r, envoi.Errorf(envoi.EForbidden, "the form's security token is missing or wrong; reload the page and submit again"))
 					return
 				}
@@ -133,22 +163,50 @@ func (s *Server) guard(rt route) http.Handler {
 	})
 }
 
-// parseForm reads a form's body, url-encoded or multipart (a logo upload),
-// answering ETooLarge beyond maxForm.
-func parseForm(r *http.Request) error {
+func (s *Server) readTimeout() time.Duration { return orDefault(s.ReadTimeout, DefaultReadTimeout) }
+func (s *Server) uploadTimeout() time.Duration {
+	return orDefault(s.UploadTimeout, DefaultUploadTimeout)
+}
+func (s *Server) writeTimeout() time.Duration { return orDefault(s.WriteTimeout, DefaultWriteTimeout) }
+
+// readForm reads a form's body within its deadline: ReadTimeout, or
+// UploadTimeout for a multipart form (a logo upload). A body announced
+// over maxForm is refused unread, and the connection closes after the
+// answer rather than drain it.
+func (s *Server) readForm(w http.ResponseWriter, r *http.Request) error {
+	multipart := strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data")
+	read := s.readTimeout()
+	if multipart {
+		read = s.uploadTimeout()
+	}
+	rc := http.NewResponseController(w)
+	start := time.Now()
+	_ = rc.SetWriteDeadline(start.Add(read + s.writeTimeout()))
+	if r.ContentLength > maxForm {
+		w.Header().Set("Connection", "close")
+		return envoi.Errorf(envoi.ETooLarge, "the form is %d bytes; the limit is %d", r.ContentLength, maxForm).WithDetail("limit_bytes", maxForm)
+	}
+	_ = rc.SetReadDeadline(start.Add(read))
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	var err error
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+	if multipart {
 		err = r.ParseMultipartForm(maxForm)
 	} else {
 		err = r.ParseForm()
 	}
 	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
+	switch {
+	case errors.As(err, &tooBig):
 		return envoi.Errorf(envoi.ETooLarge, "the form is over %d bytes", maxForm).WithDetail("limit_bytes", maxForm)
-	}
-	if err != nil {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		w.Header().Set("Connection", "close")
+		return envoi.Errorf(envoi.EInvalidInput, "the form did not arrive within %s", read)
+	case err != nil:
 		return envoi.Errorf(envoi.EInvalidInput, "the form cannot be read: %v", err)
 	}
+	// The body is read: net/http now watches the connection for the
+	// client going away, and must not take a passing deadline for that.
+	_ = rc.SetReadDeadline(start.Add(read + s.writeTimeout()))
 	return nil
 }
 
@@ -226,12 +284,22 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *envoi.U
 }
 
 // anonCSRF returns the token of the forms shown before sign-in, setting
-// its cookie when the browser has none.
+// its cookie when the browser has none or one envoi did not sign.
 func (s *Server) anonCSRF(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 100 {
+	if c, err := r.Cookie(csrfCookie); err == nil && s.anonToken(c.Value) {
 		return c.Value
 	}
-	t := randomToken()
+	t := s.signed("csrf", randomToken())
 	http.SetCookie(w, s.cookie(csrfCookie, t, 0))
 	return t
+}
+
+// anonToken reports whether t is a form token envoi issued: a client
+// may set any cookie, but cannot sign one.
+func (s *Server) anonToken(t string) bool {
+	if len(t) > 200 {
+		return false
+	}
+	v, ok := s.verified("csrf", t)
+	return ok && len(v) >= 32
 }

@@ -22,10 +22,12 @@ package ui
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"embed"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -119,16 +121,49 @@ type Server struct {
 	// IdleTimeout ends one unused that long (default 1 hour).
 	SessionTTL  time.Duration
 	IdleTimeout time.Duration
-	// MaxFailedLogins in a row lock a user for LockoutDuration (defaults
-	// 5 and 15 minutes).
-	MaxFailedLogins int
-	LockoutDuration time.Duration
+	// MaxFailedLogins failed sign-ins to one account from one client
+	// address make that address wait LockoutDuration before it may try
+	// that account again; MaxClientFailures failed sign-ins, recovery
+	// requests and failed resets from one address make it wait as long
+	// for every account (defaults 5, 30 and 15 minutes). Accounts are
+	// never locked: the right password from another address still works,
+	// and an unknown account is answered as a known one.
+	MaxFailedLogins   int
+	MaxClientFailures int
+	LockoutDuration   time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client address; without them the connection's peer is the client.
+	TrustedProxies []netip.Prefix
+	// HashConcurrency bounds the password checks computed at once, 19 MiB
+	// each (default 4); beyond it, and a short wait, a sign-in is answered
+	// 503 with Retry-After.
+	HashConcurrency int
+	// RecoveryInterval is the least time between two recovery mails to
+	// one address (default 15 minutes); the page says the same either way.
+	RecoveryInterval time.Duration
 	// ResetTTL is how long a password recovery link works (default 1 hour).
 	ResetTTL time.Duration
+	// ReadTimeout bounds the time a form's body may take to arrive
+	// (default 30s), UploadTimeout a logo upload's (default 10m); the
+	// answer must be written within WriteTimeout after it (default 2m).
+	ReadTimeout   time.Duration
+	UploadTimeout time.Duration
+	WriteTimeout  time.Duration
+	// Key signs the form tokens of the pages shown before sign-in and the
+	// flash messages' cookie, so a cookie set by someone else is refused.
+	// cmd/envoi derives it from the master key (every instance agrees);
+	// without it, a random key of this process.
+	Key []byte
 
 	views  map[string]map[string]*viewTemplate // language, view
 	cat    catalogue
 	secure bool
+	key    []byte
+
+	slots     *hashSlots
+	accounts  *throttle // client address and account
+	clients   *throttle // client address
+	recovered *throttle // recovery mails by address
 }
 
 func (s *Server) now() time.Time {
@@ -147,14 +182,16 @@ func (s *Server) logger() *slog.Logger {
 
 func (s *Server) sessionTTL() time.Duration  { return orDefault(s.SessionTTL, 12*time.Hour) }
 func (s *Server) idleTimeout() time.Duration { return orDefault(s.IdleTimeout, time.Hour) }
-func (s *Server) lockout() time.Duration     { return orDefault(s.LockoutDuration, 15*time.Minute) }
+func (s *Server) lockout() time.Duration     { return orDefault(s.LockoutDuration, DefaultLockoutDuration) }
 func (s *Server) resetTTL() time.Duration    { return orDefault(s.ResetTTL, time.Hour) }
 
-func (s *Server) maxFailed() int {
-	if s.MaxFailedLogins <= 0 {
-		return 5
+func (s *Server) maxFailed() int { return orDefaultInt(s.MaxFailedLogins, DefaultMaxFailedLogins) }
+
+func orDefaultInt(n, def int) int {
+	if n <= 0 {
+		return def
 	}
-	return s.MaxFailedLogins
+	return n
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -181,6 +218,15 @@ func (s *Server) Handler() (http.Handler, error) {
 	if u, err := url.Parse(s.PublicURL); err == nil && u.Scheme == "https" {
 		s.secure = true
 	}
+	s.key = s.Key
+	if len(s.key) == 0 {
+		s.key = make([]byte, 32)
+		_, _ = rand.Read(s.key)
+	}
+	s.slots = newHashSlots(orDefaultInt(s.HashConcurrency, DefaultHashConcurrency))
+	s.accounts = newThrottle(s.maxFailed(), s.lockout())
+	s.clients = newThrottle(orDefaultInt(s.MaxClientFailures, DefaultMaxClientFailures), s.lockout())
+	s.recovered = newThrottle(1, orDefault(s.RecoveryInterval, DefaultRecoveryInterval))
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		mux.Handle(rt.pattern, s.guard(rt))

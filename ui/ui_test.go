@@ -3,12 +3,16 @@ package ui_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"mime/multipart"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,38 +96,93 @@ func TestSecureCookieWithHTTPSPublicURL(t *testing.T) {
 	}
 }
 
-func TestLockOut(t *testing.T) {
-	e := NewEnv(t, ui.Server{MaxFailedLogins: 3, LockoutDuration: 10 * time.Minute})
+// TestSignInThrottle: failed sign-ins slow down the client address that
+// makes them, never the account: the answer is the same for an unknown
+// account, and the administrator still signs in from elsewhere.
+func TestSignInThrottle(t *testing.T) {
+	e := NewEnv(t, ui.Server{MaxFailedLogins: 3, MaxClientFailures: 8, LockoutDuration: 10 * time.Minute})
 	e.MustUser("admin@forterro.example", envoi.RoleAdmin, "", adminPW)
-	b := e.Browser()
-	try := func(pw string) Page {
-		return b.Submit("/login", "/login", url.Values{"email": {"admin@forterro.example"}, "password": {pw}})
+	attacker := e.BrowserFrom("127.0.0.1")
+	try := func(b *Browser, email, pw string) Page {
+		return b.Submit("/login", "/login", url.Values{"email": {email}, "password": {pw}})
 	}
-	for i := 1; i <= 2; i++ {
-		if p := try("wrong password"); p.Status != http.StatusUnauthorized {
-			t.Fatalf("failure %d: status %d, want 401", i, p.Status)
+	statuses := func(email string) []int {
+		var got []int
+		for range 4 {
+			got = append(got, try(attacker, email, "wrong password").Status)
 		}
+		return got
 	}
-	p := try("wrong password")
+	known, unknown := statuses("admin@forterro.example"), statuses("nobody@forterro.example")
+	want := []int{401, 401, 429, 429}
+	if !slices.Equal(known, want) || !slices.Equal(unknown, want) {
+		t.Fatalf("four failures: known account %v, unknown account %v; want both %v", known, unknown, want)
+	}
+	p := try(attacker, "admin@forterro.example", adminPW)
 	if p.Status != http.StatusTooManyRequests || !strings.Contains(p.Body, envoi.ELockedOut) || !strings.Contains(p.Body, "Too many failed sign-ins") {
-		t.Fatalf("third failure: %d %s, want 429 locked_out with its message", p.Status, text(p.Body))
+		t.Fatalf("right password from the throttled address: %d %s, want 429 locked_out with its message", p.Status, text(p.Body))
 	}
-	if p := try(adminPW); p.Status != http.StatusTooManyRequests {
-		t.Fatalf("right password while locked: %d, want 429", p.Status)
+	if ra, err := strconv.Atoi(p.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 600 {
+		t.Errorf("Retry-After %q, want the seconds left (1-600)", p.Header.Get("Retry-After"))
 	}
-	// The administrator sees the lock.
-	u, err := e.Store.UserByEmail(context.Background(), "admin@forterro.example")
-	must(t, err)
-	if !u.LockedUntil.Equal(e.Clock.Now().Add(10 * time.Minute)) {
-		t.Errorf("locked until %v, want %v", u.LockedUntil, e.Clock.Now().Add(10*time.Minute))
-	}
+
+	t.Run("AnotherAddressSignsIn", func(t *testing.T) {
+		if p := try(e.BrowserFrom("127.0.0.2"), "admin@forterro.example", adminPW); p.Status != http.StatusSeeOther {
+			t.Fatalf("the administrator from another address: %d %s, want 303", p.Status, text(p.Body))
+		}
+		u, err := e.Store.UserByEmail(context.Background(), "admin@forterro.example")
+		must(t, err)
+		if !u.LockedUntil.IsZero() {
+			t.Errorf("the account is locked until %v", u.LockedUntil)
+		}
+	})
+	t.Run("ErrClientFailuresOverAccounts", func(t *testing.T) {
+		b := e.BrowserFrom("127.0.0.3")
+		var got []int
+		for i := range 9 {
+			got = append(got, try(b, fmt.Sprintf("guess%d@forterro.example", i), "wrong password").Status)
+		}
+		if want := []int{401, 401, 401, 401, 401, 401, 401, 429, 429}; !slices.Equal(got, want) {
+			t.Errorf("failures on nine accounts from one address: %v, want %v", got, want)
+		}
+		if p := try(b, "admin@forterro.example", adminPW); p.Status != http.StatusTooManyRequests {
+			t.Errorf("right password from an address over its failures: %d, want 429", p.Status)
+		}
+	})
 	e.Clock.Advance(10*time.Minute + time.Second)
-	if p := try(adminPW); p.Status != http.StatusSeeOther {
-		t.Fatalf("right password after the lock: %d %s, want 303", p.Status, text(p.Body))
+	if p := try(attacker, "admin@forterro.example", adminPW); p.Status != http.StatusSeeOther {
+		t.Fatalf("right password once the wait is over: %d %s, want 303", p.Status, text(p.Body))
 	}
-	u, _ = e.Store.UserByEmail(context.Background(), "admin@forterro.example")
-	if u.FailedLogins != 0 || !u.LockedUntil.IsZero() {
-		t.Errorf("after a good sign-in: %d failures, locked until %v", u.FailedLogins, u.LockedUntil)
+}
+
+// TestTrustedProxy: behind a trusted reverse proxy the client is the
+// address X-Forwarded-For names; from anyone else the header is ignored.
+func TestTrustedProxy(t *testing.T) {
+	e := NewEnv(t, ui.Server{MaxFailedLogins: 2, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	e.MustUser("admin@forterro.example", envoi.RoleAdmin, "", adminPW)
+	proxy := e.BrowserFrom("127.0.0.1")
+	from := func(client, pw string) int {
+		v := url.Values{"email": {"admin@forterro.example"}, "password": {pw}, "csrf": {proxy.CSRF("/login")}}
+		return proxy.Post("/login", v, "X-Forwarded-For", "203.0.113.9, "+client).Status
+	}
+	for range 2 {
+		from("192.0.2.1", "wrong password")
+	}
+	if got := from("192.0.2.1", adminPW); got != http.StatusTooManyRequests {
+		t.Errorf("the throttled client through the proxy: %d, want 429", got)
+	}
+	if got := from("192.0.2.2", adminPW); got != http.StatusSeeOther {
+		t.Errorf("another client through the same proxy: %d, want 303", got)
+	}
+	// Not a trusted proxy: its X-Forwarded-For changes nothing.
+	direct := e.BrowserFrom("127.0.0.4")
+	for i := range 3 {
+		v := url.Values{"email": {"admin@forterro.example"}, "password": {"wrong password"}, "csrf": {direct.CSRF("/login")}}
+		direct.Post("/login", v, "X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i))
+	}
+	v := url.Values{"email": {"admin@forterro.example"}, "password": {adminPW}, "csrf": {direct.CSRF("/login")}}
+	if got := direct.Post("/login", v, "X-Forwarded-For", "198.51.100.77").Status; got != http.StatusTooManyRequests {
+		t.Errorf("an untrusted client naming another address: %d, want 429", got)
 	}
 }
 
@@ -484,6 +543,7 @@ func TestPasswordRecovery(t *testing.T) {
 	}
 
 	t.Run("ErrExpired", func(t *testing.T) {
+		e.Clock.Advance(15 * time.Minute) // one recovery mail per address per RecoveryInterval
 		forgot("admin@forterro.example")
 		reqs := e.Sent.Requests()
 		link, _ := url.Parse(reqs[len(reqs)-1].Context["LIEN"])

@@ -103,16 +103,31 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 		p.Setup.Worker(a.Worker)
 	}
 	consent := &releasingConsent{Service: a.OAuth, Store: store, Logger: logger}
+	lim := cfg.Limits
 	a.HTTP = &envoihttp.Server{
 		Store: store, Pinger: store, Logger: logger,
 		Messages: a.Service, Consent: consent, Tester: flowTester{a.OAuth, a.Sender},
 		Archive: a.Archive, Reports: reports,
-		Metrics: promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}),
+		Metrics:   promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}),
+		PublicURL: cfg.PublicURL, ReadTimeout: lim.ReadTimeout, UploadTimeout: lim.UploadTimeout, WriteTimeout: lim.WriteTimeout,
+	}
+	key, err := uiKey(cfg)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	proxies, err := parseProxies(lim.TrustedProxies)
+	if err != nil {
+		store.Close()
+		return nil, err
 	}
 	adminUI := &ui.Server{
 		Store: store, Messages: a.Service, Consent: a.OAuth, Tester: flowTester{a.OAuth, a.Sender},
 		Health: tokenHealth(a.OAuth), NewAPIKey: envoihttp.NewAPIKey, FileName: filename.Render,
-		PublicURL: cfg.PublicURL, Logger: logger,
+		PublicURL: cfg.PublicURL, Logger: logger, Key: key,
+		ReadTimeout: lim.ReadTimeout, UploadTimeout: lim.UploadTimeout, WriteTimeout: lim.WriteTimeout,
+		HashConcurrency: lim.LoginConcurrency, MaxFailedLogins: lim.LoginFailures, MaxClientFailures: lim.LoginClientFailures,
+		LockoutDuration: lim.LoginWait, RecoveryInterval: lim.RecoveryInterval, TrustedProxies: proxies,
 	}
 	if a.HTTP.UI, err = adminUI.Handler(); err != nil {
 		store.Close()

@@ -29,6 +29,7 @@ type Config struct {
 	// Flags of serve alone (see sendingFlags); not in the file.
 	SMTPCAFile string        `yaml:"-"`
 	QueueLease time.Duration `yaml:"-"`
+	Limits     Limits        `yaml:"-"` // see limitFlags
 }
 
 type setting struct {
