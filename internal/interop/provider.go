@@ -82,7 +82,8 @@ type Event struct {
 	Status            int    `json:"status"`
 	Error             string `json:"error"`
 	AccessTokenLength int    `json:"access_token_length"`
-	RefreshToken      bool   `json:"refresh_token"`
+	AccessToken       string `json:"access_token"`
+	RefreshToken      string `json:"refresh_token"`
 	Active            bool   `json:"active"`
 	JTI               string `json:"jti"`
 	Email             string `json:"email"`

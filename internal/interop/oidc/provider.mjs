@@ -10,7 +10,8 @@
 // side, see internal/interop) gives the port, the accounts, the clients and
 // the access-token lifetime. The provider prints one JSON line per event on
 // standard output ({"event":"listening"} first), which the tests read:
-// token endpoint calls, introspections, revocations.
+// token endpoint calls (with the tokens issued), introspections,
+// revocations.
 //
 // Token introspection (RFC 7662) for the mail server is at /introspect:
 // oidc-provider serves introspection for its opaque tokens only and refuses
@@ -186,7 +187,55 @@ async function introspect(ctx) {
   ctx.body = body;
 }
 
+// oidc-provider takes client_secret_basic and client_secret_post for one
+// another. Real providers do not all: a client registered for
+// client_secret_basic (the method RFC 6749 §2.3.1 requires every server to
+// support) is refused with invalid_client when its secret comes in the
+// body, and one registered for client_secret_post when it comes in the
+// Authorization header, as strict servers do.
+const authMethodOf = new Map(cfg.clients.map((c) => [c.client_id, c.token_endpoint_auth_method]));
+const CLIENT_AUTH_PATHS = new Set(['/token', '/device/auth', '/token/revocation', '/token/introspection']);
+
+async function strictClientAuth(ctx) {
+  const raw = await new Promise((resolve, reject) => {
+    let b = '';
+    ctx.req.setEncoding('utf8');
+    ctx.req.on('data', (c) => { b += c; });
+    ctx.req.on('end', () => resolve(b));
+    ctx.req.on('error', reject);
+  });
+  // Hand the body on to the library, which reads a parsed body when the
+  // stream is consumed.
+  ctx.req.body = raw;
+  const form = Object.fromEntries(new URLSearchParams(raw));
+  const basic = /^basic /i.test(ctx.get('authorization'));
+  let clientId = form.client_id;
+  if (basic) {
+    const decoded = Buffer.from(ctx.get('authorization').slice(6).trim(), 'base64').toString();
+    clientId = decodeURIComponent(decoded.slice(0, decoded.indexOf(':')).replace(/\+/g, ' '));
+  }
+  const method = authMethodOf.get(clientId);
+  let refusal;
+  if (method === 'client_secret_basic' && form.client_secret !== undefined) {
+    refusal = 'this client authenticates with HTTP Basic (client_secret_basic) only';
+  } else if (method === 'client_secret_post' && basic) {
+    refusal = 'this client authenticates with client_secret_post only';
+  }
+  if (!refusal) return false;
+  ctx.status = 401;
+  ctx.set('WWW-Authenticate', 'Basic realm="token"');
+  ctx.body = { error: 'invalid_client', error_description: refusal };
+  emit({
+    event: ctx.path === '/token' ? 'token' : 'client_auth', path: ctx.path, grant_type: form.grant_type,
+    client_id: clientId, basic, status: 401, error: 'invalid_client',
+  });
+  return true;
+}
+
 provider.use(async (ctx, next) => {
+  if (ctx.method === 'POST' && CLIENT_AUTH_PATHS.has(ctx.path) && ctx.is('application/x-www-form-urlencoded')) {
+    if (await strictClientAuth(ctx)) return;
+  }
   if (ctx.path === '/introspect') {
     await introspect(ctx);
     return;
@@ -265,7 +314,10 @@ provider.use(async (ctx, next) => {
       status: ctx.status,
       error: body.error,
       access_token_length: body.access_token ? body.access_token.length : 0,
-      refresh_token: Boolean(body.refresh_token),
+      // The values themselves, for the test that looks for them in envoi's
+      // data and logs (this provider is a test's own).
+      access_token: body.access_token,
+      refresh_token: body.refresh_token,
     });
   }
 });
