@@ -36,6 +36,23 @@ const (
 	GrantJWTBearer = "jwt_bearer"
 )
 
+// How a flow authenticates its client at the provider's token endpoint
+// (RFC 6749 §2.3.1, OpenID Connect's token_endpoint_auth_method names).
+const (
+	// TokenAuthAuto tries HTTP Basic first and, when the provider refuses
+	// the client (invalid_client), the request body once; what worked is
+	// remembered for the flow (AuthFlow.TokenAuthLearned).
+	TokenAuthAuto = "auto"
+	// TokenAuthBasic sends the client ID and secret in an HTTP Basic
+	// Authorization header, the method every server must support.
+	TokenAuthBasic = "client_secret_basic"
+	// TokenAuthPost sends them as client_id and client_secret in the body.
+	TokenAuthPost = "client_secret_post"
+	// TokenAuthNone is a public client: client_id in the body, no secret
+	// sent (PKCE protects the code).
+	TokenAuthNone = "none"
+)
+
 // SMTPServer is where a flow sends mail.
 type SMTPServer struct {
 	Host     string `json:"host"`
@@ -77,6 +94,13 @@ type AuthFlow struct {
 	// ServiceAccountKey is a Google service account's JSON key (jwt_bearer).
 	ServiceAccountKey    string `json:"-"`
 	ServiceAccountKeySet bool   `json:"service_account_key_set"`
+	// TokenAuthMethod is how the client authenticates at the token
+	// endpoint: auto, client_secret_basic, client_secret_post or none
+	// (the preset's when empty; auto for generic). "" reads as auto.
+	TokenAuthMethod string `json:"token_auth_method,omitempty"`
+	// TokenAuthLearned is the method auto found to work (read-only; reset
+	// when the token URL, tenant, client ID or method changes).
+	TokenAuthLearned string `json:"token_auth_method_learned,omitempty"`
 
 	// Mail service part.
 	SMTP           SMTPServer     `json:"smtp"`
@@ -106,6 +130,9 @@ type Preset struct {
 	AppOnlyScope  string
 	SMTP          SMTPServer
 	RatePerMinute int
+	// TokenAuthMethod is the client authentication the provider is known
+	// to accept (auto when unknown).
+	TokenAuthMethod string
 }
 
 // Presets returns the providers envoi knows, by code. URLs of Microsoft 365
@@ -123,6 +150,9 @@ func Presets() map[string]Preset {
 			AppOnlyScope:  "https://outlook.office365.com/.default",
 			SMTP:          SMTPServer{Host: "smtp.office365.com", Port: 587, Security: SecuritySTARTTLS},
 			RatePerMinute: 30,
+			// Microsoft accepts the body, as envoi always sent it; public
+			// clients (no secret) need client_id there anyway.
+			TokenAuthMethod: TokenAuthPost,
 		},
 		PresetGmail: {
 			Code:        PresetGmail,
@@ -134,8 +164,10 @@ func Presets() map[string]Preset {
 			UserinfoURL: "https://openidconnect.googleapis.com/v1/userinfo",
 			RedirectURL: "http://localhost",
 			SMTP:        SMTPServer{Host: "smtp.gmail.com", Port: 587, Security: SecuritySTARTTLS},
+			// Google accepts the body, as envoi always sent it.
+			TokenAuthMethod: TokenAuthPost,
 		},
-		PresetGeneric: {Code: PresetGeneric, Name: "Generic OAuth 2.0 provider"},
+		PresetGeneric: {Code: PresetGeneric, Name: "Generic OAuth 2.0 provider", TokenAuthMethod: TokenAuthAuto},
 	}
 }
 
@@ -162,6 +194,7 @@ func (f *AuthFlow) ApplyPreset() error {
 	fill(&f.TokenURL, p.TokenURL)
 	fill(&f.DeviceURL, p.DeviceURL)
 	fill(&f.UserinfoURL, p.UserinfoURL)
+	fill(&f.TokenAuthMethod, p.TokenAuthMethod)
 	if f.SMTP.Host == "" {
 		f.SMTP.Host = p.SMTP.Host
 	}
@@ -201,6 +234,11 @@ func (f *AuthFlow) Validate() error {
 	default:
 		return bad("kind", "%q is not smtp_basic or oauth2", f.Kind)
 	}
+	switch f.TokenAuthMethod {
+	case "", TokenAuthAuto, TokenAuthBasic, TokenAuthPost, TokenAuthNone:
+	default:
+		return bad("token_auth_method", "%q is not auto, client_secret_basic, client_secret_post or none", f.TokenAuthMethod)
+	}
 	if f.Kind == KindOAuth2 {
 		if _, ok := Presets()[f.Preset]; !ok {
 			return bad("preset", "unknown preset %q (microsoft365, gmail or generic)", f.Preset)
@@ -212,6 +250,12 @@ func (f *AuthFlow) Validate() error {
 		}
 		if f.Grant != GrantJWTBearer && strings.TrimSpace(f.ClientID) == "" {
 			return bad("client_id", "the client ID is required; copy it from the provider's app registration")
+		}
+		if f.TokenAuthMethod == TokenAuthBasic && f.Grant != GrantJWTBearer && !f.ClientSecretSet && f.ClientSecret == "" {
+			return bad("client_secret", "client_secret_basic sends the client secret: enter it, or choose token_auth_method none for a public client")
+		}
+		if f.TokenAuthMethod == TokenAuthNone && f.Grant == GrantClientCredentials {
+			return bad("token_auth_method", "the client_credentials grant authenticates the client: none sends no secret (choose auto, client_secret_basic or client_secret_post)")
 		}
 		if f.Grant == GrantJWTBearer && !f.ServiceAccountKeySet && f.ServiceAccountKey == "" {
 			return bad("service_account_key", "a Google service account key (JSON) is required for the jwt_bearer grant")
@@ -289,6 +333,15 @@ func (f *AuthFlow) grant() string {
 
 // EffectiveGrant returns the flow's grant, authorization_code when unset.
 func (f *AuthFlow) EffectiveGrant() string { return f.grant() }
+
+// EffectiveTokenAuthMethod returns the flow's token_auth_method, auto when
+// unset.
+func (f *AuthFlow) EffectiveTokenAuthMethod() string {
+	if f.TokenAuthMethod == "" {
+		return TokenAuthAuto
+	}
+	return f.TokenAuthMethod
+}
 
 // MaxAttachmentsBytes returns the flow's attachment limit in bytes, 0 for none.
 func (f *AuthFlow) MaxAttachmentsBytes() int64 { return int64(f.MaxAttachmentsMB) << 20 }

@@ -123,9 +123,9 @@ var catalogue = map[string]map[string]Text{
 		"es": {"La URI de redirección no coincide con el registro de la aplicación", "Registre la URI de redirección de envoi exactamente como se muestra en la aplicación del proveedor; detrás de un proxy, configure --public-url."},
 	},
 	EOAuthInvalidClient: {
-		"en": {"The client secret is invalid or expired", "Create a new client secret in the provider's app registration and enter it in the flow."},
-		"fr": {"Le client secret est invalide ou expiré", "Créez un nouveau client secret chez le fournisseur et saisissez-le dans le flux."},
-		"es": {"El secreto de cliente no es válido o expiró", "Cree un nuevo secreto de cliente en el registro de la aplicación y escríbalo en el flujo."},
+		"en": {"The provider refused the client's credentials", "Check the client ID and secret (a secret expires: create a new one in the provider's app registration and enter it in the flow). If they are right, the provider may not accept how they are sent: set the flow's token_auth_method to auto, client_secret_basic or client_secret_post, or none for a public client."},
+		"fr": {"Le fournisseur a refusé les identifiants du client", "Vérifiez le client ID et le client secret (un secret expire : créez-en un nouveau chez le fournisseur et saisissez-le dans le flux). S'ils sont justes, le fournisseur n'accepte peut-être pas leur mode d'envoi : réglez le token_auth_method du flux sur auto, client_secret_basic ou client_secret_post, ou none pour un client public."},
+		"es": {"El proveedor rechazó las credenciales del cliente", "Compruebe el ID y el secreto de cliente (un secreto caduca: cree uno nuevo en el registro de la aplicación y escríbalo en el flujo). Si son correctos, puede que el proveedor no acepte cómo se envían: ajuste el token_auth_method del flujo a auto, client_secret_basic o client_secret_post, o none para un cliente público."},
 	},
 	ESMTPAuthDisabled: {
 		"en": {"SMTP AUTH is disabled for the tenant or mailbox", "In Microsoft 365, an administrator must enable Authenticated SMTP for this mailbox (Exchange admin center > mailbox > Manage email apps) or for the tenant (Set-TransportConfig -SmtpClientAuthenticationDisabled $false)."},

@@ -23,6 +23,7 @@ type authFlowInput struct {
 	RedirectURL       string               `json:"redirect_url"`
 	Grant             string               `json:"grant"`
 	ServiceAccountKey string               `json:"service_account_key"`
+	TokenAuthMethod   string               `json:"token_auth_method"`
 	SMTP              envoi.SMTPServer     `json:"smtp"`
 	GenericMailbox    envoi.GenericMailbox `json:"generic_mailbox"`
 	MaxAttachmentsMB  int                  `json:"max_attachments_mb"`
@@ -42,7 +43,7 @@ func (s *Server) putAuthFlow(w http.ResponseWriter, r *http.Request) {
 		Scope: in.Scope, AuthURL: in.AuthURL, TokenURL: in.TokenURL, DeviceURL: in.DeviceURL,
 		UserinfoURL: in.UserinfoURL, ClientID: in.ClientID, ClientSecret: in.ClientSecret,
 		Tenant: in.Tenant, RedirectURL: in.RedirectURL, Grant: in.Grant,
-		ServiceAccountKey: in.ServiceAccountKey, SMTP: in.SMTP, GenericMailbox: in.GenericMailbox,
+		ServiceAccountKey: in.ServiceAccountKey, TokenAuthMethod: in.TokenAuthMethod, SMTP: in.SMTP, GenericMailbox: in.GenericMailbox,
 		MaxAttachmentsMB: in.MaxAttachmentsMB, RatePerMinute: in.RatePerMinute,
 		Operators: in.Operators, Groups: in.Groups,
 	}

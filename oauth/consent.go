@@ -239,7 +239,9 @@ func (s *Service) finish(ctx context.Context, st *envoi.OAuthState, code, errPar
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
-	tok, err := Config(flow, st.RedirectURI).Exchange(s.client(ctx), code, oauth2.VerifierOption(st.Verifier))
+	tok, err := s.tokenCall(ctx, flow, func(method string) (*oauth2.Token, error) {
+		return configFor(flow, st.RedirectURI, method).Exchange(s.client(ctx), code, oauth2.VerifierOption(st.Verifier))
+	})
 	if err != nil {
 		e := mapError(err)
 		if e.Code == envoi.EConsentRequired {

@@ -43,6 +43,17 @@ func (m *memStore) PutAuthFlow(_ context.Context, f *envoi.AuthFlow) error {
 	return nil
 }
 
+func (m *memStore) SetTokenAuthLearned(_ context.Context, flow, method string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.flows[flow]
+	if !ok {
+		return envoi.Errorf(envoi.ENotFound, "flow %q", flow)
+	}
+	f.TokenAuthLearned = method
+	return nil
+}
+
 func (m *memStore) PutOperator(_ context.Context, o *envoi.Operator) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -42,6 +42,9 @@ type Store interface {
 	UpdateToken(ctx context.Context, t *envoi.Token) error
 	PutOAuthState(ctx context.Context, s *envoi.OAuthState) error
 	TakeOAuthState(ctx context.Context, state string) (*envoi.OAuthState, error)
+	// SetTokenAuthLearned records the token_auth_method auto found to
+	// work for a flow.
+	SetTokenAuthLearned(ctx context.Context, flow, method string) error
 }
 
 // MicrosoftNativeRedirect is Microsoft's redirect URI for native apps: the
@@ -134,17 +137,26 @@ func (s *Service) httpClient() *http.Client {
 // tenant substituted into the URLs. For consent (the authorization code and
 // device grants) the scope gains what envoi needs to learn who signed in:
 // "openid email profile" for Microsoft 365, "openid email" for Gmail.
-// Credentials go in the request body, which every preset accepts.
+// The client authenticates by the first method the flow's
+// token_auth_method tries (see tokenCall, which every token request of
+// the Service goes through).
 func Config(flow *envoi.AuthFlow, redirectURL string) *oauth2.Config {
 	f := flow.Resolved()
+	style, secret := oauth2.AuthStyleInParams, f.ClientSecret
+	switch authOrder(&f)[0] {
+	case envoi.TokenAuthBasic:
+		style = oauth2.AuthStyleInHeader
+	case envoi.TokenAuthNone:
+		secret = ""
+	}
 	return &oauth2.Config{
 		ClientID:     f.ClientID,
-		ClientSecret: f.ClientSecret,
+		ClientSecret: secret,
 		Endpoint: oauth2.Endpoint{
 			AuthURL:       f.AuthURL,
 			TokenURL:      f.TokenURL,
 			DeviceAuthURL: f.DeviceURL,
-			AuthStyle:     oauth2.AuthStyleInParams,
+			AuthStyle:     style,
 		},
 		RedirectURL: redirectURL,
 		Scopes:      consentScopes(&f),

@@ -289,11 +289,14 @@ func (s *Service) fetch(ctx context.Context, flow *envoi.AuthFlow, refreshToken 
 	f := flow.Resolved()
 	switch f.EffectiveGrant() {
 	case envoi.GrantClientCredentials:
-		cc := clientcredentials.Config{
-			ClientID: f.ClientID, ClientSecret: f.ClientSecret, TokenURL: f.TokenURL,
-			Scopes: appScopes(&f), AuthStyle: oauth2.AuthStyleInParams,
-		}
-		return cc.Token(ctx)
+		return s.tokenCall(ctx, flow, func(method string) (*oauth2.Token, error) {
+			c := configFor(flow, "", method)
+			cc := clientcredentials.Config{
+				ClientID: c.ClientID, ClientSecret: c.ClientSecret, TokenURL: c.Endpoint.TokenURL,
+				Scopes: appScopes(&f), AuthStyle: c.Endpoint.AuthStyle,
+			}
+			return cc.Token(ctx)
+		})
 	case envoi.GrantJWTBearer:
 		jc, err := jwtConfig(&f)
 		if err != nil {
@@ -305,7 +308,9 @@ func (s *Service) fetch(ctx context.Context, flow *envoi.AuthFlow, refreshToken 
 		return nil, envoi.Errorf(envoi.EConsentRequired, "the provider gave no refresh token at consent").
 			WithDetail("provider_text", "no refresh token")
 	}
-	return Config(flow, "").TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken}).Token()
+	return s.tokenCall(ctx, flow, func(method string) (*oauth2.Token, error) {
+		return configFor(flow, "", method).TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken}).Token()
+	})
 }
 
 // appScopes is the scope of a client credentials request: Microsoft wants

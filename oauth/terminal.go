@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"envoi"
 )
 
@@ -135,10 +137,18 @@ func (s *Service) DeviceConsent(ctx context.Context, flowCode, operator string, 
 	if c.flow.DeviceURL == "" {
 		return nil, envoi.FieldError(envoi.EInvalidFlowData, "device_url", "flow %q has no device authorization URL", c.flow.Code)
 	}
-	conf := Config(c.flow, "")
-	actx, cancel := context.WithTimeout(s.client(ctx), s.timeout())
-	da, err := conf.DeviceAuth(actx)
+	// The device code is asked for with the first method; polling it
+	// falls back like any token request (a refused client gets no token,
+	// the code stays good).
+	first := authOrder(c.flow)[0]
+	actx, cancel := context.WithTimeout(ctx, s.timeout())
+	da, err := s.deviceAuth(actx, configFor(c.flow, "", first), first)
 	cancel()
+	if err != nil && clientRefused(err) && first == envoi.TokenAuthBasic {
+		actx, cancel := context.WithTimeout(ctx, s.timeout())
+		da, err = s.deviceAuth(actx, configFor(c.flow, "", envoi.TokenAuthPost), envoi.TokenAuthPost)
+		cancel()
+	}
 	if err != nil {
 		return nil, consentFailure(mapError(err))
 	}
@@ -147,7 +157,9 @@ func (s *Service) DeviceConsent(ctx context.Context, flowCode, operator string, 
 		uri = da.VerificationURIComplete
 	}
 	show(uri, da.UserCode)
-	tok, err := conf.DeviceAccessToken(s.client(ctx), da)
+	tok, err := s.tokenCall(ctx, c.flow, func(method string) (*oauth2.Token, error) {
+		return configFor(c.flow, "", method).DeviceAccessToken(s.client(ctx), da)
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("oauth: consent abandoned: %w", ctx.Err())

@@ -57,6 +57,8 @@ type flowData struct {
 	RedirectURI string
 	Test        *testView
 	Token       *envoi.Token // the generic mailbox's token
+	// TokenAuthMethods are the choices of token_auth_method.
+	TokenAuthMethods []string
 }
 
 // presetJSON is what the page's script fills the form with when the
@@ -70,12 +72,13 @@ type presetJSON struct {
 	SMTPPort    int    `json:"smtp_port"`
 	Security    string `json:"smtp_security"`
 	Rate        int    `json:"rate_per_minute"`
+	TokenAuth   string `json:"token_auth_method"`
 }
 
 func presetsJSON() string {
 	m := map[string]presetJSON{}
 	for c, p := range envoi.Presets() {
-		m[c] = presetJSON{Scope: p.Scope, AuthURL: p.AuthURL, TokenURL: p.TokenURL, SMTPHost: p.SMTP.Host, SMTPPort: p.SMTP.Port, Security: p.SMTP.Security, Rate: p.RatePerMinute}
+		m[c] = presetJSON{Scope: p.Scope, AuthURL: p.AuthURL, TokenURL: p.TokenURL, SMTPHost: p.SMTP.Host, SMTPPort: p.SMTP.Port, Security: p.SMTP.Security, Rate: p.RatePerMinute, TokenAuth: p.TokenAuthMethod}
 	}
 	b, _ := json.Marshal(m)
 	return string(b)
@@ -95,6 +98,7 @@ func (s *Server) flowPage(w http.ResponseWriter, r *http.Request, status int, d 
 	}
 	d.Operators, d.Groups, d.Presets, d.PresetsJSON = ops, groups, orderedPresets(), presetsJSON()
 	d.RedirectURI = strings.TrimRight(s.PublicURL, "/") + "/oauth/callback"
+	d.TokenAuthMethods = []string{envoi.TokenAuthAuto, envoi.TokenAuthBasic, envoi.TokenAuthPost, envoi.TokenAuthNone}
 	members := map[string]bool{}
 	for _, o := range d.Flow.Operators {
 		members[o] = true
@@ -159,16 +163,18 @@ func flowForm(r *http.Request) (*envoi.AuthFlow, error) {
 		Scope: v("scope"), AuthURL: v("auth_url"), TokenURL: v("token_url"),
 		ClientID: v("client_id"), ClientSecret: r.PostFormValue("client_secret"), Tenant: v("tenant"),
 		RedirectURL: v("redirect_url"), Grant: v("grant"), ServiceAccountKey: r.PostFormValue("service_account_key"),
-		SMTP:           envoi.SMTPServer{Host: v("smtp_host"), Security: v("smtp_security")},
-		GenericMailbox: envoi.GenericMailbox{Enabled: r.PostFormValue("generic_enabled") == "on", Email: v("generic_email")},
-		Operators:      r.PostForm["operators"],
-		Groups:         r.PostForm["groups"],
+		TokenAuthMethod: v("token_auth_method"),
+		SMTP:            envoi.SMTPServer{Host: v("smtp_host"), Security: v("smtp_security")},
+		GenericMailbox:  envoi.GenericMailbox{Enabled: r.PostFormValue("generic_enabled") == "on", Email: v("generic_email")},
+		Operators:       r.PostForm["operators"],
+		Groups:          r.PostForm["groups"],
 	}
 	if code := r.PathValue("code"); code != "" {
 		f.Code = code
 	}
 	if f.Kind == envoi.KindSMTPBasic {
 		f.Preset, f.Scope, f.AuthURL, f.TokenURL, f.ClientID, f.ClientSecret, f.Tenant, f.RedirectURL, f.Grant, f.ServiceAccountKey = "", "", "", "", "", "", "", "", "", ""
+		f.TokenAuthMethod = ""
 	}
 	if f.Operators == nil {
 		f.Operators = []string{}

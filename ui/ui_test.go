@@ -565,6 +565,27 @@ func TestFlowForm(t *testing.T) {
 			t.Errorf("after an update without a secret: secret kept %v, name %q", f.ClientSecret == "the-secret", f.Name)
 		}
 	})
+	t.Run("TokenAuthMethod", func(t *testing.T) {
+		if f.TokenAuthMethod != envoi.TokenAuthPost {
+			t.Errorf("preset's token_auth_method: got %q, want client_secret_post", f.TokenAuthMethod)
+		}
+		p := b.Submit("/auth-flows/O365", "/auth-flows/O365", with(ok, "token_auth_method", "client_secret_basic"))
+		if p.Status != http.StatusSeeOther {
+			t.Fatalf("update: %d %s", p.Status, text(p.Body))
+		}
+		got, _ := e.Store.AuthFlow(context.Background(), "O365")
+		if got.TokenAuthMethod != envoi.TokenAuthBasic {
+			t.Errorf("stored: got %q, want client_secret_basic", got.TokenAuthMethod)
+		}
+		page := b.Get("/auth-flows/O365")
+		if !strings.Contains(page.Body, `<option value="client_secret_basic" selected>`) {
+			t.Errorf("the form does not show the stored method:\n%s", text(page.Body))
+		}
+		p = b.Submit("/auth-flows/O365", "/auth-flows/O365", with(ok, "token_auth_method", "private_key_jwt"))
+		if p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, "token_auth_method") {
+			t.Errorf("unknown method: %d %s", p.Status, text(p.Body))
+		}
+	})
 }
 
 func TestMailSettingPreview(t *testing.T) {

@@ -74,6 +74,7 @@ type authFlowDoc struct {
 	RedirectURL          string               `yaml:"redirect_url"`
 	Grant                string               `yaml:"grant"`
 	ServiceAccountKeyEnv string               `yaml:"service_account_key_env"`
+	TokenAuthMethod      string               `yaml:"token_auth_method"`
 	SMTP                 envoi.SMTPServer     `yaml:"smtp"`
 	GenericMailbox       envoi.GenericMailbox `yaml:"generic_mailbox"`
 	MaxAttachmentsMB     int                  `yaml:"max_attachments_mb"`
@@ -249,7 +250,7 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string) ([]applySte
 		f := &envoi.AuthFlow{Code: code, Name: d.Name, Kind: d.Kind, Preset: d.Preset, Scope: d.Scope, AuthURL: d.AuthURL,
 			TokenURL: d.TokenURL, DeviceURL: d.DeviceURL, UserinfoURL: d.UserinfoURL, ClientID: d.ClientID,
 			ClientSecret: secret, Tenant: d.Tenant, RedirectURL: d.RedirectURL, Grant: d.Grant, ServiceAccountKey: sa,
-			SMTP: d.SMTP, GenericMailbox: d.GenericMailbox, MaxAttachmentsMB: d.MaxAttachmentsMB,
+			TokenAuthMethod: d.TokenAuthMethod, SMTP: d.SMTP, GenericMailbox: d.GenericMailbox, MaxAttachmentsMB: d.MaxAttachmentsMB,
 			RatePerMinute: d.RatePerMinute, Operators: d.Operators, Groups: d.Groups}
 		steps = append(steps, applyStep{"auth flow " + code, func(ctx context.Context, s envoi.Store) error { return s.PutAuthFlow(ctx, f) }})
 	}

@@ -58,6 +58,31 @@ const (
 	OAuthRotateNone
 )
 
+// How the registered app authenticates at the token endpoint
+// (OAuthOptions.ClientAuth), with OpenID Connect's names.
+const (
+	// OAuthClientAuthAny accepts the secret in the body or in an HTTP
+	// Basic header (the default).
+	OAuthClientAuthAny = ""
+	// OAuthClientAuthBasic accepts only HTTP Basic, as many servers do
+	// (RFC 6749 §2.3.1 makes it the one every server supports): a secret
+	// in the body is answered 401 invalid_client.
+	OAuthClientAuthBasic = "client_secret_basic"
+	// OAuthClientAuthPost accepts only client_secret in the body: a Basic
+	// header is answered 401 invalid_client.
+	OAuthClientAuthPost = "client_secret_post"
+)
+
+// OAuthTokenRequest is what the provider saw of one token request.
+type OAuthTokenRequest struct {
+	Grant string
+	// Method is how the client authenticated: client_secret_basic,
+	// client_secret_post, or none (no secret sent).
+	Method string
+	// RefreshToken is the refresh token presented (refresh grant).
+	RefreshToken string
+}
+
 // OAuthFault is how the provider misbehaves.
 type OAuthFault int
 
@@ -80,10 +105,15 @@ type OAuthOptions struct {
 	Style string
 	// ClientID and ClientSecret identify the one registered app; defaults
 	// "test-client" and "test-secret". An empty secret with PublicClient
-	// set makes a public client (no secret checked).
+	// set makes a public client: no secret checked, and one sent is
+	// refused (401 invalid_client), as real providers do for a client
+	// registered with token_endpoint_auth_method none.
 	ClientID     string
 	ClientSecret string
 	PublicClient bool
+	// ClientAuth is how the app must authenticate: OAuthClientAuthAny
+	// (default), OAuthClientAuthBasic or OAuthClientAuthPost.
+	ClientAuth string
 	// RedirectURIs registered for the app. A loopback URI without a port
 	// ("http://127.0.0.1", "http://localhost") matches any port (RFC 8252
 	// §7.3). Empty: any redirect URI is accepted.
@@ -97,6 +127,13 @@ type OAuthOptions struct {
 	// long (Microsoft: 90 days, AADSTS700082).
 	RefreshIdleLifetime time.Duration
 	Rotation            OAuthRotation
+	// RotationGrace keeps a refresh token replaced by OAuthRotateStrict
+	// valid that long after its first use (0: dead at once).
+	RotationGrace time.Duration
+	// AccessTokenSize, when set, makes access tokens JWT-like (three
+	// base64url parts) of at least that many bytes: Microsoft's are 1.5
+	// to 3 KB, longer than an SMTP command line.
+	AccessTokenSize int
 	// DevicePolls is how many polls of a device code answer
 	// authorization_pending before it is approved; DeviceSlowDown makes
 	// the first poll answer slow_down. DeviceInterval is the interval in
@@ -132,6 +169,7 @@ type OAuthProvider struct {
 	consented     map[string]bool // users who granted offline access (Google's prompt rule)
 	accounts      map[string]*rsa.PublicKey
 	tokenCalls    map[string]int
+	tokenReqs     []OAuthTokenRequest
 	onToken       func(grant string)
 	authorizeHits int
 	userinfoHits  int
@@ -156,6 +194,7 @@ type oauthRefresh struct {
 	lastUsed              time.Time
 	revoked               bool
 	expiredIdle           bool
+	rotatedAt             time.Time // when OAuthRotateStrict replaced it
 }
 
 type oauthDevice struct {
@@ -320,6 +359,14 @@ func (p *OAuthProvider) TokenCalls(grant string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.tokenCalls[grant]
+}
+
+// TokenRequests returns the token requests received, in order: grant,
+// client authentication method and refresh token presented.
+func (p *OAuthProvider) TokenRequests() []OAuthTokenRequest {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]OAuthTokenRequest(nil), p.tokenReqs...)
 }
 
 // AuthorizeCalls and UserinfoCalls count requests to those endpoints.
@@ -539,9 +586,51 @@ func (p *OAuthProvider) tokenError(w http.ResponseWriter, status int, code, micr
 	json.NewEncoder(w).Encode(body)
 }
 
-// clientAuth checks the client's credentials (form or Basic header) and
-// writes the error when they are wrong.
+// oauthClientMethod is how r authenticates the client: client_secret_basic
+// (an Authorization: Basic header), client_secret_post (client_secret in
+// the body) or none.
+func oauthClientMethod(r *http.Request) string {
+	if _, _, ok := r.BasicAuth(); ok {
+		return OAuthClientAuthBasic
+	}
+	if r.PostForm.Get("client_secret") != "" {
+		return OAuthClientAuthPost
+	}
+	return "none"
+}
+
+// clientMethodRefused writes the refusal of a client authentication method
+// the app is not registered for, and reports whether it did.
+func (p *OAuthProvider) clientMethodRefused(w http.ResponseWriter, r *http.Request) bool {
+	method := oauthClientMethod(r)
+	if _, _, basic := r.BasicAuth(); basic && r.PostForm.Get("client_secret") != "" {
+		// RFC 6749 §2.3: a client must not use more than one method.
+		p.tokenError(w, http.StatusBadRequest, "invalid_request", "AADSTS90014: The request uses more than one client authentication method.", "Multiple client authentication methods.")
+		return true
+	}
+	refuse := ""
+	switch {
+	case p.opts.PublicClient && p.opts.ClientSecret == "" && method != "none":
+		refuse = "none"
+	case p.opts.ClientAuth == OAuthClientAuthBasic && method == OAuthClientAuthPost:
+		refuse = OAuthClientAuthBasic
+	case p.opts.ClientAuth == OAuthClientAuthPost && method == OAuthClientAuthBasic:
+		refuse = OAuthClientAuthPost
+	}
+	if refuse == "" {
+		return false
+	}
+	desc := fmt.Sprintf("client authentication method %s is not allowed for this client (registered: %s)", method, refuse)
+	p.tokenError(w, http.StatusUnauthorized, "invalid_client", "AADSTS7000112: "+desc+".", desc)
+	return true
+}
+
+// clientAuth checks the client's credentials (form or Basic header, as
+// the app's ClientAuth allows) and writes the error when they are wrong.
 func (p *OAuthProvider) clientAuth(w http.ResponseWriter, r *http.Request, requireSecret bool) (string, bool) {
+	if p.clientMethodRefused(w, r) {
+		return "", false
+	}
 	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	if u, pw, ok := r.BasicAuth(); ok {
 		id, _ = url.QueryUnescape(u)
@@ -577,6 +666,7 @@ func (p *OAuthProvider) token(w http.ResponseWriter, r *http.Request) {
 	grant := r.PostForm.Get("grant_type")
 	p.mu.Lock()
 	p.tokenCalls[grant]++
+	p.tokenReqs = append(p.tokenReqs, OAuthTokenRequest{Grant: grant, Method: oauthClientMethod(r), RefreshToken: r.PostForm.Get("refresh_token")})
 	hook := p.onToken
 	p.mu.Unlock()
 	if hook != nil {
@@ -659,7 +749,7 @@ func (p *OAuthProvider) grantRefresh(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !found:
 		problem = [2]string{"AADSTS9002313: Invalid request. The refresh token is malformed or invalid.", "Bad Request"}
-	case old.revoked:
+	case old.revoked || (!old.rotatedAt.IsZero() && now.Sub(old.rotatedAt) >= p.opts.RotationGrace):
 		problem = [2]string{"AADSTS50173: The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.", "Token has been expired or revoked."}
 	case old.expiredIdle:
 		problem = [2]string{fmt.Sprintf("AADSTS700082: The refresh token has expired due to inactivity. The token was issued on %s and was inactive for %s.", old.lastUsed.UTC().Format(time.RFC3339), p.opts.RefreshIdleLifetime), "Token has been expired or revoked."}
@@ -679,7 +769,9 @@ func (p *OAuthProvider) grantRefresh(w http.ResponseWriter, r *http.Request) {
 	case OAuthRotateLenient:
 		resp = p.issueLocked(old.user, id, old.scope, true, false)
 	default:
-		old.revoked = true
+		if old.rotatedAt.IsZero() {
+			old.rotatedAt = now
+		}
 		resp = p.issueLocked(old.user, id, old.scope, true, false)
 	}
 	p.mu.Unlock()
@@ -691,6 +783,9 @@ func (p *OAuthProvider) grantRefresh(w http.ResponseWriter, r *http.Request) {
 func (p *OAuthProvider) issueLocked(user, clientID, scope string, withRefresh, app bool) map[string]any {
 	now := p.now()
 	at := oauthRandom("at-")
+	if p.opts.AccessTokenSize > 0 {
+		at = p.longAccessToken(user, clientID, scope, now)
+	}
 	p.access[at] = &oauthAccess{user: user, clientID: clientID, scope: scope, app: app, expires: now.Add(p.opts.AccessTokenLifetime)}
 	secs := int(p.opts.AccessTokenLifetime / time.Second)
 	resp := map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": secs, "scope": scope}
@@ -726,6 +821,21 @@ func (p *OAuthProvider) idToken(user, clientID string, now time.Time) string {
 	return oauthSignHS256(claims, []byte(p.opts.ClientSecret))
 }
 
+// longAccessToken is a JWT-like access token of at least AccessTokenSize
+// bytes: claims padded with a random blob, as Microsoft's carry many.
+func (p *OAuthProvider) longAccessToken(user, clientID, scope string, now time.Time) string {
+	claims := map[string]any{"iss": p.URL, "aud": "https://outlook.office.com", "appid": clientID, "upn": user,
+		"scp": scope, "iat": now.Unix(), "exp": now.Add(p.opts.AccessTokenLifetime).Unix(), "jti": oauthRandom("")}
+	tok := oauthSignHS256(claims, []byte("access"))
+	if pad := p.opts.AccessTokenSize - len(tok); pad > 0 {
+		b := make([]byte, pad*3/4+3)
+		rand.Read(b)
+		claims["xms_pad"] = base64.RawURLEncoding.EncodeToString(b)
+		tok = oauthSignHS256(claims, []byte("access"))
+	}
+	return tok
+}
+
 func oauthWriteJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -735,6 +845,9 @@ func oauthWriteJSON(w http.ResponseWriter, v any) {
 func (p *OAuthProvider) deviceCode(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	if p.clientMethodRefused(w, r) {
 		return
 	}
 	if r.PostForm.Get("client_id") != p.opts.ClientID {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -464,5 +465,132 @@ func TestOAuthProviderFaults(t *testing.T) {
 	resp.Body.Close()
 	if n := p.TokenCalls(testmail.OAuthGrantClientCredentials); n != 1 {
 		t.Errorf("token calls: got %d, want 1 (refused and 500 never reach the endpoint)", n)
+	}
+}
+
+// oauthTokenBasic posts form to the token endpoint with the client's
+// credentials in an HTTP Basic header instead of the body.
+func oauthTokenBasic(t *testing.T, p *testmail.OAuthProvider, form url.Values) (int, map[string]any) {
+	t.Helper()
+	form = maps.Clone(form)
+	id, secret := form.Get("client_id"), form.Get("client_secret")
+	form.Del("client_id")
+	form.Del("client_secret")
+	req, _ := http.NewRequest(http.MethodPost, p.TokenURL(), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("token answer is not JSON: %v", err)
+	}
+	return resp.StatusCode, body
+}
+
+func TestOAuthProviderClientAuth(t *testing.T) {
+	const v = "v-0123456789-0123456789-0123456789-0123456789"
+	cc := func(p *testmail.OAuthProvider) url.Values {
+		return url.Values{"grant_type": {"client_credentials"}, "scope": {"https://outlook.office365.com/.default"},
+			"client_id": {p.ClientID()}, "client_secret": {p.ClientSecret()}}
+	}
+	for _, c := range []struct {
+		name            string
+		mode            string
+		basicOK, postOK bool
+	}{
+		{"Any", testmail.OAuthClientAuthAny, true, true},
+		{"BasicOnly", testmail.OAuthClientAuthBasic, true, false},
+		{"PostOnly", testmail.OAuthClientAuthPost, false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, _ := startOAuth(t, testmail.OAuthOptions{ClientAuth: c.mode})
+			for _, try := range []struct {
+				method string
+				ok     bool
+				send   func(*testing.T, *testmail.OAuthProvider, url.Values) (int, map[string]any)
+			}{{testmail.OAuthClientAuthBasic, c.basicOK, oauthTokenBasic}, {testmail.OAuthClientAuthPost, c.postOK, oauthToken}} {
+				for _, form := range []url.Values{cc(p), oauthCodeForm(p, oauthCode(t, p, oauthAuthQuery(p, "offline_access", v)), v)} {
+					status, body := try.send(t, p, form)
+					if try.ok {
+						if status != http.StatusOK {
+							t.Errorf("%s %s: got %d %v, want 200", try.method, form.Get("grant_type"), status, body)
+						}
+						continue
+					}
+					oauthWantError(t, status, body, http.StatusUnauthorized, "invalid_client", "client authentication method "+try.method+" is not allowed")
+				}
+			}
+			reqs := p.TokenRequests()
+			if len(reqs) != 4 || reqs[0].Method != testmail.OAuthClientAuthBasic || reqs[2].Method != testmail.OAuthClientAuthPost {
+				t.Errorf("token requests recorded: %+v", reqs)
+			}
+		})
+	}
+
+	t.Run("BothMethods", func(t *testing.T) {
+		p, _ := startOAuth(t, testmail.OAuthOptions{})
+		form := cc(p)
+		req, _ := http.NewRequest(http.MethodPost, p.TokenURL(), strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(p.ClientID(), p.ClientSecret())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("Basic and client_secret in one request: got %d, want 400", resp.StatusCode)
+		}
+	})
+
+	t.Run("PublicClient", func(t *testing.T) {
+		p, _ := startOAuth(t, testmail.OAuthOptions{PublicClient: true})
+		code := oauthCode(t, p, oauthAuthQuery(p, "offline_access", v))
+		form := oauthCodeForm(p, code, v)
+		form.Set("client_secret", "anything")
+		status, body := oauthToken(t, p, form)
+		oauthWantError(t, status, body, http.StatusUnauthorized, "invalid_client", "client_secret_post is not allowed")
+		form.Del("client_secret")
+		if status, body := oauthToken(t, p, form); status != http.StatusOK {
+			t.Errorf("public client without a secret: got %d %v", status, body)
+		}
+		if m := p.TokenRequests()[1].Method; m != "none" {
+			t.Errorf("method recorded: got %q, want none", m)
+		}
+	})
+}
+
+func TestOAuthProviderRotationGrace(t *testing.T) {
+	const v = "v-0123456789-0123456789-0123456789-0123456789"
+	p, clk := startOAuth(t, testmail.OAuthOptions{Rotation: testmail.OAuthRotateStrict, RotationGrace: time.Minute})
+	_, body := oauthToken(t, p, oauthCodeForm(p, oauthCode(t, p, oauthAuthQuery(p, "offline_access", v)), v))
+	rt := body["refresh_token"].(string)
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {p.ClientID()}, "client_secret": {p.ClientSecret()}}
+	if status, body := oauthToken(t, p, form); status != 200 || body["refresh_token"] == rt {
+		t.Fatalf("refresh: got %d %v", status, body)
+	}
+	clk.Add(30 * time.Second)
+	if status, body := oauthToken(t, p, form); status != 200 {
+		t.Errorf("old refresh token within the grace: got %d %v", status, body)
+	}
+	clk.Add(30 * time.Second)
+	status, body := oauthToken(t, p, form)
+	oauthWantError(t, status, body, http.StatusBadRequest, "invalid_grant", "AADSTS50173")
+}
+
+func TestOAuthProviderLongAccessToken(t *testing.T) {
+	p, _ := startOAuth(t, testmail.OAuthOptions{AccessTokenSize: 2048})
+	status, body := oauthToken(t, p, url.Values{"grant_type": {"client_credentials"}, "scope": {"https://outlook.office365.com/.default"},
+		"client_id": {p.ClientID()}, "client_secret": {p.ClientSecret()}})
+	at, _ := body["access_token"].(string)
+	if status != 200 || len(at) < 2048 || strings.Count(at, ".") != 2 {
+		t.Fatalf("got %d, token of %d bytes with %d dots", status, len(at), strings.Count(at, "."))
+	}
+	if err := p.ValidateAccessToken("shared@example.com", at); err != nil {
+		t.Errorf("the long token does not validate: %v", err)
 	}
 }

@@ -29,7 +29,7 @@
     var presets = {};
     try { presets = JSON.parse(flow.getAttribute("data-presets") || "{}"); } catch (e) { presets = {}; }
     var preset = $("#preset", flow);
-    var fields = { scope: "scope", auth_url: "auth_url", token_url: "token_url", smtp_host: "smtp_host", smtp_port: "smtp_port", smtp_security: "smtp_security", rate_per_minute: "rate_per_minute" };
+    var fields = { scope: "scope", auth_url: "auth_url", token_url: "token_url", smtp_host: "smtp_host", smtp_port: "smtp_port", smtp_security: "smtp_security", rate_per_minute: "rate_per_minute", token_auth_method: "token_auth_method" };
     var previous = preset ? preset.value : "";
     if (preset) {
       preset.addEventListener("change", function () {
