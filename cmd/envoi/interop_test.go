@@ -554,7 +554,7 @@ func TestInteropBasicAuth(t *testing.T) {
 		if n := len(ie.logins(ie.Basic.Email, "PLAIN")); n != 1 {
 			t.Fatalf("%d PLAIN logins, want 1:\n%s", n, ie.D.Log())
 		}
-		ie.mustTest("BASIC", "")
+		ie.mustTest("BASIC", "jdupont")
 
 		login := interop.StartDovecot(t, interop.DovecotOptions{
 			Users: map[string]string{ie.Basic.Email: ie.Basic.Password}, Mechanisms: []string{"login"}, Relay: ie.Sink,
