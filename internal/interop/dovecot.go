@@ -34,6 +34,9 @@ type DovecotOptions struct {
 	Mechanisms []string
 	// Relay is the smtp-sink messages are relayed to.
 	Relay *Sink
+	// SameCertAs, when set, reuses that server's certificate (one CA file
+	// for envoi to trust).
+	SameCertAs *Dovecot
 }
 
 // Dovecot is a running Dovecot submission server on DovecotHost.
@@ -44,6 +47,8 @@ type Dovecot struct {
 	// --smtp-ca-file.
 	CAFile  string
 	logPath string
+	certPEM string
+	keyPEM  string
 	proc    *process
 }
 
@@ -56,7 +61,12 @@ func StartDovecot(tb testing.TB, opts DovecotOptions) *Dovecot {
 	dir := sharedDir(tb, "envoi-dovecot-")
 	d := &Dovecot{Host: DovecotHost, logPath: filepath.Join(dir, "dovecot.log")}
 	d.Port = FreePort(tb, d.Host)
-	certPEM, keyPEM := selfSigned(tb, d.Host)
+	if opts.SameCertAs != nil {
+		d.certPEM, d.keyPEM = opts.SameCertAs.certPEM, opts.SameCertAs.keyPEM
+	} else {
+		d.certPEM, d.keyPEM = selfSigned(tb, d.Host)
+	}
+	certPEM, keyPEM := d.certPEM, d.keyPEM
 	d.CAFile = filepath.Join(dir, "ca.pem")
 	write := func(name, content string, mode os.FileMode) string {
 		p := filepath.Join(dir, name)
