@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	gomail "github.com/wneessen/go-mail/smtp"
 
@@ -18,17 +19,32 @@ const (
 	MechOAuthBearer = "OAUTHBEARER"
 )
 
+// TokenExpirySource is a token source that also tells when the access
+// token it gives expires (the oauth package's Service is one). The Sender
+// then stops reusing a connection once the token that authenticated it
+// has expired.
+type TokenExpirySource interface {
+	// AccessTokenExpiry is envoi.TokenSource's AccessToken, with the
+	// token's expiry; a zero expiry is unknown.
+	AccessTokenExpiry(ctx context.Context, key envoi.TokenKey, force bool) (token string, expiry time.Time, err error)
+}
+
 // login authenticates cn as id: PLAIN (or LOGIN when only LOGIN is
 // offered) with the password of a basic flow; XOAUTH2 (or OAUTHBEARER)
 // with an access token asked from Tokens now. A token the server refuses
-// with 535 is refreshed once (force) and tried once more. Errors are final:
+// with 535 is refreshed once (force) and tried once more. It returns the
+// expiry of the token that authenticated, when known. Errors are final:
 // the token source's pass through unchanged, the server's are classified.
-func (s *Sender) login(ctx context.Context, cn *conn, t target, id envoi.Identity) error {
+// No credentials go over an unencrypted connection to another machine.
+func (s *Sender) login(ctx context.Context, cn *conn, t target, id envoi.Identity) (time.Time, error) {
+	if hasCredentials(t, id) && !cn.tls && !loopbackAddr(cn.raw.RemoteAddr()) {
+		return time.Time{}, inClear(t.host)
+	}
 	info := &gomail.ServerInfo{Name: t.host, TLS: cn.tls, Auth: cn.auth}
 	switch t.kind {
 	case envoi.KindSMTPBasic:
 		if id.Password == "" {
-			return nil // no password: a relay that asks no authentication (allowed by address)
+			return time.Time{}, nil // no password: a relay that asks no authentication (allowed by address)
 		}
 		var a gomail.Auth
 		switch {
@@ -37,29 +53,39 @@ func (s *Sender) login(ctx context.Context, cn *conn, t target, id envoi.Identit
 		case slices.Contains(cn.auth, "LOGIN"):
 			a = gomail.LoginAuth(id.Username, id.Password, t.host, true)
 		default:
-			return noMechanism(cn.auth, "PLAIN or LOGIN")
+			return time.Time{}, noMechanism(cn.auth, "PLAIN or LOGIN")
 		}
-		return classified(cn.authenticate(ctx, a, info))
+		return time.Time{}, classified(cn.authenticate(ctx, a, info))
 	case envoi.KindOAuth2:
 		if s.Tokens == nil {
-			return envoi.Errorf(envoi.EInternal, "smtp: the sender has no token source for OAuth 2.0 flows")
+			return time.Time{}, envoi.Errorf(envoi.EInternal, "smtp: the sender has no token source for OAuth 2.0 flows")
 		}
 		mech := s.oauthMechanism(cn.auth)
 		for force := false; ; force = true {
-			token, err := s.Tokens.AccessToken(ctx, id.Key, force)
+			token, expiry, err := s.accessToken(ctx, id.Key, force)
 			if err != nil {
-				return tokenError(err)
+				return time.Time{}, tokenError(err)
 			}
 			err = cn.authenticate(ctx, oauthAuth(mech, id.Username, token, t), info)
 			var ce *CommandError
 			if err == nil || force || cn.broken || !errors.As(err, &ce) || ce.Code != 535 {
-				return classified(err)
+				return expiry, classified(err)
 			}
 			s.log().Info("smtp: the server refused the access token; refreshing it once",
 				"flow", t.flow, "operator", id.Key.Operator, "mechanism", mech, "reply", ce.EnhancedCode)
 		}
 	}
-	return envoi.FieldError(envoi.EInvalidFlowData, "kind", "%q is not smtp_basic or oauth2", t.kind)
+	return time.Time{}, envoi.FieldError(envoi.EInvalidFlowData, "kind", "%q is not smtp_basic or oauth2", t.kind)
+}
+
+// accessToken asks Tokens for key's token, and its expiry when Tokens
+// knows it.
+func (s *Sender) accessToken(ctx context.Context, key envoi.TokenKey, force bool) (string, time.Time, error) {
+	if ts, ok := s.Tokens.(TokenExpirySource); ok {
+		return ts.AccessTokenExpiry(ctx, key, force)
+	}
+	token, err := s.Tokens.AccessToken(ctx, key, force)
+	return token, time.Time{}, err
 }
 
 // classified returns Classify(err) as an error, nil for nil.

@@ -208,7 +208,17 @@ func classifyReply(ce *CommandError, err error) *envoi.Error {
 
 func classifyFailure(ce *CommandError, err error) *envoi.Error {
 	var e *envoi.Error
+	var rb *replyBoundError
 	switch {
+	// A reply past envoi's bounds: the server or something on the path
+	// misbehaves, not the message. Temporary, so that the messages wait
+	// (the queue's attempts stay bounded) instead of failing for good
+	// because of a middlebox; the connection is dropped at the bound, so
+	// retrying costs little.
+	case errors.As(err, &rb) && rb != nil:
+		e = envoi.Errorf(envoi.ESMTPUnavailable, "the mail server sent a reply longer than envoi accepts; the connection was dropped")
+		e.Temporary = true
+		e.WithDetail("limit", rb.what).WithDetail("limit_value", rb.limit)
 	case errors.Is(err, context.Canceled):
 		e = envoi.Errorf(envoi.ESMTPUnavailable, "the send was cancelled before the server answered")
 		e.Temporary = true

@@ -3,11 +3,13 @@ package smtp
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,9 +27,11 @@ const dataBufferSize = 64 << 10
 // conn is one SMTP connection, authenticated once and reused for several
 // messages of the same mailbox.
 type conn struct {
-	raw     net.Conn // the TCP connection under TLS: deadlines and hard close
-	c       *gomail.Client
-	timeout time.Duration
+	raw      net.Conn        // the TCP connection under TLS: deadlines and hard close
+	text     *textproto.Conn // the plaintext, its replies bounded (see replyReader)
+	timeout  time.Duration
+	ext      map[string]string // the last EHLO's extensions, names in upper case
+	tlsState *tls.ConnectionState
 
 	// What the server offered after TLS.
 	sizeExt  bool  // SIZE advertised
@@ -42,6 +46,10 @@ type conn struct {
 	pipeline bool      // the server offers PIPELINING (RFC 2920)
 	broken   bool      // the connection cannot be reused
 	lastUsed time.Time // by Sender.Now, for the idle timeout
+	// expires is when the connection stops being reused (Sender.Now's
+	// time): MaxConnAge after it opened, or sooner the expiry of the
+	// access token that authenticated it.
+	expires time.Time
 
 	buf *bufio.Writer // DATA's buffer, kept between messages
 	dot dotWriter
@@ -75,21 +83,7 @@ func (cn *conn) watch(ctx context.Context) (stop func()) {
 }
 
 // arm gives the next command CommandTimeout, or less if ctx ends sooner.
-func (cn *conn) arm(ctx context.Context) error {
-	cn.mu.Lock()
-	defer cn.mu.Unlock()
-	if cn.cancelled {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		return context.Canceled
-	}
-	d := time.Now().Add(cn.timeout)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(d) {
-		d = dl
-	}
-	return cn.raw.SetDeadline(d)
-}
+func (cn *conn) arm(ctx context.Context) error { return cn.armFor(ctx, cn.timeout) }
 
 // cmd sends one command line and reads its reply; expect 0 accepts any
 // reply code. A reply other than expected is a *CommandError with Code.
@@ -97,7 +91,7 @@ func (cn *conn) cmd(ctx context.Context, command string, expect int, line string
 	if err := cn.arm(ctx); err != nil {
 		return 0, "", &CommandError{Command: command, Err: err}
 	}
-	t := cn.c.Text
+	t := cn.text
 	id, err := t.Cmd("%s", line)
 	if err != nil {
 		cn.broken = true
@@ -112,52 +106,59 @@ func (cn *conn) cmd(ctx context.Context, command string, expect int, line string
 	return code, msg, nil
 }
 
-// call runs one of go-mail's client methods under the command timeout.
-func (cn *conn) call(ctx context.Context, command string, f func() error) error {
-	if err := cn.arm(ctx); err != nil {
-		return &CommandError{Command: command, Err: err}
-	}
-	if err := f(); err != nil {
-		return cn.failed(command, err)
-	}
-	return nil
-}
-
 // capabilities reads what the server offered in its last EHLO.
 func (cn *conn) capabilities() {
 	cn.maxSize = 0
-	ok, v := cn.c.Extension("SIZE")
+	ok, v := cn.extension("SIZE")
 	cn.sizeExt = ok
 	if ok {
 		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n > 0 {
 			cn.maxSize = n
 		}
 	}
-	cn.pipeline, _ = cn.c.Extension("PIPELINING")
-	cn.eightBit, _ = cn.c.Extension("8BITMIME")
-	cn.utf8, _ = cn.c.Extension("SMTPUTF8")
+	cn.pipeline, _ = cn.extension("PIPELINING")
+	cn.eightBit, _ = cn.extension("8BITMIME")
+	cn.utf8, _ = cn.extension("SMTPUTF8")
 	cn.auth = nil
-	if ok, v := cn.c.Extension("AUTH"); ok {
+	if ok, v := cn.extension("AUTH"); ok {
 		cn.auth = strings.Fields(strings.ToUpper(v))
 	}
 }
 
 // authenticate runs one AUTH exchange with a. Nothing of the exchange is
 // logged or kept in errors: it carries the password or the token.
+//
+// The initial response goes on the AUTH line unless the line would exceed
+// MaxCommandLine (RFC 4954 §4: a 1.5 KB JWT access token does); it is then
+// sent after the server's first 334. A server that answers an AUTH with an
+// initial response with 500, 501 or 504 (one that counts the line
+// shorter, or knows no initial response) is asked once more without.
 func (cn *conn) authenticate(ctx context.Context, a gomail.Auth, info *gomail.ServerInfo) error {
 	mech, ir, err := a.Start(info)
 	if err != nil {
 		return &CommandError{Command: "AUTH", Err: err}
 	}
 	line := "AUTH " + mech
+	inline := false
 	if ir != nil {
-		if len(ir) == 0 {
-			line += " ="
-		} else {
-			line += " " + base64.StdEncoding.EncodeToString(ir)
+		enc := "="
+		if len(ir) > 0 {
+			enc = base64.StdEncoding.EncodeToString(ir)
+		}
+		if len(line)+1+len(enc)+2 <= MaxCommandLine {
+			line += " " + enc
+			inline = true
 		}
 	}
 	code, msg, err := cn.cmd(ctx, "AUTH", 0, line)
+	if err == nil && inline && (code == 500 || code == 501 || code == 504) {
+		inline = false
+		code, msg, err = cn.cmd(ctx, "AUTH", 0, "AUTH "+mech)
+	}
+	pending := ir // the initial response, until the server asked for it
+	if inline {
+		pending = nil
+	}
 	for {
 		if err != nil {
 			return err
@@ -167,10 +168,16 @@ func (cn *conn) authenticate(ctx context.Context, a gomail.Auth, info *gomail.Se
 			cn.mech = mech
 			return nil
 		case 334:
-			challenge, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(msg))
 			var resp []byte
-			if derr == nil {
-				resp, derr = a.Next(challenge, true)
+			var derr error
+			if pending != nil {
+				resp, pending = pending, nil
+			} else {
+				var challenge []byte
+				challenge, derr = base64.StdEncoding.DecodeString(strings.TrimSpace(msg))
+				if derr == nil {
+					resp, derr = a.Next(challenge, true)
+				}
 			}
 			if derr != nil {
 				// Cancel the exchange (RFC 4954 §4); the reply does not matter.
@@ -297,7 +304,7 @@ func (cn *conn) pipelined(ctx context.Context, cmds []command) error {
 	if err := cn.arm(ctx); err != nil {
 		return &CommandError{Command: cmds[0].name, Err: err}
 	}
-	t := cn.c.Text
+	t := cn.text
 	for _, c := range cmds {
 		t.W.WriteString(c.line)
 		t.W.WriteString("\r\n")
@@ -335,7 +342,7 @@ func (cn *conn) pipelined(ctx context.Context, cmds []command) error {
 // data streams the message through a 64 KB buffer straight onto the
 // connection and reads the server's verdict.
 func (cn *conn) data(ctx context.Context, data io.WriterTo) error {
-	t := cn.c.Text
+	t := cn.text
 	cn.dw = deadlineWriter{cn: cn, ctx: ctx, w: t.W}
 	if cn.buf == nil {
 		cn.buf = bufio.NewWriterSize(&cn.dw, dataBufferSize)
@@ -400,7 +407,11 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 func (cn *conn) quit() {
 	if !cn.broken {
 		cn.raw.SetDeadline(time.Now().Add(min(cn.timeout, 5*time.Second)))
-		cn.c.Quit()
+		if id, err := cn.text.Cmd("QUIT"); err == nil {
+			cn.text.StartResponse(id)
+			cn.text.ReadResponse(221)
+			cn.text.EndResponse(id)
+		}
 	}
 	cn.raw.Close()
 }

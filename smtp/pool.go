@@ -55,17 +55,23 @@ func (s *Sender) enter(key poolKey) (*pool, error) {
 	return p, nil
 }
 
-// takeIdle returns the most recently used idle connection of p that has
-// not idled past IdleTimeout, closing those that have; nil when none.
+// spent reports whether cn may not carry another message at now: idle
+// past IdleTimeout, or past its expiry (MaxConnAge, the token's expiry).
+func (s *Sender) spent(cn *conn, now time.Time) bool {
+	return now.Sub(cn.lastUsed) >= s.idleTimeout() || !now.Before(cn.expires)
+}
+
+// takeIdle returns the most recently used idle connection of p that is
+// not spent, closing those that are; nil when none.
 func (s *Sender) takeIdle(p *pool) *conn {
-	now, limit := s.now(), s.idleTimeout()
+	now := s.now()
 	p.mu.Lock()
 	var expired []*conn
 	var cn *conn
 	for len(p.idle) > 0 {
 		last := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
-		if now.Sub(last.lastUsed) >= limit {
+		if s.spent(last, now) {
 			expired = append(expired, last)
 			continue
 		}
@@ -80,11 +86,11 @@ func (s *Sender) takeIdle(p *pool) *conn {
 }
 
 // putIdle returns cn to p for the next message of the mailbox, or closes
-// it when the sender is closing.
+// it when the sender is closing or cn is past its expiry.
 func (s *Sender) putIdle(p *pool, cn *conn) {
 	cn.lastUsed = s.now()
 	s.mu.Lock()
-	closed := s.closed
+	closed := s.closed || !cn.lastUsed.Before(cn.expires)
 	if !closed && s.sweeper == nil {
 		s.sweeper = time.AfterFunc(s.idleTimeout(), s.sweep)
 	}
@@ -98,8 +104,8 @@ func (s *Sender) putIdle(p *pool, cn *conn) {
 	p.mu.Unlock()
 }
 
-// sweep closes the connections idle past IdleTimeout, and comes back while
-// some stay idle.
+// sweep closes the spent idle connections, and comes back while some stay
+// idle.
 func (s *Sender) sweep() {
 	s.mu.Lock()
 	s.sweeper = nil
@@ -116,7 +122,7 @@ func (s *Sender) sweep() {
 		p.mu.Lock()
 		kept := p.idle[:0]
 		for _, cn := range p.idle {
-			if now.Sub(cn.lastUsed) >= limit {
+			if s.spent(cn, now) {
 				expired = append(expired, cn)
 			} else {
 				kept = append(kept, cn)

@@ -89,13 +89,17 @@ func (s *Sender) Probe(ctx context.Context, id envoi.Identity, from, rcpt string
 
 // failureDetail says why a step failed: envoi's message and the server's
 // reply, or the network or TLS error.
+// A hint (which step hung, the likely mistake) follows.
 func failureDetail(err error) string {
 	e := envoi.AsError(err)
+	detail := e.Message
 	if text, ok := e.Details["server_text"].(string); ok && text != "" {
-		return e.Message + ": " + text
+		detail += ": " + text
+	} else if e.Err != nil && e.Code != envoi.EInternal {
+		detail += ": " + e.Err.Error()
 	}
-	if e.Err != nil && e.Code != envoi.EInternal {
-		return e.Message + ": " + e.Err.Error()
+	if hint, ok := e.Details["hint"].(string); ok && hint != "" {
+		detail += " (" + hint + ")"
 	}
-	return e.Message
+	return detail
 }

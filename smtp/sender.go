@@ -9,17 +9,17 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	gomail "github.com/wneessen/go-mail/smtp"
 
 	"envoi"
 )
@@ -30,6 +30,15 @@ const (
 	DefaultCommandTimeout     = 2 * time.Minute
 	DefaultIdleTimeout        = time.Minute
 	DefaultMaxConnsPerMailbox = 2
+	// DefaultGreetingTimeout bounds the greeting and the TLS handshakes: a
+	// server that accepts and says nothing (often an implicit TLS port
+	// reached with STARTTLS) fails in seconds, not CommandTimeout.
+	DefaultGreetingTimeout = 30 * time.Second
+	// DefaultMaxConnAge is how long an authenticated connection is reused
+	// at most. A password changed or a consent revoked takes effect on the
+	// next connection; five minutes of reuse keep the cost of connecting
+	// negligible at any sending rate.
+	DefaultMaxConnAge = 5 * time.Minute
 )
 
 // Sender sends messages over SMTP as flows' identities. Its zero value is
@@ -58,7 +67,17 @@ type Sender struct {
 	// MaxConnsPerMailbox bounds the connections open at once for one
 	// mailbox; more sends wait (DefaultMaxConnsPerMailbox).
 	MaxConnsPerMailbox int
-	// Now is the clock of the idle timeout (time.Now).
+	// GreetingTimeout bounds the server's greeting and each TLS handshake,
+	// implicit or after STARTTLS (DefaultGreetingTimeout, and never more
+	// than CommandTimeout).
+	GreetingTimeout time.Duration
+	// MaxConnAge bounds how long an authenticated connection is reused
+	// (DefaultMaxConnAge). An OAuth 2.0 connection is also not reused past
+	// the expiry of the access token that authenticated it, when the token
+	// source tells it (TokenExpirySource): the refreshed token is then
+	// presented, and a revoked consent takes effect.
+	MaxConnAge time.Duration
+	// Now is the clock of the idle timeout and of MaxConnAge (time.Now).
 	Now func() time.Time
 	// Logger receives connection events; never a password or a token.
 	Logger *slog.Logger
@@ -165,6 +184,9 @@ func (s *Sender) Send(ctx context.Context, id envoi.Identity, env envoi.Envelope
 	if data == nil {
 		return envoi.FieldError(envoi.EInvalidInput, "data", "no message to send")
 	}
+	if err := credentialsInClear(t, id); err != nil {
+		return err
+	}
 	p, err := s.enter(t.key)
 	if err != nil {
 		return err
@@ -232,6 +254,9 @@ func (s *Sender) connect(ctx context.Context, t target, id envoi.Identity, step 
 		step(name, e, "")
 		return nil, e
 	}
+	if err := credentialsInClear(t, id); err != nil {
+		return fail("tls", err)
+	}
 	roots, err := s.rootCAs()
 	if err != nil {
 		return fail("tls", err)
@@ -257,55 +282,62 @@ func (s *Sender) connect(ctx context.Context, t target, id envoi.Identity, step 
 	}()
 
 	tlsConfig := &tls.Config{ServerName: t.host, RootCAs: roots, MinVersion: tls.VersionTLS12}
-	nc := raw
+	greet := s.greetingTimeout()
 	if t.security == envoi.SecurityTLS {
-		if err := cn.arm(ctx); err != nil {
-			return fail("tls", &CommandError{Command: "TLS", Err: err})
+		if err := cn.handshake(ctx, "TLS", tlsConfig, greet); err != nil {
+			e := Classify(err)
+			if hung(err) {
+				e.WithDetail("hint", fmt.Sprintf("is port %d a STARTTLS port (587, 25) while the flow's security is tls?", t.port))
+			}
+			step("tls", e, "")
+			return nil, e
 		}
-		tc := tls.Client(raw, tlsConfig)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return fail("tls", &CommandError{Command: "TLS", Err: err})
-		}
-		nc, cn.tls = tc, true
+	} else {
+		cn.speak(raw)
 	}
-	if err := cn.arm(ctx); err != nil {
-		return fail("connect", &CommandError{Command: "CONNECT", Err: err})
-	}
-	c, err := gomail.NewClient(nc, t.host)
-	if err != nil {
-		e := Classify(commandError("CONNECT", err))
-		if t.port == 465 && t.security != envoi.SecurityTLS && e.Code == envoi.ESMTPTimeout {
-			e.WithDetail("hint", "port 465 expects implicit TLS: set the flow's security to tls")
+	if err := cn.greeting(ctx, greet); err != nil {
+		e := Classify(err)
+		if t.security != envoi.SecurityTLS && hung(err) {
+			e.WithDetail("hint", "a server that waits for the client to speak first is usually implicit TLS (port 465): set the flow's security to tls")
 		}
 		step("connect", e, "")
 		return nil, e
 	}
-	cn.c = c
 	step("connect", nil, "connected to "+addr)
-	if err := cn.call(ctx, "EHLO", func() error { return c.Hello(s.helloName()) }); err != nil {
+	if err := cn.hello(ctx, s.helloName()); err != nil {
 		return fail("connect", err)
 	}
 
 	switch t.security {
 	case envoi.SecuritySTARTTLS:
-		if ok, _ := c.Extension("STARTTLS"); !ok {
+		if ok, _ := cn.extension("STARTTLS"); !ok {
 			return fail("tls", &CommandError{Command: "STARTTLS", Err: errNoSTARTTLS})
 		}
-		if err := cn.call(ctx, "STARTTLS", func() error { return c.StartTLS(tlsConfig) }); err != nil {
-			return fail("tls", err)
+		if err := cn.startTLS(ctx, tlsConfig, greet, s.helloName()); err != nil {
+			e := Classify(err)
+			if hung(err) {
+				e.WithDetail("hint", "the server accepted STARTTLS but did not complete the TLS handshake")
+			}
+			step("tls", e, "")
+			return nil, e
 		}
-		cn.tls = true
-		step("tls", nil, tlsDetail(c, t.host))
+		step("tls", nil, tlsDetail(cn.tlsState, t.host))
 	case envoi.SecurityTLS:
-		step("tls", nil, tlsDetail(c, t.host))
+		step("tls", nil, tlsDetail(cn.tlsState, t.host))
 	default:
 		step("tls", nil, "not encrypted: the flow's security is none")
 	}
 	cn.capabilities()
 
-	if err := s.login(ctx, cn, t, id); err != nil {
+	expiry, err := s.login(ctx, cn, t, id)
+	if err != nil {
 		step("auth", err, "")
 		return nil, err
+	}
+	now := s.now()
+	cn.expires = now.Add(s.maxConnAge())
+	if !expiry.IsZero() && expiry.Before(cn.expires) {
+		cn.expires = expiry
 	}
 	switch {
 	case cn.mech != "":
@@ -319,9 +351,56 @@ func (s *Sender) connect(ctx context.Context, t target, id envoi.Identity, step 
 	return cn, nil
 }
 
-func tlsDetail(c *gomail.Client, host string) string {
-	st, ok := c.TLSConnectionState()
-	if !ok {
+// hung reports a step that GreetingTimeout ended (not the context).
+func hung(err error) bool {
+	var st *stepTimeout
+	return errors.As(err, &st)
+}
+
+// hasCredentials reports whether connecting as id sends a password or a
+// token: an OAuth 2.0 flow, or a basic flow with a password.
+func hasCredentials(t target, id envoi.Identity) bool {
+	return t.kind == envoi.KindOAuth2 || id.Password != ""
+}
+
+// loopbackHost reports whether host names this machine: localhost (RFC
+// 6761) or a loopback address. Any other name may resolve elsewhere.
+func loopbackHost(host string) bool {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(h, "[]"))
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// loopbackAddr reports whether a connection's peer is on this machine.
+func loopbackAddr(a net.Addr) bool {
+	ap, err := netip.ParseAddrPort(a.String())
+	return err == nil && ap.Addr().Unmap().IsLoopback()
+}
+
+// credentialsInClear refuses, before any connection, a flow that would send
+// credentials without TLS to a host that is not this machine. (login
+// checks the connected address again.)
+func credentialsInClear(t target, id envoi.Identity) error {
+	if t.security == envoi.SecurityNone && hasCredentials(t, id) && !loopbackHost(t.host) {
+		return inClear(t.host)
+	}
+	return nil
+}
+
+// inClear is the refusal to send credentials over an unencrypted
+// connection to another machine.
+func inClear(host string) *envoi.Error {
+	e := envoi.FieldError(envoi.EInvalidFlowData, "smtp.security",
+		"the flow's security is none and %s is not this machine: envoi does not send a password or an access token over an unencrypted connection", host)
+	e.Remedy = "Set the flow's security to starttls (port 587) or tls (port 465). Security none is only for a relay on this machine (localhost), or a relay that asks no password."
+	return e.WithDetail("host", host)
+}
+
+func tlsDetail(st *tls.ConnectionState, host string) string {
+	if st == nil {
 		return "TLS"
 	}
 	return fmt.Sprintf("%s, %s, certificate of %s verified", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite), host)
@@ -411,6 +490,10 @@ func (s *Sender) commandTimeout() time.Duration {
 	return orDefault(s.CommandTimeout, DefaultCommandTimeout)
 }
 func (s *Sender) idleTimeout() time.Duration { return orDefault(s.IdleTimeout, DefaultIdleTimeout) }
+func (s *Sender) greetingTimeout() time.Duration {
+	return min(orDefault(s.GreetingTimeout, DefaultGreetingTimeout), s.commandTimeout())
+}
+func (s *Sender) maxConnAge() time.Duration { return orDefault(s.MaxConnAge, DefaultMaxConnAge) }
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d > 0 {

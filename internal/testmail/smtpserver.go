@@ -62,6 +62,13 @@ type SMTPOptions struct {
 	Sink bool
 	// Domain is the name in the greeting; "localhost" when empty.
 	Domain string
+	// MaxCommandLine is the longest command line the server accepts, CRLF
+	// included; past it the server answers 500 5.5.2 Line too long (the
+	// AUTH line with an initial response included; addresses keep MAIL
+	// and RCPT far below). 0 is RFC 5321's 512 (SMTPCommandLineLimit), a
+	// negative value no limit. SASL responses after 334 may be longer
+	// (RFC 4954 §4: 12288 octets at least).
+	MaxCommandLine int
 }
 
 // SMTPMessage is a message the server accepted.
@@ -117,6 +124,7 @@ type SMTPServer struct {
 
 	mu       sync.Mutex
 	messages []SMTPMessage
+	auths    []SMTPAuth
 	live     map[*smtpTrackedConn]struct{}
 }
 
@@ -206,6 +214,7 @@ func (s *SMTPServer) serve(withTLS, insecureAuth bool) *smtpChanListener {
 	}
 	srv.AllowInsecureAuth = insecureAuth
 	srv.MaxMessageBytes = s.opts.MaxMessageBytes
+	srv.MaxLineLength = smtpResponseLineLimit
 	srv.ReadTimeout = time.Minute
 	srv.WriteTimeout = time.Minute
 	srv.ErrorLog = log.New(io.Discard, "", 0)
@@ -362,10 +371,11 @@ func (s *SMTPServer) Connections() int { return int(s.connections.Load()) }
 // AuthCommands returns how many AUTH commands the server received.
 func (s *SMTPServer) AuthCommands() int { return int(s.authCommands.Load()) }
 
-// Reset forgets messages and counters (faults stay armed).
+// Reset forgets messages, the AUTH log and counters (faults stay armed).
 func (s *SMTPServer) Reset() {
 	s.mu.Lock()
 	s.messages = nil
+	s.auths = nil
 	s.mu.Unlock()
 	s.connections.Store(0)
 	s.authCommands.Store(0)
@@ -383,13 +393,14 @@ func (s *SMTPServer) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 // smtpSession is one client's state between EHLO and the end of the
 // connection (or STARTTLS, which starts a new session).
 type smtpSession struct {
-	srv   *SMTPServer
-	conn  *gosmtp.Conn
-	mech  string
-	user  string
-	from  string
-	size  int64
-	rcpts []string
+	srv     *SMTPServer
+	conn    *gosmtp.Conn
+	mech    string
+	user    string
+	initial bool // the AUTH under way came with an initial response
+	from    string
+	size    int64
+	rcpts   []string
 }
 
 var _ gosmtp.AuthSession = (*smtpSession)(nil)
@@ -417,28 +428,33 @@ func (ss *smtpSession) Auth(mech string) (sasl.Server, error) {
 		return nil, gosmtp.ErrAuthUnknownMechanism
 	}
 	password := func(user, pass string) error {
-		return ss.finish(mech, user, func() error { return checkSMTPPassword(ss.srv.opts.Users, user, pass) })
+		return ss.finish(mech, user, "", func() error { return checkSMTPPassword(ss.srv.opts.Users, user, pass) })
 	}
 	token := func(user, tok string) error {
-		return ss.finish(mech, user, func() error { return ss.srv.opts.ValidateToken(user, tok) })
+		return ss.finish(mech, user, tok, func() error { return ss.srv.opts.ValidateToken(user, tok) })
 	}
+	var srv sasl.Server
 	switch mech {
 	case SMTPMechPlain:
-		return &smtpPlainServer{verify: password}, nil
+		srv = &smtpPlainServer{verify: password}
 	case SMTPMechLogin:
-		return &smtpLoginServer{verify: password}, nil
+		srv = &smtpLoginServer{verify: password}
 	case SMTPMechXOAuth2, SMTPMechOAuthBearer:
 		if ss.srv.opts.ValidateToken == nil {
 			return nil, gosmtp.ErrAuthUnknownMechanism
 		}
-		return &smtpOAuthServer{mech: mech, verify: token}, nil
+		srv = &smtpOAuthServer{mech: mech, verify: token}
+	default:
+		return nil, gosmtp.ErrAuthUnknownMechanism
 	}
-	return nil, gosmtp.ErrAuthUnknownMechanism
+	return &smtpLineLimit{Server: srv, ss: ss, mech: mech}, nil
 }
 
 // finish decides an AUTH once the credentials are read: an armed
-// SMTPFaultAuth answers first, then check.
-func (ss *smtpSession) finish(mech, user string, check func() error) error {
+// SMTPFaultAuth answers first, then check. The AUTH goes to the log.
+func (ss *smtpSession) finish(mech, user, token string, check func() error) error {
+	entry := SMTPAuth{Mechanism: mech, User: user, Token: token, InitialResponse: ss.initial}
+	defer func() { ss.srv.logAuth(entry) }()
 	if f, ok := ss.srv.faults.take(SMTPFaultAuth, ""); ok {
 		return f.reply()
 	}
@@ -446,6 +462,7 @@ func (ss *smtpSession) finish(mech, user string, check func() error) error {
 		return err
 	}
 	ss.mech, ss.user = mech, user
+	entry.Accepted = true
 	return nil
 }
 
