@@ -336,6 +336,7 @@ func (ie *interopEnv) afterLastTokenExpires() {
 		ie.T.Fatal("the provider issued no access token")
 	}
 	time.Sleep(time.Until(time.Unix(exp+1, 0)))
+	ie.T.Logf("the access token issued last expired at %s; now %s", time.Unix(exp, 0).UTC().Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339Nano))
 }
 
 // TestInteropWebConsent: the authorization code flow with PKCE on a
