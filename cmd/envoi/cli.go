@@ -341,13 +341,16 @@ func openBrowser(u string) error {
 // test runs a flow's Test action from the terminal.
 func (p *Program) test(ctx context.Context, args []string) error {
 	var flow, operator string
+	var smtpCA func(*Config)
 	cfg, logger, err := p.setup("test", "test --flow FLOW --operator OP [flags]", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&flow, "flow", "", "authentication flow code; required")
 		fs.StringVar(&operator, "operator", "", "operator to test the flow for")
+		smtpCA = p.smtpCAFlag(fs)
 	})
 	if err != nil {
 		return err
 	}
+	smtpCA(cfg)
 	if flow == "" {
 		return fmt.Errorf("%w: test needs --flow", errUsage)
 	}
