@@ -18,7 +18,7 @@ type Probe func(ctx context.Context, id envoi.Identity) ([]envoi.TestStep, error
 // a generic mailbox or app-only flow), the flow's data is valid
 // (EInvalidFlowData naming the field), a token can be had (refreshing it
 // if needed), then probe, when given, runs the SMTP part. The flow's
-// internal addresses are logged at WARN and shown in one "internal address"
+// internal addresses are logged at WARN and shown in one "internal_address"
 // step, security none towards another host in a "cleartext" step; both
 // pass (see envoi.AuthFlow.Warnings). The result lists every step run; err
 // is the first failure, also in envoi.TestResult.Error, and nil when all
@@ -67,7 +67,7 @@ func (s *Service) Test(ctx context.Context, flowCode, operator string, probe Pro
 		}
 	}
 	if len(internal) > 0 {
-		pass("internal address", strings.Join(internal, "; "))
+		pass("internal_address", strings.Join(internal, "; "))
 	}
 
 	id, detail, err := s.identity(ctx, flow, op)

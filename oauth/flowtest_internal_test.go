@@ -41,7 +41,7 @@ func TestFlowTestInternalAddress(t *testing.T) {
 
 	res, err := e.svc.Test(ctx, flowCode, jdupont, nil)
 	must(t, err)
-	if got, want := stepNames(res.Steps), "operator:ok flow:ok internal address:ok token:ok"; got != want || !res.OK {
+	if got, want := stepNames(res.Steps), "operator:ok flow:ok internal_address:ok token:ok"; got != want || !res.OK {
 		t.Fatalf("steps: got %s (ok %v), want %s", got, res.OK, want)
 	}
 	detail := res.Steps[2].Detail
@@ -65,7 +65,7 @@ func TestFlowTestInternalAddress(t *testing.T) {
 	e.mustConsent(t, jdupont) // the SMTP server changed: consent again
 	res, err = e.svc.Test(ctx, flowCode, jdupont, nil)
 	must(t, err)
-	if got, want := stepNames(res.Steps), "operator:ok flow:ok cleartext:ok internal address:ok token:ok"; got != want {
+	if got, want := stepNames(res.Steps), "operator:ok flow:ok cleartext:ok internal_address:ok token:ok"; got != want {
 		t.Fatalf("steps: got %s, want %s", got, want)
 	}
 	if d := res.Steps[3].Detail; strings.Contains(d, "smtp.host") || !strings.Contains(d, "token_url") {
