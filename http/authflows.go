@@ -1,6 +1,7 @@
 package http
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"envoi"
@@ -29,6 +30,9 @@ type authFlowInput struct {
 	RatePerMinute     int                  `json:"rate_per_minute"`
 	Operators         []string             `json:"operators"`
 	Groups            []string             `json:"groups"`
+	// Warnings is read-only and ignored, so that a GET's answer can be
+	// PUT back as other clients did before it was added.
+	Warnings json.RawMessage `json:"warnings"`
 }
 
 func (s *Server) putAuthFlow(w http.ResponseWriter, r *http.Request) {
