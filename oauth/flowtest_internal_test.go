@@ -30,7 +30,7 @@ func (l *lockedBuffer) String() string {
 
 // TestFlowTestInternalAddress checks that the Test action allows a flow
 // whose SMTP server and token URL are internal addresses, but logs each at
-// WARN with the flow's code and shows them in an "internal address" step;
+// WARN with the flow's code and shows them in an "internal_address" step;
 // and that security none towards another host shows a "cleartext" step.
 func TestFlowTestInternalAddress(t *testing.T) {
 	ctx := context.Background()
