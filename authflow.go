@@ -114,6 +114,11 @@ type AuthFlow struct {
 	Operators []string  `json:"operators"`
 	Groups    []string  `json:"groups"`
 	UpdatedAt time.Time `json:"updated_at"`
+
+	// Dropped is set by PutAuthFlow when the change re-pointed the flow and
+	// stored secrets were dropped (see Repoint), its Code empty otherwise;
+	// it is not stored.
+	Dropped FlowWarning `json:"-"`
 }
 
 // Preset is the fixed part of a provider's configuration; the administrator

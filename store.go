@@ -24,7 +24,8 @@ type CompanyService interface {
 
 // OperatorService stores operators and groups. Operator returns the SMTP
 // password decrypted; PutOperator keeps the stored password when
-// SMTPPassword is empty. PutOperator creates the operator's group if needed.
+// SMTPPassword is empty, unless it is bound to an SMTP server other than
+// the one of the operator's flow (see Repoint). PutOperator creates the operator's group if needed.
 type OperatorService interface {
 	PutOperator(ctx context.Context, o *Operator) error
 	Operator(ctx context.Context, code string) (*Operator, error)
@@ -38,7 +39,8 @@ type OperatorService interface {
 
 // AuthFlowService stores authentication flows. PutAuthFlow applies the
 // preset, validates (EInvalidFlowData naming the field), keeps stored secrets
-// when the new ones are empty, and refuses an operator who would be in two
+// when the new ones are empty unless the change re-points the flow (Repoint:
+// they are dropped, and f.Dropped says so), and refuses an operator who would be in two
 // flows, directly or through a group (EInvalidFlowData naming the other
 // flow); all in one transaction. AuthFlow returns secrets decrypted.
 type AuthFlowService interface {

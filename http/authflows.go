@@ -1,6 +1,7 @@
 package http
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"envoi"
@@ -30,6 +31,9 @@ type authFlowInput struct {
 	RatePerMinute     int                  `json:"rate_per_minute"`
 	Operators         []string             `json:"operators"`
 	Groups            []string             `json:"groups"`
+	// Warnings is read-only and ignored, so that a GET's answer can be
+	// PUT back as other clients did before it was added.
+	Warnings json.RawMessage `json:"warnings"`
 }
 
 func (s *Server) putAuthFlow(w http.ResponseWriter, r *http.Request) {
@@ -51,20 +55,37 @@ func (s *Server) putAuthFlow(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeAuthFlow(w, r, f.Code)
+	s.writeAuthFlow(w, r, f.Code, f.Dropped)
 }
 
-func (s *Server) writeAuthFlow(w http.ResponseWriter, r *http.Request, code string) {
+// authFlowOutput is a flow as the API shows it: with what its
+// administrator should know (internal addresses, security none towards
+// another host, and on the answer of a PUT the secrets it dropped).
+type authFlowOutput struct {
+	*envoi.AuthFlow
+	Warnings []envoi.FlowWarning `json:"warnings"`
+}
+
+func newAuthFlowOutput(f *envoi.AuthFlow, dropped envoi.FlowWarning) authFlowOutput {
+	out := authFlowOutput{AuthFlow: f, Warnings: []envoi.FlowWarning{}}
+	if dropped.Code != "" {
+		out.Warnings = append(out.Warnings, dropped)
+	}
+	out.Warnings = append(out.Warnings, f.Warnings()...)
+	return out
+}
+
+func (s *Server) writeAuthFlow(w http.ResponseWriter, r *http.Request, code string, dropped envoi.FlowWarning) {
 	f, err := s.Store.AuthFlow(r.Context(), code)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, f)
+	writeJSON(w, http.StatusOK, newAuthFlowOutput(f, dropped))
 }
 
 func (s *Server) getAuthFlow(w http.ResponseWriter, r *http.Request) {
-	s.writeAuthFlow(w, r, r.PathValue("code"))
+	s.writeAuthFlow(w, r, r.PathValue("code"), envoi.FlowWarning{})
 }
 
 func (s *Server) listAuthFlows(w http.ResponseWriter, r *http.Request) {
@@ -73,7 +94,11 @@ func (s *Server) listAuthFlows(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list)
+	out := make([]authFlowOutput, len(list))
+	for i, f := range list {
+		out[i] = newAuthFlowOutput(f, envoi.FlowWarning{})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) deleteAuthFlow(w http.ResponseWriter, r *http.Request) {

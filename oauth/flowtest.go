@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"envoi"
 )
@@ -16,9 +17,12 @@ type Probe func(ctx context.Context, id envoi.Identity) ([]envoi.TestStep, error
 // operator belongs to the flow (EOperatorNotInFlow; operator may be "" for
 // a generic mailbox or app-only flow), the flow's data is valid
 // (EInvalidFlowData naming the field), a token can be had (refreshing it
-// if needed), then probe, when given, runs the SMTP part. The result lists
-// every step run; err is the first failure, also in envoi.TestResult.Error, and
-// nil when all passed.
+// if needed), then probe, when given, runs the SMTP part. The flow's
+// internal addresses are logged at WARN and shown in one "internal_address"
+// step, security none towards another host in a "cleartext" step; both
+// pass (see envoi.AuthFlow.Warnings). The result lists every step run; err
+// is the first failure, also in envoi.TestResult.Error, and nil when all
+// passed.
 func (s *Service) Test(ctx context.Context, flowCode, operator string, probe Probe) (envoi.TestResult, error) {
 	var res envoi.TestResult
 	fail := func(name string, err error) (envoi.TestResult, error) {
@@ -51,6 +55,20 @@ func (s *Service) Test(ctx context.Context, flowCode, operator string, probe Pro
 		return fail("flow", err)
 	}
 	pass("flow", fmt.Sprintf("flow %s is valid (%s)", flow.Code, flowSummary(flow)))
+	var internal []string
+	for _, w := range flow.Warnings() {
+		switch w.Code {
+		case envoi.WarnInternalAddress:
+			// Allowed (internal relays and providers exist), but seen.
+			s.log().Warn("flow test connects to an internal address", "flow", flow.Code, "field", w.Field, "address", w.Address)
+			internal = append(internal, w.Message)
+		case envoi.WarnCleartextCredentials:
+			pass("cleartext", w.Message)
+		}
+	}
+	if len(internal) > 0 {
+		pass("internal_address", strings.Join(internal, "; "))
+	}
 
 	id, detail, err := s.identity(ctx, flow, op)
 	if err != nil {

@@ -92,7 +92,7 @@ func TestFlowTest(t *testing.T) {
 		e.clock.Add(2 * time.Hour) // the test refreshes the token
 		res, err := e.svc.Test(ctx, flowCode, jdupont, smtpProbe(srv, e.svc, false))
 		must(t, err)
-		if got, want := stepNames(res.Steps), "operator:ok flow:ok token:ok connect:ok authenticate:ok envelope:ok"; got != want || !res.OK {
+		if got, want := stepNames(res.Steps), "operator:ok flow:ok internal_address:ok token:ok connect:ok authenticate:ok envelope:ok"; got != want || !res.OK {
 			t.Errorf("steps: got %s (ok %v), want %s", got, res.OK, want)
 		}
 		if srv.MessageCount() != 0 {
@@ -124,7 +124,7 @@ func TestFlowTest(t *testing.T) {
 		e.clock.Add(2 * time.Hour)
 		res, err := e.svc.Test(ctx, flowCode, jdupont, smtpProbe(srv, e.svc, false))
 		wantCode(t, err, envoi.EConsentRequired)
-		if got, want := stepNames(res.Steps), "operator:ok flow:ok token:FAIL"; got != want || res.OK || res.Error == nil {
+		if got, want := stepNames(res.Steps), "operator:ok flow:ok internal_address:ok token:FAIL"; got != want || res.OK || res.Error == nil {
 			t.Errorf("steps: got %s, want %s", got, want)
 		}
 	})
@@ -135,7 +135,7 @@ func TestFlowTest(t *testing.T) {
 		e.p.Revoke(jdupontAt) // the access token dies before its expiry
 		res, err := e.svc.Test(ctx, flowCode, jdupont, smtpProbe(srv, e.svc, false))
 		wantCode(t, err, envoi.ESMTPAuthFailed)
-		if got, want := stepNames(res.Steps), "operator:ok flow:ok token:ok connect:ok authenticate:FAIL"; got != want {
+		if got, want := stepNames(res.Steps), "operator:ok flow:ok internal_address:ok token:ok connect:ok authenticate:FAIL"; got != want {
 			t.Errorf("steps: got %s, want %s", got, want)
 		}
 	})

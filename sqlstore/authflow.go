@@ -17,6 +17,12 @@ import (
 // group that does not exist (operators are created first), or an operator
 // who would be in two flows, directly or through a group (the details name
 // the other flow). Nothing is written when it fails.
+//
+// A change that re-points the flow drops the stored secrets bound to the
+// old place (envoi.Repoint): the client secret and service account key
+// unless f gives them again, the flow's tokens and pending consents, and
+// the SMTP passwords of its operators bound to another SMTP server; f.Dropped
+// then says what was dropped.
 func (s *Store) PutAuthFlow(ctx context.Context, f *envoi.AuthFlow) error {
 	if err := f.ApplyPreset(); err != nil {
 		return err
@@ -29,17 +35,20 @@ func (s *Store) PutAuthFlow(ctx context.Context, f *envoi.AuthFlow) error {
 		}
 	}
 	now := s.nowUTC()
-	var csSet, sakSet bool
+	f.Dropped = envoi.FlowWarning{}
+	var repoint envoi.Repointing
+	var droppedPasswords []string
 	err := s.configTx(ctx, func(tx *sql.Tx) error {
 		if err := s.lockAssignments(ctx, tx); err != nil {
 			return err
 		}
-		err := tx.QueryRowContext(ctx, `SELECT client_secret IS NOT NULL, service_account_key IS NOT NULL FROM auth_flows WHERE code = $1`, f.Code).Scan(&csSet, &sakSet)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sqlstore: put flow %q: %w", f.Code, err)
+		old, csSet, sakSet, err := storedTarget(ctx, tx, f.Code)
+		if err != nil {
+			return err
 		}
-		f.ClientSecretSet = csSet || f.ClientSecret != ""
-		f.ServiceAccountKeySet = sakSet || f.ServiceAccountKey != ""
+		repoint = envoi.Repoint(old, f)
+		f.ClientSecretSet = (csSet && !repoint.ClientSecret) || f.ClientSecret != ""
+		f.ServiceAccountKeySet = (sakSet && !repoint.ServiceAccountKey) || f.ServiceAccountKey != ""
 		if err := f.Validate(); err != nil {
 			return err
 		}
@@ -102,12 +111,26 @@ func (s *Store) PutAuthFlow(ctx context.Context, f *envoi.AuthFlow) error {
 				return fmt.Errorf("sqlstore: put flow %q: group %q: %w", f.Code, g, err)
 			}
 		}
-		return nil
+		if err := dropRepointed(ctx, tx, f.Code, repoint); err != nil {
+			return err
+		}
+		droppedPasswords, err = bindPasswords(ctx, tx, f)
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	f.UpdatedAt = now
+	if w, ok := envoi.DroppedWarning(repoint, droppedPasswords); ok {
+		f.Dropped = w
+		s.log.Warn("flow re-pointed: stored secrets dropped", "flow", f.Code, "client_secret", repoint.ClientSecret,
+			"service_account_key", repoint.ServiceAccountKey, "tokens", repoint.Tokens, "smtp_passwords", droppedPasswords)
+	}
+	for _, w := range f.Warnings() {
+		if w.Code == envoi.WarnInternalAddress {
+			s.log.Warn("flow connects to an internal address", "flow", f.Code, "field", w.Field, "address", w.Address)
+		}
+	}
 	return nil
 }
 
@@ -120,6 +143,109 @@ func (s *Store) SetTokenAuthLearned(ctx context.Context, flow, method string) er
 		res, err := tx.ExecContext(ctx, `UPDATE auth_flows SET token_auth_learned = $2 WHERE code = $1`, flow, method)
 		return affected(res, err, "authentication flow", flow)
 	})
+}
+
+// storedTarget reads, inside the transaction that writes the flow of that
+// code, where its stored secrets go (nil for a new flow) and which are set.
+func storedTarget(ctx context.Context, tx *sql.Tx, code string) (old *envoi.AuthFlow, csSet, sakSet bool, err error) {
+	old = &envoi.AuthFlow{Code: code}
+	err = tx.QueryRowContext(ctx, `
+		SELECT client_secret IS NOT NULL, service_account_key IS NOT NULL, token_url, client_id, tenant,
+			smtp_host, smtp_port, smtp_security
+		FROM auth_flows WHERE code = $1`, code).Scan(&csSet, &sakSet, &old.TokenURL, &old.ClientID, &old.Tenant,
+		&old.SMTP.Host, &old.SMTP.Port, &old.SMTP.Security)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, false, nil
+	}
+	if err != nil {
+		return nil, false, false, fmt.Errorf("sqlstore: put flow %q: %w", code, err)
+	}
+	return old, csSet, sakSet, nil
+}
+
+// dropRepointed drops the flow's stored OAuth secrets and tokens that r
+// says no longer go where they were given, with the pending consents
+// started for the old provider.
+func dropRepointed(ctx context.Context, tx *sql.Tx, code string, r envoi.Repointing) error {
+	var qs []string
+	if r.ClientSecret {
+		qs = append(qs, `UPDATE auth_flows SET client_secret = NULL WHERE code = $1`)
+	}
+	if r.ServiceAccountKey {
+		qs = append(qs, `UPDATE auth_flows SET service_account_key = NULL WHERE code = $1`)
+	}
+	if r.Tokens {
+		qs = append(qs, `DELETE FROM tokens WHERE flow = $1`, `DELETE FROM oauth_states WHERE flow = $1`)
+	}
+	for _, q := range qs {
+		if _, err := tx.ExecContext(ctx, q, code); err != nil {
+			return fmt.Errorf("sqlstore: put flow %q: drop re-pointed secrets: %w", code, err)
+		}
+	}
+	return nil
+}
+
+// bindPasswords binds the SMTP passwords of f's operators (directly or
+// through a group) to f's SMTP server: a password bound to no server yet
+// is bound to it, one bound to another server is dropped. It returns the
+// operators whose password was dropped, by code.
+func bindPasswords(ctx context.Context, tx *sql.Tx, f *envoi.AuthFlow) ([]string, error) {
+	target := f.SMTP.Target()
+	rows, err := tx.QueryContext(ctx, `
+		SELECT code, smtp_password_target FROM operators
+		WHERE smtp_password IS NOT NULL AND smtp_password_target <> $2
+			AND (code IN (SELECT operator FROM auth_flow_operators WHERE flow = $1)
+				OR group_code IN (SELECT group_code FROM auth_flow_groups WHERE flow = $1))
+		ORDER BY code`, f.Code, target)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: put flow %q: bind passwords: %w", f.Code, err)
+	}
+	bound := map[string]string{}
+	var codes []string
+	for rows.Next() {
+		var code, was string
+		if err := rows.Scan(&code, &was); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlstore: put flow %q: bind passwords: %w", f.Code, err)
+		}
+		bound[code] = was
+		codes = append(codes, code)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: put flow %q: bind passwords: %w", f.Code, err)
+	}
+	var dropped []string
+	for _, code := range codes {
+		d, err := bindPassword(ctx, tx, code, bound[code], target)
+		if err != nil {
+			return nil, err
+		}
+		if d {
+			dropped = append(dropped, code)
+		}
+	}
+	return dropped, nil
+}
+
+// bindPassword binds the stored SMTP password of operator code, bound to
+// was, to the SMTP server target of the flow the operator is now in: bound
+// to none yet (was ""), it is bound to target; bound to another server,
+// it is dropped (dropped true).
+func bindPassword(ctx context.Context, tx *sql.Tx, code, was, target string) (dropped bool, err error) {
+	switch was {
+	case target:
+		return false, nil
+	case "":
+		_, err = tx.ExecContext(ctx, `UPDATE operators SET smtp_password_target = $2 WHERE code = $1`, code, target)
+	default:
+		dropped = true
+		_, err = tx.ExecContext(ctx, `UPDATE operators SET smtp_password = NULL, smtp_password_target = '' WHERE code = $1`, code)
+	}
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: bind the SMTP password of %q: %w", code, err)
+	}
+	return dropped, nil
 }
 
 // checkAssignments enforces, inside the transaction that writes f, that

@@ -10,7 +10,9 @@ import (
 )
 
 // PutOperator inserts or replaces the operator of o.Code. An empty
-// o.SMTPPassword keeps the stored one; the group is created if it does not
+// o.SMTPPassword keeps the stored one, unless the change moves the operator
+// into a flow whose SMTP server is not the one the password is bound to:
+// it is then dropped (see PutAuthFlow). The group is created if it does not
 // exist. Returns EInvalidInput naming the wrong field, and EInvalidFlowData
 // naming the other flow when the new group is assigned to a flow other than
 // the one the operator is in directly.
@@ -25,6 +27,7 @@ func (s *Store) PutOperator(ctx context.Context, o *envoi.Operator) error {
 	}
 	now := s.nowUTC()
 	var pwSet bool
+	var was string
 	err := s.configTx(ctx, func(tx *sql.Tx) error {
 		if err := s.lockAssignments(ctx, tx); err != nil {
 			return err
@@ -62,18 +65,58 @@ func (s *Store) PutOperator(ctx context.Context, o *envoi.Operator) error {
 				oauth_enabled = excluded.oauth_enabled, language = excluded.language,
 				smtp_password = coalesce(excluded.smtp_password, operators.smtp_password),
 				updated_at = excluded.updated_at
-			RETURNING smtp_password IS NOT NULL`,
-			o.Code, o.Name, o.Email, group, o.FooterText, o.SignatureHTML, o.OAuthEnabled, o.Language, pw, s.ts(now)).Scan(&pwSet)
+			RETURNING smtp_password IS NOT NULL, smtp_password_target`,
+			o.Code, o.Name, o.Email, group, o.FooterText, o.SignatureHTML, o.OAuthEnabled, o.Language, pw, s.ts(now)).Scan(&pwSet, &was)
 		if err != nil {
 			return fmt.Errorf("sqlstore: put operator %q: %w", o.Code, err)
 		}
-		return nil
+		if !pwSet {
+			return nil
+		}
+		target, inFlow, err := operatorTarget(ctx, tx, o.Code)
+		if err != nil {
+			return err
+		}
+		if o.SMTPPassword != "" {
+			// A password given now is for the operator's flow of now.
+			_, err = tx.ExecContext(ctx, `UPDATE operators SET smtp_password_target = $2 WHERE code = $1`, o.Code, target)
+			if err != nil {
+				return fmt.Errorf("sqlstore: put operator %q: %w", o.Code, err)
+			}
+			return nil
+		}
+		if !inFlow {
+			return nil // bound where it was; checked again when they join a flow
+		}
+		dropped, err := bindPassword(ctx, tx, o.Code, was, target)
+		pwSet = pwSet && !dropped
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	o.UpdatedAt, o.SMTPPasswordSet = now, pwSet
 	return nil
+}
+
+// operatorTarget returns the SMTP server (envoi.SMTPServer.Target) of the
+// flow operator code is in, directly or through their group; inFlow is
+// false, and target "", when they are in none.
+func operatorTarget(ctx context.Context, tx *sql.Tx, code string) (target string, inFlow bool, err error) {
+	var smtp envoi.SMTPServer
+	err = tx.QueryRowContext(ctx, `
+		SELECT f.smtp_host, f.smtp_port, f.smtp_security FROM auth_flows f
+		WHERE f.code IN (SELECT a.flow FROM auth_flow_operators a WHERE a.operator = $1
+			UNION ALL
+			SELECT g.flow FROM operators o JOIN auth_flow_groups g ON g.group_code = o.group_code WHERE o.code = $1)
+		ORDER BY f.code LIMIT 1`, code).Scan(&smtp.Host, &smtp.Port, &smtp.Security)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("sqlstore: flow of operator %q: %w", code, err)
+	}
+	return smtp.Target(), true, nil
 }
 
 // flowOf runs a query returning one flow code, "" when there is none.

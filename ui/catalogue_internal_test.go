@@ -114,7 +114,7 @@ func TestCatalogueCoversEveryText(t *testing.T) {
 		"role.":     {envoi.RoleAdmin, envoi.RoleOperator},
 		"priority.": {envoi.PriorityLow, envoi.PriorityNormal, envoi.PriorityHigh},
 		"preset.":   {envoi.PresetMicrosoft365, envoi.PresetGmail, envoi.PresetGeneric, "microsoft365_help", "gmail_help", "generic_help", "smtp_help"},
-		"step.":     {"operator", "flow", "token", "credentials", "connect", "tls", "auth", "mail_from", "rcpt_to", "rset"},
+		"step.":     {"operator", "flow", "token", "credentials", "connect", "tls", "auth", "mail_from", "rcpt_to", "rset", "internal_address", "cleartext"},
 		"lang.":     append([]string{"auto"}, envoi.Languages...),
 	}
 	for prefix, names := range dynamic {

@@ -59,6 +59,9 @@ type flowData struct {
 	Token       *envoi.Token // the generic mailbox's token
 	// TokenAuthMethods are the choices of token_auth_method.
 	TokenAuthMethods []string
+	// Warnings are what the administrator should know about the stored
+	// flow (internal addresses, security none towards another host).
+	Warnings []envoi.FlowWarning
 }
 
 // presetJSON is what the page's script fills the form with when the
@@ -118,6 +121,9 @@ func (s *Server) flowPage(w http.ResponseWriter, r *http.Request, status int, d 
 		if t, err := s.Store.Token(ctx, envoi.TokenKey{Flow: d.Flow.Code}); err == nil {
 			d.Token = t
 		}
+	}
+	if !d.New && err == nil {
+		d.Warnings = d.Flow.Warnings()
 	}
 	d.Flow.ClientSecret, d.Flow.ServiceAccountKey = "", ""
 	p := s.newPage(w, r, "flows", d)
@@ -228,6 +234,10 @@ func (s *Server) saveFlow(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.flowPage(w, r, statusOf(envoi.ErrorCode(err)), flowData{Flow: f, New: isNew}, err)
+		return
+	}
+	if f.Dropped.Code != "" {
+		s.done(w, r, "/auth-flows/"+f.Code, "flash.flow_saved_dropped", f.Code)
 		return
 	}
 	s.done(w, r, "/auth-flows/"+f.Code, "flash.flow_saved", f.Code)

@@ -114,7 +114,7 @@ func (p *Program) apply(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	steps, err := doc.steps(filepath.Dir(file), p.Getenv)
+	steps, objects, err := doc.steps(filepath.Dir(file), p.Getenv, func(msg string) { fmt.Fprintf(p.Stdout, "warning: %s\n", msg) })
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func (p *Program) apply(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(p.Stdout, "applied %s\n", s.what)
 	}
-	fmt.Fprintf(p.Stdout, "%d objects applied from %s\n", len(steps), file)
+	fmt.Fprintf(p.Stdout, "%d objects applied from %s\n", objects, file)
 	return nil
 }
 
@@ -169,10 +169,11 @@ func sortedCodes[V any](m map[string]V) []string {
 }
 
 // steps turns the file into upserts, in dependency order, reading secrets
-// from the environment and files relative to dir. Every problem found before
-// anything is written is reported at once.
-func (doc *ConfigFile) steps(dir string, getenv func(string) string) ([]applyStep, error) {
-	var steps []applyStep
+// from the environment and files relative to dir; objects is how many
+// objects they write (a password is given twice, see below). Every problem
+// found before anything is written is reported at once. warn receives
+// what an administrator should know about an applied flow (envoi.FlowWarning).
+func (doc *ConfigFile) steps(dir string, getenv func(string) string, warn func(string)) (steps []applyStep, objects int, err error) {
 	secretFrom := func(what, env string) (string, error) {
 		if env == "" {
 			return "", nil
@@ -193,12 +194,12 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string) ([]applySte
 			}
 			b, err := os.ReadFile(path)
 			if err != nil {
-				return nil, fmt.Errorf("company %s: logo_file: %w", code, err)
+				return nil, 0, fmt.Errorf("company %s: logo_file: %w", code, err)
 			}
 			c.Logo, c.LogoType = b, http.DetectContentType(b)
 		}
 		if err := c.Validate(); err != nil {
-			return nil, fmt.Errorf("company %s: %w", code, err)
+			return nil, 0, fmt.Errorf("company %s: %w", code, err)
 		}
 		steps = append(steps, applyStep{"company " + code, func(ctx context.Context, s envoi.Store) error { return s.PutCompany(ctx, c) }})
 	}
@@ -206,18 +207,28 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string) ([]applySte
 		g := &envoi.Group{Code: code, Name: doc.Groups[code].Name}
 		steps = append(steps, applyStep{"group " + code, func(ctx context.Context, s envoi.Store) error { return s.PutGroup(ctx, g) }})
 	}
+	// Passwords given by the file are given again once the flows are
+	// applied: a flow the file re-points drops the passwords bound to its
+	// old SMTP server, and the file's are for the new one.
+	var passwords []applyStep
 	for _, code := range sortedCodes(doc.Operators) {
 		d := doc.Operators[code]
 		pw, err := secretFrom("operator "+code+": smtp_password_env", d.SMTPPasswordEnv)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		o := &envoi.Operator{Code: code, Name: d.Name, Email: d.Email, Group: d.Group, FooterText: d.FooterText,
 			SignatureHTML: d.SignatureHTML, OAuthEnabled: d.OAuthEnabled, Language: d.Language, SMTPPassword: pw}
 		if err := o.Validate(); err != nil {
-			return nil, fmt.Errorf("operator %s: %w", code, err)
+			return nil, 0, fmt.Errorf("operator %s: %w", code, err)
 		}
 		steps = append(steps, applyStep{"operator " + code, func(ctx context.Context, s envoi.Store) error { return s.PutOperator(ctx, o) }})
+		if pw != "" {
+			passwords = append(passwords, applyStep{"SMTP password of operator " + code, func(ctx context.Context, s envoi.Store) error {
+				again := *o
+				return s.PutOperator(ctx, &again)
+			}})
+		}
 	}
 	for _, code := range sortedCodes(doc.DocumentFlows) {
 		d := doc.DocumentFlows[code]
@@ -226,7 +237,7 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string) ([]applySte
 			df.Report = *d.Report
 		}
 		if err := df.Validate(); err != nil {
-			return nil, fmt.Errorf("document flow %s: %w", code, err)
+			return nil, 0, fmt.Errorf("document flow %s: %w", code, err)
 		}
 		steps = append(steps, applyStep{"document flow " + code, func(ctx context.Context, s envoi.Store) error {
 			if d.Report == nil {
@@ -241,19 +252,30 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string) ([]applySte
 		d := doc.AuthFlows[code]
 		secret, err := secretFrom("auth flow "+code+": client_secret_env", d.ClientSecretEnv)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		sa, err := secretFrom("auth flow "+code+": service_account_key_env", d.ServiceAccountKeyEnv)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		f := &envoi.AuthFlow{Code: code, Name: d.Name, Kind: d.Kind, Preset: d.Preset, Scope: d.Scope, AuthURL: d.AuthURL,
 			TokenURL: d.TokenURL, DeviceURL: d.DeviceURL, UserinfoURL: d.UserinfoURL, ClientID: d.ClientID,
 			ClientSecret: secret, Tenant: d.Tenant, RedirectURL: d.RedirectURL, Grant: d.Grant, ServiceAccountKey: sa,
 			TokenAuthMethod: d.TokenAuthMethod, SMTP: d.SMTP, GenericMailbox: d.GenericMailbox, MaxAttachmentsMB: d.MaxAttachmentsMB,
 			RatePerMinute: d.RatePerMinute, Operators: d.Operators, Groups: d.Groups}
-		steps = append(steps, applyStep{"auth flow " + code, func(ctx context.Context, s envoi.Store) error { return s.PutAuthFlow(ctx, f) }})
+		steps = append(steps, applyStep{"auth flow " + code, func(ctx context.Context, s envoi.Store) error {
+			if err := s.PutAuthFlow(ctx, f); err != nil {
+				return err
+			}
+			for _, w := range append([]envoi.FlowWarning{f.Dropped}, f.Warnings()...) {
+				if w.Code != "" {
+					warn("auth flow " + code + ": " + w.Message)
+				}
+			}
+			return nil
+		}})
 	}
+	steps = append(steps, passwords...)
 	for _, code := range sortedCodes(doc.MailSettings) {
 		d := doc.MailSettings[code]
 		m := &envoi.MailSetting{DocumentFlow: code, Subject: d.Subject, Body: d.Body, Priority: d.Priority, ReadReceipt: d.ReadReceipt, CopyToSender: d.CopyToSender}
@@ -264,5 +286,5 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string) ([]applySte
 		r := &envoi.FileNameRule{DocumentFlow: code, Pattern: d.Pattern, Archive: d.Archive, FileType: d.FileType}
 		steps = append(steps, applyStep{"file name " + code, func(ctx context.Context, s envoi.Store) error { return s.PutFileNameRule(ctx, r) }})
 	}
-	return steps, nil
+	return steps, len(steps) - len(passwords), nil
 }
