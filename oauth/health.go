@@ -123,7 +123,7 @@ func (s *Service) KeepAlive(ctx context.Context, olderThan time.Duration) (int, 
 			continue
 		}
 		key := envoi.TokenKey{Flow: t.Flow, Operator: t.Operator}
-		if _, err := s.shared(ctx, flightKey{key, true}, t.AccessToken); err != nil {
+		if _, _, err := s.shared(ctx, flightKey{key, true}, t.AccessToken); err != nil {
 			errs = append(errs, fmt.Errorf("oauth: keep alive %s/%s: %w", t.Flow, t.Operator, err))
 			continue
 		}

@@ -42,6 +42,7 @@ type flightKey struct {
 type flight struct {
 	done chan struct{}
 	tok  string
+	exp  time.Time
 	err  error
 }
 
@@ -56,22 +57,31 @@ type flight struct {
 // reached or answered 5xx; EOAuthInvalidClient when it refused the flow's
 // client credentials. App-only flows get their token without consent.
 func (s *Service) AccessToken(ctx context.Context, key envoi.TokenKey, force bool) (string, error) {
+	tok, _, err := s.AccessTokenExpiry(ctx, key, force)
+	return tok, err
+}
+
+// AccessTokenExpiry is AccessToken with the expiry of the token returned,
+// the one stored with it. The SMTP sender uses it to stop reusing a
+// connection once the token that authenticated it has expired, so that the
+// refreshed token is presented and a revoked consent takes effect.
+func (s *Service) AccessTokenExpiry(ctx context.Context, key envoi.TokenKey, force bool) (string, time.Time, error) {
 	t, err := s.Store.Token(ctx, key)
 	switch {
 	case envoi.ErrorCode(err) == envoi.ENotFound:
 		flow, ferr := s.Store.AuthFlow(ctx, key.Flow)
 		if ferr != nil {
-			return "", ferr
+			return "", time.Time{}, ferr
 		}
 		if !appOnly(flow) {
-			return "", s.noToken(key)
+			return "", time.Time{}, s.noToken(key)
 		}
 	case err != nil:
-		return "", err
+		return "", time.Time{}, err
 	case t.Status == envoi.TokenConsentRequired:
-		return "", consentError(t)
+		return "", time.Time{}, consentError(t)
 	case !force && s.fresh(t):
-		return t.AccessToken, nil
+		return t.AccessToken, t.Expiry, nil
 	}
 	stale := ""
 	if t != nil && force {
@@ -99,7 +109,7 @@ func consentError(t *envoi.Token) *envoi.Error {
 }
 
 // shared runs one refresh per key in this process and waits for it.
-func (s *Service) shared(ctx context.Context, fk flightKey, stale string) (string, error) {
+func (s *Service) shared(ctx context.Context, fk flightKey, stale string) (string, time.Time, error) {
 	s.mu.Lock()
 	if s.flights == nil {
 		s.flights = map[flightKey]*flight{}
@@ -112,7 +122,7 @@ func (s *Service) shared(ctx context.Context, fk flightKey, stale string) (strin
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.lease()+s.timeout())
 		go func() {
 			defer cancel()
-			f.tok, f.err = s.refresh(fctx, fk.key, fk.force, stale)
+			f.tok, f.exp, f.err = s.refresh(fctx, fk.key, fk.force, stale)
 			s.mu.Lock()
 			delete(s.flights, fk)
 			s.mu.Unlock()
@@ -122,11 +132,11 @@ func (s *Service) shared(ctx context.Context, fk flightKey, stale string) (strin
 	s.mu.Unlock()
 	select {
 	case <-f.done:
-		return f.tok, f.err
+		return f.tok, f.exp, f.err
 	case <-ctx.Done():
 		e := envoi.Errorf(envoi.EOAuthProvider, "gave up waiting for the token refresh: %v", ctx.Err())
 		e.Temporary = true
-		return "", e
+		return "", time.Time{}, e
 	}
 }
 
@@ -135,7 +145,7 @@ func (s *Service) lease() time.Duration { return s.timeout() + 15*time.Second }
 
 // refresh brings the stored token of key up to date, calling the provider
 // at most once per claim it wins.
-func (s *Service) refresh(ctx context.Context, key envoi.TokenKey, force bool, stale string) (string, error) {
+func (s *Service) refresh(ctx context.Context, key envoi.TokenKey, force bool, stale string) (string, time.Time, error) {
 	wait := 5 * time.Millisecond
 	for tries := 0; tries < 20; {
 		t, err := s.Store.Token(ctx, key)
@@ -143,13 +153,13 @@ func (s *Service) refresh(ctx context.Context, key envoi.TokenKey, force bool, s
 			return s.firstAppToken(ctx, key)
 		}
 		if err != nil {
-			return "", err
+			return "", time.Time{}, err
 		}
 		if t.Status == envoi.TokenConsentRequired {
-			return "", consentError(t)
+			return "", time.Time{}, consentError(t)
 		}
 		if s.fresh(t) && (!force || t.AccessToken != stale) {
-			return t.AccessToken, nil
+			return t.AccessToken, t.Expiry, nil
 		}
 		now := s.now()
 		if t.RefreshedAt.After(now) {
@@ -159,7 +169,7 @@ func (s *Service) refresh(ctx context.Context, key envoi.TokenKey, force bool, s
 			case <-ctx.Done():
 				e := envoi.Errorf(envoi.EOAuthProvider, "another instance is still refreshing the token: %v", ctx.Err())
 				e.Temporary = true
-				return "", e
+				return "", time.Time{}, e
 			}
 			wait = min(2*wait, 200*time.Millisecond)
 			continue
@@ -171,26 +181,26 @@ func (s *Service) refresh(ctx context.Context, key envoi.TokenKey, force bool, s
 			if c := envoi.ErrorCode(err); c == envoi.EConflict || c == envoi.ENotFound {
 				continue
 			}
-			return "", err
+			return "", time.Time{}, err
 		}
-		tok, done, err := s.refreshClaimed(ctx, t, &claim)
+		tok, exp, done, err := s.refreshClaimed(ctx, t, &claim)
 		if done {
-			return tok, err
+			return tok, exp, err
 		}
 	}
 	e := envoi.Errorf(envoi.EOAuthProvider, "the token of %s/%s kept changing while refreshing it", key.Flow, key.Operator)
 	e.Temporary = true
-	return "", e
+	return "", time.Time{}, e
 }
 
 // refreshClaimed calls the provider for a row this instance claimed. done
 // is false when the row changed under the claim and must be read again.
-func (s *Service) refreshClaimed(ctx context.Context, before, claim *envoi.Token) (tok string, done bool, err error) {
+func (s *Service) refreshClaimed(ctx context.Context, before, claim *envoi.Token) (tok string, exp time.Time, done bool, err error) {
 	log := s.log().With("flow", claim.Flow, "operator", claim.Operator)
 	flow, err := s.Store.AuthFlow(ctx, claim.Flow)
 	if err != nil {
 		s.release(ctx, before, claim)
-		return "", true, err
+		return "", time.Time{}, true, err
 	}
 	nt, err := s.fetch(ctx, flow, claim.RefreshToken)
 	s.observe(mapError(err))
@@ -208,21 +218,21 @@ func (s *Service) refreshClaimed(ctx context.Context, before, claim *envoi.Token
 			// The claim was overtaken (a new consent, or a claim that timed
 			// out): the new access token is still good for this caller.
 			log.Warn("oauth: refreshed token not saved", "err", err)
-			return upd.AccessToken, true, nil
+			return upd.AccessToken, upd.Expiry, true, nil
 		}
 		log.Info("oauth: token refreshed", "expiry", upd.Expiry)
-		return upd.AccessToken, true, nil
+		return upd.AccessToken, upd.Expiry, true, nil
 	}
 	e := mapError(err)
 	if e.Code != envoi.EConsentRequired {
 		s.release(ctx, before, claim)
 		log.Warn("oauth: refresh failed", "code", e.Code, "temporary", e.Temporary, "provider_text", e.Details["provider_text"])
-		return "", true, e
+		return "", time.Time{}, true, e
 	}
 	// Refused: maybe another instance or a new consent changed the row.
 	cur, rerr := s.Store.Token(ctx, envoi.TokenKey{Flow: claim.Flow, Operator: claim.Operator})
 	if rerr != nil || cur.RowVersion != claim.RowVersion {
-		return "", false, nil
+		return "", time.Time{}, false, nil
 	}
 	mark := *claim
 	mark.Status = envoi.TokenConsentRequired
@@ -230,7 +240,7 @@ func (s *Service) refreshClaimed(ctx context.Context, before, claim *envoi.Token
 	mark.StatusChanged = s.now()
 	mark.RefreshedAt = before.RefreshedAt
 	if err := s.Store.UpdateToken(ctx, &mark); err != nil {
-		return "", false, nil
+		return "", time.Time{}, false, nil
 	}
 	ce := consentError(&mark)
 	ce.Err = e
@@ -238,7 +248,7 @@ func (s *Service) refreshClaimed(ctx context.Context, before, claim *envoi.Token
 	if s.Notify != nil {
 		s.Notify(ctx, envoi.TokenKey{Flow: mark.Flow, Operator: mark.Operator}, ce)
 	}
-	return "", true, ce
+	return "", time.Time{}, true, ce
 }
 
 // release gives a claim back after a failure, so that the next caller
@@ -250,13 +260,13 @@ func (s *Service) release(ctx context.Context, before, claim *envoi.Token) {
 }
 
 // firstAppToken gets and stores the first token of an app-only flow.
-func (s *Service) firstAppToken(ctx context.Context, key envoi.TokenKey) (string, error) {
+func (s *Service) firstAppToken(ctx context.Context, key envoi.TokenKey) (string, time.Time, error) {
 	flow, err := s.Store.AuthFlow(ctx, key.Flow)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	if !appOnly(flow) || key.Operator != "" {
-		return "", s.noToken(key)
+		return "", time.Time{}, s.noToken(key)
 	}
 	nt, err := s.fetch(ctx, flow, "")
 	s.observe(mapError(err))
@@ -267,7 +277,7 @@ func (s *Service) firstAppToken(ctx context.Context, key envoi.TokenKey) (string
 			// no person can consent.
 			e.Code, e.Remedy = envoi.EOAuthProvider, envoi.Remedy(envoi.EOAuthProvider, "en")
 		}
-		return "", e
+		return "", time.Time{}, e
 	}
 	now := s.now()
 	t := &envoi.Token{
@@ -276,9 +286,9 @@ func (s *Service) firstAppToken(ctx context.Context, key envoi.TokenKey) (string
 		ConsentedAt: now, RefreshedAt: now, StatusChanged: now,
 	}
 	if err := s.Store.SaveToken(ctx, t); err != nil {
-		return "", fmt.Errorf("oauth: save app-only token of %s: %w", flow.Code, err)
+		return "", time.Time{}, fmt.Errorf("oauth: save app-only token of %s: %w", flow.Code, err)
 	}
-	return t.AccessToken, nil
+	return t.AccessToken, t.Expiry, nil
 }
 
 // fetch asks the provider for a new token: with the refresh token for
