@@ -29,6 +29,8 @@ type Config struct {
 	// Flags of serve alone (see sendingFlags); not in the file.
 	SMTPCAFile string        `yaml:"-"`
 	QueueLease time.Duration `yaml:"-"`
+	// QueueMaxUnfinished is queue.Worker.MaxUnfinished (0: its default).
+	QueueMaxUnfinished int `yaml:"-"`
 }
 
 type setting struct {
