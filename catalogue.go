@@ -47,6 +47,11 @@ var catalogue = map[string]map[string]Text{
 		"fr": {"Le jeton n'est plus valide : il faut redonner son accord", "Cliquez sur Authentifier pour cet opérateur (ou la boîte générique du flux) et reconnectez-vous chez le fournisseur."},
 		"es": {"El token ya no es válido: vuelva a autorizar", "Haga clic en Autenticar para este usuario (o el buzón genérico del flujo) e inicie sesión de nuevo con el proveedor."},
 	},
+	EDeliveryAbandoned: {
+		"en": {"The message was being sent several times and each attempt ended without an outcome (the service stopped mid-send)", "Check envoi's logs around those times (a crash, a restart, a server that never answers); once the cause is fixed, retry the message."},
+		"fr": {"L'envoi du message a été tenté plusieurs fois et chaque tentative s'est interrompue sans résultat (le service s'est arrêté en cours d'envoi)", "Consultez les journaux d'envoi autour de ces heures (arrêt brutal, redémarrage, serveur qui ne répond jamais) ; une fois la cause corrigée, relancez le message."},
+		"es": {"Se intentó enviar el mensaje varias veces y cada intento terminó sin resultado (el servicio se detuvo durante el envío)", "Revise los registros de envoi en esos momentos (una caída, un reinicio, un servidor que nunca responde); cuando la causa esté corregida, reintente el mensaje."},
+	},
 	EKeywordMissing: {
 		"en": {"A keyword has no value", "Send a value for each keyword named in the details, in the context of the message."},
 		"fr": {"Un mot clé n'a pas de valeur", "Fournissez dans le contexte de l'envoi une valeur pour chaque mot clé indiqué."},

@@ -78,6 +78,14 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Codes of the send queue.
+const (
+	// EDeliveryAbandoned: the message's sends kept ending without an
+	// outcome (the process died or the lease lapsed mid-send); the worker
+	// gave up so that one message cannot crash-loop the service.
+	EDeliveryAbandoned = "delivery_abandoned"
+)
+
 // Errorf returns an *Error with code and a message in English, the remedy of
 // the catalogue filled in.
 func Errorf(code, format string, args ...any) *Error {

@@ -49,6 +49,12 @@ type SendRequest struct {
 	Report       *ReportRequest    `json:"report"`
 	Attachments  []Attachment      `json:"attachments"`
 	Entity       *Entity           `json:"entity"`
+	// Sensitive marks a mail that carries a credential (envoi's own
+	// password reset mail): its composed bytes are kept sealed only until
+	// it is sent or failed, its keyword values are not stored, and no
+	// listing or read of the API, the UI or the CLI shows it. Never read
+	// from JSON: the API cannot set it.
+	Sensitive bool `json:"-"`
 }
 
 // Validate checks what can be checked without the store: codes and
@@ -110,6 +116,13 @@ type Message struct {
 	UpdatedAt  time.Time `json:"updated_at"`
 	EMLSize    int64     `json:"eml_size,omitempty"`
 	Duplicates int       `json:"duplicates,omitempty"`
+	// Unfinished counts the claims in a row that ended without an outcome
+	// (the worker died or its lease lapsed mid-send); past the worker's
+	// bound the message fails as delivery_abandoned. A recorded outcome
+	// or a manual retry sets it back to 0.
+	Unfinished int `json:"unfinished,omitempty"`
+	// Sensitive: see SendRequest.Sensitive.
+	Sensitive bool `json:"-"`
 	// Envelope and Username are decided when the message is composed, at
 	// acceptance; EML is the composed message, stored with it in the same
 	// transaction, so what is sent (and re-sent after a crash) is exactly

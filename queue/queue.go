@@ -16,7 +16,9 @@ import (
 type Store interface {
 	CreateMessage(ctx context.Context, m *envoi.Message) (bool, error)
 	Message(ctx context.Context, id string) (*envoi.Message, error)
-	EML(ctx context.Context, id string) ([]byte, error)
+	// EMLToSend returns the bytes to send of a claimed message, also of a
+	// sensitive one (which EML and Message do not show).
+	EMLToSend(ctx context.Context, id string) ([]byte, error)
 	AuthFlow(ctx context.Context, code string) (*envoi.AuthFlow, error)
 	Operator(ctx context.Context, code string) (*envoi.Operator, error)
 	// ClaimDue receives up to n due send jobs, hides them for lease and
@@ -24,11 +26,14 @@ type Store interface {
 	// attempts counted, leased for lease, with Job set. Several instances
 	// may ask at once; a message is claimed by one only. A claim over a
 	// lapsed "sending" lease (a worker died mid-send) counts a possible
-	// duplicate in Message.Duplicates.
+	// duplicate in Message.Duplicates and a claim without an outcome in
+	// Message.Unfinished.
 	ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*envoi.Message, error)
 	// Finish records a claimed message's status, attempts, error, next
 	// try and sent time, and settles its job at once: deleted when the
-	// message is final, due again after delay otherwise.
+	// message is final, due again after delay otherwise. An outcome other
+	// than sending sets Unfinished back to 0; a final one erases a
+	// sensitive message's bytes.
 	Finish(ctx context.Context, m *envoi.Message, delay time.Duration) error
 	// SentSince counts messages sent as (flow, mailbox) since t.
 	SentSince(ctx context.Context, flow, mailbox string, t time.Time) (int, error)

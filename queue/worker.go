@@ -27,6 +27,13 @@ type Worker struct {
 	// MaxAttempts ends a message in failed after that many temporary
 	// failures (default 10).
 	MaxAttempts int
+	// MaxUnfinished ends a message in failed, as delivery_abandoned, when
+	// that many claims in a row ended without an outcome: the process died
+	// or the lease lapsed mid-send, as a message that crashes the service
+	// would make it do at every restart (default 3). Those claims are not
+	// the temporary failures MaxAttempts counts; any recorded outcome (a
+	// 4xx retry too) and a manual retry start the count again.
+	MaxUnfinished int
 	// Backoff returns the delay before attempt n+1 after n failures
 	// (default: exponential from 30s, doubling, capped at 1h, ±20% jitter).
 	Backoff func(attempts int) time.Duration
@@ -61,6 +68,9 @@ func (w *Worker) defaults() {
 	if w.MaxAttempts <= 0 {
 		w.MaxAttempts = 10
 	}
+	if w.MaxUnfinished <= 0 {
+		w.MaxUnfinished = DefaultMaxUnfinished
+	}
 	if w.Backoff == nil {
 		w.Backoff = DefaultBackoff
 	}
@@ -74,6 +84,9 @@ func (w *Worker) defaults() {
 		w.Logger = slog.New(slog.DiscardHandler)
 	}
 }
+
+// DefaultMaxUnfinished is Worker.MaxUnfinished's default.
+const DefaultMaxUnfinished = 3
 
 // DefaultBackoff waits 30s after the first failure, doubling up to an hour,
 // with ±20% jitter so messages that failed together do not retry together.
@@ -183,6 +196,10 @@ func (w *Worker) handle(stop context.Context, m *envoi.Message) {
 	}
 	log := w.Logger.With("message", m.ID)
 	w.notify(m)
+	if m.Unfinished >= w.MaxUnfinished {
+		w.abandon(ctx, log, m)
+		return
+	}
 
 	flow, err := w.Store.AuthFlow(ctx, m.Flow)
 	if err != nil && envoi.ErrorCode(err) != envoi.ENotFound {
@@ -218,7 +235,7 @@ func (w *Worker) handle(stop context.Context, m *envoi.Message) {
 		m.NextTry = time.Time{}
 		if w.finish(ctx, log, m, 0) {
 			w.Metrics.sent()
-			if w.OnSent != nil {
+			if w.OnSent != nil && !m.Sensitive {
 				w.OnSent(ctx, m, eml)
 			}
 		}
@@ -243,6 +260,25 @@ func (w *Worker) handle(stop context.Context, m *envoi.Message) {
 		w.finish(ctx, log, m, 0)
 		w.Metrics.failed(m.ErrorCode)
 		log.Warn("queue: message failed", "code", m.ErrorCode, "err", err, "attempts", m.Attempts)
+	}
+}
+
+// abandon fails a message whose last claims all ended without an outcome,
+// without sending it again: it may be what makes the process die. This
+// claim was not an attempt; the message stays counted as a possible
+// duplicate (Duplicates).
+func (w *Worker) abandon(ctx context.Context, log *slog.Logger, m *envoi.Message) {
+	err := envoi.Errorf(envoi.EDeliveryAbandoned, "the message was being sent %d times and each attempt ended without an outcome (the service stopped mid-send)", m.Unfinished).
+		WithDetail("attempts_without_outcome", m.Unfinished)
+	m.Attempts--
+	m.Status = envoi.StatusFailed
+	m.ErrorCode, m.Error = envoi.EDeliveryAbandoned, err.Error()
+	m.NextTry = time.Time{}
+	n := m.Unfinished
+	if w.finish(ctx, log, m, 0) {
+		w.Metrics.failed(m.ErrorCode)
+		log.Error("queue: message abandoned: its sends kept ending without an outcome; look for a crash or a restart at each of its attempts",
+			"code", m.ErrorCode, "attempts_without_outcome", n, "attempts", m.Attempts, "possible_duplicates", m.Duplicates)
 	}
 }
 
@@ -325,7 +361,7 @@ func (w *Worker) send(ctx context.Context, flow *envoi.AuthFlow, m *envoi.Messag
 	}
 	if eml == nil {
 		var err error
-		if eml, err = w.Store.EML(ctx, m.ID); err != nil {
+		if eml, err = w.Store.EMLToSend(ctx, m.ID); err != nil {
 			return nil, tempIfInternal(err)
 		}
 	}

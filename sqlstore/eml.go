@@ -296,16 +296,28 @@ func (s *Store) PutEML(ctx context.Context, id string, eml []byte) error {
 }
 
 // EML returns the message as sent; ENotFound if it was not stored, or if
-// its record in the spool is missing or damaged (saying so).
-func (s *Store) EML(ctx context.Context, id string) ([]byte, error) {
+// its record in the spool is missing or damaged (saying so). A sensitive
+// message's bytes are ENotFound too, as if there were no such message:
+// only the worker reads them (EMLToSend).
+func (s *Store) EML(ctx context.Context, id string) ([]byte, error) { return s.eml(ctx, id, false) }
+
+// EMLToSend returns the bytes a worker sends for a message it claimed:
+// EML's, and also those of a sensitive message, opened. Nothing but the
+// send path calls it.
+func (s *Store) EMLToSend(ctx context.Context, id string) ([]byte, error) {
+	return s.eml(ctx, id, true)
+}
+
+func (s *Store) eml(ctx context.Context, id string, toSend bool) ([]byte, error) {
 	if s.spool != nil {
 		var at string
 		var size int64
+		var sensitive bool
 		st, err := s.prepared(ctx, s.rdb, selectEMLAtSQL)
 		if err == nil {
-			err = st.QueryRowContext(ctx, id).Scan(&at, &size)
+			err = st.QueryRowContext(ctx, id).Scan(&at, &size, &sensitive)
 		}
-		if errors.Is(err, sql.ErrNoRows) {
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && sensitive && !toSend) {
 			return nil, notFound("message", id)
 		}
 		if err != nil {
@@ -319,18 +331,24 @@ func (s *Store) EML(ctx context.Context, id string) ([]byte, error) {
 			}
 			return eml, nil
 		}
-		// Stored in the table by an earlier version.
+		// In the table: sealed (sensitive), or stored by an earlier version.
 	}
 	var eml []byte
+	var sensitive bool
 	st, err := s.prepared(ctx, s.rdb, selectEMLSQL)
 	if err == nil {
-		err = st.QueryRowContext(ctx, id).Scan(&eml)
+		err = st.QueryRowContext(ctx, id).Scan(&eml, &sensitive)
 	}
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && sensitive && !toSend) {
 		return nil, notFound("message .eml", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: eml of %s: %w", id, err)
+	}
+	if sensitive {
+		if eml, err = s.ring.Open(eml, emlAAD(id)); err != nil {
+			return nil, fmt.Errorf("sqlstore: open eml of %s: %w", id, err)
+		}
 	}
 	return eml, nil
 }

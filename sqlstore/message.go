@@ -45,6 +45,11 @@ func validStatus(s string) bool {
 // used: with the same RequestHash it loads the existing message into m
 // (counting the duplicate) and returns created=false, with another hash
 // EIdempotencyConflict. A request that does not validate is EInvalidInput.
+//
+// A sensitive message (m.Sensitive or m.Request.Sensitive: it carries a
+// credential) is stored without its keyword values, and its bytes sealed
+// with the key ring in message_emls, never in the spool; Finish deletes
+// them once it is final, and Message, Messages and EML do not show it.
 func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bool, err error) {
 	if err := m.Request.Validate(); err != nil {
 		return false, err
@@ -69,7 +74,23 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 		m.CreatedAt = now
 	}
 	m.UpdatedAt = now
-	req, err := json.Marshal(m.Request)
+	m.Sensitive = m.Sensitive || m.Request.Sensitive
+	stored := m.Request
+	var eml any = m.EML
+	if m.Sensitive {
+		// The keyword values are in the composed bytes; they may hold the
+		// credential (a reset link) and are not needed any more.
+		stored.Context = nil
+		if m.EML != nil {
+			if err := s.ensureKeys(ctx); err != nil {
+				return false, err
+			}
+			if eml, err = s.ring.Seal(m.EML, emlAAD(m.ID)); err != nil {
+				return false, fmt.Errorf("sqlstore: seal eml of %s: %w", m.ID, err)
+			}
+		}
+	}
+	req, err := json.Marshal(stored)
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: create message: %w", err)
 	}
@@ -93,7 +114,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 	// On SQLite the bytes go to the spool first (eml.go); a message not
 	// created leaves a record nothing points to.
 	var emlAt string
-	if s.spool != nil && m.EML != nil {
+	if s.spool != nil && m.EML != nil && !m.Sensitive {
 		if emlAt, err = s.spool.append(m.ID, m.EML); err != nil {
 			return false, fmt.Errorf("sqlstore: store eml of %s: %w", m.ID, err)
 		}
@@ -105,7 +126,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 			m.ID, idem, m.RequestHash, req, m.Request.Operator, m.Request.DocumentFlow, m.Request.Company, string(to),
 			entityType, entityID, m.Status, m.Attempts, m.ErrorCode, m.Error, m.MessageID, m.Flow, m.Mailbox,
 			s.ts(m.NextTry), s.ts(m.SentAt), s.ts(m.CreatedAt), s.ts(now),
-			m.Envelope.From, string(envTo), m.Username, m.EMLSize, emlAt).Scan(&seq)
+			m.Envelope.From, string(envTo), m.Username, m.EMLSize, emlAt, m.Sensitive).Scan(&seq)
 		if isUniqueViolation(err) {
 			return envoi.FieldError(envoi.EConflict, "id", "a message with id %s already exists", m.ID)
 		}
@@ -124,8 +145,8 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 		if err != nil {
 			return fmt.Errorf("sqlstore: create message: %w", err)
 		}
-		if m.EML != nil && s.spool == nil {
-			if _, err := tx.StmtContext(ctx, stmts[1]).ExecContext(ctx, m.ID, m.EML, s.ts(now)); err != nil {
+		if m.EML != nil && (s.spool == nil || m.Sensitive) {
+			if _, err := tx.StmtContext(ctx, stmts[1]).ExecContext(ctx, m.ID, eml, s.ts(now)); err != nil {
 				return fmt.Errorf("sqlstore: store eml of %s: %w", m.ID, err)
 			}
 		}
@@ -150,21 +171,25 @@ const (
 	insertMessageSQL = `
 		INSERT INTO messages (id, idempotency_key, request_hash, request, operator, document_flow, company, recipients,
 			entity_type, entity_id, status, attempts, error_code, error, message_id, flow, mailbox, next_try, sent_at,
-			created_at, updated_at, envelope_from, envelope_to, username, eml_size, eml_at)
+			created_at, updated_at, envelope_from, envelope_to, username, eml_size, eml_at, sensitive)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-			$22, $23, $24, $25, $26)
+			$22, $23, $24, $25, $26, $27)
 		ON CONFLICT (idempotency_key) DO NOTHING
 		RETURNING seq`
 	insertEMLSQL   = `INSERT INTO message_emls (message_id, eml, created_at) VALUES ($1, $2, $3)`
 	insertJobSQL   = `INSERT INTO goqite (queue, body, timeout, priority) VALUES ($1, $2, $3, 0)`
-	selectEMLSQL   = `SELECT eml FROM message_emls WHERE message_id = $1`
-	selectEMLAtSQL = `SELECT eml_at, eml_size FROM messages WHERE id = $1`
+	selectEMLSQL   = `SELECT e.eml, m.sensitive FROM message_emls e JOIN messages m ON m.id = e.message_id WHERE e.message_id = $1`
+	selectEMLAtSQL = `SELECT eml_at, eml_size, sensitive FROM messages WHERE id = $1`
+	eraseEMLSQL    = `DELETE FROM message_emls WHERE message_id = $1`
 )
+
+// emlAAD is the associated data of a sensitive message's sealed bytes.
+func emlAAD(id string) string { return aad("message_emls", "eml", id) }
 
 const messageColumns = `id, coalesce(idempotency_key, ''), request_hash, status, attempts, error_code, error, message_id,
 	flow, mailbox, next_try, sent_at, created_at, updated_at, eml_size, duplicates,
 	envelope_from, envelope_to, username, lease_until,
-	operator, document_flow, company, recipients, entity_type, entity_id`
+	operator, document_flow, company, recipients, entity_type, entity_id, unfinished, sensitive`
 
 // scanMessage scans messageColumns, then the request when withRequest.
 func scanMessage(row interface{ Scan(...any) error }, withRequest bool) (*envoi.Message, error) {
@@ -174,7 +199,7 @@ func scanMessage(row interface{ Scan(...any) error }, withRequest bool) (*envoi.
 	dest := []any{&m.ID, &m.IdempotencyKey, &m.RequestHash, &m.Status, &m.Attempts, &m.ErrorCode, &m.Error, &m.MessageID,
 		&m.Flow, &m.Mailbox, scanTime(&m.NextTry), scanTime(&m.SentAt), scanTime(&m.CreatedAt), scanTime(&m.UpdatedAt), &m.EMLSize, &m.Duplicates,
 		&m.Envelope.From, &envTo, &m.Username, scanTime(&m.LeaseUntil),
-		&m.Request.Operator, &m.Request.DocumentFlow, &m.Request.Company, &to, &entityType, &entityID}
+		&m.Request.Operator, &m.Request.DocumentFlow, &m.Request.Company, &to, &entityType, &entityID, &m.Unfinished, &m.Sensitive}
 	if withRequest {
 		dest = append(dest, &req)
 	}
@@ -189,6 +214,7 @@ func scanMessage(row interface{ Scan(...any) error }, withRequest bool) (*envoi.
 		if err := json.Unmarshal(req, &m.Request); err != nil {
 			return nil, fmt.Errorf("request of %s: %w", m.ID, err)
 		}
+		m.Request.Sensitive = m.Sensitive
 		return &m, nil
 	}
 	_ = json.Unmarshal([]byte(to), &m.Request.To)
@@ -211,15 +237,17 @@ func (s *Store) message(ctx context.Context, q queryRower, cond string, arg stri
 }
 
 // Message returns the message of that id with its whole request and its
-// envelope (not its bytes: see EML); ENotFound if none.
+// envelope (not its bytes: see EML); ENotFound if none, and for a
+// sensitive message (it carries a credential: no reader sees it).
 func (s *Store) Message(ctx context.Context, id string) (*envoi.Message, error) {
-	return s.message(ctx, s.reads(), `id = $1`, id)
+	return s.message(ctx, s.reads(), `id = $1 AND NOT sensitive`, id)
 }
 
 // Messages returns the messages f selects, newest first, at most f.Limit
 // (100 by default, 1000 at most). Their Request holds only the operator,
 // document flow, company, To and entity; Message gives the whole request.
-// Returns EInvalidInput when f.Before names no message.
+// Sensitive messages are left out. Returns EInvalidInput when f.Before
+// names no message.
 func (s *Store) Messages(ctx context.Context, f envoi.MessageFilter) ([]*envoi.Message, error) {
 	limit := f.Limit
 	if limit <= 0 {
@@ -227,7 +255,7 @@ func (s *Store) Messages(ctx context.Context, f envoi.MessageFilter) ([]*envoi.M
 	}
 	limit = min(limit, MaxMessageLimit)
 	var a args
-	var where []string
+	where := []string{"NOT sensitive"}
 	for _, c := range []struct{ col, v string }{
 		{"status", f.Status}, {"operator", f.Operator}, {"document_flow", f.DocumentFlow},
 		{"entity_type", f.EntityType}, {"entity_id", f.EntityID},
@@ -253,10 +281,7 @@ func (s *Store) Messages(ctx context.Context, f envoi.MessageFilter) ([]*envoi.M
 		}
 		where = append(where, "seq < "+a.add(seq))
 	}
-	q := `SELECT ` + messageColumns + ` FROM messages`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
+	q := `SELECT ` + messageColumns + ` FROM messages WHERE ` + strings.Join(where, " AND ")
 	q += fmt.Sprintf(` ORDER BY seq DESC LIMIT %d`, limit)
 	rows, err := s.reads().QueryContext(ctx, q, a...)
 	if err != nil {

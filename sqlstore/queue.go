@@ -20,14 +20,16 @@ import (
 // until leaseUntil, unless it is final (sent, failed) or another worker's
 // lease is still running; it returns the message and whether this caller
 // won it. A claim over a lapsed "sending" lease (a worker died mid-send)
-// counts a possible duplicate in Duplicates. Returns ENotFound if there is
-// no such message.
+// counts a possible duplicate in Duplicates, and a claim that ended
+// without an outcome in Unfinished. Returns ENotFound if there is no such
+// message.
 func (s *Store) ClaimMessage(ctx context.Context, id string, leaseUntil time.Time) (*envoi.Message, bool, error) {
 	now := s.nowUTC()
 	// One statement: two instances claiming at once cannot both win.
 	m, err := scanMessage(s.db.QueryRowContext(ctx, `
 		UPDATE messages SET status = $1, attempts = attempts + 1, lease_until = $2, updated_at = $3,
-			duplicates = duplicates + CASE WHEN status = $1 THEN 1 ELSE 0 END
+			duplicates = duplicates + CASE WHEN status = $1 THEN 1 ELSE 0 END,
+			unfinished = unfinished + CASE WHEN status = $1 THEN 1 ELSE 0 END
 		WHERE id = $4 AND status NOT IN ($5, $6) AND NOT (status = $1 AND lease_until IS NOT NULL AND lease_until > $3)
 		RETURNING `+messageColumns+`, request`,
 		envoi.StatusSending, s.ts(leaseUntil), s.ts(now), id, envoi.StatusSent, envoi.StatusFailed), true)
@@ -122,7 +124,8 @@ func (s *Store) RequeueMessage(ctx context.Context, id string) error {
 }
 
 // requeue makes the message's job due now and sets the message queued
-// (the job first: the order ClaimDue locks them in).
+// (the job first: the order ClaimDue locks them in), with a new budget of
+// claims without an outcome (Unfinished).
 func (s *Store) requeue(ctx context.Context, tx *sql.Tx, id string) error {
 	// goqite compares job timeouts with the wall clock, not the store's.
 	res, err := tx.ExecContext(ctx, `UPDATE goqite SET timeout = $1, received = 0 WHERE queue = $2 AND body = $3`, s.goqiteTime(time.Now()), QueueName, []byte(id))
@@ -134,7 +137,7 @@ func (s *Store) requeue(ctx context.Context, tx *sql.Tx, id string) error {
 			return fmt.Errorf("sqlstore: requeue %s: %w", id, err)
 		}
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE messages SET status = $1, next_try = NULL, lease_until = NULL, updated_at = $2 WHERE id = $3`,
+	_, err = tx.ExecContext(ctx, `UPDATE messages SET status = $1, next_try = NULL, lease_until = NULL, unfinished = 0, updated_at = $2 WHERE id = $3`,
 		envoi.StatusQueued, s.ts(s.nowUTC()), id)
 	if err != nil {
 		return fmt.Errorf("sqlstore: requeue %s: %w", id, err)
@@ -233,15 +236,17 @@ const (
 		RETURNING g.id, g.body`
 	claimSQL = `
 		UPDATE messages SET status = $1, attempts = attempts + 1, lease_until = $2, updated_at = $3,
-			duplicates = duplicates + CASE WHEN status = $1 THEN 1 ELSE 0 END
+			duplicates = duplicates + CASE WHEN status = $1 THEN 1 ELSE 0 END,
+			unfinished = unfinished + CASE WHEN status = $1 THEN 1 ELSE 0 END
 		WHERE id = $4 AND status NOT IN ($5, $6) AND NOT (status = $1 AND lease_until IS NOT NULL AND lease_until > $3)
 		RETURNING ` + messageColumns + `, request`
-	claimLostSQL = `SELECT status FROM messages WHERE id = $1`
+	claimLostSQL = `SELECT status, lease_until FROM messages WHERE id = $1`
 	deleteJobSQL = `DELETE FROM goqite WHERE id = $1`
 	delayJobSQL  = `UPDATE goqite SET timeout = $1 WHERE id = $2`
 	finishSQL    = `
 		UPDATE messages SET status = $1, attempts = $2, error_code = $3, error = $4, next_try = $5, sent_at = $6,
-			updated_at = $7, lease_until = CASE WHEN $1 = $8 THEN lease_until ELSE NULL END
+			updated_at = $7, lease_until = CASE WHEN $1 = $8 THEN lease_until ELSE NULL END,
+			unfinished = CASE WHEN $1 = $8 THEN unfinished ELSE 0 END
 		WHERE id = $9`
 )
 
@@ -249,7 +254,8 @@ const (
 // their messages as ClaimMessage does, all in one transaction. It returns
 // the messages this caller won, each with its Job set, and no EML (see
 // EML). Jobs whose message is final or gone are deleted on the way; a job
-// whose message another worker holds stays hidden for lease.
+// whose message another worker holds stays hidden until that worker's
+// lease lapses.
 func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*envoi.Message, error) {
 	if n <= 0 {
 		return nil, nil
@@ -302,7 +308,8 @@ func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*en
 				return fmt.Errorf("sqlstore: claim message %s: %w", j.msg, err)
 			}
 			var status string
-			err = tx.QueryRowContext(ctx, claimLostSQL, j.msg).Scan(&status)
+			var leaseUntil time.Time
+			err = tx.QueryRowContext(ctx, claimLostSQL, j.msg).Scan(&status, scanTime(&leaseUntil))
 			if errors.Is(err, sql.ErrNoRows) || (err == nil && envoi.Final(status)) {
 				// Nothing left to send for this job.
 				if _, err := tx.ExecContext(ctx, deleteJobSQL, j.id); err != nil {
@@ -313,7 +320,16 @@ func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*en
 			if err != nil {
 				return fmt.Errorf("sqlstore: claim message %s: %w", j.msg, err)
 			}
-			// Another worker's lease runs: the job stays hidden as long.
+			// Another worker's lease runs: the job stays hidden as long,
+			// and no longer. The job's timeout and the message's lease were
+			// set a moment apart by that worker's claim; received in
+			// between, the job would otherwise stay hidden for a whole
+			// lease more (a message whose worker died, twice as long).
+			if left := leaseUntil.Sub(now); status == envoi.StatusSending && left < lease {
+				if _, err := tx.ExecContext(ctx, delayJobSQL, s.goqiteTime(wall.Add(max(left, 0))), j.id); err != nil {
+					return fmt.Errorf("sqlstore: delay job of %s: %w", j.msg, err)
+				}
+			}
 		}
 		return nil
 	})
@@ -326,8 +342,11 @@ func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*en
 // Finish records the outcome of a claimed message — m's status, attempts,
 // error, next try and sent time — and settles its job (m.Job) in the same
 // transaction: deleted when m is final, due again after delay otherwise.
-// The lease is dropped unless m is still sending. Returns ENotFound when
-// the message is gone, EInvalidInput for an unknown status.
+// The lease is dropped unless m is still sending, and with it the count of
+// claims without an outcome (an outcome was recorded). A sensitive
+// message's bytes are deleted once it is final: sent or failed, nothing
+// reads them again. Returns ENotFound when the message is gone,
+// EInvalidInput for an unknown status.
 func (s *Store) Finish(ctx context.Context, m *envoi.Message, delay time.Duration) error {
 	if !validStatus(m.Status) {
 		return envoi.FieldError(envoi.EInvalidInput, "status", "%q is not a message status", m.Status)
@@ -336,7 +355,12 @@ func (s *Store) Finish(ctx context.Context, m *envoi.Message, delay time.Duratio
 	if envoi.Final(m.Status) {
 		settle = deleteJobSQL
 	}
-	stmts, err := s.writeStmts(ctx, finishSQL, settle)
+	queries := []string{finishSQL, settle}
+	erase := envoi.Final(m.Status) && m.Sensitive
+	if erase {
+		queries = append(queries, eraseEMLSQL)
+	}
+	stmts, err := s.writeStmts(ctx, queries...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: finish message %s: %w", m.ID, err)
 	}
@@ -357,7 +381,15 @@ func (s *Store) Finish(ctx context.Context, m *envoi.Message, delay time.Duratio
 			}
 		}
 		res, err := tx.StmtContext(ctx, stmts[0]).ExecContext(ctx, m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), s.ts(now), envoi.StatusSending, m.ID)
-		return affected(res, err, "message", m.ID)
+		if err := affected(res, err, "message", m.ID); err != nil {
+			return err
+		}
+		if erase {
+			if _, err := tx.StmtContext(ctx, stmts[2]).ExecContext(ctx, m.ID); err != nil {
+				return fmt.Errorf("sqlstore: erase eml of %s: %w", m.ID, err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -365,6 +397,7 @@ func (s *Store) Finish(ctx context.Context, m *envoi.Message, delay time.Duratio
 	m.UpdatedAt = now
 	if m.Status != envoi.StatusSending {
 		m.LeaseUntil = time.Time{}
+		m.Unfinished = 0
 	}
 	return nil
 }

@@ -231,6 +231,9 @@ func (s *Server) sendReset(r *http.Request, u *envoi.User, operator, company str
 	req := &envoi.SendRequest{
 		DocumentFlow: RecoveryFlow, Operator: operator, Company: company, To: []string{u.Email},
 		Context: map[string]string{"SOCIETE": societe, "UTILISATEUR": name, "LIEN": base + "/reset?token=" + token},
+		// The link signs its holder in: the mail is kept sealed until sent,
+		// then erased, and shown in no log (API, UI, CLI).
+		Sensitive: true,
 	}
 	_, _, err := s.Messages.Accept(ctx, req, "")
 	return err

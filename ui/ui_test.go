@@ -515,6 +515,9 @@ func TestPasswordRecovery(t *testing.T) {
 	if r.DocumentFlow != ui.RecoveryFlow || r.Operator != "system" || r.Company != "FORTERRO" || r.To[0] != "admin@forterro.example" || r.Context["SOCIETE"] != "Forterro" {
 		t.Fatalf("recovery request = %+v", r)
 	}
+	if !r.Sensitive {
+		t.Errorf("the recovery mail, which carries a live link, is not marked sensitive")
+	}
 	link, err := url.Parse(r.Context["LIEN"])
 	must(t, err)
 	if !strings.HasPrefix(r.Context["LIEN"], e.URL+"/reset?token=") {

@@ -98,6 +98,8 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 		OnChange: a.Service.Changed,
 		OnSent:   a.archiveSent,
 		Lease:    cfg.QueueLease,
+		// A message whose sends keep dying with the process fails.
+		MaxUnfinished: cfg.QueueMaxUnfinished,
 	}
 	if p.Setup.Worker != nil {
 		p.Setup.Worker(a.Worker)

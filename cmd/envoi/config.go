@@ -30,6 +30,8 @@ type Config struct {
 	SMTPCAFile string        `yaml:"-"`
 	QueueLease time.Duration `yaml:"-"`
 	Limits     Limits        `yaml:"-"` // see limitFlags
+	// QueueMaxUnfinished is queue.Worker.MaxUnfinished (0: its default).
+	QueueMaxUnfinished int `yaml:"-"`
 }
 
 type setting struct {

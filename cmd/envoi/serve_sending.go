@@ -3,16 +3,18 @@ package main
 import (
 	"flag"
 	"fmt"
+	"strconv"
 	"time"
 )
 
 // sendingFlags registers serve's flags about sending that the storage
 // commands do not share: a private CA for an internal SMTP relay and the
-// send queue's lease. The returned function copies their values (the flag,
+// send queue's lease and its bound on claims without an outcome. The returned function copies their values (the flag,
 // else its environment variable) into cfg once fs is parsed.
 func (p *Program) sendingFlags(fs *flag.FlagSet) func(cfg *Config) error {
 	caFile := fs.String("smtp-ca-file", "", "PEM file of certificate authorities to trust for SMTP servers, besides the system's: a private CA of an internal relay (env ENVOI_SMTP_CA_FILE)")
 	lease := fs.String("queue-lease", "", "how long a send job stays with the worker that took it; after a crash it is sent again once this has passed (env ENVOI_QUEUE_LEASE, default \"2m\")")
+	maxUnfinished := fs.String("queue-max-unfinished", "", "how many sends of one message in a row may end without an outcome (the process died, the lease lapsed) before it fails as delivery_abandoned (env ENVOI_QUEUE_MAX_UNFINISHED, default 3)")
 	return func(cfg *Config) error {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -29,6 +31,13 @@ func (p *Program) sendingFlags(fs *flag.FlagSet) func(cfg *Config) error {
 				return fmt.Errorf("%w: --queue-lease %q is not a duration of at least 1s (e.g. 2m)", errUsage, v)
 			}
 			cfg.QueueLease = d
+		}
+		if v := pick("queue-max-unfinished", "ENVOI_QUEUE_MAX_UNFINISHED", maxUnfinished); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 100 {
+				return fmt.Errorf("%w: --queue-max-unfinished %q is not a number between 1 and 100 (e.g. 3)", errUsage, v)
+			}
+			cfg.QueueMaxUnfinished = n
 		}
 		return nil
 	}
