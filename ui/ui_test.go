@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"envoi"
+	"envoi/internal/testimage"
 	"envoi/ui"
 )
 
@@ -388,6 +389,7 @@ func TestCompanyLogo(t *testing.T) {
 		{"ErrNotAnImage", "logo.gif", []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"), "must be a PNG or JPEG"},
 		{"ErrTooBig", "big.png", append(pngBytes(t, 10, 10), make([]byte, envoi.MaxLogoBytes)...), "the limit is 512 KB"},
 		{"ErrDamaged", "bad.png", []byte("\x89PNG\r\n\x1a\n garbage"), "damaged"},
+		{"ErrBomb", "bomb.png", testimage.PNG(4000, 4000, true), "4000×4000 pixels"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -194,7 +193,11 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string) ([]applySte
 			if err != nil {
 				return nil, fmt.Errorf("company %s: logo_file: %w", code, err)
 			}
-			c.Logo, c.LogoType = b, http.DetectContentType(b)
+			typ, err := envoi.CheckLogo(b)
+			if err != nil {
+				return nil, fmt.Errorf("company %s: logo_file: %w", code, err)
+			}
+			c.Logo, c.LogoType = b, typ
 		}
 		if err := c.Validate(); err != nil {
 			return nil, fmt.Errorf("company %s: %w", code, err)
