@@ -119,6 +119,15 @@ func TestComposeErrors(t *testing.T) {
 			code: envoi.EInvalidInput,
 		},
 		{
+			name: "ErrSubjectOverHeaderQuota",
+			setup: func(s *fakeStore, m *envoi.Message, c *compose.Composer) {
+				s.settings["BL"].Subject = strings.Repeat("[ID_BL] ", 8)
+				m.Request.Context["ID_BL"] = strings.Repeat("x", 9000)
+			},
+			code:    envoi.EInvalidInput,
+			details: map[string]any{"field": "context", "limit_bytes": envoi.MaxHeaderBytes},
+		},
+		{
 			name:  "ErrPriority",
 			setup: func(s *fakeStore, m *envoi.Message, c *compose.Composer) { s.settings["BL"].Priority = "urgent" },
 			code:  envoi.EInvalidInput,
