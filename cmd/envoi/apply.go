@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"envoi"
+	"envoi/signature"
 )
 
 // ConfigFile is the configuration-as-code file of `envoi apply`: every
@@ -215,7 +216,7 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string) ([]applySte
 			return nil, err
 		}
 		o := &envoi.Operator{Code: code, Name: d.Name, Email: d.Email, Group: d.Group, FooterText: d.FooterText,
-			SignatureHTML: d.SignatureHTML, OAuthEnabled: d.OAuthEnabled, Language: d.Language, SMTPPassword: pw}
+			SignatureHTML: signature.Sanitize(d.SignatureHTML), OAuthEnabled: d.OAuthEnabled, Language: d.Language, SMTPPassword: pw}
 		if err := o.Validate(); err != nil {
 			return nil, fmt.Errorf("operator %s: %w", code, err)
 		}
