@@ -23,7 +23,7 @@ func TestCheckLogo(t *testing.T) {
 		typ  string // "" when refused
 	}{
 		{"PNG", full, "image/png"},
-		{"PNG16", testimage.PNG(2000, 1000, true), "image/png"},
+		{"PNG16", testimage.PNG(1000, 500, true), "image/png"},
 		{"JPEG", jpg.Bytes(), "image/jpeg"},
 		{"Bomb", testimage.PNG(4000, 4000, true), ""},
 		{"TooWide", testimage.PNG(envoi.MaxLogoSide+1, 1, false), ""},
@@ -72,8 +72,8 @@ func TestLogoBombCheapToRefuse(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	err := (&envoi.Company{Code: "X", Logo: bomb, LogoType: "image/png"}).Validate()
 	runtime.ReadMemStats(&after)
-	if envoi.ErrorCode(err) != envoi.EInvalidInput {
-		t.Fatalf("Validate = %v, want invalid_input", err)
+	if e := envoi.AsError(err); e == nil || e.Code != envoi.EInvalidInput || e.Details["width"] != 4000 {
+		t.Fatalf("Validate = %v, want invalid_input for its 4000 pixels (the file is %d KB, within the bytes limit)", err, len(bomb)>>10)
 	}
 	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
 		t.Errorf("refusing the bomb allocated %d KB, want under 1 MB", n>>10)
