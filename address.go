@@ -26,17 +26,17 @@ func ParseAddress(s string) (*mail.Address, error) {
 	if at <= 0 || at == len(a.Address)-1 || strings.ContainsAny(a.Address, " \t<>") {
 		return nil, Errorf(EInvalidInput, "%q is not a valid e-mail address", s)
 	}
+	// Mail goes out without SMTPUTF8, which not every server offers: an
+	// internationalised domain is written in its ASCII form.
+	if strings.IndexFunc(a.Address, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0 {
+		return nil, Errorf(EInvalidInput, "%q is not an ASCII address: write an internationalised domain in its ASCII form (xn--...); mailbox names must be ASCII", s)
+	}
 	// A quoted local part ("a,b"@example.org) is refused here rather than
 	// failing at send time: net/mail returns it unquoted, which is no
 	// longer an address, and servers differ on quoted forms (many refuse
 	// them, some rewrite them). Only the dot-atom form is accepted.
 	if !dotAtom(a.Address[:at]) {
 		return nil, Errorf(EInvalidInput, "%q has a quoted or unusual mailbox name: only letters, digits, dots and !#$%%&'*+-/=?^_`{|}~ are accepted before the @", s)
-	}
-	// Mail goes out without SMTPUTF8, which not every server offers: an
-	// internationalised domain is written in its ASCII form.
-	if strings.IndexFunc(a.Address, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0 {
-		return nil, Errorf(EInvalidInput, "%q is not an ASCII address: write an internationalised domain in its ASCII form (xn--...); mailbox names must be ASCII", s)
 	}
 	return a, nil
 }
