@@ -67,17 +67,17 @@ func (c *Company) Validate() error {
 	if c.Language != "" && !knownLanguage(c.Language) {
 		return FieldError(EInvalidInput, "language", "%q is not one of en, fr, es", c.Language)
 	}
-	if len(c.Logo) > 0 && c.LogoType != "image/png" && c.LogoType != "image/jpeg" {
-		return FieldError(EInvalidInput, "logo", "the logo must be a PNG or JPEG image")
-	}
-	if len(c.Logo) > MaxLogoBytes {
-		return FieldError(EInvalidInput, "logo", "the logo is %d bytes; the limit is %d", len(c.Logo), MaxLogoBytes)
+	if len(c.Logo) > 0 {
+		typ, err := CheckLogo(c.Logo)
+		if err != nil {
+			return err
+		}
+		if c.LogoType != typ {
+			return FieldError(EInvalidInput, "logo", "the logo is %s, not %s as declared", typ, c.LogoType)
+		}
 	}
 	return nil
 }
-
-// MaxLogoBytes bounds a company logo: it travels inline in every mail.
-const MaxLogoBytes = 512 << 10
 
 // Validate returns EInvalidInput naming the first wrong field.
 func (g *Group) Validate() error { return checkCode(g.Code, "code") }

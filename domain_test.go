@@ -226,6 +226,8 @@ func TestAuthFlowValidate(t *testing.T) {
 func TestParseAddress(t *testing.T) {
 	for in, ok := range map[string]bool{
 		"a@b.c": true, "Jeanne Dupont <jd@forterro.fr>": true, "=?utf-8?q?Ren=C3=A9?= <r@x.fr>": true,
+		`"a,b"@example.org`: false, `"a b"@example.org`: false, `"ab"@example.org`: true /* the quotes change nothing: sent as ab@ */, `a..b@example.org`: false,
+		"o'brien+tag@example.org": true, "x.y_z-1@example.org": true,
 		"": false, "nope": false, "a@": false, "@b.c": false, "a@b.c\r\nBcc: x@y.z": false, "a\x00@b.c": false,
 	} {
 		_, err := envoi.ParseAddress(in)

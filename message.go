@@ -1,6 +1,9 @@
 package envoi
 
-import "time"
+import (
+	"time"
+	"unicode/utf8"
+)
 
 // Message states.
 const (
@@ -57,8 +60,25 @@ type SendRequest struct {
 	Sensitive bool `json:"-"`
 }
 
-// Validate checks what can be checked without the store: codes and
-// recipients (EInvalidInput naming the field).
+// Quotas of one send request, each refused with EInvalidInput naming the
+// field and the limit. A request within them composes a message in
+// bounded time and memory, whose header lines can all be folded.
+const (
+	// MaxAttachments bounds the files of one message.
+	MaxAttachments = 100
+	// MaxContextKeys bounds the keywords of one message's context.
+	MaxContextKeys = 200
+	// MaxKeywordValue bounds a context entry, keyword and value, in
+	// characters.
+	MaxKeywordValue = 10_000
+	// MaxHeaderBytes bounds what a message's header fields carry: the
+	// addresses, the attachments' names and types, and the subject once
+	// filled.
+	MaxHeaderBytes = 64 << 10
+)
+
+// Validate checks what can be checked without the store: codes,
+// recipients and the quotas above (EInvalidInput naming the field).
 func (r *SendRequest) Validate() error {
 	if !ValidCode(r.DocumentFlow) {
 		return FieldError(EInvalidInput, "document_flow", "%q is not a valid code", r.DocumentFlow)
@@ -75,16 +95,47 @@ func (r *SendRequest) Validate() error {
 	if n := len(r.To) + len(r.Cc) + len(r.Bcc); n > MaxRecipients {
 		return FieldError(EInvalidInput, "to", "%d recipients; the limit is %d per message", n, MaxRecipients)
 	}
-	for field, list := range map[string][]string{"to": r.To, "cc": r.Cc, "bcc": r.Bcc} {
-		for _, a := range list {
+	// The header fields a request fills: its addresses, the attachments'
+	// names and types; the subject, filled from the context, is counted
+	// where it is composed (HeaderBytes).
+	header := 0
+	overHeaders := func(field string) error {
+		return FieldError(EInvalidInput, field, "the addresses and file names of the message take over %d bytes; the limit is %d",
+			header, MaxHeaderBytes).WithDetail("limit_bytes", MaxHeaderBytes)
+	}
+	for _, l := range []struct {
+		field string
+		list  []string
+	}{{"to", r.To}, {"cc", r.Cc}, {"bcc", r.Bcc}} {
+		for _, a := range l.list {
+			if header += len(a); header > MaxHeaderBytes {
+				return overHeaders(l.field)
+			}
 			if _, err := ParseAddress(a); err != nil {
-				return FieldError(EInvalidInput, field, "%s", AsError(err).Message).WithDetail("address", a)
+				return FieldError(EInvalidInput, l.field, "%s", AsError(err).Message).WithDetail("address", a)
 			}
 		}
+	}
+	if len(r.Attachments) > MaxAttachments {
+		return FieldError(EInvalidInput, "attachments", "%d attachments; the limit is %d per message", len(r.Attachments), MaxAttachments).
+			WithDetail("limit", MaxAttachments)
 	}
 	for i, a := range r.Attachments {
 		if a.Filename == "" {
 			return FieldError(EInvalidInput, "attachments", "attachment %d has no filename", i)
+		}
+		if header += len(a.Filename) + len(a.ContentType); header > MaxHeaderBytes {
+			return overHeaders("attachments")
+		}
+	}
+	if len(r.Context) > MaxContextKeys {
+		return FieldError(EInvalidInput, "context", "%d keywords; the limit is %d per message", len(r.Context), MaxContextKeys).
+			WithDetail("limit", MaxContextKeys)
+	}
+	for k, v := range r.Context {
+		if n := utf8.RuneCountInString(k) + utf8.RuneCountInString(v); n > MaxKeywordValue {
+			return FieldError(EInvalidInput, "context", "the value of %s is %d characters long; the limit is %d", k, n, MaxKeywordValue).
+				WithDetail("keyword", k).WithDetail("limit", MaxKeywordValue)
 		}
 	}
 	if r.Entity != nil && (r.Entity.Type == "" || r.Entity.ID == "") {
@@ -177,4 +228,20 @@ type APIKey struct {
 	CreatedAt time.Time `json:"created_at"`
 	LastUsed  time.Time `json:"last_used,omitzero"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}
+
+// HeaderBytes is the size of what the request puts in header fields (see
+// MaxHeaderBytes) besides the subject: its addresses and its attachments'
+// names and types.
+func (r *SendRequest) HeaderBytes() int {
+	n := 0
+	for _, l := range [][]string{r.To, r.Cc, r.Bcc} {
+		for _, a := range l {
+			n += len(a)
+		}
+	}
+	for _, a := range r.Attachments {
+		n += len(a.Filename) + len(a.ContentType)
+	}
+	return n
 }

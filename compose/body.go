@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"envoi"
+	"envoi/signature"
 )
 
 // body is the text of a mail in its two alternatives, and the inline logo
@@ -45,8 +46,10 @@ func buildBody(plainText, htmlText string, op *envoi.Operator, company *envoi.Co
 	var b body
 	switch {
 	case strings.TrimSpace(op.SignatureHTML) != "":
-		sig := sanitizeHTML(op.SignatureHTML)
-		add(htmlToText(sig), sig, "envoi-signature")
+		// Sanitized when saved, and again here: a signature stored before
+		// the policy, or written to the database directly, goes out safe.
+		sig := signature.Sanitize(op.SignatureHTML)
+		add(signature.Text(sig), sig, "envoi-signature")
 	case company != nil:
 		add(cleanText(company.FooterText), textToHTML(cleanText(company.FooterText), true), "envoi-company-footer")
 		if len(company.Logo) > 0 {

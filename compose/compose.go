@@ -132,6 +132,10 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 	}
 	subject, _ := envoi.Substitute(envoi.CleanHeader(setting.Subject), req.Context, envoi.CleanHeader)
 	subject = singleSpaced(subject)
+	if n := len(subject) + req.HeaderBytes(); n > envoi.MaxHeaderBytes {
+		return nil, envoi.FieldError(envoi.EInvalidInput, "context", "the subject filled with the context's values takes %d bytes, with the addresses and file names %d; the limit is %d",
+			len(subject), n, envoi.MaxHeaderBytes).WithDetail("limit_bytes", envoi.MaxHeaderBytes)
+	}
 	text := cleanText(setting.Body)
 	plainBody, _ := envoi.Substitute(text, req.Context, cleanText)
 	htmlBody, _ := envoi.Substitute(html.EscapeString(text), req.Context, func(v string) string {

@@ -119,6 +119,15 @@ func TestComposeErrors(t *testing.T) {
 			code: envoi.EInvalidInput,
 		},
 		{
+			name: "ErrSubjectOverHeaderQuota",
+			setup: func(s *fakeStore, m *envoi.Message, c *compose.Composer) {
+				s.settings["BL"].Subject = strings.Repeat("[ID_BL] ", 8)
+				m.Request.Context["ID_BL"] = strings.Repeat("x", 9000)
+			},
+			code:    envoi.EInvalidInput,
+			details: map[string]any{"field": "context", "limit_bytes": envoi.MaxHeaderBytes},
+		},
+		{
 			name:  "ErrPriority",
 			setup: func(s *fakeStore, m *envoi.Message, c *compose.Composer) { s.settings["BL"].Priority = "urgent" },
 			code:  envoi.EInvalidInput,
@@ -286,19 +295,24 @@ func TestComposeSignatureSanitised(t *testing.T) {
 		{"Script", `<p>Jean</p><script>alert(1)</script><SCRIPT src=x></SCRIPT >after`,
 			[]string{"<p>Jean</p>", "after"}, []string{"script", "alert"}},
 		{"EventHandlers", `<a href="https://forterro.test" onclick="steal()" ONMOUSEOVER='x'>site</a><img src=logo.png onerror=alert(1)>`,
-			[]string{`<a href="https://forterro.test">site</a>`, `<img src="logo.png">`}, []string{"onclick", "steal", "onmouseover", "onerror"}},
+			// a relative image refers to nothing in a mail: it goes
+			[]string{`<a href="https://forterro.test">site</a>`}, []string{"onclick", "steal", "onmouseover", "onerror", "<img"}},
 		{"JavascriptURL", `<a href="javascript:alert(1)">a</a><a href=" JaVa&#x09;Script:alert(2)">b</a><a href="&#106;avascript:x">c</a>`,
-			[]string{"<a>a</a>", "<a>b</a>", "<a>c</a>"}, []string{"javascript", "alert"}},
+			[]string{"abc"}, []string{"javascript", "alert", "<a"}},
 		{"OtherSchemes", `<a href="vbscript:x">v</a><a href="data:text/html,x">d</a><img src="data:image/png;base64,iVBO"><a href="mailto:j@forterro.test">m</a>`,
-			[]string{"<a>v</a>", "<a>d</a>", `<img src="data:image/png;base64,iVBO">`, `<a href="mailto:j@forterro.test">m</a>`}, []string{"vbscript", "text/html"}},
+			[]string{"vd", `<img src="data:image/png;base64,iVBO">`, `<a href="mailto:j@forterro.test">m</a>`}, []string{"vbscript", "text/html"}},
 		{"Elements", `<style>body{}</style><iframe src="https://x"></iframe><form action="https://x"><input name=p>ok</form><svg><script>x</script></svg><object data=x></object>`,
 			[]string{"ok"}, []string{"style", "iframe", "form", "input", "svg", "object"}},
 		{"StyleAttr", `<span style="color:red">r</span><span style="background:url(javascript:x)">u</span><span style="width: expression(alert(1))">e</span>`,
-			[]string{`<span style="color:red">r</span>`, "<span>u</span>", "<span>e</span>"}, []string{"expression", "url("}},
+			[]string{`<span style="color: red">r</span>`, "<span>u</span>", "<span>e</span>"}, []string{"expression", "url("}},
+		{"StyleEscapes", `<span style="color: u\72l(https://x.test/a); background-color: #fff">a</span><span style="backgr\6fund: u\72l(https://x.test/b)">b</span>`,
+			[]string{`<span style="background-color: #fff">a</span>`, "<span>b</span>"}, []string{"x.test", `\72`}},
+		{"Overlay", `<div style="position:fixed;top:0;left:0;width:100%;height:100%;z-index:99;background-color:white">Pay here</div>`,
+			[]string{`<div style="width: 100%; height: 100%; background-color: white">Pay here</div>`}, []string{"position", "fixed", "z-index", "top"}},
 		{"Comments", `<!--[if gte mso 9]><script>x</script><![endif]-->fin<!-- unterminated <script>`,
 			[]string{"fin"}, []string{"script", "mso", "<!--"}},
 		{"StrayBracket", `a < b and <3 <br/>c`,
-			[]string{"a &lt; b and &lt;3 <br>c"}, nil},
+			[]string{"a &lt; b and &lt;3 <br/>c"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

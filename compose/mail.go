@@ -230,10 +230,12 @@ func build(msg message) (*Mail, error) {
 		return nil, err
 	}
 
+	addresses, err := addressFields(msg)
+	if err != nil {
+		return nil, err
+	}
 	var a assembler
-	if msg.body.logo == nil && len(msg.files) == 0 {
-		a.raw(head)
-	} else {
+	{
 		fields, body, ok := bytes.Cut(head, []byte("\r\n\r\n"))
 		if !ok {
 			return nil, errors.New("compose: go-mail wrote no header/body separator")
@@ -242,6 +244,7 @@ func build(msg message) (*Mail, error) {
 		if contentType == "" {
 			return nil, errors.New("compose: go-mail wrote no Content-Type")
 		}
+		others += addresses
 		content := part{header: contentType, body: func(a *assembler) { a.raw(body) }}
 		if msg.body.logo != nil {
 			content = multipart("related", boundary(msg.id, "related"), ";\r\n type=\"multipart/alternative\"",
@@ -280,30 +283,36 @@ func build(msg message) (*Mail, error) {
 	return out, nil
 }
 
-// headAndAlternatives has go-mail write the header fields and the
-// multipart/alternative body of msg.
-func headAndAlternatives(msg message) ([]byte, error) {
-	g := gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithCharset(gomail.CharsetUTF8),
-		gomail.WithEncoding(gomail.EncodingQP))
-	g.FromMailAddress(msg.from)
+// addressFields returns the From, To and Cc fields of msg, folded (see
+// header.go); go-mail writes the other fields.
+func addressFields(msg message) (string, error) {
+	out := foldField("From", formatAddress(msg.from))
 	for _, l := range []struct {
+		key  string
 		list []string
-		set  func(...*mail.Address)
-	}{{msg.req.To, g.ToMailAddress}, {msg.req.Cc, g.CcMailAddress}} {
-		var addrs []*mail.Address
+	}{{"To", msg.req.To}, {"Cc", msg.req.Cc}} {
+		var values []string
 		for _, s := range l.list {
 			a, err := envoi.ParseAddress(s)
 			if err != nil {
-				return nil, err
+				return "", err
 			}
 			a.Name = singleSpaced(a.Name)
-			addrs = append(addrs, a)
+			values = append(values, formatAddress(a))
 		}
-		if len(addrs) > 0 {
-			l.set(addrs...)
+		if len(values) > 0 {
+			out += foldField(l.key, values...)
 		}
 	}
-	g.Subject(msg.subject)
+	return out, nil
+}
+
+// headAndAlternatives has go-mail write the header fields but the
+// addresses, and the multipart/alternative body of msg.
+func headAndAlternatives(msg message) ([]byte, error) {
+	g := gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithCharset(gomail.CharsetUTF8),
+		gomail.WithEncoding(gomail.EncodingQP))
+	g.Subject(headerText(msg.subject))
 	g.SetDateWithValue(msg.date)
 	g.SetMessageIDWithValue(strings.TrimSuffix(strings.TrimPrefix(msg.id, "<"), ">"))
 
@@ -312,9 +321,7 @@ func headAndAlternatives(msg message) ([]byte, error) {
 	g.SetGenHeader(gomail.HeaderImportance, msg.priority.importance)
 	g.SetGenHeader(gomail.HeaderXPriority, msg.priority.xPriority)
 	if msg.receipt {
-		if err := g.RequestMDNTo(msg.from.String()); err != nil {
-			return nil, fmt.Errorf("compose: read receipt address: %w", err)
-		}
+		g.SetGenHeader(gomail.HeaderDispositionNotificationTo, formatAddress(msg.from))
 	}
 
 	g.SetBodyString(gomail.TypeTextPlain, msg.body.plain)
@@ -387,19 +394,19 @@ func multipart(kind, b, params string, parts []part) part {
 // f.contentID is set.
 func filePart(f file) part {
 	mt, params, err := mime.ParseMediaType(f.contentType)
-	ct := mime.FormatMediaType(mt, params)
-	if err != nil || ct == "" {
+	if err != nil || mime.FormatMediaType(mt, params) == "" {
 		mt, params = "application/octet-stream", map[string]string{}
-		ct = mt
 	}
 	// The file name goes in Content-Disposition as RFC 2231 says
 	// (filename*=utf-8''...) and, for clients that read only the Content-Type
 	// name, there too, RFC 2047-encoded when it is not ASCII.
+	delete(params, "name")
+	var ct string
 	if isASCII(f.name) {
 		params["name"] = f.name
-		ct = mime.FormatMediaType(mt, params)
+		ct = mediaType("Content-Type", mt, params)
 	} else {
-		ct += ";\r\n name=\"" + mime.QEncoding.Encode("utf-8", f.name) + "\""
+		ct = mediaType("Content-Type", mt, params) + ";\r\n " + quotedName(f.name)
 	}
 	disposition := "attachment"
 	if f.contentID != "" {
@@ -407,17 +414,22 @@ func filePart(f file) part {
 	}
 	h := "Content-Type: " + ct + "\r\n" +
 		"Content-Transfer-Encoding: base64\r\n" +
-		"Content-Disposition: " + mime.FormatMediaType(disposition, map[string]string{"filename": f.name}) + "\r\n"
+		"Content-Disposition: " + mediaType("Content-Disposition", disposition, map[string]string{"filename": f.name}) + "\r\n"
 	if f.contentID != "" {
 		h += "Content-ID: <" + f.contentID + ">\r\n"
 	}
 	return part{header: h, body: func(a *assembler) { a.base64(f.content) }}
 }
 
+// maxMediaType bounds a media type the ERP gives (RFC 6838 allows 127
+// characters to a type and to a subtype; a longer one could not be folded).
+const maxMediaType = 127
+
 // attachmentType returns the content type of an ERP attachment: the one
-// given when it parses, else one from the name's extension.
+// given when it parses and is not too long, else one from the name's
+// extension.
 func attachmentType(given, name string) string {
-	if mt, params, err := mime.ParseMediaType(given); err == nil && strings.Contains(mt, "/") {
+	if mt, params, err := mime.ParseMediaType(given); err == nil && strings.Contains(mt, "/") && len(mt) <= maxMediaType {
 		if ct := mime.FormatMediaType(mt, params); ct != "" {
 			return ct
 		}

@@ -45,8 +45,14 @@ func (s *Server) putCompany(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, envoi.FieldError(envoi.EInvalidInput, "logo_png_base64", "invalid base64"))
 			return
 		}
-		c.Logo = logo
-		c.LogoType = http.DetectContentType(logo)
+		// The type is the one the image decodes as, not a guess from its
+		// first bytes; Validate checks the rest (envoi.CheckLogo).
+		typ, err := envoi.CheckLogo(logo)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		c.Logo, c.LogoType = logo, typ
 	}
 	if err := c.Validate(); err != nil {
 		s.writeError(w, r, err)

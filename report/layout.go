@@ -5,12 +5,10 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
-	"image"
-	_ "image/jpeg" // logo sizes
+	_ "image/jpeg" // logos
 	_ "image/png"
 	"io"
 	"math"
-	"net/http"
 	"strings"
 	"time"
 
@@ -46,7 +44,6 @@ const (
 	bodyFont  = 9.0
 	maxLogoW  = 55.0
 	maxLogoH  = 22.0
-	maxLogoPx = 4000 // a larger logo is refused, not decoded
 )
 
 // Widths of the table columns; the description takes what is left.
@@ -61,6 +58,7 @@ type doc struct {
 	vals    values
 	totals  map[string]*Totals
 	company *envoi.Company
+	logos   *logoCache
 	lang    string
 	cur     currency
 
@@ -211,42 +209,20 @@ func (d *doc) companyBlock() error {
 
 // logo registers the company's logo and returns its size on the page,
 // fitted in maxLogoW × maxLogoH. Returns EInvalidInput naming "logo" when
-// it is not a PNG or JPEG image fpdf can embed.
+// it is not a PNG or JPEG image within envoi's logo limits. The logo is
+// decoded once for all renders (logo.go).
 func (d *doc) logo() (w, h float64, err error) {
-	bad := func(why string, args ...any) error {
-		return envoi.FieldError(envoi.EInvalidInput, "logo", "the company's logo cannot be printed: "+why, args...)
-	}
-	typ := d.company.LogoType
-	if typ == "" {
-		typ = http.DetectContentType(d.company.Logo)
-	}
-	var kind string
-	switch typ {
-	case "image/png":
-		kind = "PNG"
-	case "image/jpeg":
-		kind = "JPG"
-	default:
-		return 0, 0, bad("%s is not PNG or JPEG", typ)
-	}
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(d.company.Logo))
+	p, err := d.logos.get(d.company.Logo)
 	if err != nil {
-		return 0, 0, bad("%v", err)
+		return 0, 0, err
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > maxLogoPx || cfg.Height > maxLogoPx {
-		return 0, 0, bad("%d×%d pixels; the limit is %d×%d", cfg.Width, cfg.Height, maxLogoPx, maxLogoPx)
-	}
-	// Decode it whole: fpdf trusts the file and fails badly on a damaged one.
-	if _, _, err := image.Decode(bytes.NewReader(d.company.Logo)); err != nil {
-		return 0, 0, bad("%v", err)
-	}
-	info := d.pdf.RegisterImageOptionsReader("logo", fpdf.ImageOptions{ImageType: kind}, bytes.NewReader(d.company.Logo))
+	info := d.pdf.RegisterImageOptionsReader("logo", fpdf.ImageOptions{ImageType: "PNG"}, bytes.NewReader(p.png))
 	if d.pdf.Err() || info == nil {
 		err := d.pdf.Error()
 		d.pdf.ClearError()
-		return 0, 0, bad("%v", err)
+		return 0, 0, envoi.FieldError(envoi.EInvalidInput, "logo", "the company's logo cannot be printed: %v", err)
 	}
-	w, h = info.Extent()
+	w, h = float64(p.w), float64(p.h)
 	scale := math.Min(maxLogoW/w, maxLogoH/h)
 	return w * scale, h * scale, nil
 }

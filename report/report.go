@@ -73,6 +73,7 @@ type Renderer struct {
 
 	mu     sync.RWMutex
 	custom map[string]*Template
+	logos  logoCache
 }
 
 // Render renders the report req asks for: the template req.Template, or
@@ -227,7 +228,7 @@ func (r *Renderer) render(ctx context.Context, t *Template, company *envoi.Compa
 			out, err = nil, envoi.Errorf(envoi.EInternal, "report: rendering failed: %v", p)
 		}
 	}()
-	d := &doc{t: t, vals: vals, totals: totals, company: company, lang: lang, cur: cur, ctx: ctx}
+	d := &doc{t: t, vals: vals, totals: totals, company: company, logos: &r.logos, lang: lang, cur: cur, ctx: ctx}
 	var buf bytes.Buffer
 	if err := d.draw(&buf, now()); err != nil {
 		return nil, err

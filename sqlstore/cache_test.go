@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"reflect"
@@ -21,7 +22,7 @@ import (
 func configFixture(tb testing.TB, s *sqlstore.Store) {
 	tb.Helper()
 	ctx := context.Background()
-	must(tb, s.PutCompany(ctx, &envoi.Company{Code: "FORTERRO", Name: "Forterro", Logo: []byte("\x89PNG\r\n\x1a\nlogo"), LogoType: "image/png"}))
+	must(tb, s.PutCompany(ctx, &envoi.Company{Code: "FORTERRO", Name: "Forterro", Logo: testLogo(tb, 0), LogoType: "image/png"}))
 	o := operator("jdupont", "")
 	o.SMTPPassword = "pw-1"
 	must(tb, s.PutOperator(ctx, o))
@@ -75,7 +76,7 @@ func changeConfig(t *testing.T, w, r *sqlstore.Store, n int) {
 
 	c, err := w.Company(ctx, "FORTERRO")
 	must(t, err)
-	c.Name, c.Logo = "Forterro "+tag, []byte("\x89PNG\r\n\x1a\nlogo "+tag)
+	c.Name, c.Logo = "Forterro "+tag, testLogo(t, n)
 	must(t, w.PutCompany(ctx, c))
 	o, err := w.Operator(ctx, "jdupont")
 	must(t, err)
@@ -100,7 +101,7 @@ func changeConfig(t *testing.T, w, r *sqlstore.Store, n int) {
 	must(t, w.PutAuthFlow(ctx, f))
 
 	got := readConfig(t, r)
-	if got.company.Name != "Forterro "+tag || string(got.company.Logo) != "\x89PNG\r\n\x1a\nlogo "+tag {
+	if got.company.Name != "Forterro "+tag || !bytes.Equal(got.company.Logo, testLogo(t, n)) {
 		t.Errorf("company = %q %q, want the change %s", got.company.Name, got.company.Logo, tag)
 	}
 	if got.op.Name != "Jean "+tag || got.op.SMTPPassword != "pw-"+tag {

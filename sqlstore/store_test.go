@@ -132,7 +132,7 @@ func TestCompanies(t *testing.T) {
 		s, clk := MustOpenStore(t, dialect)
 
 		t.Run("OK", func(t *testing.T) {
-			logo := []byte("\x89PNG\r\n\x1a\nlogo")
+			logo := testLogo(t, 0)
 			c := &envoi.Company{Code: "FORTERRO", Name: "Forterro SAS", FooterText: "Forterro — 1 rue de Paris", Logo: logo, LogoType: "image/png", Language: "fr", Currency: "EUR", Address: "1 rue de Paris\n75001 Paris"}
 			must(t, s.PutCompany(ctx, c))
 			if !c.UpdatedAt.Equal(clk.Now().Truncate(time.Microsecond)) {

@@ -1,11 +1,7 @@
 package ui
 
 import (
-	"bytes"
 	"errors"
-	"image"
-	_ "image/jpeg" // logo checks decode JPEG headers
-	_ "image/png"  // and PNG headers
 	"io"
 	"net/http"
 	"strconv"
@@ -55,11 +51,9 @@ func (s *Server) editCompany(w http.ResponseWriter, r *http.Request) {
 	s.companyPage(w, r, http.StatusOK, c, false, nil)
 }
 
-// maxLogoSide bounds a logo's width and height in pixels.
-const maxLogoSide = 4000
-
 // readLogo returns the uploaded logo and its type, nil when none was sent.
-// It must be a PNG or JPEG image, at most envoi.MaxLogoBytes.
+// It must be a PNG or JPEG image, at most envoi.MaxLogoBytes, within the
+// dimensions envoi.CheckLogo allows.
 func readLogo(r *http.Request) ([]byte, string, error) {
 	file, hdr, err := r.FormFile("logo")
 	if errors.Is(err, http.ErrMissingFile) {
@@ -87,12 +81,9 @@ func readLogo(r *http.Request) ([]byte, string, error) {
 	if ct != "image/png" && ct != "image/jpeg" {
 		return nil, "", envoi.FieldError(envoi.EInvalidInput, "logo", "the logo is %s; it must be a PNG or JPEG image", ct)
 	}
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
-	if err != nil {
-		return nil, "", envoi.FieldError(envoi.EInvalidInput, "logo", "the image is damaged: %v", err)
-	}
-	if cfg.Width > maxLogoSide || cfg.Height > maxLogoSide || cfg.Width == 0 || cfg.Height == 0 {
-		return nil, "", envoi.FieldError(envoi.EInvalidInput, "logo", "the image is %d×%d pixels; at most %d on each side", cfg.Width, cfg.Height, maxLogoSide)
+	// The rules of every save (dimensions, a whole decode), in one place.
+	if ct, err = envoi.CheckLogo(b); err != nil {
+		return nil, "", err
 	}
 	return b, ct, nil
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"envoi"
+	"envoi/internal/testimage"
 	"envoi/ui"
 )
 
@@ -447,6 +448,7 @@ func TestCompanyLogo(t *testing.T) {
 		{"ErrNotAnImage", "logo.gif", []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"), "must be a PNG or JPEG"},
 		{"ErrTooBig", "big.png", append(pngBytes(t, 10, 10), make([]byte, envoi.MaxLogoBytes)...), "the limit is 512 KB"},
 		{"ErrDamaged", "bad.png", []byte("\x89PNG\r\n\x1a\n garbage"), "damaged"},
+		{"ErrBomb", "bomb.png", testimage.PNG(4000, 4000, true), "4000×4000 pixels"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -813,5 +815,26 @@ func TestLanguageChoice(t *testing.T) {
 	}
 	if p := other.Get("/operators"); !strings.Contains(p.Body, `<html lang="en">`) {
 		t.Errorf("?lang=en is not remembered")
+	}
+}
+
+// TestSignatureSanitizedWhenSaved: the operator form stores the signature
+// sanitized (position:fixed overlays, CSS escapes and scripts removed).
+func TestSignatureSanitizedWhenSaved(t *testing.T) {
+	e := NewEnv(t, ui.Server{})
+	e.MustUser("admin@forterro.example", envoi.RoleAdmin, "", adminPW)
+	b := e.Browser()
+	b.SignIn("admin@forterro.example", adminPW)
+	must(t, e.Store.PutOperator(context.Background(), &envoi.Operator{Code: "jdupont", Name: "Jeanne", Email: "jdupont@forterro.example"}))
+	p := b.Submit("/operators/jdupont", "/operators/jdupont", url.Values{"name": {"Jeanne"}, "email": {"jdupont@forterro.example"},
+		"signature_html": {`<p><b>Jeanne</b></p><script>alert(1)</script><div style="position:fixed;top:0">Pay</div><span style="color: u\72l(https://x.example/a)">s</span>`}})
+	if p.Status != http.StatusSeeOther {
+		t.Fatalf("save: %d %s", p.Status, text(p.Body))
+	}
+	op, err := e.Store.Operator(context.Background(), "jdupont")
+	must(t, err)
+	want := `<p><b>Jeanne</b></p><div>Pay</div><span>s</span>`
+	if op.SignatureHTML != want {
+		t.Errorf("stored signature %s, want %s", op.SignatureHTML, want)
 	}
 }

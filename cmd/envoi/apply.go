@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"envoi"
+	"envoi/signature"
 )
 
 // ConfigFile is the configuration-as-code file of `envoi apply`: every
@@ -196,7 +196,11 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string, warn func(s
 			if err != nil {
 				return nil, 0, fmt.Errorf("company %s: logo_file: %w", code, err)
 			}
-			c.Logo, c.LogoType = b, http.DetectContentType(b)
+			typ, err := envoi.CheckLogo(b)
+			if err != nil {
+				return nil, fmt.Errorf("company %s: logo_file: %w", code, err)
+			}
+			c.Logo, c.LogoType = b, typ
 		}
 		if err := c.Validate(); err != nil {
 			return nil, 0, fmt.Errorf("company %s: %w", code, err)
@@ -218,7 +222,7 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string, warn func(s
 			return nil, 0, err
 		}
 		o := &envoi.Operator{Code: code, Name: d.Name, Email: d.Email, Group: d.Group, FooterText: d.FooterText,
-			SignatureHTML: d.SignatureHTML, OAuthEnabled: d.OAuthEnabled, Language: d.Language, SMTPPassword: pw}
+			SignatureHTML: signature.Sanitize(d.SignatureHTML), OAuthEnabled: d.OAuthEnabled, Language: d.Language, SMTPPassword: pw}
 		if err := o.Validate(); err != nil {
 			return nil, 0, fmt.Errorf("operator %s: %w", code, err)
 		}
