@@ -198,7 +198,7 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string, warn func(s
 			}
 			typ, err := envoi.CheckLogo(b)
 			if err != nil {
-				return nil, fmt.Errorf("company %s: logo_file: %w", code, err)
+				return nil, 0, fmt.Errorf("company %s: logo_file: %w", code, err)
 			}
 			c.Logo, c.LogoType = b, typ
 		}
