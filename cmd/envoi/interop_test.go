@@ -386,6 +386,14 @@ func TestInteropWebConsent(t *testing.T) {
 			"smtp":               map[string]any{"host": bearer.Host, "port": bearer.Port, "security": "starttls"},
 			"max_attachments_mb": 10, "operators": []string{"jdupont"},
 		}, nil)
+		// A new SMTP server would receive the access token: the re-point
+		// dropped the stored tokens, and the operator consents again.
+		var tokens []struct{ Flow string }
+		ie.MustDo(200, "GET", "/v1/tokens", nil, &tokens)
+		if len(tokens) != 0 {
+			t.Fatalf("tokens after re-pointing the flow's SMTP server: %+v, want none", tokens)
+		}
+		ie.consent()
 		ie.mustSend("bearer@example.org", ie.User.Email)
 		if n := len(ie.waitLogins(ie.User.Email, "OAUTHBEARER", 1)); n != 1 {
 			t.Fatalf("Dovecot (OAUTHBEARER only) logged %d OAUTHBEARER logins, want 1:\n%s", n, bearer.Log())
@@ -607,6 +615,16 @@ func TestInteropBasicAuth(t *testing.T) {
 		})
 		ie.D = login
 		flow(login)
+		// The password was bound to the first server: re-pointing the flow
+		// dropped it, and it is given again for the new one.
+		var op struct {
+			SMTPPasswordSet bool `json:"smtp_password_set"`
+		}
+		ie.MustDo(200, "GET", "/v1/operators/jdupont", nil, &op)
+		if op.SMTPPasswordSet {
+			t.Fatal("the operator's SMTP password survived the re-pointing of its flow to another server")
+		}
+		ie.MustDo(200, "PUT", "/v1/operators/jdupont", map[string]any{"name": "Basic User", "email": ie.Basic.Email, "smtp_password": ie.Basic.Password}, nil)
 		ie.mustSend("login@example.org", ie.Basic.Email)
 		if n := len(ie.waitLogins(ie.Basic.Email, "LOGIN", 1)); n != 1 {
 			t.Fatalf("%d LOGIN logins, want 1:\n%s", n, login.Log())
