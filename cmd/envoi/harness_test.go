@@ -15,6 +15,7 @@ import (
 	"time"
 
 	main "envoi/cmd/envoi"
+	"envoi/internal/freeport"
 	"envoi/internal/pgtest"
 	"envoi/internal/testmail"
 	"envoi/oauth"
@@ -74,12 +75,7 @@ func (s *syncBuffer) String() string {
 
 func freeAddr(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return freeport.Addr(tb, "127.0.0.1")
 }
 
 // MustStart boots `envoi serve` in-process through the real Main, with its

@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"envoi/internal/freeport"
 )
 
 // RequireEnv names the environment variable that turns a missing peer into
@@ -87,15 +89,11 @@ func OIDCDir() string {
 	return filepath.Join(filepath.Dir(file), "oidc")
 }
 
-// FreePort returns a port free on host at the time of the call.
+// FreePort returns a port free on host at the time of the call, outside
+// the ephemeral range (see package freeport).
 func FreePort(tb testing.TB, host string) int {
 	tb.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		tb.Fatalf("free port on %s: %v", host, err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return freeport.Port(tb, host)
 }
 
 // waitDial waits until addr accepts connections or the process ends.
