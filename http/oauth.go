@@ -75,7 +75,7 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		}
 		l := e.Localize(lang)
 		data["Title"], data["Text"], data["Remedy"] = t[2], l.Message+reason(l), l.Remedy
-		status = Status(e.Code)
+		status = envoi.HTTPStatus(e.Code)
 		if e.Code == envoi.EOAuthProvider && !e.Temporary {
 			// The provider answered and refused this sign-in (consent
 			// denied, a code forged or used twice): the browser's request

@@ -127,7 +127,7 @@ func (s *Server) saveDocumentFlow(w http.ResponseWriter, r *http.Request) {
 		err = s.Store.PutDocumentFlow(ctx, d)
 	}
 	if err != nil {
-		s.documentFlowPage(w, r, statusOf(envoi.ErrorCode(err)), d, isNew, keywords, err)
+		s.documentFlowPage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), d, isNew, keywords, err)
 		return
 	}
 	s.done(w, r, "/document-flows/"+d.Code, "flash.document_flow_saved", d.Code)

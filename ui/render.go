@@ -204,7 +204,7 @@ func (s *Server) renderFragment(w http.ResponseWriter, lang, name string, data a
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	p := s.newPage(w, r, "", nil)
 	p.Err = s.errView(err, p.Lang)
-	s.render(w, statusOf(p.Err.Code), "error", p)
+	s.render(w, envoi.HTTPStatus(p.Err.Code), "error", p)
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
@@ -213,29 +213,6 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 		what = what[:100]
 	}
 	s.renderError(w, r, envoi.Errorf(envoi.ENotFound, "no page at %s", what))
-}
-
-// statusOf is the HTTP status of a code on a page.
-func statusOf(code string) int {
-	switch code {
-	case envoi.ENotFound:
-		return http.StatusNotFound
-	case envoi.EUnauthorized:
-		return http.StatusUnauthorized
-	case envoi.EForbidden:
-		return http.StatusForbidden
-	case envoi.ELockedOut:
-		return http.StatusTooManyRequests
-	case envoi.EConflict:
-		return http.StatusConflict
-	case envoi.ETooLarge:
-		return http.StatusRequestEntityTooLarge
-	case envoi.EUnavailable:
-		return http.StatusServiceUnavailable
-	case envoi.EInternal:
-		return http.StatusInternalServerError
-	}
-	return http.StatusUnprocessableEntity
 }
 
 // flash is a message shown once, on the page after a redirect: a
