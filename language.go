@@ -1,6 +1,7 @@
 package envoi
 
 import (
+	"iter"
 	"strconv"
 	"strings"
 )
@@ -73,19 +74,47 @@ func weight(params string) (q float64, ok bool) {
 	return q, true
 }
 
-// InLanguage returns the entry of texts (by language code) for lang,
-// else for the first of Languages that texts has; ok is false when it has
-// none. It is the one fallback rule of every translated text in envoi: the
-// error catalogue, the UI's locales, the OAuth callback page and the
-// labels of PDF reports.
+// InLanguage returns the entry of texts (by language code) for lang, else
+// for the first of Languages that texts has; ok is false when it has none.
+// With Catalogue.Text it is envoi's one lookup of translated texts, and
+// fallbacks is its one fallback rule: the error catalogue, the UI's
+// locales, the OAuth callback page and the labels of PDF reports all use
+// them.
 func InLanguage[T any](texts map[string]T, lang string) (t T, ok bool) {
-	if t, ok = texts[lang]; ok {
-		return t, true
-	}
-	for _, l := range Languages {
+	for l := range fallbacks(lang) {
 		if t, ok = texts[l]; ok {
 			return t, true
 		}
 	}
 	return t, false
+}
+
+// Catalogue holds texts by language, then key (the admin UI's locales,
+// one file per language).
+type Catalogue map[string]map[string]string
+
+// Text returns the text of key in lang, else in the first of Languages
+// that has it; ok is false when no language has it.
+func (c Catalogue) Text(lang, key string) (text string, ok bool) {
+	for l := range fallbacks(lang) {
+		if text, ok = c[l][key]; ok {
+			return text, true
+		}
+	}
+	return "", false
+}
+
+// fallbacks yields the languages a text is looked for in, when asked in
+// lang: lang itself, then Languages in order.
+func fallbacks(lang string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if !yield(lang) {
+			return
+		}
+		for _, l := range Languages {
+			if l != lang && !yield(l) {
+				return
+			}
+		}
+	}
 }

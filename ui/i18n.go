@@ -14,7 +14,8 @@ import (
 
 // catalogue holds the UI's texts: language, key, text. The files are
 // locales/<lang>.json, one flat object each; every key is in every file.
-type catalogue map[string]map[string]string
+// Lookup and fallback are envoi.Catalogue's.
+type catalogue envoi.Catalogue
 
 // loadCatalogue reads the message files of envoi.Languages and checks that
 // they hold the same keys, none empty.
@@ -66,16 +67,19 @@ func dedupe(in []string) []string {
 // text returns the text of key in lang, formatted with args; a key missing
 // from the catalogue shows as itself, so a test can spot it.
 func (c catalogue) text(lang, key string, args ...any) string {
-	t, ok := c[lang][key]
+	t, ok := c.lookup(lang, key)
 	if !ok {
-		if t, ok = c["en"][key]; !ok {
-			return key
-		}
+		return key
 	}
 	if len(args) > 0 {
 		return fmt.Sprintf(t, args...)
 	}
 	return t
+}
+
+// lookup returns the text of key in lang (envoi.Catalogue.Text).
+func (c catalogue) lookup(lang, key string) (string, bool) {
+	return envoi.Catalogue(c).Text(lang, key)
 }
 
 // Keys returns the keys of the English catalogue (the tests check that

@@ -68,7 +68,7 @@ func funcs(cat catalogue, lang string) template.FuncMap {
 		// tor is the text of key, or fallback when the catalogue has none
 		// (names that come from elsewhere: test steps, provider codes).
 		"tor": func(key, fallback string) string {
-			if t, ok := cat[lang][key]; ok {
+			if t, ok := cat.lookup(lang, key); ok {
 				return t
 			}
 			return fallback
@@ -276,10 +276,11 @@ func (s *Server) takeFlash(w http.ResponseWriter, r *http.Request, lang string) 
 		t := envoi.Describe(f.Code, lang)
 		v.Text, v.Remedy = t.Message, t.Remedy
 	case f.Key != "":
-		if _, ok := s.cat[lang][f.Key]; !ok {
+		t, ok := s.cat.lookup(lang, f.Key)
+		if !ok {
 			return nil
 		}
-		if strings.Contains(s.cat[lang][f.Key], "%s") {
+		if strings.Contains(t, "%s") {
 			v.Text = s.cat.text(lang, f.Key, f.Arg)
 		} else {
 			v.Text = s.cat.text(lang, f.Key)
