@@ -120,9 +120,7 @@ func (s *Server) saveDocumentFlow(w http.ResponseWriter, r *http.Request) {
 	}
 	keywords := r.PostFormValue("keywords")
 	d.Name, d.Keywords = strings.TrimSpace(r.PostFormValue("name")), parseKeywords(keywords)
-	if err == nil {
-		err = d.Validate()
-	}
+	d.KeepReport = true // the form has no report: the stored one stays
 	if err == nil {
 		err = s.Store.PutDocumentFlow(ctx, d)
 	}
