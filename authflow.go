@@ -121,6 +121,46 @@ type AuthFlow struct {
 	Dropped FlowWarning `json:"-"`
 }
 
+// AuthFlowSettings are the fields of an AuthFlow its administrator sets,
+// named as the JSON API takes them (PUT /v1/auth-flows/{code}) and as
+// `envoi apply` reads them (YAML). The secrets are not among them: the API
+// takes them in the body, apply from the environment. TestAuthFlowSettings
+// checks that every field an administrator sets on AuthFlow is here.
+type AuthFlowSettings struct {
+	Name             string         `json:"name" yaml:"name"`
+	Kind             string         `json:"kind" yaml:"kind"`
+	Preset           string         `json:"preset" yaml:"preset"`
+	Scope            string         `json:"scope" yaml:"scope"`
+	AuthURL          string         `json:"auth_url" yaml:"auth_url"`
+	TokenURL         string         `json:"token_url" yaml:"token_url"`
+	DeviceURL        string         `json:"device_url" yaml:"device_url"`
+	UserinfoURL      string         `json:"userinfo_url" yaml:"userinfo_url"`
+	ClientID         string         `json:"client_id" yaml:"client_id"`
+	Tenant           string         `json:"tenant" yaml:"tenant"`
+	RedirectURL      string         `json:"redirect_url" yaml:"redirect_url"`
+	Grant            string         `json:"grant" yaml:"grant"`
+	TokenAuthMethod  string         `json:"token_auth_method" yaml:"token_auth_method"`
+	SMTP             SMTPServer     `json:"smtp" yaml:"smtp"`
+	GenericMailbox   GenericMailbox `json:"generic_mailbox" yaml:"generic_mailbox"`
+	MaxAttachmentsMB int            `json:"max_attachments_mb" yaml:"max_attachments_mb"`
+	RatePerMinute    int            `json:"rate_per_minute" yaml:"rate_per_minute"`
+	Operators        []string       `json:"operators" yaml:"operators"`
+	Groups           []string       `json:"groups" yaml:"groups"`
+}
+
+// AuthFlow returns the flow of code with these settings and the secrets
+// given ("" keeps the stored one when the store saves it).
+func (s AuthFlowSettings) AuthFlow(code, clientSecret, serviceAccountKey string) *AuthFlow {
+	return &AuthFlow{
+		Code: code, Name: s.Name, Kind: s.Kind, Preset: s.Preset, Scope: s.Scope,
+		AuthURL: s.AuthURL, TokenURL: s.TokenURL, DeviceURL: s.DeviceURL, UserinfoURL: s.UserinfoURL,
+		ClientID: s.ClientID, ClientSecret: clientSecret, Tenant: s.Tenant, RedirectURL: s.RedirectURL,
+		Grant: s.Grant, ServiceAccountKey: serviceAccountKey, TokenAuthMethod: s.TokenAuthMethod,
+		SMTP: s.SMTP, GenericMailbox: s.GenericMailbox, MaxAttachmentsMB: s.MaxAttachmentsMB,
+		RatePerMinute: s.RatePerMinute, Operators: s.Operators, Groups: s.Groups,
+	}
+}
+
 // Preset is the fixed part of a provider's configuration; the administrator
 // enters the client ID, secret and tenant.
 type Preset struct {

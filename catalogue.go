@@ -6,9 +6,6 @@ type Text struct {
 	Remedy  string
 }
 
-// Languages envoi speaks, in the order of preference when none matches.
-var Languages = []string{"en", "fr", "es"}
-
 // catalogue holds, for each code, the seed's wording turned into a message
 // and a remedy in English, French and Spanish.
 var catalogue = map[string]map[string]Text{
@@ -209,16 +206,15 @@ func Codes() []string {
 }
 
 // Describe returns the message and remedy of code in lang (en, fr or es),
-// falling back to English, and to the internal error's text for an unknown code.
+// falling back as InLanguage does, and to the internal error's text for an
+// unknown code.
 func Describe(code, lang string) Text {
 	texts, ok := catalogue[code]
 	if !ok {
 		texts = catalogue[EInternal]
 	}
-	if t, ok := texts[lang]; ok {
-		return t
-	}
-	return texts["en"]
+	t, _ := InLanguage(texts, lang)
+	return t
 }
 
 // Remedy returns the remedy of code in lang.

@@ -20,6 +20,10 @@ type Company struct {
 	UpdatedAt  time.Time `json:"updated_at"`
 }
 
+// DocumentLanguage is the language of the reports rendered for c: its
+// Language, French when it has none.
+func (c *Company) DocumentLanguage() string { return NegotiateLanguage(c.Language, "fr") }
+
 // Group is a set of operators; a flow may be assigned to a group.
 type Group struct {
 	Code      string    `json:"code"`
@@ -64,7 +68,7 @@ func (c *Company) Validate() error {
 	if err := checkCode(c.Code, "code"); err != nil {
 		return err
 	}
-	if c.Language != "" && !knownLanguage(c.Language) {
+	if c.Language != "" && !KnownLanguage(c.Language) {
 		return FieldError(EInvalidInput, "language", "%q is not one of en, fr, es", c.Language)
 	}
 	if len(c.Logo) > 0 {
@@ -97,17 +101,8 @@ func (o *Operator) Validate() error {
 			return err
 		}
 	}
-	if o.Language != "" && !knownLanguage(o.Language) {
+	if o.Language != "" && !KnownLanguage(o.Language) {
 		return FieldError(EInvalidInput, "language", "%q is not one of en, fr, es", o.Language)
 	}
 	return nil
-}
-
-func knownLanguage(l string) bool {
-	for _, k := range Languages {
-		if k == l {
-			return true
-		}
-	}
-	return false
 }

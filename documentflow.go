@@ -1,7 +1,6 @@
 package envoi
 
 import (
-	"context"
 	"regexp"
 	"strings"
 	"time"
@@ -19,6 +18,11 @@ type DocumentFlow struct {
 	Report    string    `json:"report,omitempty"`
 	Builtin   bool      `json:"builtin"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// KeepReport asks PutDocumentFlow to leave the stored flow's report
+	// as it is (a new flow gets Report): a change that leaves the report
+	// out, as a rename of a built-in flow does, must not lose its default
+	// template. It is not stored.
+	KeepReport bool `json:"-"`
 }
 
 // Validate returns EInvalidInput naming the first wrong field.
@@ -30,21 +34,6 @@ func (d *DocumentFlow) Validate() error {
 		if !keywordName.MatchString(k) {
 			return FieldError(EInvalidInput, "keywords", "%q is not a keyword (capital letters, digits and '_')", k)
 		}
-	}
-	return nil
-}
-
-// KeepReport gives d the report of the stored flow of its code, for a
-// change that leaves the report out: renaming a built-in flow must not lose
-// its default template. A flow not stored yet keeps none. get is the
-// store's DocumentFlow.
-func KeepReport(ctx context.Context, get func(context.Context, string) (*DocumentFlow, error), d *DocumentFlow) error {
-	old, err := get(ctx, d.Code)
-	switch {
-	case err == nil:
-		d.Report = old.Report
-	case ErrorCode(err) != ENotFound:
-		return err
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func (u *User) Validate() error {
 	default:
 		return FieldError(EInvalidInput, "role", "%q is not admin or operator", u.Role)
 	}
-	if u.Language != "" && !knownLanguage(u.Language) {
+	if u.Language != "" && !KnownLanguage(u.Language) {
 		return FieldError(EInvalidInput, "language", "%q is not one of en, fr, es", u.Language)
 	}
 	return nil

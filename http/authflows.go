@@ -7,30 +7,12 @@ import (
 	"envoi"
 )
 
-// authFlowInput is the body of PUT /v1/auth-flows/{code}. Secrets are
-// write-only: empty keeps the stored one.
+// authFlowInput is the body of PUT /v1/auth-flows/{code}: the flow's
+// settings and its secrets, write-only (empty keeps the stored one).
 type authFlowInput struct {
-	Name              string               `json:"name"`
-	Kind              string               `json:"kind"`
-	Preset            string               `json:"preset"`
-	Scope             string               `json:"scope"`
-	AuthURL           string               `json:"auth_url"`
-	TokenURL          string               `json:"token_url"`
-	DeviceURL         string               `json:"device_url"`
-	UserinfoURL       string               `json:"userinfo_url"`
-	ClientID          string               `json:"client_id"`
-	ClientSecret      string               `json:"client_secret"`
-	Tenant            string               `json:"tenant"`
-	RedirectURL       string               `json:"redirect_url"`
-	Grant             string               `json:"grant"`
-	ServiceAccountKey string               `json:"service_account_key"`
-	TokenAuthMethod   string               `json:"token_auth_method"`
-	SMTP              envoi.SMTPServer     `json:"smtp"`
-	GenericMailbox    envoi.GenericMailbox `json:"generic_mailbox"`
-	MaxAttachmentsMB  int                  `json:"max_attachments_mb"`
-	RatePerMinute     int                  `json:"rate_per_minute"`
-	Operators         []string             `json:"operators"`
-	Groups            []string             `json:"groups"`
+	envoi.AuthFlowSettings
+	ClientSecret      string `json:"client_secret"`
+	ServiceAccountKey string `json:"service_account_key"`
 	// Warnings is read-only and ignored, so that a GET's answer can be
 	// PUT back as other clients did before it was added.
 	Warnings json.RawMessage `json:"warnings"`
@@ -42,15 +24,7 @@ func (s *Server) putAuthFlow(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	f := &envoi.AuthFlow{
-		Code: r.PathValue("code"), Name: in.Name, Kind: in.Kind, Preset: in.Preset,
-		Scope: in.Scope, AuthURL: in.AuthURL, TokenURL: in.TokenURL, DeviceURL: in.DeviceURL,
-		UserinfoURL: in.UserinfoURL, ClientID: in.ClientID, ClientSecret: in.ClientSecret,
-		Tenant: in.Tenant, RedirectURL: in.RedirectURL, Grant: in.Grant,
-		ServiceAccountKey: in.ServiceAccountKey, TokenAuthMethod: in.TokenAuthMethod, SMTP: in.SMTP, GenericMailbox: in.GenericMailbox,
-		MaxAttachmentsMB: in.MaxAttachmentsMB, RatePerMinute: in.RatePerMinute,
-		Operators: in.Operators, Groups: in.Groups,
-	}
+	f := in.AuthFlow(r.PathValue("code"), in.ClientSecret, in.ServiceAccountKey)
 	if err := s.Store.PutAuthFlow(r.Context(), f); err != nil {
 		s.writeError(w, r, err)
 		return

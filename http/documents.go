@@ -20,16 +20,9 @@ func (s *Server) putDocumentFlow(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	d := &envoi.DocumentFlow{Code: r.PathValue("code"), Name: in.Name, Keywords: in.Keywords}
+	d := &envoi.DocumentFlow{Code: r.PathValue("code"), Name: in.Name, Keywords: in.Keywords, KeepReport: in.Report == nil}
 	if in.Report != nil {
 		d.Report = *in.Report
-	} else if err := envoi.KeepReport(r.Context(), s.Store.DocumentFlow, d); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := d.Validate(); err != nil {
-		s.writeError(w, r, err)
-		return
 	}
 	if err := s.Store.PutDocumentFlow(r.Context(), d); err != nil {
 		s.writeError(w, r, err)

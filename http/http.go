@@ -86,34 +86,6 @@ func (s *Server) maxBody() int64 {
 	return s.MaxBodyBytes
 }
 
-// Status returns the HTTP status of an error code: the one place where codes
-// become statuses.
-func Status(code string) int {
-	switch code {
-	case envoi.EInvalidInput, envoi.EOAuthState:
-		return http.StatusBadRequest
-	case envoi.EUnauthorized:
-		return http.StatusUnauthorized
-	case envoi.EForbidden:
-		return http.StatusForbidden
-	case envoi.ENotFound:
-		return http.StatusNotFound
-	case envoi.EConflict, envoi.EIdempotencyConflict:
-		return http.StatusConflict
-	case envoi.ETooLarge:
-		return http.StatusRequestEntityTooLarge
-	case envoi.ELockedOut:
-		return http.StatusTooManyRequests
-	case envoi.EUnavailable:
-		return http.StatusServiceUnavailable
-	case envoi.EInternal:
-		return http.StatusInternalServerError
-	case envoi.ESMTPUnavailable, envoi.ESMTPTemporary, envoi.ESMTPTimeout, envoi.EOAuthProvider:
-		return http.StatusBadGateway
-	}
-	return http.StatusUnprocessableEntity
-}
-
 type errorBody struct {
 	Error errorFields `json:"error"`
 }
@@ -144,7 +116,7 @@ func (s *Server) writeErrorStatus(w http.ResponseWriter, r *http.Request, err er
 		e = envoi.Errorf(envoi.EInternal, "internal error")
 	}
 	if status == 0 {
-		status = Status(e.Code)
+		status = envoi.HTTPStatus(e.Code)
 	}
 	l := e.Localize(Language(r))
 	writeJSON(w, status, errorBody{errorFields{Code: l.Code, Message: l.Message, Remedy: l.Remedy, Details: l.Details}})
@@ -158,24 +130,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// Language picks en, fr or es from ?lang= or Accept-Language.
+// Language picks the language of r's answer: ?lang= when envoi speaks it,
+// else what Accept-Language prefers (envoi.NegotiateLanguage), else English.
 func Language(r *http.Request) string {
-	if l := r.URL.Query().Get("lang"); l != "" {
-		for _, k := range envoi.Languages {
-			if k == l {
-				return l
-			}
-		}
+	if l := r.URL.Query().Get("lang"); envoi.KnownLanguage(l) {
+		return l
 	}
-	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
-		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
-		for _, k := range envoi.Languages {
-			if tag == k || strings.HasPrefix(tag, k+"-") {
-				return k
-			}
-		}
-	}
-	return "en"
+	return envoi.NegotiateLanguage(r.Header.Get("Accept-Language"), envoi.DefaultLanguage)
 }
 
 // decode reads a JSON object into v, refusing other values (a null would

@@ -53,10 +53,18 @@ var consentCSP = func() string {
 	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 }()
 
-var consentTexts = map[string][4]string{
-	"en": {"Authentication succeeded", "envoi can now send mail as %s. You can close this page.", "Authentication failed", "Back"},
-	"fr": {"Authentification réussie", "envoi peut maintenant envoyer des e-mails en tant que %s. Vous pouvez fermer cette page.", "Échec de l'authentification", "Retour"},
-	"es": {"Autenticación correcta", "envoi ya puede enviar correos como %s. Puede cerrar esta página.", "Falló la autenticación", "Volver"},
+// consentTexts are the callback page's words, by key then language;
+// envoi.InLanguage looks them up.
+var consentTexts = map[string]map[string]string{
+	"ok_title":   {"en": "Authentication succeeded", "fr": "Authentification réussie", "es": "Autenticación correcta"},
+	"ok_text":    {"en": "envoi can now send mail as %s. You can close this page.", "fr": "envoi peut maintenant envoyer des e-mails en tant que %s. Vous pouvez fermer cette page.", "es": "envoi ya puede enviar correos como %s. Puede cerrar esta página."},
+	"fail_title": {"en": "Authentication failed", "fr": "Échec de l'authentification", "es": "Falló la autenticación"},
+	"back":       {"en": "Back", "fr": "Retour", "es": "Volver"},
+}
+
+func consentText(key, lang string) string {
+	t, _ := envoi.InLanguage(consentTexts[key], lang)
+	return t
 }
 
 // oauthCallback is the provider's redirect target: it stores the token and
@@ -64,9 +72,8 @@ var consentTexts = map[string][4]string{
 func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	lang := Language(r)
-	t := consentTexts[lang]
 	tok, returnTo, err := s.Consent.Callback(r.Context(), q.Get("state"), q.Get("code"), q.Get("error"), q.Get("error_description"))
-	data := map[string]any{"Lang": lang, "BackLabel": t[3]}
+	data := map[string]any{"Lang": lang, "BackLabel": consentText("back", lang)}
 	status := http.StatusOK
 	if err != nil {
 		e := envoi.AsError(err)
@@ -74,8 +81,8 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 			s.logger().Error("http: oauth callback", "err", err)
 		}
 		l := e.Localize(lang)
-		data["Title"], data["Text"], data["Remedy"] = t[2], l.Message+reason(l), l.Remedy
-		status = Status(e.Code)
+		data["Title"], data["Text"], data["Remedy"] = consentText("fail_title", lang), l.Message+reason(l), l.Remedy
+		status = envoi.HTTPStatus(e.Code)
 		if e.Code == envoi.EOAuthProvider && !e.Temporary {
 			// The provider answered and refused this sign-in (consent
 			// denied, a code forged or used twice): the browser's request
@@ -84,7 +91,7 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		data["OK"] = true
-		data["Title"], data["Text"] = t[0], strings.Replace(t[1], "%s", tok.Email, 1)
+		data["Title"], data["Text"] = consentText("ok_title", lang), strings.Replace(consentText("ok_text", lang), "%s", tok.Email, 1)
 		if strings.HasPrefix(returnTo, "/") && !strings.HasPrefix(returnTo, "//") {
 			data["Back"] = returnTo
 		}

@@ -195,10 +195,7 @@ func (r *Renderer) render(ctx context.Context, t *Template, company *envoi.Compa
 	if company == nil {
 		company = &envoi.Company{}
 	}
-	lang := company.Language
-	if _, ok := numberFormats[lang]; !ok {
-		lang = "fr"
-	}
+	lang := company.DocumentLanguage()
 	cur, err := lookupCurrency(company.Currency)
 	if err != nil {
 		return nil, err

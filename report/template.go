@@ -391,17 +391,11 @@ func invalid(field, block, format string, args ...any) *envoi.Error {
 	return e
 }
 
-// In returns t in lang, else in English, French or Spanish, else "".
+// In returns t in lang, else in English, French or Spanish, else ""
+// (envoi.InLanguage).
 func (t Text) In(lang string) string {
-	if s, ok := t[lang]; ok {
-		return s
-	}
-	for _, l := range envoi.Languages {
-		if s, ok := t[l]; ok {
-			return s
-		}
-	}
-	return ""
+	s, _ := envoi.InLanguage(t, lang)
+	return s
 }
 
 // clone returns a deep copy of t, so a registered template cannot change

@@ -17,7 +17,9 @@ type queryRower interface {
 // PutDocumentFlow inserts or replaces the document flow of d.Code. A
 // built-in flow stays built in; a new one never is. Removing a keyword that
 // the flow's mail setting or file-name rule uses is refused with
-// EUnknownKeyword naming it; a wrong field is EInvalidInput.
+// EUnknownKeyword naming it; a wrong field is EInvalidInput. With
+// d.KeepReport, a stored flow keeps its report, read and written in the
+// same statement, and d.Report says which it is.
 func (s *Store) PutDocumentFlow(ctx context.Context, d *envoi.DocumentFlow) error {
 	d.Keywords = uniq(d.Keywords)
 	if err := d.Validate(); err != nil {
@@ -29,13 +31,14 @@ func (s *Store) PutDocumentFlow(ctx context.Context, d *envoi.DocumentFlow) erro
 	}
 	now := s.nowUTC()
 	var builtin bool
+	var report string
 	err = s.configTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `
 			INSERT INTO document_flows (code, name, keywords, report, builtin, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (code) DO UPDATE SET name = excluded.name, keywords = excluded.keywords,
-				report = excluded.report, updated_at = excluded.updated_at
-			RETURNING builtin`,
-			d.Code, d.Name, string(kw), d.Report, false, s.ts(now)).Scan(&builtin)
+				report = CASE WHEN $7 THEN document_flows.report ELSE excluded.report END, updated_at = excluded.updated_at
+			RETURNING builtin, report`,
+			d.Code, d.Name, string(kw), d.Report, false, s.ts(now), d.KeepReport).Scan(&builtin, &report)
 		if err != nil {
 			return fmt.Errorf("sqlstore: put document flow %q: %w", d.Code, err)
 		}
@@ -58,7 +61,7 @@ func (s *Store) PutDocumentFlow(ctx context.Context, d *envoi.DocumentFlow) erro
 	if err != nil {
 		return err
 	}
-	d.Builtin, d.UpdatedAt = builtin, now
+	d.Builtin, d.UpdatedAt, d.Report = builtin, now, report
 	return nil
 }
 

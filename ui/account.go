@@ -19,10 +19,10 @@ func (s *Server) saveAccount(w http.ResponseWriter, r *http.Request) {
 	if err := s.Store.UpdateUser(r.Context(), &u); err != nil {
 		p := s.newPage(w, r, "account", &u)
 		p.Err = s.errView(err, p.Lang)
-		s.render(w, statusOf(p.Err.Code), "account", p)
+		s.render(w, envoi.HTTPStatus(p.Err.Code), "account", p)
 		return
 	}
-	if knownLanguage(u.Language) {
+	if envoi.KnownLanguage(u.Language) {
 		http.SetCookie(w, s.cookie(langCookie, u.Language, 0))
 	} else {
 		http.SetCookie(w, s.cookie(langCookie, "", -1))
@@ -39,7 +39,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	fail := func(err error) {
 		p := s.newPage(w, r, "account", u)
 		p.Err = s.errView(err, p.Lang)
-		s.render(w, statusOf(p.Err.Code), "account", p)
+		s.render(w, envoi.HTTPStatus(p.Err.Code), "account", p)
 	}
 	if !CheckPassword(u.PasswordHash, r.PostFormValue("current")) {
 		after, err := s.Store.RecordLoginFailure(ctx, u.ID, s.maxFailed(), s.now().Add(s.lockout()))

@@ -45,12 +45,12 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if name == "" || len(name) > 100 {
-		s.apiKeysPage(w, r, http.StatusUnprocessableEntity, apiKeysData{NewName: name}, envoi.FieldError(envoi.EInvalidInput, "name", "a key needs a name of 1 to 100 characters (what it is for, e.g. erp-production)"))
+		s.apiKeysPage(w, r, envoi.HTTPStatus(envoi.EInvalidInput), apiKeysData{NewName: name}, envoi.FieldError(envoi.EInvalidInput, "name", "a key needs a name of 1 to 100 characters (what it is for, e.g. erp-production)"))
 		return
 	}
 	key, rec := s.NewAPIKey(name)
 	if err := s.Store.CreateAPIKey(r.Context(), rec); err != nil {
-		s.apiKeysPage(w, r, statusOf(envoi.ErrorCode(err)), apiKeysData{NewName: name}, err)
+		s.apiKeysPage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), apiKeysData{NewName: name}, err)
 		return
 	}
 	s.logger().Info("ui: API key created", "id", rec.ID, "name", name, "by", current(r).ID)

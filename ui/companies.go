@@ -125,7 +125,7 @@ func (s *Server) saveCompany(w http.ResponseWriter, r *http.Request) {
 		err = s.Store.PutCompany(ctx, c)
 	}
 	if err != nil {
-		s.companyPage(w, r, statusOf(envoi.ErrorCode(err)), c, isNew, err)
+		s.companyPage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), c, isNew, err)
 		return
 	}
 	s.done(w, r, "/companies/"+c.Code, "flash.company_saved", c.Code)

@@ -120,14 +120,12 @@ func (s *Server) saveDocumentFlow(w http.ResponseWriter, r *http.Request) {
 	}
 	keywords := r.PostFormValue("keywords")
 	d.Name, d.Keywords = strings.TrimSpace(r.PostFormValue("name")), parseKeywords(keywords)
-	if err == nil {
-		err = d.Validate()
-	}
+	d.KeepReport = true // the form has no report: the stored one stays
 	if err == nil {
 		err = s.Store.PutDocumentFlow(ctx, d)
 	}
 	if err != nil {
-		s.documentFlowPage(w, r, statusOf(envoi.ErrorCode(err)), d, isNew, keywords, err)
+		s.documentFlowPage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), d, isNew, keywords, err)
 		return
 	}
 	s.done(w, r, "/document-flows/"+d.Code, "flash.document_flow_saved", d.Code)

@@ -51,10 +51,10 @@ func TestDocumentFlows(t *testing.T) {
 		status int
 		want   []string
 	}{
-		{"ErrBadCode", "/document-flows", url.Values{"code": {"RE TOUR"}, "keywords": {"SOCIETE"}}, http.StatusUnprocessableEntity, []string{envoi.EInvalidInput, "not a valid code"}},
+		{"ErrBadCode", "/document-flows", url.Values{"code": {"RE TOUR"}, "keywords": {"SOCIETE"}}, http.StatusBadRequest, []string{envoi.EInvalidInput, "not a valid code"}},
 		{"ErrDuplicate", "/document-flows", url.Values{"code": {"BL"}, "name": {"Mine"}, "keywords": {"SOCIETE"}}, http.StatusConflict, []string{envoi.EConflict, "already exists"}},
-		{"ErrBadKeyword", "/document-flows", url.Values{"code": {"AVOIR_FOURN"}, "keywords": {"SOCIETE id_avoir"}}, http.StatusUnprocessableEntity, []string{envoi.EInvalidInput, `"id_avoir" is not a keyword`, `value="SOCIETE id_avoir"`}},
-		{"ErrBadKeywordOnEdit", "/document-flows/RETOUR", url.Values{"name": {"Return note"}, "keywords": {"SOCIETE 9LIVES"}}, http.StatusUnprocessableEntity, []string{envoi.EInvalidInput, `"9LIVES" is not a keyword`}},
+		{"ErrBadKeyword", "/document-flows", url.Values{"code": {"AVOIR_FOURN"}, "keywords": {"SOCIETE id_avoir"}}, http.StatusBadRequest, []string{envoi.EInvalidInput, `"id_avoir" is not a keyword`, `value="SOCIETE id_avoir"`}},
+		{"ErrBadKeywordOnEdit", "/document-flows/RETOUR", url.Values{"name": {"Return note"}, "keywords": {"SOCIETE 9LIVES"}}, http.StatusBadRequest, []string{envoi.EInvalidInput, `"9LIVES" is not a keyword`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -191,7 +191,7 @@ func (s *Server) saveMailSetting(w http.ResponseWriter, r *http.Request) {
 	}
 	m := mailSettingForm(r, flow.Code)
 	if err := s.Store.PutMailSetting(r.Context(), m); err != nil {
-		s.mailSettingPage(w, r, statusOf(envoi.ErrorCode(err)), mailSettingData{Flow: flow, Setting: m, Exists: exists}, err)
+		s.mailSettingPage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), mailSettingData{Flow: flow, Setting: m, Exists: exists}, err)
 		return
 	}
 	s.done(w, r, "/mail-settings/"+flow.Code, "flash.mail_setting_saved", flow.Code)
@@ -332,7 +332,7 @@ func (s *Server) saveFileName(w http.ResponseWriter, r *http.Request) {
 		FileType:     strings.TrimSpace(r.PostFormValue("file_type")),
 	}
 	if err := s.Store.PutFileNameRule(ctx, rule); err != nil {
-		s.fileNamePage(w, r, statusOf(envoi.ErrorCode(err)), fileNameData{Flow: flow, Rule: rule}, err)
+		s.fileNamePage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), fileNameData{Flow: flow, Rule: rule}, err)
 		return
 	}
 	s.done(w, r, "/file-names/"+flow.Code, "flash.file_name_saved", flow.Code)

@@ -233,7 +233,7 @@ func (s *Server) saveFlow(w http.ResponseWriter, r *http.Request) {
 		err = s.Store.PutAuthFlow(ctx, f)
 	}
 	if err != nil {
-		s.flowPage(w, r, statusOf(envoi.ErrorCode(err)), flowData{Flow: f, New: isNew}, err)
+		s.flowPage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), flowData{Flow: f, New: isNew}, err)
 		return
 	}
 	if f.Dropped.Code != "" {

@@ -130,7 +130,7 @@ func (s *Server) saveGroup(w http.ResponseWriter, r *http.Request) {
 		err = s.Store.PutGroup(ctx, g)
 	}
 	if err != nil {
-		s.groupPage(w, r, statusOf(envoi.ErrorCode(err)), g, isNew, err)
+		s.groupPage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), g, isNew, err)
 		return
 	}
 	s.done(w, r, "/groups/"+g.Code, "flash.group_saved", g.Code)

@@ -76,8 +76,8 @@ func TestGroups(t *testing.T) {
 
 	t.Run("ErrBadCode", func(t *testing.T) {
 		p := b.Submit("/groups/new", "/groups", url.Values{"code": {"-sales"}, "name": {"Bad"}})
-		if p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, envoi.EInvalidInput) || !strings.Contains(p.Body, "not a valid code") || !strings.Contains(p.Body, `id="group-form"`) {
-			t.Errorf("bad code: %d %s, want 422 with the form and the error", p.Status, text(p.Body))
+		if p.Status != http.StatusBadRequest || !strings.Contains(p.Body, envoi.EInvalidInput) || !strings.Contains(p.Body, "not a valid code") || !strings.Contains(p.Body, `id="group-form"`) {
+			t.Errorf("bad code: %d %s, want 400 (invalid_input, as in the API) with the form and the error", p.Status, text(p.Body))
 		}
 		if !strings.Contains(p.Body, `value="Bad"`) {
 			t.Error("the form lost the name typed")

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,7 +14,8 @@ import (
 
 // catalogue holds the UI's texts: language, key, text. The files are
 // locales/<lang>.json, one flat object each; every key is in every file.
-type catalogue map[string]map[string]string
+// Lookup and fallback are envoi.Catalogue's.
+type catalogue envoi.Catalogue
 
 // loadCatalogue reads the message files of envoi.Languages and checks that
 // they hold the same keys, none empty.
@@ -67,16 +67,19 @@ func dedupe(in []string) []string {
 // text returns the text of key in lang, formatted with args; a key missing
 // from the catalogue shows as itself, so a test can spot it.
 func (c catalogue) text(lang, key string, args ...any) string {
-	t, ok := c[lang][key]
+	t, ok := c.lookup(lang, key)
 	if !ok {
-		if t, ok = c["en"][key]; !ok {
-			return key
-		}
+		return key
 	}
 	if len(args) > 0 {
 		return fmt.Sprintf(t, args...)
 	}
 	return t
+}
+
+// lookup returns the text of key in lang (envoi.Catalogue.Text).
+func (c catalogue) lookup(lang, key string) (string, bool) {
+	return envoi.Catalogue(c).Text(lang, key)
 }
 
 // Keys returns the keys of the English catalogue (the tests check that
@@ -90,55 +93,19 @@ func (c catalogue) keys() []string {
 	return out
 }
 
-func knownLanguage(l string) bool {
-	for _, k := range envoi.Languages {
-		if k == l {
-			return true
-		}
-	}
-	return false
-}
-
 // language picks the page's language: ?lang= (remembered in a cookie),
 // then the cookie, then the user's saved choice, then the browser's
-// Accept-Language, then English.
+// Accept-Language (envoi.NegotiateLanguage), then English.
 func (s *Server) language(w http.ResponseWriter, r *http.Request) string {
-	if l := r.URL.Query().Get("lang"); knownLanguage(l) {
+	if l := r.URL.Query().Get("lang"); envoi.KnownLanguage(l) {
 		http.SetCookie(w, s.cookie(langCookie, l, 365*24*time.Hour))
 		return l
 	}
-	if c, err := r.Cookie(langCookie); err == nil && knownLanguage(c.Value) {
+	if c, err := r.Cookie(langCookie); err == nil && envoi.KnownLanguage(c.Value) {
 		return c.Value
 	}
-	if u := current(r); u != nil && knownLanguage(u.Language) {
+	if u := current(r); u != nil && envoi.KnownLanguage(u.Language) {
 		return u.Language
 	}
-	return acceptLanguage(r.Header.Get("Accept-Language"))
-}
-
-// acceptLanguage returns the language of envoi.Languages the header
-// prefers (by q-value, then order), English when none matches.
-func acceptLanguage(header string) string {
-	best, bestQ := "", -1.0
-	for _, part := range strings.Split(header, ",") {
-		fields := strings.Split(part, ";")
-		tag := strings.ToLower(strings.TrimSpace(fields[0]))
-		q := 1.0
-		for _, f := range fields[1:] {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(f), "q="); ok {
-				if x, err := strconv.ParseFloat(v, 64); err == nil {
-					q = x
-				}
-			}
-		}
-		for _, l := range envoi.Languages {
-			if (tag == l || strings.HasPrefix(tag, l+"-")) && q > bestQ && q > 0 {
-				best, bestQ = l, q
-			}
-		}
-	}
-	if best == "" {
-		return "en"
-	}
-	return best
+	return envoi.NegotiateLanguage(r.Header.Get("Accept-Language"), envoi.DefaultLanguage)
 }

@@ -95,7 +95,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	if knownLanguage(u.Language) {
+	if envoi.KnownLanguage(u.Language) {
 		http.SetCookie(w, s.cookie(langCookie, u.Language, 0))
 	}
 	if next == "" || next == "/login" {
@@ -258,7 +258,7 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 		if p.Err.Code == envoi.EUnauthorized {
 			p.Err.Message, p.Err.Remedy = s.cat.text(p.Lang, "reset.invalid"), s.cat.text(p.Lang, "reset.invalid_remedy")
 		}
-		s.render(w, statusOf(p.Err.Code), "reset", p)
+		s.render(w, envoi.HTTPStatus(p.Err.Code), "reset", p)
 	}
 	// A wrong or spent link counts against the client's address, as a
 	// failed sign-in does.

@@ -84,7 +84,7 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 	p.Err = s.errView(ferr, p.Lang)
 	status := http.StatusOK
 	if ferr != nil {
-		status = statusOf(p.Err.Code)
+		status = envoi.HTTPStatus(p.Err.Code)
 	}
 	s.render(w, status, "messages", p)
 }

@@ -198,7 +198,7 @@ func (s *Server) saveOperator(w http.ResponseWriter, r *http.Request) {
 		err = s.Store.PutOperator(ctx, op)
 	}
 	if err != nil {
-		s.operatorPage(w, r, statusOf(envoi.ErrorCode(err)), op, isNew, err)
+		s.operatorPage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), op, isNew, err)
 		return
 	}
 	s.done(w, r, "/operators/"+op.Code, "flash.operator_saved", op.Code)

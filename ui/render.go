@@ -68,7 +68,7 @@ func funcs(cat catalogue, lang string) template.FuncMap {
 		// tor is the text of key, or fallback when the catalogue has none
 		// (names that come from elsewhere: test steps, provider codes).
 		"tor": func(key, fallback string) string {
-			if t, ok := cat[lang][key]; ok {
+			if t, ok := cat.lookup(lang, key); ok {
 				return t
 			}
 			return fallback
@@ -204,7 +204,7 @@ func (s *Server) renderFragment(w http.ResponseWriter, lang, name string, data a
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	p := s.newPage(w, r, "", nil)
 	p.Err = s.errView(err, p.Lang)
-	s.render(w, statusOf(p.Err.Code), "error", p)
+	s.render(w, envoi.HTTPStatus(p.Err.Code), "error", p)
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
@@ -213,29 +213,6 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 		what = what[:100]
 	}
 	s.renderError(w, r, envoi.Errorf(envoi.ENotFound, "no page at %s", what))
-}
-
-// statusOf is the HTTP status of a code on a page.
-func statusOf(code string) int {
-	switch code {
-	case envoi.ENotFound:
-		return http.StatusNotFound
-	case envoi.EUnauthorized:
-		return http.StatusUnauthorized
-	case envoi.EForbidden:
-		return http.StatusForbidden
-	case envoi.ELockedOut:
-		return http.StatusTooManyRequests
-	case envoi.EConflict:
-		return http.StatusConflict
-	case envoi.ETooLarge:
-		return http.StatusRequestEntityTooLarge
-	case envoi.EUnavailable:
-		return http.StatusServiceUnavailable
-	case envoi.EInternal:
-		return http.StatusInternalServerError
-	}
-	return http.StatusUnprocessableEntity
 }
 
 // flash is a message shown once, on the page after a redirect: a
@@ -299,10 +276,11 @@ func (s *Server) takeFlash(w http.ResponseWriter, r *http.Request, lang string) 
 		t := envoi.Describe(f.Code, lang)
 		v.Text, v.Remedy = t.Message, t.Remedy
 	case f.Key != "":
-		if _, ok := s.cat[lang][f.Key]; !ok {
+		t, ok := s.cat.lookup(lang, f.Key)
+		if !ok {
 			return nil
 		}
-		if strings.Contains(s.cat[lang][f.Key], "%s") {
+		if strings.Contains(t, "%s") {
 			v.Text = s.cat.text(lang, f.Key, f.Arg)
 		} else {
 			v.Text = s.cat.text(lang, f.Key)

@@ -453,8 +453,8 @@ func TestCompanyLogo(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := upload("/companies/FORTERRO", map[string]string{"name": "Forterro"}, c.file, c.logo)
-			if p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, c.want) || !strings.Contains(p.Body, envoi.EInvalidInput) {
-				t.Errorf("status %d, want 422 invalid_input with %q: %s", p.Status, c.want, text(p.Body))
+			if p.Status != http.StatusBadRequest || !strings.Contains(p.Body, c.want) || !strings.Contains(p.Body, envoi.EInvalidInput) {
+				t.Errorf("status %d, want 400 invalid_input with %q: %s", p.Status, c.want, text(p.Body))
 			}
 		})
 	}
@@ -529,10 +529,10 @@ func TestPasswordRecovery(t *testing.T) {
 
 	b := e.Browser()
 	resetPage := "/reset?token=" + url.QueryEscape(token)
-	if p := b.Submit(resetPage, "/reset", url.Values{"token": {token}, "password": {"short"}, "password2": {"short"}}); p.Status != http.StatusUnprocessableEntity {
+	if p := b.Submit(resetPage, "/reset", url.Values{"token": {token}, "password": {"short"}, "password2": {"short"}}); p.Status != http.StatusBadRequest {
 		t.Errorf("too short a password: %d", p.Status)
 	}
-	if p := b.Submit(resetPage, "/reset", url.Values{"token": {token}, "password": {"a brand new secret"}, "password2": {"another one here"}}); p.Status != http.StatusUnprocessableEntity {
+	if p := b.Submit(resetPage, "/reset", url.Values{"token": {token}, "password": {"a brand new secret"}, "password2": {"another one here"}}); p.Status != http.StatusBadRequest {
 		t.Errorf("two different passwords: %d", p.Status)
 	}
 	if p := b.Submit(resetPage, "/reset", url.Values{"token": {token}, "password": {"a brand new secret"}, "password2": {"a brand new secret"}}); p.Status != http.StatusSeeOther || p.Location != "/login" {

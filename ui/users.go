@@ -60,7 +60,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 		err = s.Store.CreateUser(r.Context(), &u)
 	}
 	if err != nil {
-		s.usersPage(w, r, statusOf(envoi.ErrorCode(err)), u, err)
+		s.usersPage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), u, err)
 		return
 	}
 	s.done(w, r, "/users", "flash.user_created", u.Email)
@@ -107,11 +107,11 @@ func (s *Server) saveUser(w http.ResponseWriter, r *http.Request) {
 	f := userForm(r)
 	u.Name, u.Role, u.Operator, u.Language = f.Name, f.Role, f.Operator, f.Language
 	if u.ID == current(r).ID && u.Role != envoi.RoleAdmin {
-		s.userPage(w, r, http.StatusUnprocessableEntity, u, envoi.FieldError(envoi.EInvalidInput, "role", "you cannot remove your own administrator role"))
+		s.userPage(w, r, envoi.HTTPStatus(envoi.EInvalidInput), u, envoi.FieldError(envoi.EInvalidInput, "role", "you cannot remove your own administrator role"))
 		return
 	}
 	if err := s.Store.UpdateUser(ctx, u); err != nil {
-		s.userPage(w, r, statusOf(envoi.ErrorCode(err)), u, err)
+		s.userPage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), u, err)
 		return
 	}
 	if pw := r.PostFormValue("password"); pw != "" {
@@ -120,7 +120,7 @@ func (s *Server) saveUser(w http.ResponseWriter, r *http.Request) {
 			err = s.Store.SetPassword(ctx, u.ID, hash)
 		}
 		if err != nil {
-			s.userPage(w, r, statusOf(envoi.ErrorCode(err)), u, err)
+			s.userPage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), u, err)
 			return
 		}
 	}

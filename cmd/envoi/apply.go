@@ -59,28 +59,12 @@ type documentFlowDoc struct {
 	Report *string `yaml:"report"`
 }
 
+// authFlowDoc is a flow's settings, named as in the API, with its secrets
+// read from the environment.
 type authFlowDoc struct {
-	Name                 string               `yaml:"name"`
-	Kind                 string               `yaml:"kind"`
-	Preset               string               `yaml:"preset"`
-	Scope                string               `yaml:"scope"`
-	AuthURL              string               `yaml:"auth_url"`
-	TokenURL             string               `yaml:"token_url"`
-	DeviceURL            string               `yaml:"device_url"`
-	UserinfoURL          string               `yaml:"userinfo_url"`
-	ClientID             string               `yaml:"client_id"`
-	ClientSecretEnv      string               `yaml:"client_secret_env"`
-	Tenant               string               `yaml:"tenant"`
-	RedirectURL          string               `yaml:"redirect_url"`
-	Grant                string               `yaml:"grant"`
-	ServiceAccountKeyEnv string               `yaml:"service_account_key_env"`
-	TokenAuthMethod      string               `yaml:"token_auth_method"`
-	SMTP                 envoi.SMTPServer     `yaml:"smtp"`
-	GenericMailbox       envoi.GenericMailbox `yaml:"generic_mailbox"`
-	MaxAttachmentsMB     int                  `yaml:"max_attachments_mb"`
-	RatePerMinute        int                  `yaml:"rate_per_minute"`
-	Operators            []string             `yaml:"operators"`
-	Groups               []string             `yaml:"groups"`
+	envoi.AuthFlowSettings `yaml:",inline"`
+	ClientSecretEnv        string `yaml:"client_secret_env"`
+	ServiceAccountKeyEnv   string `yaml:"service_account_key_env"`
 }
 
 type mailSettingDoc struct {
@@ -236,21 +220,14 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string, warn func(s
 	}
 	for _, code := range sortedCodes(doc.DocumentFlows) {
 		d := doc.DocumentFlows[code]
-		df := &envoi.DocumentFlow{Code: code, Name: d.Name, Keywords: d.Keywords}
+		df := &envoi.DocumentFlow{Code: code, Name: d.Name, Keywords: d.Keywords, KeepReport: d.Report == nil}
 		if d.Report != nil {
 			df.Report = *d.Report
 		}
 		if err := df.Validate(); err != nil {
 			return nil, 0, fmt.Errorf("document flow %s: %w", code, err)
 		}
-		steps = append(steps, applyStep{"document flow " + code, func(ctx context.Context, s envoi.Store) error {
-			if d.Report == nil {
-				if err := envoi.KeepReport(ctx, s.DocumentFlow, df); err != nil {
-					return err
-				}
-			}
-			return s.PutDocumentFlow(ctx, df)
-		}})
+		steps = append(steps, applyStep{"document flow " + code, func(ctx context.Context, s envoi.Store) error { return s.PutDocumentFlow(ctx, df) }})
 	}
 	for _, code := range sortedCodes(doc.AuthFlows) {
 		d := doc.AuthFlows[code]
@@ -262,11 +239,7 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string, warn func(s
 		if err != nil {
 			return nil, 0, err
 		}
-		f := &envoi.AuthFlow{Code: code, Name: d.Name, Kind: d.Kind, Preset: d.Preset, Scope: d.Scope, AuthURL: d.AuthURL,
-			TokenURL: d.TokenURL, DeviceURL: d.DeviceURL, UserinfoURL: d.UserinfoURL, ClientID: d.ClientID,
-			ClientSecret: secret, Tenant: d.Tenant, RedirectURL: d.RedirectURL, Grant: d.Grant, ServiceAccountKey: sa,
-			TokenAuthMethod: d.TokenAuthMethod, SMTP: d.SMTP, GenericMailbox: d.GenericMailbox, MaxAttachmentsMB: d.MaxAttachmentsMB,
-			RatePerMinute: d.RatePerMinute, Operators: d.Operators, Groups: d.Groups}
+		f := d.AuthFlow(code, secret, sa)
 		steps = append(steps, applyStep{"auth flow " + code, func(ctx context.Context, s envoi.Store) error {
 			if err := s.PutAuthFlow(ctx, f); err != nil {
 				return err
