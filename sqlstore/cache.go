@@ -14,20 +14,60 @@ import (
 	"envoi"
 )
 
-// The configuration (flows and their assignments, operators, companies,
-// document flows with their mail settings and file-name rules) is read six
-// times for every message accepted and again to send it, and changes
-// seldom. configCache keeps the decoded values (secrets opened), each with
-// the config_version it was read at. The triggers of migration 00030 bump
-// that version in every transaction that changes those tables, whichever
-// process or instance writes, so a lookup costs one single-row read of the
-// version while nothing changes, and never serves a value older than the
-// last committed change.
+// The configuration layer. The configuration (flows and their
+// assignments, operators and groups, companies, document flows with their
+// mail settings and file-name rules) is read six times for every message
+// accepted and again to send it, and changes seldom. configCache keeps the
+// decoded values (secrets opened), each with the config_version it was
+// read at. A trigger on each table of configTables bumps that version in
+// every transaction that changes the table, whichever process or instance
+// writes, so a lookup costs one single-row read of the version while
+// nothing changes, and never serves a value older than the last committed
+// change.
 //
 // The version is read before the value it tags, in another statement: a
 // change committed between the two leaves a newer value under the older
 // version, which the next lookup sees as out of date and reads again. The
 // other order could tag an old value with the new version for good.
+//
+// The layer's parts, all in this file: configTables and configTriggers
+// (what is configuration), configVersion and ConfigSnapshot (the version a
+// read is made at), cached and cachedAt (the reads), configTx and
+// configCache.drop (the writes).
+//
+// A table a cached read comes from without a trigger would be served stale
+// for good once read: TestConfigTables fails, on both databases, for a
+// table of configTables whose triggers are missing and for a table that is
+// in neither configTables nor its list of the tables that are not
+// configuration.
+
+// configTables are the tables of the configuration, the only place they
+// are listed: the cached reads come from them, and each has the triggers
+// configTriggers names (migration 00030). A new one needs its entry here
+// and its triggers in a migration.
+var configTables = []string{
+	"companies",           // Company
+	"operator_groups",     // read by none, but operators and auth_flow_groups refer to it
+	"operators",           // Operator, FlowForOperator
+	"auth_flows",          // AuthFlow, FlowForOperator
+	"auth_flow_operators", // AuthFlow's operators, FlowForOperator
+	"auth_flow_groups",    // AuthFlow's groups, FlowForOperator
+	"document_flows",      // DocumentFlow
+	"mail_settings",       // MailSetting
+	"file_name_rules",     // FileNameRule
+}
+
+// configTriggers returns the names of the triggers that bump
+// config_version when a statement writes table: on SQLite one for each of
+// INSERT, UPDATE and DELETE, run for each row; on PostgreSQL one for all
+// of INSERT, UPDATE, DELETE and TRUNCATE, run before each statement (it
+// calls bump_config_version()).
+func configTriggers(dialect, table string) []string {
+	if dialect == DialectPostgres {
+		return []string{table + "_config_version"}
+	}
+	return []string{table + "_insert_config_version", table + "_update_config_version", table + "_delete_config_version"}
+}
 
 // maxCacheEntries bounds the cache; when full it starts again empty.
 const maxCacheEntries = 4096

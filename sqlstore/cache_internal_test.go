@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -14,6 +15,14 @@ import (
 // SetConfigCache turns the cache of configuration reads on or off, for
 // the benchmarks of package sqlstore_test.
 func SetConfigCache(s *Store, on bool) { s.cache.off.Store(!on) }
+
+// ConfigTables returns the tables of the configuration (configTables), for
+// the tests of package sqlstore_test.
+func ConfigTables() []string { return slices.Clone(configTables) }
+
+// ConfigTriggers returns the names of the triggers that bump
+// config_version when table is written (configTriggers).
+func ConfigTriggers(dialect, table string) []string { return configTriggers(dialect, table) }
 
 func openInternal(t *testing.T) *Store {
 	t.Helper()

@@ -300,7 +300,8 @@ func TestConfigCacheConcurrentWrite(t *testing.T) {
 }
 
 // TestConfigVersionTriggers checks which tables bump config_version: every
-// table a cached read comes from, and none written per message.
+// table of the configuration (sqlstore's configTables), on an insert, an
+// update and a delete, and none written per message.
 func TestConfigVersionTriggers(t *testing.T) {
 	ForEachDialect(t, func(t *testing.T, dialect string) {
 		s, _ := MustOpenStore(t, dialect)
@@ -322,6 +323,13 @@ func TestConfigVersionTriggers(t *testing.T) {
 			{"document_flows", "(code, updated_at) VALUES ('T', " + ts + ")", "name = 'x'", "code = 'T'"},
 			{"mail_settings", "(document_flow, updated_at) VALUES ('T', " + ts + ")", "subject = 'x'", "document_flow = 'T'"},
 			{"file_name_rules", "(document_flow, updated_at) VALUES ('T', " + ts + ")", "pattern = 'x'", "document_flow = 'T'"},
+		}
+		var written []string
+		for _, tt := range tables {
+			written = append(written, tt.name)
+		}
+		if got, want := slices.Sorted(slices.Values(written)), slices.Sorted(slices.Values(sqlstore.ConfigTables())); !slices.Equal(got, want) {
+			t.Errorf("the tables written here are %v, want the configuration's %v: each needs a row to write", got, want)
 		}
 		bumps := func(what, query string) {
 			t.Helper()

@@ -115,7 +115,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 	// created leaves a record nothing points to.
 	var emlAt string
 	if s.spool != nil && m.EML != nil && !m.Sensitive {
-		if emlAt, err = s.spool.append(m.ID, m.EML); err != nil {
+		if emlAt, err = s.spool.Append(m.ID, m.EML); err != nil {
 			return false, fmt.Errorf("sqlstore: store eml of %s: %w", m.ID, err)
 		}
 	}

@@ -38,6 +38,7 @@ import (
 
 	"envoi"
 	"envoi/secret"
+	"envoi/spool"
 )
 
 // Dialects.
@@ -123,9 +124,9 @@ type Store struct {
 	// SQLite would otherwise compile each statement at every call.
 	stmtMu sync.Mutex
 	stmts  map[stmtKey]*sql.Stmt
-	// spool holds the composed messages on SQLite (eml.go); nil on
-	// PostgreSQL, which keeps them in message_emls.
-	spool *spool
+	// spool holds the composed messages on SQLite (eml.go, package
+	// spool); nil on PostgreSQL, which keeps them in message_emls.
+	spool emlSpool
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -258,7 +259,7 @@ func (s *Store) openSQLite(o Options) error {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	s.db, s.rdb = w, r
-	s.spool = newSpool(filepath.Join(o.DataDir, EMLFolder), s.log.Info)
+	s.spool = spool.New(filepath.Join(o.DataDir, EMLFolder), s.log)
 	if err := s.startCheckpointer(path, common); err != nil {
 		w.Close()
 		r.Close()
@@ -335,7 +336,7 @@ func (s *Store) Close() error {
 			errs = append(errs, s.db.Close())
 		}
 		if s.spool != nil {
-			errs = append(errs, s.spool.close())
+			errs = append(errs, s.spool.Close())
 		}
 		s.closeErr = errors.Join(errs...)
 	})

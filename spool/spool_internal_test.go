@@ -1,7 +1,8 @@
-package sqlstore
+package spool
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,21 +13,21 @@ import (
 // page cache, across segments, and reads back exactly what was written.
 func TestSpool(t *testing.T) {
 	for _, direct := range []bool{true, false} {
-		sp := newSpool(t.TempDir(), testLog(t))
+		sp := New(t.TempDir(), testLogger(t))
 		sp.noDirect = !direct
-		sp.max = 3 * spoolBlock
+		sp.max = 3 * blockSize
 		at := map[string]string{}
 		msgs := map[string][]byte{}
-		for i, n := range []int{0, 1, spoolBlock - spoolHeader - 6, spoolBlock, spoolBlock + 1, 3*spoolBlock + 17, 140_000} {
+		for i, n := range []int{0, 1, blockSize - headerSize - 6, blockSize, blockSize + 1, 3*blockSize + 17, 140_000} {
 			id := "msg_" + strings.Repeat(string(rune('a'+i)), 2)
 			msgs[id] = bytes.Repeat([]byte{byte('A' + i)}, n)
 			var err error
-			if at[id], err = sp.append(id, msgs[id]); err != nil {
+			if at[id], err = sp.Append(id, msgs[id]); err != nil {
 				t.Fatalf("direct %v, %d bytes: %v", direct, n, err)
 			}
 		}
 		for id, want := range msgs {
-			got, err := sp.read(id, at[id], int64(len(want)))
+			got, err := sp.Read(id, at[id], int64(len(want)))
 			if err != nil || !bytes.Equal(got, want) {
 				t.Errorf("direct %v: %s read %d bytes (%v), want %d", direct, id, len(got), err, len(want))
 			}
@@ -34,18 +35,18 @@ func TestSpool(t *testing.T) {
 		if segs, _ := filepath.Glob(filepath.Join(sp.dir, "*.seg")); len(segs) < 3 {
 			t.Errorf("direct %v: %d segments, want a new one each time one is full", direct, len(segs))
 		}
-		if _, err := sp.read("msg_bb", at["msg_aa"], 0); err == nil {
+		if _, err := sp.Read("msg_bb", at["msg_aa"], 0); err == nil {
 			t.Error("read the record of msg_aa as msg_bb's")
 		}
-		if _, err := sp.read("msg_gg", at["msg_gg"], int64(len(msgs["msg_gg"]))+1); err == nil {
+		if _, err := sp.Read("msg_gg", at["msg_gg"], int64(len(msgs["msg_gg"]))+1); err == nil {
 			t.Error("read a record of another size than the row says")
 		}
 		for _, bad := range []string{"", "x", "../x.seg:0", at["msg_aa"] + "1", "missing.seg:0"} {
-			if _, err := sp.read("msg_aa", bad, 0); err == nil {
+			if _, err := sp.Read("msg_aa", bad, 0); err == nil {
 				t.Errorf("read at %q did not fail", bad)
 			}
 		}
-		if err := sp.close(); err != nil {
+		if err := sp.Close(); err != nil {
 			t.Error(err)
 		}
 	}
@@ -53,9 +54,9 @@ func TestSpool(t *testing.T) {
 
 // TestSpoolDamage finds a record changed on disk.
 func TestSpoolDamage(t *testing.T) {
-	sp := newSpool(t.TempDir(), testLog(t))
-	defer sp.close()
-	at, err := sp.append("msg_damaged", []byte("Subject: x\r\n\r\nbody\r\n"))
+	sp := New(t.TempDir(), testLogger(t))
+	defer sp.Close()
+	at, err := sp.Append("msg_damaged", []byte("Subject: x\r\n\r\nbody\r\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,15 +66,16 @@ func TestSpoolDamage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b[spoolHeader+len("msg_damaged")+2] ^= 1
+	b[headerSize+len("msg_damaged")+2] ^= 1
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sp.read("msg_damaged", at, 0); err == nil || !strings.Contains(err.Error(), "checksum") {
+	if _, err := sp.Read("msg_damaged", at, 0); err == nil || !strings.Contains(err.Error(), "checksum") {
 		t.Errorf("read of a damaged record: %v, want a checksum error", err)
 	}
 }
 
-func testLog(t *testing.T) func(string, ...any) {
-	return func(msg string, args ...any) { t.Log(append([]any{msg}, args...)...) }
+// testLogger logs to t.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), nil))
 }
