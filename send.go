@@ -47,15 +47,15 @@ type Identity struct {
 // password authenticates. Returns EInvalidFlowData for a generic mailbox
 // without a valid address, EInvalidInput for an operator without one.
 func SendingIdentity(flow *AuthFlow, op *Operator) (Identity, error) {
-	id := Identity{Flow: flow, Key: TokenKey{Flow: flow.Code}}
+	id := Identity{Flow: flow}
 	if op != nil {
 		id.Operator = op.Code
 		if flow.Kind == KindSMTPBasic {
 			id.Password = op.SMTPPassword
 		}
 	}
-	g := flow.EffectiveGrant()
-	if flow.GenericMailbox.Enabled || (flow.Kind == KindOAuth2 && (g == GrantClientCredentials || g == GrantJWTBearer)) {
+	id.Key = SendingKey(flow, id.Operator)
+	if sharedMailbox(flow) {
 		a, err := ParseAddress(flow.GenericMailbox.Email)
 		if err != nil {
 			return id, FieldError(EInvalidFlowData, "generic_mailbox.email",
@@ -67,7 +67,6 @@ func SendingIdentity(flow *AuthFlow, op *Operator) (Identity, error) {
 	if op == nil {
 		return id, FieldError(EInvalidInput, "operator", "flow %s sends as an operator: say which one", flow.Code)
 	}
-	id.Key.Operator = op.Code
 	if op.Email == "" {
 		return id, FieldError(EInvalidInput, "operator",
 			"operator %s has no e-mail address to send from", op.Code).WithDetail("operator", op.Code)
@@ -79,6 +78,24 @@ func SendingIdentity(flow *AuthFlow, op *Operator) (Identity, error) {
 	}
 	id.Username = a.Address
 	return id, nil
+}
+
+// SendingKey returns the token key operator sends with on flow (see
+// SendingIdentity): the flow's generic key (operator "") for a generic
+// mailbox or an app-only grant, the operator's own otherwise. A consent
+// stores its token under this key.
+func SendingKey(flow *AuthFlow, operator string) TokenKey {
+	if sharedMailbox(flow) {
+		return TokenKey{Flow: flow.Code}
+	}
+	return TokenKey{Flow: flow.Code, Operator: operator}
+}
+
+// sharedMailbox reports whether flow sends as its generic mailbox: it has
+// one, or its grant is app-only (which needs one).
+func sharedMailbox(flow *AuthFlow) bool {
+	g := flow.EffectiveGrant()
+	return flow.GenericMailbox.Enabled || g == GrantClientCredentials || g == GrantJWTBearer
 }
 
 // Envelope is the SMTP envelope of one message.
