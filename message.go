@@ -174,13 +174,12 @@ type Message struct {
 	Unfinished int `json:"unfinished,omitempty"`
 	// Sensitive: see SendRequest.Sensitive.
 	Sensitive bool `json:"-"`
-	// Envelope and Username are decided when the message is composed, at
-	// acceptance; EML is the composed message, stored with it in the same
-	// transaction, so what is sent (and re-sent after a crash) is exactly
-	// what was accepted.
-	Envelope Envelope `json:"-"`
-	Username string   `json:"-"`
-	EML      []byte   `json:"-"`
+	// Delivery is what acceptance decided about sending it (envelope,
+	// identity, transport, document, archive), stored whole with it; EML
+	// is the composed message, stored in the same transaction, so what is
+	// sent (and re-sent after a crash) is exactly what was accepted.
+	Delivery *Delivery `json:"-"`
+	EML      []byte    `json:"-"`
 	// LeaseUntil is when a worker's claim on the message lapses.
 	LeaseUntil time.Time `json:"-"`
 	// Job is the id of the send job a worker received with the message

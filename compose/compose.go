@@ -65,15 +65,13 @@ type Composer struct {
 // as they are, EInvalidInput when Reports is nil) and names it by the
 // file-name rule; and refuses attachments over the flow's limit
 // (EAttachmentsTooBig with limit_bytes and total_bytes) before anything is
-// sent. The request is checked first (EInvalidInput naming the field).
+// sent. The request was checked where it was accepted
+// (SendRequest.Validate, by queue.Service): it is not checked again here.
 //
 // A preview is the same call: write the Mail and send nothing. m is not
 // modified; when m.MessageID is empty a new one is made.
 func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error) {
 	req := &m.Request
-	if err := req.Validate(); err != nil {
-		return nil, err
-	}
 	if req.Report != nil && c.Reports == nil {
 		return nil, envoi.FieldError(envoi.EInvalidInput, "report", "no report renderer configured")
 	}
@@ -117,7 +115,12 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 		return nil, fmt.Errorf("compose: file-name rule of %q: %w", req.DocumentFlow, err)
 	}
 
-	from, id, err := sender(flow, op, company)
+	id, err := envoi.SendingIdentity(flow, op)
+	if err != nil {
+		return nil, err
+	}
+	from := fromAddress(flow, op, company, id)
+	env, err := envelope(from, req, setting.CopyToSender)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +196,7 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 		subject:  subject,
 		body:     b,
 		files:    files,
-		envelope: envelope(from, req, setting.CopyToSender),
+		envelope: env,
 	})
 	if err != nil {
 		return nil, err
@@ -205,60 +208,35 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 		e := *req.Entity
 		out.Entity = &e
 	}
+	out.delivery = out.deliveryRecord()
 	c.logger().Debug("compose: message composed", "message", m.ID, "message_id", msgID,
 		"document_flow", req.DocumentFlow, "operator", req.Operator, "flow", flow.Code,
 		"attachments", len(files), "size", out.envelope.Size)
 	return out, nil
 }
 
-// sender returns the From address and the identity to send as. A generic
-// mailbox flow sends from its shared address, authenticated as that
-// mailbox (its token, Operator ""; no password: a shared mailbox is an
-// OAuth consent, the domain keeps no password for it); otherwise the
-// operator sends from, and authenticates as, their own address, with their
-// password on basic SMTP. The identity is kept apart from From: the SMTP
-// server checks the authenticated user, the recipient reads From.
-func sender(flow *envoi.AuthFlow, op *envoi.Operator, company *envoi.Company) (*mail.Address, envoi.Identity, error) {
-	if flow.GenericMailbox.Enabled {
-		a, err := envoi.ParseAddress(flow.GenericMailbox.Email)
-		if err != nil {
-			return nil, envoi.Identity{}, envoi.FieldError(envoi.EInvalidFlowData, "generic_mailbox.email",
-				"flow %s: %q is not a valid e-mail address", flow.Code, flow.GenericMailbox.Email)
-		}
-		from := &mail.Address{Address: a.Address}
+// fromAddress returns the From header's address of a message sent as id
+// (SendingIdentity): the generic mailbox's address with the company's name,
+// else the operator's name and address. The identity is kept apart from
+// From: the SMTP server checks the authenticated user, the recipient reads
+// From.
+func fromAddress(flow *envoi.AuthFlow, op *envoi.Operator, company *envoi.Company, id envoi.Identity) *mail.Address {
+	if id.Key.Operator == "" {
+		from := &mail.Address{Address: id.Username}
 		if company != nil {
 			from.Name = singleSpaced(envoi.CleanHeader(company.Name))
 		}
-		return from, envoi.Identity{
-			Flow:     flow,
-			Key:      envoi.TokenKey{Flow: flow.Code},
-			Username: a.Address,
-		}, nil
+		return from
 	}
-	if op.Email == "" {
-		return nil, envoi.Identity{}, envoi.FieldError(envoi.EInvalidInput, "operator",
-			"operator %s has no e-mail address to send from", op.Code).WithDetail("operator", op.Code)
-	}
-	a, err := envoi.ParseAddress(op.Email)
-	if err != nil {
-		return nil, envoi.Identity{}, envoi.FieldError(envoi.EInvalidInput, "operator",
-			"operator %s: %q is not a valid e-mail address", op.Code, op.Email).WithDetail("operator", op.Code)
-	}
-	id := envoi.Identity{
-		Flow:     flow,
-		Key:      envoi.TokenKey{Flow: flow.Code, Operator: op.Code},
-		Username: a.Address,
-	}
-	if flow.Kind == envoi.KindSMTPBasic {
-		id.Password = op.SMTPPassword
-	}
-	return &mail.Address{Name: singleSpaced(envoi.CleanHeader(op.Name)), Address: a.Address}, id, nil
+	return &mail.Address{Name: singleSpaced(envoi.CleanHeader(op.Name)), Address: id.Username}
 }
 
 // envelope returns the SMTP envelope: From the sender's address, the
 // recipients To, Cc and Bcc and, with copy to sender, the sender (a Bcc that
 // no header shows), each address once.
-func envelope(from *mail.Address, req *envoi.SendRequest, copyToSender bool) envoi.Envelope {
+// A recipient that is not an address is EInvalidInput (the request is
+// validated at acceptance; this keeps a bad one off the wire all the same).
+func envelope(from *mail.Address, req *envoi.SendRequest, copyToSender bool) (envoi.Envelope, error) {
 	env := envoi.Envelope{From: from.Address}
 	seen := map[string]bool{}
 	add := func(addr string) {
@@ -270,14 +248,17 @@ func envelope(from *mail.Address, req *envoi.SendRequest, copyToSender bool) env
 	}
 	for _, list := range [][]string{req.To, req.Cc, req.Bcc} {
 		for _, s := range list {
-			a, _ := envoi.ParseAddress(s) // checked by Validate
+			a, err := envoi.ParseAddress(s)
+			if err != nil {
+				return env, envoi.FieldError(envoi.EInvalidInput, "to", "%s", envoi.AsError(err).Message).WithDetail("address", s)
+			}
 			add(a.Address)
 		}
 	}
 	if copyToSender {
 		add(from.Address)
 	}
-	return env
+	return env, nil
 }
 
 // checkKeywords returns EKeywordMissing naming every keyword used in texts

@@ -553,3 +553,68 @@ func TestComposeFileNames(t *testing.T) {
 		})
 	}
 }
+
+// TestComposeDeliveryRecord: acceptance's one record of the delivery holds
+// the envelope, the identity, the transport, the archive decision and where
+// the document's bytes are in the composed message, so the archive needs
+// no parse of the message sent.
+func TestComposeDeliveryRecord(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		setup func(s *fakeStore, m *envoi.Message)
+		want  func(m *envoi.Message) []byte
+	}{
+		{"Report", func(s *fakeStore, m *envoi.Message) {
+			m.Request.Report = &envoi.ReportRequest{Data: map[string]any{"lines": 2}}
+		}, nil},
+		{"ERPDocumentAfterLogoAndText", func(s *fakeStore, m *envoi.Message) {
+			m.Request.Attachments = []envoi.Attachment{
+				{Filename: "notes.txt", Content: []byte("notes")},
+				{Filename: "BL 12345.PDF", Content: bytes.Repeat([]byte("%PDF-1.4 erp\n"), 500)},
+			}
+		}, func(m *envoi.Message) []byte { return m.Request.Attachments[1].Content }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, m := newStore(t), newMessage()
+			tt.setup(s, m)
+			m.Request.Entity = &envoi.Entity{Type: "BL", ID: "12345"}
+			mail, raw := compose1(t, s, m)
+			d := mail.Delivery()
+			if d.Transport != envoi.TransportSMTP || !d.Archive || d.FileType != "BL" {
+				t.Errorf("transport %q, archive %v, file type %q; want smtp, true, BL", d.Transport, d.Archive, d.FileType)
+			}
+			if env := mail.Envelope(); d.Envelope.From != env.From || !slices.Equal(d.Envelope.Recipients, env.Recipients) || d.Envelope.Size != int64(len(raw)) {
+				t.Errorf("envelope %+v, want %+v", d.Envelope, env)
+			}
+			if id := mail.Identity(); d.Identity.Key != id.Key || d.Identity.Username != id.Username || d.Identity.Operator != "jdupont" {
+				t.Errorf("identity %+v, want %+v", d.Identity, id)
+			}
+			if d.Document == nil || d.Document.Name != mail.Document.Name {
+				t.Fatalf("Document = %+v, want %s", d.Document, mail.Document.Name)
+			}
+			got, err := d.Document.Bytes(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := mail.Document.Content
+			if tt.want != nil {
+				want = tt.want(m)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("the document read from the message (%d bytes) is not the one sent (%d bytes)", len(got), len(want))
+			}
+			if _, err := d.Document.Bytes(raw[:d.Document.At+d.Document.Encoded-1]); envoi.ErrorCode(err) != envoi.EInternal {
+				t.Errorf("a message without the document: %v, want %s", err, envoi.EInternal)
+			}
+		})
+	}
+	t.Run("NoRuleNoDocument", func(t *testing.T) {
+		s, m := newStore(t), newMessage()
+		delete(s.rules, "BL")
+		m.Request.Entity = &envoi.Entity{Type: "BL", ID: "12345"}
+		mail, _ := compose1(t, s, m)
+		if d := mail.Delivery(); d.Archive || d.Document != nil {
+			t.Errorf("archive %v, document %+v; want neither", d.Archive, d.Document)
+		}
+	})
+}

@@ -107,11 +107,6 @@ func TestComposeErrors(t *testing.T) {
 			code: envoi.EInvalidInput,
 		},
 		{
-			name:  "ErrNoRecipient",
-			setup: func(s *fakeStore, m *envoi.Message, c *compose.Composer) { m.Request.To = nil },
-			code:  envoi.EInvalidInput,
-		},
-		{
 			name: "ErrMessageIDInjection",
 			setup: func(s *fakeStore, m *envoi.Message, c *compose.Composer) {
 				m.MessageID = "<a@b>\r\nBcc: victim@evil.test"

@@ -46,6 +46,7 @@ type Mail struct {
 
 	envelope envoi.Envelope
 	identity envoi.Identity
+	delivery *envoi.Delivery
 	segments []segment
 }
 
@@ -78,6 +79,59 @@ func (m *Mail) Envelope() envoi.Envelope {
 // and, for basic SMTP, the operator's password. It is kept apart from the
 // From header.
 func (m *Mail) Identity() envoi.Identity { return m.identity }
+
+// Delivery returns the delivery record of the message: its envelope, the
+// identity that authenticates, the transport, the document and where its
+// bytes are in what WriteTo writes, and the file-name rule's archive
+// decision. The caller may keep and change it: it is a copy.
+func (m *Mail) Delivery() *envoi.Delivery {
+	d := *m.delivery
+	d.Envelope = m.Envelope()
+	if m.delivery.Document != nil {
+		doc := *m.delivery.Document
+		d.Document = &doc
+	}
+	return &d
+}
+
+// deliveryRecord makes the Delivery of the composed m.
+func (m *Mail) deliveryRecord() *envoi.Delivery {
+	d := &envoi.Delivery{
+		Transport: envoi.TransportSMTP,
+		Envelope:  m.envelope,
+		Identity:  m.identity,
+		// The sent document and the message are kept when the rule asks,
+		// with or without a document, as long as there is an entity.
+		Archive: m.FileNameRule != nil && m.FileNameRule.Archive && m.Entity != nil,
+	}
+	if m.FileNameRule != nil {
+		d.FileType = m.FileNameRule.FileType
+	}
+	if doc := m.Document; doc != nil {
+		d.Document = &envoi.DeliveryDocument{Name: doc.Name, ContentType: doc.ContentType, Size: int64(len(doc.Content))}
+		d.Document.At, d.Document.Encoded = m.locate(doc.Content)
+	}
+	return d
+}
+
+// locate returns where content is written, base64-encoded, in what
+// WriteTo writes: its offset and its encoded length (0, 0 when empty).
+func (m *Mail) locate(content []byte) (at, n int64) {
+	if len(content) == 0 {
+		return 0, 0
+	}
+	for _, s := range m.segments {
+		size := int64(len(s.data))
+		if s.encode {
+			size = base64Size(len(s.data))
+			if len(s.data) == len(content) && &s.data[0] == &content[0] {
+				return at, size
+			}
+		}
+		at += size
+	}
+	return 0, 0
+}
 
 // Archive reports whether the sent document is to be stored with its
 // business entity: the flow's rule asks for it and there are a document

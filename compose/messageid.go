@@ -1,33 +1,19 @@
 package compose
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/hex"
 	"strings"
 
 	"envoi"
 )
 
-// NewMessageID returns a new Message-ID, angle brackets included, with
-// domain on its right-hand side ("envoi.invalid" when empty).
-func NewMessageID(domain string) string {
-	if domain == "" {
-		domain = "envoi.invalid"
-	}
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	left := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
-	return "<" + left + "@" + domain + ">"
-}
-
 // messageID returns the Message-ID header's value for id, kept verbatim
 // and put in angle brackets when it has none, or a new one when id is
 // empty. It returns EInvalidInput for an id that could break the header.
 func (c *Composer) messageID(id string) (string, error) {
 	if id == "" {
-		return NewMessageID(c.MessageIDDomain), nil
+		return envoi.MessageIDFor(envoi.NewID("msg_"), c.MessageIDDomain), nil
 	}
 	inner := strings.TrimSuffix(strings.TrimPrefix(id, "<"), ">")
 	at := strings.LastIndexByte(inner, '@')

@@ -122,23 +122,24 @@ func (s *Service) Identity(ctx context.Context, flowCode, operator string) (envo
 	return id, err
 }
 
+// identity returns the identity a send of op on flow authenticates as
+// (envoi.SendingIdentity, the rule sends use), with its credentials
+// checked: the password stored for basic SMTP, a valid token (refreshed
+// if needed) for OAuth 2.0.
 func (s *Service) identity(ctx context.Context, flow *envoi.AuthFlow, op *envoi.Operator) (envoi.Identity, string, error) {
-	opCode := ""
-	if op != nil {
-		opCode = op.Code
-	}
-	id := envoi.Identity{Flow: flow, Key: KeyFor(flow, opCode)}
 	if flow.Kind != envoi.KindOAuth2 {
 		if op == nil {
-			return id, "", envoi.FieldError(envoi.EInvalidInput, "operator", "basic SMTP sends as an operator: say which one")
+			return envoi.Identity{Flow: flow, Key: KeyFor(flow, "")}, "", envoi.FieldError(envoi.EInvalidInput, "operator", "basic SMTP sends as an operator: say which one")
 		}
 		if op.SMTPPassword == "" {
-			return id, "", envoi.FieldError(envoi.EInvalidInput, "smtp_password", "operator %q has no SMTP password stored", op.Code)
+			return envoi.Identity{Flow: flow, Key: KeyFor(flow, op.Code)}, "", envoi.FieldError(envoi.EInvalidInput, "smtp_password", "operator %q has no SMTP password stored", op.Code)
 		}
-		id.Username, id.Password = op.Email, op.SMTPPassword
-		if flow.GenericMailbox.Enabled {
-			id.Username = flow.GenericMailbox.Email
-		}
+	}
+	id, err := envoi.SendingIdentity(flow, op)
+	if err != nil {
+		return id, "", err
+	}
+	if flow.Kind != envoi.KindOAuth2 {
 		return id, fmt.Sprintf("password stored for %s", id.Username), nil
 	}
 	if _, err := s.AccessToken(ctx, id.Key, false); err != nil {
@@ -148,12 +149,9 @@ func (s *Service) identity(ctx context.Context, flow *envoi.AuthFlow, op *envoi.
 	if err != nil {
 		return id, "", err
 	}
-	id.Username = t.Email
-	if id.Username == "" && flow.GenericMailbox.Enabled {
-		id.Username = flow.GenericMailbox.Email
+	detail := fmt.Sprintf("token of %s valid until %s", id.Username, t.Expiry.UTC().Format("2006-01-02 15:04 UTC"))
+	if t.Email != "" && !strings.EqualFold(t.Email, id.Username) {
+		detail += fmt.Sprintf(" (consented as %s)", t.Email)
 	}
-	if id.Username == "" && op != nil {
-		id.Username = op.Email
-	}
-	return id, fmt.Sprintf("token of %s valid until %s", id.Username, t.Expiry.UTC().Format("2006-01-02 15:04 UTC")), nil
+	return id, detail, nil
 }

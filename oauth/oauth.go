@@ -202,11 +202,9 @@ func AuthCodeOptions(flow *envoi.AuthFlow) []oauth2.AuthCodeOption {
 // KeyFor returns the token key an operator of flow sends with: the flow's
 // generic key (operator "") for a generic mailbox or an app-only grant,
 // the operator's own otherwise.
+// It is envoi.SendingKey, the rule sends use.
 func KeyFor(flow *envoi.AuthFlow, operator string) envoi.TokenKey {
-	if flow.GenericMailbox.Enabled || appOnly(flow) {
-		return envoi.TokenKey{Flow: flow.Code}
-	}
-	return envoi.TokenKey{Flow: flow.Code, Operator: operator}
+	return envoi.SendingKey(flow, operator)
 }
 
 func appOnly(flow *envoi.AuthFlow) bool {

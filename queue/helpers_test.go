@@ -139,7 +139,7 @@ func (w *world) instance() *instance {
 	handoff := &queue.Handoff{}
 	in.service = &queue.Service{Store: s, Composer: composer{&compose.Composer{Store: s}}, Handoff: handoff}
 	in.worker = &queue.Worker{
-		Store: s, Sender: in.sender, Handoff: handoff, Concurrency: 4,
+		Store: s, Transport: in.sender, Handoff: handoff, Concurrency: 4,
 		PollInterval: 5 * time.Millisecond, Backoff: func(int) time.Duration { return 0 },
 		OnChange: in.service.Changed,
 	}

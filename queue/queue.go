@@ -43,15 +43,16 @@ type Store interface {
 	RequeueMessage(ctx context.Context, id string) error
 }
 
-// Composer turns an accepted message into the bytes to send, its envelope
-// and the identity to send as (the compose package implements it).
+// Composer turns an accepted message into the bytes to send and its
+// delivery record (the compose package implements it).
 type Composer interface {
 	Compose(ctx context.Context, m *envoi.Message) (Composed, error)
 }
 
-// Composed is a composed message.
+// Composed is a composed message: its bytes (WriteTo) and what acceptance
+// decided about delivering them (Delivery: envelope, identity, transport,
+// document, archive), which the worker hands to the transport as it is.
 type Composed interface {
 	io.WriterTo
-	Envelope() envoi.Envelope
-	Identity() envoi.Identity
+	Delivery() *envoi.Delivery
 }

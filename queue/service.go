@@ -3,15 +3,12 @@ package queue
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -49,13 +46,6 @@ func (s *Service) now() time.Time {
 		return time.Now()
 	}
 	return s.Now()
-}
-
-// NewMessageID returns a new message id: "msg_" and 26 random base32 characters.
-func NewMessageID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return "msg_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
 // RequestHash returns the fingerprint of a send request, compared when an
@@ -113,6 +103,8 @@ func (s *Service) Preview(ctx context.Context, req *envoi.SendRequest) ([]byte, 
 	return m.EML, nil
 }
 
+// compose validates req, the one check of a request (the edge: compose
+// and the store take it as valid), mints the message's ids and composes it.
 func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool) (*envoi.Message, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
@@ -121,15 +113,12 @@ func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool
 		// The composer reads the configuration six times: at one version.
 		ctx = cs.ConfigSnapshot(ctx)
 	}
-	domain := s.MessageIDDomain
-	if domain == "" {
-		domain = "envoi.invalid"
-	}
+	// The ids are minted here, once: the store and compose keep them.
 	now := s.now()
-	id := NewMessageID()
+	id := envoi.NewID("msg_")
 	m := &envoi.Message{
 		ID:        id,
-		MessageID: "<" + strings.TrimPrefix(id, "msg_") + "@" + domain + ">",
+		MessageID: envoi.MessageIDFor(id, s.MessageIDDomain),
 		Request:   *req,
 		Status:    envoi.StatusQueued,
 		CreatedAt: now,
@@ -152,13 +141,12 @@ func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool
 	if _, err := c.WriteTo(buf); err != nil {
 		return nil, err
 	}
-	identity := c.Identity()
 	m.EML = buf.Bytes()
 	m.EMLSize = int64(buf.Len())
-	m.Envelope = c.Envelope()
-	m.Username = identity.Username
-	m.Flow = identity.Key.Flow
-	m.Mailbox = identity.Key.Operator
+	m.Delivery = c.Delivery()
+	m.Delivery.Envelope.Size = m.EMLSize
+	m.Flow = m.Delivery.Identity.Key.Flow
+	m.Mailbox = m.Delivery.Identity.Key.Operator
 	// The attachments travel in the composed bytes; keep the stored request
 	// small (on a copy: the caller's request keeps its attachments).
 	m.Request.Attachments = slices.Clone(m.Request.Attachments)

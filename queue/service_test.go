@@ -151,6 +151,9 @@ func TestServiceAccept(t *testing.T) {
 		{"ErrMailSettingNotFound", &envoi.SendRequest{DocumentFlow: "FACTURE_CLIENT", Operator: "jdupont", To: []string{"a@example.org"}}, envoi.EMailSettingNotFound},
 		{"ErrKeywordMissing", &envoi.SendRequest{DocumentFlow: "BL", Operator: "jdupont", To: []string{"a@example.org"}}, envoi.EKeywordMissing},
 		{"ErrBadRecipient", &envoi.SendRequest{DocumentFlow: "BL", Operator: "jdupont", To: []string{"not an address"}}, envoi.EInvalidInput},
+		// The request is validated here, once: compose and the store take it as valid.
+		{"ErrNoRecipient", &envoi.SendRequest{DocumentFlow: "BL", Operator: "jdupont", Company: "FORTERRO", Context: map[string]string{"SOCIETE": "FORTERRO", "ID_BL": "1"}}, envoi.EInvalidInput},
+		{"ErrInjectedRecipient", &envoi.SendRequest{DocumentFlow: "BL", Operator: "jdupont", To: []string{"achats@client.test\r\nBcc: victim@evil.test"}}, envoi.EInvalidInput},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if _, _, err := in.service.Accept(ctx, c.req, ""); envoi.ErrorCode(err) != c.code {

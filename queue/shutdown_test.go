@@ -2,7 +2,6 @@ package queue_test
 
 import (
 	"context"
-	"io"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,8 +87,8 @@ func TestWorkerShutdownFinishesSends(t *testing.T) {
 	// Every reply of the server waits: a send takes a while.
 	w.smtp.Fail(testmail.SMTPFault{Kind: testmail.SMTPFaultSlow, Delay: 40 * time.Millisecond})
 	msgs := in.accept(t, 6)
-	started := &startedSender{Sender: in.sender}
-	in.worker.Sender = started
+	started := &startedSender{Transport: in.sender}
+	in.worker.Transport = started
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- in.worker.Run(ctx) }()
@@ -129,11 +128,11 @@ func TestWorkerShutdownFinishesSends(t *testing.T) {
 
 // startedSender counts the sends begun.
 type startedSender struct {
-	envoi.Sender
+	envoi.Transport
 	n atomic.Int32
 }
 
-func (s *startedSender) Send(ctx context.Context, id envoi.Identity, env envoi.Envelope, data io.WriterTo) error {
+func (s *startedSender) Deliver(ctx context.Context, d *envoi.Delivery) error {
 	s.n.Add(1)
-	return s.Sender.Send(ctx, id, env, data)
+	return s.Transport.Deliver(ctx, d)
 }

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"math/rand/v2"
@@ -12,10 +11,12 @@ import (
 )
 
 // Worker sends the messages of the queue. Options are exported fields;
-// Store and Sender are required.
+// Store and Transport are required.
 type Worker struct {
-	Store  Store
-	Sender envoi.Sender
+	Store Store
+	// Transport delivers each claimed message as its Delivery says (the
+	// smtp package's Sender).
+	Transport envoi.Transport
 	// Concurrency is the number of messages sent at once (default 8).
 	Concurrency int
 	// Lease is how long a job is hidden from other workers while it is
@@ -50,9 +51,10 @@ type Worker struct {
 	Logger  *slog.Logger
 	// OnChange, when set, is told each status change (for waiting clients).
 	OnChange func(m *envoi.Message)
-	// OnSent, when set, is called once a message is recorded sent, with the
-	// bytes sent (the archive hooks here).
-	OnSent func(ctx context.Context, m *envoi.Message, eml []byte)
+	// OnSent, when set, is called once a message is recorded sent, with
+	// its delivery as delivered: the bytes sent in Content, the document
+	// located in them, the archive decision (the archive hooks here).
+	OnSent func(ctx context.Context, m *envoi.Message, d *envoi.Delivery)
 }
 
 func (w *Worker) defaults() {
@@ -219,10 +221,10 @@ func (w *Worker) handle(stop context.Context, m *envoi.Message) {
 		return
 	}
 
-	var eml []byte
+	var d *envoi.Delivery
 	if err == nil {
 		start := w.Now()
-		eml, err = w.send(ctx, flow, m)
+		d, err = w.send(ctx, flow, m)
 		w.Metrics.observeSend(w.Now().Sub(start))
 	} else if envoi.ErrorCode(err) == envoi.ENotFound {
 		err = envoi.Errorf(envoi.ENoFlowForOperator, "the flow %q of this message no longer exists", m.Flow)
@@ -236,7 +238,7 @@ func (w *Worker) handle(stop context.Context, m *envoi.Message) {
 		if w.finish(ctx, log, m, 0) {
 			w.Metrics.sent()
 			if w.OnSent != nil && !m.Sensitive {
-				w.OnSent(ctx, m, eml)
+				w.OnSent(ctx, m, d)
 			}
 		}
 	case envoi.ErrorCode(err) == envoi.EConsentRequired:
@@ -345,15 +347,22 @@ func (w *Worker) rateWait(ctx context.Context, flow *envoi.AuthFlow, m *envoi.Me
 	return time.Duration(60/float64(flow.RatePerMinute)*float64(time.Second)) + time.Duration(rand.IntN(500))*time.Millisecond, nil
 }
 
-// send sends the accepted bytes of m as its identity and returns them.
-func (w *Worker) send(ctx context.Context, flow *envoi.AuthFlow, m *envoi.Message) ([]byte, error) {
-	id := envoi.Identity{Flow: flow, Key: envoi.TokenKey{Flow: flow.Code, Operator: m.Mailbox}, Username: m.Username}
+// send hands m's delivery record, as acceptance stored it, to the
+// transport with what is not stored with it: the flow as it stands (its
+// server), the password of basic SMTP and the composed bytes. It returns
+// the delivery as handed over.
+func (w *Worker) send(ctx context.Context, flow *envoi.AuthFlow, m *envoi.Message) (*envoi.Delivery, error) {
+	if m.Delivery == nil {
+		return nil, envoi.Errorf(envoi.EInternal, "message %s has no delivery record", m.ID)
+	}
+	d := *m.Delivery
+	d.Identity.Flow = flow
 	if flow.Kind == envoi.KindSMTPBasic {
-		op, err := w.Store.Operator(ctx, m.Request.Operator)
+		op, err := w.Store.Operator(ctx, d.Identity.Operator)
 		if err != nil {
 			return nil, tempIfInternal(err)
 		}
-		id.Password = op.SMTPPassword
+		d.Identity.Password = op.SMTPPassword
 	}
 	eml := m.EML
 	if eml == nil {
@@ -365,9 +374,9 @@ func (w *Worker) send(ctx context.Context, flow *envoi.AuthFlow, m *envoi.Messag
 			return nil, tempIfInternal(err)
 		}
 	}
-	env := m.Envelope
-	env.Size = int64(len(eml))
-	return eml, w.Sender.Send(ctx, id, env, bytes.NewReader(eml))
+	d.Content = eml
+	d.Envelope.Size = int64(len(eml))
+	return &d, w.Transport.Deliver(ctx, &d)
 }
 
 // tempIfInternal makes a store error retryable: the database may be back

@@ -6,6 +6,7 @@
 package smtp
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -95,7 +96,10 @@ type Sender struct {
 	inflight sync.WaitGroup
 }
 
-var _ envoi.Sender = (*Sender)(nil)
+var (
+	_ envoi.Sender    = (*Sender)(nil)
+	_ envoi.Transport = (*Sender)(nil)
+)
 
 // poolKey names the connections that may carry each other's messages: the
 // same flow, server and authenticated identity.
@@ -165,6 +169,19 @@ func envelopeOf(env envoi.Envelope) (string, []string, error) {
 		rcpts[i] = a.Address
 	}
 	return from.Address, rcpts, nil
+}
+
+// Deliver sends a delivery record's message (d.Content) to its envelope
+// as its identity: the transport of envoi.TransportSMTP. Errors are Send's,
+// and invalid_input for a record of another transport.
+func (s *Sender) Deliver(ctx context.Context, d *envoi.Delivery) error {
+	if d.Transport != envoi.TransportSMTP {
+		return envoi.FieldError(envoi.EInvalidInput, "transport", "%q is not delivered over SMTP", d.Transport)
+	}
+	if d.Content == nil {
+		return envoi.FieldError(envoi.EInvalidInput, "data", "no message to send")
+	}
+	return s.Send(ctx, d.Identity, d.Envelope, bytes.NewReader(d.Content))
 }
 
 // Send sends data, a composed message, to env's recipients as id, over a

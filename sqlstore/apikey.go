@@ -28,7 +28,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *envoi.APIKey) error {
 		return envoi.FieldError(envoi.EInvalidInput, "hash", "the key's hash is %d bytes; a SHA-256 is %d", len(k.Hash), sha256.Size)
 	}
 	if k.ID == "" {
-		k.ID = NewID("key_")
+		k.ID = envoi.NewID("key_")
 	}
 	now := s.nowUTC()
 	_, err := s.db.ExecContext(ctx, `INSERT INTO api_keys (id, name, prefix, hash, created_at) VALUES ($1, $2, $3, $4, $5)`,

@@ -24,7 +24,7 @@ func (s *Store) PutArchivedDocument(ctx context.Context, d *envoi.ArchivedDocume
 		return envoi.FieldError(envoi.EInvalidInput, "size", "the size must not be negative")
 	}
 	if d.ID == "" {
-		d.ID = NewID("arc_")
+		d.ID = envoi.NewID("arc_")
 	}
 	if d.CreatedAt.IsZero() {
 		d.CreatedAt = s.nowUTC()

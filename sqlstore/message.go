@@ -2,9 +2,7 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,16 +17,6 @@ const (
 	DefaultMessageLimit = 100
 	MaxMessageLimit     = 1000
 )
-
-var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// NewID returns prefix followed by 26 random base32 characters in lower
-// case (130 bits): "msg_" for messages, "arc_" for archived documents.
-func NewID(prefix string) string {
-	b := make([]byte, 17)
-	_, _ = rand.Read(b)
-	return prefix + strings.ToLower(idEncoding.EncodeToString(b))[:26]
-}
 
 func validStatus(s string) bool {
 	switch s {
@@ -51,9 +39,6 @@ func validStatus(s string) bool {
 // with the key ring in message_emls, never in the spool; Finish deletes
 // them once it is final, and Message, Messages and EML do not show it.
 func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bool, err error) {
-	if err := m.Request.Validate(); err != nil {
-		return false, err
-	}
 	if m.Status == "" {
 		m.Status = envoi.StatusQueued
 	}
@@ -64,10 +49,10 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 		return false, envoi.FieldError(envoi.EInvalidInput, "idempotency_key", "the idempotency key is longer than 255 characters")
 	}
 	if m.ID == "" {
-		m.ID = NewID("msg_")
+		m.ID = envoi.NewID("msg_")
 	}
 	if m.MessageID == "" {
-		m.MessageID = "<" + m.ID + "@" + s.msgDomain + ">"
+		m.MessageID = envoi.MessageIDFor(m.ID, s.msgDomain)
 	}
 	now := s.nowUTC()
 	if m.CreatedAt.IsZero() {
@@ -95,9 +80,14 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 		return false, fmt.Errorf("sqlstore: create message: %w", err)
 	}
 	to, _ := json.Marshal(m.Request.To)
-	envTo, _ := json.Marshal(nonNil(m.Envelope.Recipients))
 	if m.EML != nil {
 		m.EMLSize = int64(len(m.EML))
+	}
+	var delivery []byte
+	if m.Delivery != nil {
+		if delivery, err = json.Marshal(m.Delivery); err != nil {
+			return false, fmt.Errorf("sqlstore: create message: %w", err)
+		}
 	}
 	var idem any
 	if m.IdempotencyKey != "" {
@@ -126,7 +116,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 			m.ID, idem, m.RequestHash, req, m.Request.Operator, m.Request.DocumentFlow, m.Request.Company, string(to),
 			entityType, entityID, m.Status, m.Attempts, m.ErrorCode, m.Error, m.MessageID, m.Flow, m.Mailbox,
 			s.ts(m.NextTry), s.ts(m.SentAt), s.ts(m.CreatedAt), s.ts(now),
-			m.Envelope.From, string(envTo), m.Username, m.EMLSize, emlAt, m.Sensitive).Scan(&seq)
+			string(delivery), m.EMLSize, emlAt, m.Sensitive).Scan(&seq)
 		if isUniqueViolation(err) {
 			return envoi.FieldError(envoi.EConflict, "id", "a message with id %s already exists", m.ID)
 		}
@@ -171,9 +161,9 @@ const (
 	insertMessageSQL = `
 		INSERT INTO messages (id, idempotency_key, request_hash, request, operator, document_flow, company, recipients,
 			entity_type, entity_id, status, attempts, error_code, error, message_id, flow, mailbox, next_try, sent_at,
-			created_at, updated_at, envelope_from, envelope_to, username, eml_size, eml_at, sensitive)
+			created_at, updated_at, delivery, eml_size, eml_at, sensitive)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-			$22, $23, $24, $25, $26, $27)
+			$22, $23, $24, $25)
 		ON CONFLICT (idempotency_key) DO NOTHING
 		RETURNING seq`
 	insertEMLSQL   = `INSERT INTO message_emls (message_id, eml, created_at) VALUES ($1, $2, $3)`
@@ -188,17 +178,17 @@ func emlAAD(id string) string { return aad("message_emls", "eml", id) }
 
 const messageColumns = `id, coalesce(idempotency_key, ''), request_hash, status, attempts, error_code, error, message_id,
 	flow, mailbox, next_try, sent_at, created_at, updated_at, eml_size, duplicates,
-	envelope_from, envelope_to, username, lease_until,
+	delivery, lease_until,
 	operator, document_flow, company, recipients, entity_type, entity_id, unfinished, sensitive`
 
 // scanMessage scans messageColumns, then the request when withRequest.
 func scanMessage(row interface{ Scan(...any) error }, withRequest bool) (*envoi.Message, error) {
 	var m envoi.Message
-	var to, envTo, entityType, entityID string
+	var to, delivery, entityType, entityID string
 	var req []byte
 	dest := []any{&m.ID, &m.IdempotencyKey, &m.RequestHash, &m.Status, &m.Attempts, &m.ErrorCode, &m.Error, &m.MessageID,
 		&m.Flow, &m.Mailbox, scanTime(&m.NextTry), scanTime(&m.SentAt), scanTime(&m.CreatedAt), scanTime(&m.UpdatedAt), &m.EMLSize, &m.Duplicates,
-		&m.Envelope.From, &envTo, &m.Username, scanTime(&m.LeaseUntil),
+		&delivery, scanTime(&m.LeaseUntil),
 		&m.Request.Operator, &m.Request.DocumentFlow, &m.Request.Company, &to, &entityType, &entityID, &m.Unfinished, &m.Sensitive}
 	if withRequest {
 		dest = append(dest, &req)
@@ -206,11 +196,15 @@ func scanMessage(row interface{ Scan(...any) error }, withRequest bool) (*envoi.
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(envTo), &m.Envelope.Recipients); err != nil {
-		return nil, fmt.Errorf("envelope of %s: %w", m.ID, err)
-	}
-	m.Envelope.Size = m.EMLSize
 	if withRequest {
+		// A message accepted without bytes (the store's own tests) has no
+		// delivery record.
+		if delivery != "" {
+			m.Delivery = new(envoi.Delivery)
+			if err := json.Unmarshal([]byte(delivery), m.Delivery); err != nil {
+				return nil, fmt.Errorf("delivery of %s: %w", m.ID, err)
+			}
+		}
 		if err := json.Unmarshal(req, &m.Request); err != nil {
 			return nil, fmt.Errorf("request of %s: %w", m.ID, err)
 		}

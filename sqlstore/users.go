@@ -25,7 +25,7 @@ func (s *Store) CreateUser(ctx context.Context, u *envoi.User) error {
 		return err
 	}
 	if u.ID == "" {
-		u.ID = NewID("usr_")
+		u.ID = envoi.NewID("usr_")
 	}
 	now := s.nowUTC()
 	_, err := s.db.ExecContext(ctx, `

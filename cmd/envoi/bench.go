@@ -202,7 +202,7 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		app.Worker.Concurrency = 8 // the worker's default, printed
 	}
 	app.Worker.PollInterval = 10 * time.Millisecond
-	app.Worker.Sender = timedSender{app.Worker.Sender, r}
+	app.Worker.Transport = timedTransport{app.Worker.Transport, r}
 	changed := app.Worker.OnChange
 	app.Worker.OnChange = func(m *envoi.Message) {
 		changed(m)
@@ -509,18 +509,18 @@ func (r *benchRun) changed(m *envoi.Message) {
 	}
 }
 
-// timedSender measures each SMTP send, token included.
-type timedSender struct {
-	envoi.Sender
+// timedTransport measures each delivery, token included.
+type timedTransport struct {
+	envoi.Transport
 	r *benchRun
 }
 
-func (t timedSender) Send(ctx context.Context, id envoi.Identity, env envoi.Envelope, data io.WriterTo) error {
+func (t timedTransport) Deliver(ctx context.Context, d *envoi.Delivery) error {
 	t0 := time.Now()
-	err := t.Sender.Send(ctx, id, env, data)
-	d := time.Since(t0)
+	err := t.Transport.Deliver(ctx, d)
+	dur := time.Since(t0)
 	t.r.mu.Lock()
-	t.r.sendLat = append(t.r.sendLat, d)
+	t.r.sendLat = append(t.r.sendLat, dur)
 	t.r.mu.Unlock()
 	return err
 }

@@ -238,7 +238,7 @@ func (p *Program) messages(ctx context.Context, args []string) error {
 			return describe(err)
 		}
 		fmt.Fprintf(p.Stdout, "id:          %s\nstatus:      %s\nattempts:    %d\nmessage-id:  %s\nflow:        %s (as %s)\ndocument:    %s\noperator:    %s\ncreated:     %s\n",
-			m.ID, m.Status, m.Attempts, m.MessageID, m.Flow, m.Username, m.Request.DocumentFlow, m.Request.Operator, m.CreatedAt.Local().Format(time.DateTime))
+			m.ID, m.Status, m.Attempts, m.MessageID, m.Flow, username(m), m.Request.DocumentFlow, m.Request.Operator, m.CreatedAt.Local().Format(time.DateTime))
 		if !m.SentAt.IsZero() {
 			fmt.Fprintf(p.Stdout, "sent:        %s\n", m.SentAt.Local().Format(time.DateTime))
 		}
@@ -375,4 +375,13 @@ func (p *Program) test(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(p.Stdout, "flow %s works for %s: authentication and addressing succeeded (nothing was sent)\n", flow, operator)
 	return nil
+}
+
+// username is the account a message is sent as, "" when it has no
+// delivery record.
+func username(m *envoi.Message) string {
+	if m.Delivery == nil {
+		return ""
+	}
+	return m.Delivery.Identity.Username
 }
