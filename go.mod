@@ -18,7 +18,6 @@ require (
 	golang.org/x/oauth2 v0.37.0
 	golang.org/x/text v0.43.0
 	gopkg.in/yaml.v3 v3.0.1
-	maragu.dev/goqite v0.4.0
 	modernc.org/sqlite v1.61.1
 )
 

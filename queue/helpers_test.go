@@ -65,7 +65,7 @@ func newWorld(t testing.TB, dialect string) *world {
 			return errors.New("invalid token")
 		},
 	})
-	w.opts = sqlstore.Options{MasterKey: secret.NewKey(), KeyReloadInterval: -1, QueueTimeout: 2 * time.Minute}
+	w.opts = sqlstore.Options{MasterKey: secret.NewKey(), KeyReloadInterval: -1}
 	switch dialect {
 	case sqlstore.DialectSQLite:
 		w.opts.DataDir = t.TempDir()

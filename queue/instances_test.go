@@ -2,24 +2,18 @@ package queue_test
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"maragu.dev/goqite"
-
 	"envoi/sqlstore"
 )
 
-// TestClaimDueInstances: three instances with four receivers each take
-// jobs at once from one PostgreSQL queue; every job is handed to one
-// receiver only, and no receive fails. goqite's own receive, measured in
-// the same race, runs its UPDATE ... WHERE id = (SELECT ... LIMIT 1) in a
-// SERIALIZABLE transaction: receivers racing for the same first job fail
-// with serialization errors and must try again (envoi's worker used to
-// wait a second after each) — wasted work that ClaimDue's FOR UPDATE SKIP
-// LOCKED avoids.
+// TestClaimDueInstances: three instances with four receivers each claim
+// messages at once from one PostgreSQL queue; every message is handed to
+// one receiver only, and no claim fails (FOR UPDATE SKIP LOCKED: no
+// serialization failure to retry, no receiver waiting for a message
+// another one holds).
 func TestClaimDueInstances(t *testing.T) {
 	w := newWorld(t, sqlstore.DialectPostgres)
 	const jobs = 240
@@ -62,43 +56,4 @@ func TestClaimDueInstances(t *testing.T) {
 		}
 	}
 
-	// The same race through goqite's Receive, for the record.
-	instances[0].accept(t, jobs)
-	received := map[goqite.ID]int{}
-	failures := 0
-	for _, in := range instances {
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					job, err := in.store.Queue().Receive(context.Background())
-					if err != nil {
-						if !strings.Contains(err.Error(), "40001") {
-							t.Error(err)
-							return
-						}
-						mu.Lock()
-						failures++
-						mu.Unlock()
-						continue
-					}
-					if job == nil {
-						return
-					}
-					mu.Lock()
-					received[job.ID]++
-					mu.Unlock()
-				}
-			}()
-		}
-	}
-	wg.Wait()
-	twice := 0
-	for _, n := range received {
-		if n > 1 {
-			twice += n - 1
-		}
-	}
-	t.Logf("goqite Receive, 12 receivers on 3 instances: %d jobs, %d extra receipts of a job another receiver held, %d receives failed with a serialization failure (40001) to be retried; ClaimDue: none of either", len(received), twice, failures)
 }

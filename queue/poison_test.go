@@ -147,13 +147,14 @@ func TestWorkerTemporaryRetriesNotAbandoned(t *testing.T) {
 	})
 }
 
-// makeDue makes every send job due now (a retry's backoff elapsed).
+// makeDue makes every message waiting for its next try due now (a retry's
+// backoff elapsed).
 func makeDue(t *testing.T, s *sqlstore.Store) {
 	t.Helper()
 	var due any = time.Now().Add(-time.Second).UTC()
 	if s.Dialect() == sqlstore.DialectSQLite {
-		due = time.Now().Add(-time.Second).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+		due = time.Now().Add(-time.Second).UTC().Format("2006-01-02T15:04:05.000000Z")
 	}
-	_, err := s.DB().Exec(`UPDATE goqite SET timeout = $1`, due)
+	_, err := s.DB().Exec(`UPDATE messages SET due_at = $1 WHERE due_at IS NOT NULL AND status <> $2`, due, envoi.StatusSending)
 	must(t, err)
 }

@@ -21,25 +21,30 @@ type Store interface {
 	EMLToSend(ctx context.Context, id string) ([]byte, error)
 	AuthFlow(ctx context.Context, code string) (*envoi.AuthFlow, error)
 	Operator(ctx context.Context, code string) (*envoi.Operator, error)
-	// ClaimDue receives up to n due send jobs, hides them for lease and
-	// claims their messages: each returned message is marked sending, its
-	// attempts counted, leased for lease, with Job set. Several instances
-	// may ask at once; a message is claimed by one only. A claim over a
-	// lapsed "sending" lease (a worker died mid-send) counts a possible
-	// duplicate in Message.Duplicates and a claim without an outcome in
-	// Message.Unfinished.
+	// ConfigSnapshot returns ctx carrying one version of the
+	// configuration: the reads of one task (composing, sending) under it
+	// see the same flows, operators and settings.
+	ConfigSnapshot(ctx context.Context) context.Context
+	// ClaimDue claims up to n due messages: each returned message is
+	// marked sending, its attempts counted, leased for lease (it is due
+	// again when the lease lapses), with Job set to its claim token.
+	// Several instances may ask at once; a message is claimed by one
+	// only. A claim over a lapsed "sending" lease (a worker died mid-send)
+	// counts a possible duplicate in Message.Duplicates and a claim
+	// without an outcome in Message.Unfinished.
 	ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*envoi.Message, error)
 	// Finish records a claimed message's status, attempts, error, next
-	// try and sent time, and settles its job at once: deleted when the
-	// message is final, due again after delay otherwise. An outcome other
-	// than sending sets Unfinished back to 0; a final one erases a
-	// sensitive message's bytes.
+	// try and sent time, and when it is due again: never when the message
+	// is final, after delay otherwise. Only the holder of the message's
+	// latest claim (m.Job) records an outcome: an older claim gets
+	// EConflict. An outcome other than sending sets Unfinished back to 0;
+	// a final one erases a sensitive message's bytes.
 	Finish(ctx context.Context, m *envoi.Message, delay time.Duration) error
 	// SentSince counts messages sent as (flow, mailbox) since t.
 	SentSince(ctx context.Context, flow, mailbox string, t time.Time) (int, error)
 	// ReleaseParked makes the messages parked on consent for key due now.
 	ReleaseParked(ctx context.Context, key envoi.TokenKey) (int, error)
-	// RequeueMessage makes the message's job due now (manual retry).
+	// RequeueMessage makes the message due now (manual retry).
 	RequeueMessage(ctx context.Context, id string) error
 }
 

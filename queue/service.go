@@ -15,12 +15,6 @@ import (
 	"envoi"
 )
 
-// configSnapshotter is a Store that can pin the configuration's version
-// for one task (sqlstore.Store.ConfigSnapshot).
-type configSnapshotter interface {
-	ConfigSnapshot(ctx context.Context) context.Context
-}
-
 // Service accepts messages for sending: the one path of the API, the CLI and
 // the admin UI. Store and Composer are required.
 type Service struct {
@@ -109,10 +103,8 @@ func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	if cs, ok := s.Store.(configSnapshotter); ok {
-		// The composer reads the configuration six times: at one version.
-		ctx = cs.ConfigSnapshot(ctx)
-	}
+	// The composer reads the configuration six times: at one version.
+	ctx = s.Store.ConfigSnapshot(ctx)
 	// The ids are minted here, once: the store and compose keep them.
 	now := s.now()
 	id := envoi.NewID("msg_")

@@ -187,15 +187,13 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // handle sends one claimed message and records the outcome. Every path
-// ends with the job deleted (final state) or hidden until its next try:
-// nothing is dropped. stop ends only the waiting: a send under way
+// ends with the message final or due again at its next try: nothing is
+// dropped. stop ends only the waiting: a send under way
 // finishes.
 func (w *Worker) handle(stop context.Context, m *envoi.Message) {
 	ctx := context.WithoutCancel(stop)
-	if cs, ok := w.Store.(configSnapshotter); ok {
-		// The flow, the operator and the token's flow: at one version.
-		ctx = cs.ConfigSnapshot(ctx)
-	}
+	// The flow, the operator and the token's flow: at one version.
+	ctx = w.Store.ConfigSnapshot(ctx)
 	log := w.Logger.With("message", m.ID)
 	w.notify(m)
 	if m.Unfinished >= w.MaxUnfinished {
@@ -310,10 +308,16 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *envoi.Message,
 			w.notify(m)
 			return true
 		}
+		if envoi.ErrorCode(err) == envoi.EConflict {
+			// Fenced: the lease lapsed and another worker claimed the
+			// message; its outcome is the one recorded.
+			log.Warn("queue: outcome not recorded: the message was claimed again after this worker's lease lapsed", "status", m.Status, "err", err)
+			return false
+		}
 		if !envoi.IsTemporary(err) || !time.Now().Add(wait).Before(until) {
-			// The job stays leased: it comes back and the outcome is
-			// recorded then (a sent message may be sent twice, with the
-			// same Message-ID).
+			// The message stays leased: it comes back when the lease
+			// lapses and the outcome is recorded then (a sent message may
+			// be sent twice, with the same Message-ID).
 			log.Error("queue: recording the outcome failed", "status", m.Status, "err", err)
 			return false
 		}

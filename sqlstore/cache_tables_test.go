@@ -22,7 +22,6 @@ var nonConfigTables = map[string]string{
 	"archived_documents": "written for each message archived",
 	"config_version":     "the configuration's version itself",
 	"data_keys":          "the key ring, reloaded on its own (keys.go)",
-	"goqite":             "the send queue",
 	"goose_db_version":   "the migrations applied",
 	"message_emls":       "written for each message",
 	"messages":           "written for each message",

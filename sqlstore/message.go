@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"envoi"
 )
@@ -26,8 +25,9 @@ func validStatus(s string) bool {
 	return false
 }
 
-// CreateMessage stores m, its composed bytes (m.EML, when set) and its
-// send job (goqite queue "send", body the message id) in one transaction.
+// CreateMessage stores m and its composed bytes (m.EML, when set) in one
+// transaction; a message not final is due to be sent at once (the send
+// queue is the messages table, see queue.go).
 // It sets m.ID ("msg_" + 26 random characters), m.MessageID ("<id@domain>"),
 // m.Status (queued) and the timestamps when they are empty. When m.IdempotencyKey was already
 // used: with the same RequestHash it loads the existing message into m
@@ -97,7 +97,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 	if e := m.Request.Entity; e != nil {
 		entityType, entityID = e.Type, e.ID
 	}
-	stmts, err := s.writeStmts(ctx, insertMessageSQL, insertEMLSQL, insertJobSQL)
+	stmts, err := s.writeStmts(ctx, insertMessageSQL, insertEMLSQL)
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: create message: %w", err)
 	}
@@ -109,6 +109,10 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 			return false, fmt.Errorf("sqlstore: store eml of %s: %w", m.ID, err)
 		}
 	}
+	var due any
+	if !envoi.Final(m.Status) {
+		due = s.ts(now)
+	}
 	var existing *envoi.Message
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var seq int64
@@ -116,7 +120,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 			m.ID, idem, m.RequestHash, req, m.Request.Operator, m.Request.DocumentFlow, m.Request.Company, string(to),
 			entityType, entityID, m.Status, m.Attempts, m.ErrorCode, m.Error, m.MessageID, m.Flow, m.Mailbox,
 			s.ts(m.NextTry), s.ts(m.SentAt), s.ts(m.CreatedAt), s.ts(now),
-			string(delivery), m.EMLSize, emlAt, m.Sensitive).Scan(&seq)
+			string(delivery), m.EMLSize, emlAt, m.Sensitive, due).Scan(&seq)
 		if isUniqueViolation(err) {
 			return envoi.FieldError(envoi.EConflict, "id", "a message with id %s already exists", m.ID)
 		}
@@ -140,10 +144,6 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 				return fmt.Errorf("sqlstore: store eml of %s: %w", m.ID, err)
 			}
 		}
-		// goqite's SendTx, prepared: a job due now whose body is the id.
-		if _, err := tx.StmtContext(ctx, stmts[2]).ExecContext(ctx, QueueName, []byte(m.ID), s.goqiteTime(time.Now())); err != nil {
-			return fmt.Errorf("sqlstore: enqueue message %s: %w", m.ID, err)
-		}
 		return nil
 	})
 	if err != nil {
@@ -161,13 +161,12 @@ const (
 	insertMessageSQL = `
 		INSERT INTO messages (id, idempotency_key, request_hash, request, operator, document_flow, company, recipients,
 			entity_type, entity_id, status, attempts, error_code, error, message_id, flow, mailbox, next_try, sent_at,
-			created_at, updated_at, delivery, eml_size, eml_at, sensitive)
+			created_at, updated_at, delivery, eml_size, eml_at, sensitive, due_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-			$22, $23, $24, $25)
+			$22, $23, $24, $25, $26)
 		ON CONFLICT (idempotency_key) DO NOTHING
 		RETURNING seq`
 	insertEMLSQL   = `INSERT INTO message_emls (message_id, eml, created_at) VALUES ($1, $2, $3)`
-	insertJobSQL   = `INSERT INTO goqite (queue, body, timeout, priority) VALUES ($1, $2, $3, 0)`
 	selectEMLSQL   = `SELECT e.eml, m.sensitive FROM message_emls e JOIN messages m ON m.id = e.message_id WHERE e.message_id = $1`
 	selectEMLAtSQL = `SELECT eml_at, eml_size, sensitive FROM messages WHERE id = $1`
 	eraseEMLSQL    = `DELETE FROM message_emls WHERE message_id = $1`
@@ -181,8 +180,9 @@ const messageColumns = `id, coalesce(idempotency_key, ''), request_hash, status,
 	delivery, lease_until,
 	operator, document_flow, company, recipients, entity_type, entity_id, unfinished, sensitive`
 
-// scanMessage scans messageColumns, then the request when withRequest.
-func scanMessage(row interface{ Scan(...any) error }, withRequest bool) (*envoi.Message, error) {
+// scanMessage scans messageColumns, then the request when withRequest,
+// then extra.
+func scanMessage(row interface{ Scan(...any) error }, withRequest bool, extra ...any) (*envoi.Message, error) {
 	var m envoi.Message
 	var to, delivery, entityType, entityID string
 	var req []byte
@@ -193,6 +193,7 @@ func scanMessage(row interface{ Scan(...any) error }, withRequest bool) (*envoi.
 	if withRequest {
 		dest = append(dest, &req)
 	}
+	dest = append(dest, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -294,7 +295,8 @@ func (s *Store) Messages(ctx context.Context, f envoi.MessageFilter) ([]*envoi.M
 }
 
 // UpdateMessage writes m's status, attempts, error, next try, sent time,
-// flow and mailbox. Returns ENotFound if there is no such message and
+// flow and mailbox; a final status takes the message out of the send
+// queue (it is due no more). Returns ENotFound if there is no such message and
 // EInvalidInput for an unknown status.
 func (s *Store) UpdateMessage(ctx context.Context, m *envoi.Message) error {
 	if !validStatus(m.Status) {
@@ -303,9 +305,10 @@ func (s *Store) UpdateMessage(ctx context.Context, m *envoi.Message) error {
 	now := s.nowUTC()
 	res, err := s.db.ExecContext(ctx, `
 		UPDATE messages SET status = $1, attempts = $2, error_code = $3, error = $4, next_try = $5, sent_at = $6,
-			flow = $7, mailbox = $8, updated_at = $9
+			flow = $7, mailbox = $8, updated_at = $9, due_at = CASE WHEN $1 IN ($11, $12) THEN NULL ELSE due_at END
 		WHERE id = $10`,
-		m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), m.Flow, m.Mailbox, s.ts(now), m.ID)
+		m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), m.Flow, m.Mailbox, s.ts(now), m.ID,
+		envoi.StatusSent, envoi.StatusFailed)
 	if err := affected(res, err, "message", m.ID); err != nil {
 		return err
 	}

@@ -21,17 +21,18 @@ func newMessage(operator, key, hash string) *envoi.Message {
 	return &envoi.Message{IdempotencyKey: key, RequestHash: hash, Request: sendRequest(operator)}
 }
 
-// queued returns the bodies of the jobs in the send queue.
+// queued returns the ids of the messages in the send queue (due now or
+// later), in acceptance order.
 func queued(tb testing.TB, s *sqlstore.Store) []string {
 	tb.Helper()
-	rows, err := s.DB().Query(`SELECT body FROM goqite WHERE queue = $1 ORDER BY created`, sqlstore.QueueName)
+	rows, err := s.DB().Query(`SELECT id FROM messages WHERE due_at IS NOT NULL ORDER BY seq`)
 	must(tb, err)
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var b []byte
-		must(tb, rows.Scan(&b))
-		out = append(out, string(b))
+		var id string
+		must(tb, rows.Scan(&id))
+		out = append(out, id)
 	}
 	must(tb, rows.Err())
 	return out
@@ -94,12 +95,21 @@ func TestMessages(t *testing.T) {
 		})
 
 		t.Run("Queue", func(t *testing.T) {
-			job, err := s.Queue().Receive(ctx)
+			// Due at once: the claim is the next worker's, and handed back
+			// unsent it is due again.
+			got, err := s.ClaimDue(ctx, 5, time.Minute)
 			must(t, err)
-			if job == nil || string(job.Body) != m.ID {
-				t.Fatalf("job = %+v", job)
+			if len(got) != 1 || got[0].ID != m.ID || got[0].Job == "" {
+				t.Fatalf("claimed %+v", got)
 			}
-			must(t, s.Queue().Extend(ctx, job.ID, 0))
+			got[0].Status, got[0].Attempts = envoi.StatusQueued, 0
+			must(t, s.Finish(ctx, got[0], 0))
+			if again, err := s.ClaimDue(ctx, 5, time.Minute); err != nil || len(again) != 1 || again[0].Job == got[0].Job {
+				t.Fatalf("claimed again %+v, %v; want the message with a new claim", again, err)
+			}
+			again, _ := s.Message(ctx, m.ID)
+			again.Status, again.Attempts = envoi.StatusQueued, 0
+			must(t, s.UpdateMessage(ctx, again))
 		})
 
 		t.Run("GivenIDs", func(t *testing.T) {
@@ -371,29 +381,36 @@ func TestMessageRequeue(t *testing.T) {
 	ForEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
 		s, clk := MustOpenStore(t, dialect)
-		q := s.Queue()
+		// claimDue claims what is due and returns the ids, in order.
+		claimDue := func() []string {
+			t.Helper()
+			got, err := s.ClaimDue(ctx, 10, time.Minute)
+			must(t, err)
+			var ids []string
+			for _, m := range got {
+				ids = append(ids, m.ID)
+			}
+			slices.Sort(ids)
+			return ids
+		}
 		park := func(op string) *envoi.Message {
 			m := newMessage(op, "", "h")
 			m.Flow, m.Mailbox = "M365", op
 			_, err := s.CreateMessage(ctx, m)
 			must(t, err)
-			job, err := q.Receive(ctx)
+			claimed, err := s.ClaimDue(ctx, 10, time.Minute)
 			must(t, err)
-			if job == nil || string(job.Body) != m.ID {
-				t.Fatalf("job %+v, want %s", job, m.ID)
+			if len(claimed) != 1 || claimed[0].ID != m.ID {
+				t.Fatalf("claimed %+v, want %s", claimed, m.ID)
 			}
-			got, won, err := s.ClaimMessage(ctx, m.ID, clk.Now().Add(time.Minute))
-			if err != nil || !won {
-				t.Fatalf("claim: %v %v", won, err)
-			}
+			got := claimed[0]
 			got.Status = envoi.StatusConsentRequired
-			must(t, s.UpdateMessage(ctx, got))
-			must(t, q.Extend(ctx, job.ID, 6*time.Hour))
+			must(t, s.Finish(ctx, got, 6*time.Hour))
 			return got
 		}
 		a, b, other := park("jdupont"), park("jdupont"), park("mmartin")
-		if job, _ := q.Receive(ctx); job != nil {
-			t.Fatalf("a parked job was received: %s", job.Body)
+		if ids := claimDue(); len(ids) != 0 {
+			t.Fatalf("a parked message was claimed: %v", ids)
 		}
 
 		n, err := s.ReleaseParked(ctx, envoi.TokenKey{Flow: "M365", Operator: "jdupont"})
@@ -401,55 +418,43 @@ func TestMessageRequeue(t *testing.T) {
 		if n != 2 {
 			t.Errorf("released %d, want 2", n)
 		}
-		var got []string
-		for {
-			job, err := q.Receive(ctx)
-			must(t, err)
-			if job == nil {
-				break
-			}
-			got = append(got, string(job.Body))
-			must(t, q.Delete(ctx, job.ID))
-		}
-		slices.Sort(got)
-		want := []string{a.ID, b.ID}
-		slices.Sort(want)
-		if !slices.Equal(got, want) {
-			t.Errorf("due jobs %v, want %v", got, want)
-		}
-		for _, id := range want {
+		for _, id := range []string{a.ID, b.ID} {
 			m, _ := s.Message(ctx, id)
 			if m.Status != envoi.StatusQueued {
 				t.Errorf("%s status %s, want queued", id, m.Status)
 			}
+		}
+		want := []string{a.ID, b.ID}
+		slices.Sort(want)
+		if got := claimDue(); !slices.Equal(got, want) {
+			t.Errorf("due messages %v, want %v", got, want)
 		}
 		if m, _ := s.Message(ctx, other.ID); m.Status != envoi.StatusConsentRequired {
 			t.Errorf("another mailbox's message was released: %s", m.Status)
 		}
 
 		t.Run("RequeueFailed", func(t *testing.T) {
-			// A failed message's job was deleted: a manual retry makes a new one.
+			// A failed message is due no more: a manual retry makes it due.
 			m, _ := s.Message(ctx, a.ID)
 			m.Status = envoi.StatusFailed
 			must(t, s.UpdateMessage(ctx, m))
+			clk.Advance(2 * time.Minute) // b's lease lapses too
+			must(t, s.Finish(ctx, &envoi.Message{ID: b.ID, Status: envoi.StatusSent, SentAt: clk.Now()}, 0))
+			if ids := claimDue(); len(ids) != 0 {
+				t.Fatalf("a final message was claimed: %v", ids)
+			}
 			must(t, s.RequeueMessage(ctx, a.ID))
-			job, err := q.Receive(ctx)
-			must(t, err)
-			if job == nil || string(job.Body) != a.ID {
-				t.Fatalf("job %+v, want %s", job, a.ID)
+			if got := claimDue(); !slices.Equal(got, []string{a.ID}) {
+				t.Fatalf("due %v, want [%s]", got, a.ID)
 			}
 			m, _ = s.Message(ctx, a.ID)
-			if m.Status != envoi.StatusQueued {
+			if m.Status != envoi.StatusSending {
 				t.Errorf("status %s", m.Status)
 			}
 		})
 
 		t.Run("ErrSendingNow", func(t *testing.T) {
-			_, won, err := s.ClaimMessage(ctx, b.ID, clk.Now().Add(time.Minute))
-			if err != nil || !won {
-				t.Fatalf("claim: %v %v", won, err)
-			}
-			wantCode(t, s.RequeueMessage(ctx, b.ID), envoi.EConflict)
+			wantCode(t, s.RequeueMessage(ctx, a.ID), envoi.EConflict)
 		})
 	})
 }
@@ -571,4 +576,86 @@ func TestMessageIDDomain(t *testing.T) {
 	if !strings.HasSuffix(m.MessageID, "@mail.forterro.example>") {
 		t.Errorf("MessageID = %q", m.MessageID)
 	}
+}
+
+// TestClaimOneLease: a claimed message has one lease: it is not handed out
+// again while the lease runs, and is handed out, as a possible duplicate,
+// as soon as it lapses — on the store's clock (goqite's timeout ran on
+// the wall clock beside the message's lease).
+func TestClaimOneLease(t *testing.T) {
+	ForEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		s, clk := MustOpenStore(t, dialect)
+		m := newMessage("jdupont", "", "h")
+		_, err := s.CreateMessage(ctx, m)
+		must(t, err)
+		first, err := s.ClaimDue(ctx, 5, time.Minute)
+		must(t, err)
+		if len(first) != 1 || !first[0].LeaseUntil.Equal(clk.Now().Add(time.Minute).Truncate(time.Microsecond)) {
+			t.Fatalf("claimed %+v", first)
+		}
+		clk.Advance(59 * time.Second)
+		if again, _ := s.ClaimDue(ctx, 5, time.Minute); len(again) != 0 {
+			t.Fatalf("claimed again while the lease runs")
+		}
+		clk.Advance(2 * time.Second)
+		again, err := s.ClaimDue(ctx, 5, time.Minute)
+		must(t, err)
+		if len(again) != 1 || again[0].Duplicates != 1 || again[0].Unfinished != 1 || again[0].Attempts != 2 {
+			t.Fatalf("after the lease lapsed: claimed %+v, want the message as a possible duplicate", again)
+		}
+	})
+}
+
+// TestFinishFenced: only the holder of a message's latest claim records an
+// outcome. A worker whose lease lapsed while another claimed the message
+// gets EConflict and changes nothing; so does one whose claim a manual
+// retry superseded.
+func TestFinishFenced(t *testing.T) {
+	ForEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		s, clk := MustOpenStore(t, dialect)
+		m := newMessage("jdupont", "", "h")
+		_, err := s.CreateMessage(ctx, m)
+		must(t, err)
+		claim := func() *envoi.Message {
+			t.Helper()
+			got, err := s.ClaimDue(ctx, 5, time.Minute)
+			must(t, err)
+			if len(got) != 1 {
+				t.Fatalf("claimed %d messages, want 1", len(got))
+			}
+			return got[0]
+		}
+		slow := claim()
+		clk.Advance(2 * time.Minute) // slow's lease lapses mid-send
+		fast := claim()
+		if fast.Job == slow.Job {
+			t.Fatalf("two claims with one token %q", fast.Job)
+		}
+
+		slow.Status, slow.SentAt = envoi.StatusSent, clk.Now()
+		wantCode(t, s.Finish(ctx, slow, 0), envoi.EConflict)
+		got, _ := s.Message(ctx, m.ID)
+		if got.Status != envoi.StatusSending || !got.LeaseUntil.Equal(fast.LeaseUntil) {
+			t.Fatalf("after a stale outcome: %s leased until %v, want sending under the latest claim", got.Status, got.LeaseUntil)
+		}
+
+		fast.Status, fast.ErrorCode, fast.NextTry = envoi.StatusRetrying, envoi.ESMTPTemporary, clk.Now().Add(time.Minute)
+		must(t, s.Finish(ctx, fast, time.Minute))
+		if got, _ := s.Message(ctx, m.ID); got.Status != envoi.StatusRetrying || !got.LeaseUntil.IsZero() {
+			t.Fatalf("the latest claim's outcome: %s leased until %v, want retrying without a lease", got.Status, got.LeaseUntil)
+		}
+
+		clk.Advance(time.Minute)
+		held := claim()
+		clk.Advance(2 * time.Minute)
+		must(t, s.RequeueMessage(ctx, m.ID)) // the lease lapsed: a manual retry
+		held.Status = envoi.StatusFailed
+		wantCode(t, s.Finish(ctx, held, 0), envoi.EConflict)
+		if got, _ := s.Message(ctx, m.ID); got.Status != envoi.StatusQueued {
+			t.Errorf("status %s after a manual retry and a stale outcome, want queued", got.Status)
+		}
+		wantCode(t, s.Finish(ctx, &envoi.Message{ID: "msg_nope", Status: envoi.StatusSent, Job: "1"}, 0), envoi.ENotFound)
+	})
 }

@@ -5,39 +5,39 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
-
-	"maragu.dev/goqite"
 
 	"envoi"
 )
 
-// The methods the queue's workers need beyond envoi.MessageService: a claim
-// on a message across instances, the count behind per-mailbox rate limits,
-// and making jobs due again.
+// The send queue is the messages table: a message not final is a job,
+// due at due_at; a claim leases it (status sending, due_at = lease_until)
+// and counts a claim token (claim) that Finish compares, so only the
+// holder of the latest claim records an outcome. The methods the queue's
+// workers need beyond envoi.MessageService: claims across instances, the
+// count behind per-mailbox rate limits, and making messages due again.
 
 // ClaimMessage marks the message sending, counts an attempt and leases it
 // until leaseUntil, unless it is final (sent, failed) or another worker's
 // lease is still running; it returns the message and whether this caller
-// won it. A claim over a lapsed "sending" lease (a worker died mid-send)
-// counts a possible duplicate in Duplicates, and a claim that ended
-// without an outcome in Unfinished. Returns ENotFound if there is no such
-// message.
+// won it. A won message's Job is its claim token (see Finish). A claim
+// over a lapsed "sending" lease (a worker died mid-send) counts a possible
+// duplicate in Duplicates, and a claim that ended without an outcome in
+// Unfinished. Returns ENotFound if there is no such message.
 func (s *Store) ClaimMessage(ctx context.Context, id string, leaseUntil time.Time) (*envoi.Message, bool, error) {
 	now := s.nowUTC()
 	// One statement: two instances claiming at once cannot both win.
-	m, err := scanMessage(s.db.QueryRowContext(ctx, `
-		UPDATE messages SET status = $1, attempts = attempts + 1, lease_until = $2, updated_at = $3,
-			duplicates = duplicates + CASE WHEN status = $1 THEN 1 ELSE 0 END,
-			unfinished = unfinished + CASE WHEN status = $1 THEN 1 ELSE 0 END
+	m, err := scanClaimed(s.db.QueryRowContext(ctx, `
+		UPDATE messages SET `+claimSet+`
 		WHERE id = $4 AND status NOT IN ($5, $6) AND NOT (status = $1 AND lease_until IS NOT NULL AND lease_until > $3)
-		RETURNING `+messageColumns+`, request`,
-		envoi.StatusSending, s.ts(leaseUntil), s.ts(now), id, envoi.StatusSent, envoi.StatusFailed), true)
+		RETURNING `+messageColumns+`, request, claim`,
+		envoi.StatusSending, s.ts(leaseUntil), s.ts(now), id, envoi.StatusSent, envoi.StatusFailed))
 	if err == nil {
 		return m, true, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, false, fmt.Errorf("sqlstore: claim message %s: %w", id, err)
+		return nil, false, locked(fmt.Errorf("sqlstore: claim message %s: %w", id, err))
 	}
 	m, err = s.message(ctx, s.db, `id = $1`, id)
 	if err != nil {
@@ -69,42 +69,24 @@ func (s *Store) SentSince(ctx context.Context, flow, mailbox string, t time.Time
 }
 
 // ReleaseParked makes the messages parked on consent for key queued and
-// their jobs due now (after the operator consented again); it returns how
-// many.
+// due now (after the operator consented again); it returns how many.
 func (s *Store) ReleaseParked(ctx context.Context, key envoi.TokenKey) (int, error) {
-	n := 0
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM messages WHERE flow = $1 AND mailbox = $2 AND status = $3`,
-			key.Flow, key.Operator, envoi.StatusConsentRequired)
-		if err != nil {
-			return fmt.Errorf("sqlstore: release parked: %w", err)
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return fmt.Errorf("sqlstore: release parked: %w", err)
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("sqlstore: release parked: %w", err)
-		}
-		for _, id := range ids {
-			if err := s.requeue(ctx, tx, id); err != nil {
-				return err
-			}
-		}
-		n = len(ids)
-		return nil
-	})
-	return n, err
+	now := s.ts(s.nowUTC())
+	res, err := s.db.ExecContext(ctx, `UPDATE messages SET status = $1, next_try = NULL, lease_until = NULL, unfinished = 0,
+		due_at = $2, claim = claim + 1, updated_at = $2 WHERE flow = $3 AND mailbox = $4 AND status = $5`,
+		envoi.StatusQueued, now, key.Flow, key.Operator, envoi.StatusConsentRequired)
+	if err != nil {
+		return 0, locked(fmt.Errorf("sqlstore: release parked: %w", err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: release parked: %w", err)
+	}
+	return int(n), nil
 }
 
-// RequeueMessage makes the message queued and its job due now (a manual
-// retry), creating the job again if a final outcome had deleted it.
+// RequeueMessage makes the message queued and due now (a manual retry),
+// also after a final outcome.
 // Returns ENotFound if there is no such message and EConflict when it was
 // sent or a worker is sending it now.
 func (s *Store) RequeueMessage(ctx context.Context, id string) error {
@@ -123,22 +105,14 @@ func (s *Store) RequeueMessage(ctx context.Context, id string) error {
 	})
 }
 
-// requeue makes the message's job due now and sets the message queued
-// (the job first: the order ClaimDue locks them in), with a new budget of
-// claims without an outcome (Unfinished).
+// requeue makes the message queued and due now, with a new budget of
+// claims without an outcome (Unfinished). It counts a claim: a worker
+// still holding an older one cannot record an outcome over it.
 func (s *Store) requeue(ctx context.Context, tx *sql.Tx, id string) error {
-	// goqite compares job timeouts with the wall clock, not the store's.
-	res, err := tx.ExecContext(ctx, `UPDATE goqite SET timeout = $1, received = 0 WHERE queue = $2 AND body = $3`, s.goqiteTime(time.Now()), QueueName, []byte(id))
-	if err != nil {
-		return fmt.Errorf("sqlstore: requeue %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if err := s.queue.SendTx(ctx, tx, goqite.Message{Body: []byte(id)}); err != nil {
-			return fmt.Errorf("sqlstore: requeue %s: %w", id, err)
-		}
-	}
-	_, err = tx.ExecContext(ctx, `UPDATE messages SET status = $1, next_try = NULL, lease_until = NULL, unfinished = 0, updated_at = $2 WHERE id = $3`,
-		envoi.StatusQueued, s.ts(s.nowUTC()), id)
+	now := s.ts(s.nowUTC())
+	_, err := tx.ExecContext(ctx, `UPDATE messages SET status = $1, next_try = NULL, lease_until = NULL, unfinished = 0,
+		due_at = $2, claim = claim + 1, updated_at = $2 WHERE id = $3`,
+		envoi.StatusQueued, now, id)
 	if err != nil {
 		return fmt.Errorf("sqlstore: requeue %s: %w", id, err)
 	}
@@ -151,15 +125,6 @@ func nonNil(l []string) []string {
 	}
 	return l
 }
-
-// The send path's own queue statements. goqite stays the queue's library
-// (its table, SendTx, Extend, Delete), but a worker receives through
-// ClaimDue: on PostgreSQL goqite's receive (UPDATE ... WHERE id = (SELECT
-// ... LIMIT 1)) hands one job to every instance that asks at the same
-// moment, and each then claims and loses; FOR UPDATE SKIP LOCKED gives
-// each instance other jobs. And one transaction receives several jobs and
-// claims their messages, where goqite would take one transaction per job
-// and the claim another.
 
 // stmtKey names a prepared statement of one handle.
 type stmtKey struct {
@@ -209,188 +174,169 @@ func (s *Store) writeStmts(ctx context.Context, queries ...string) ([]*sql.Stmt,
 	return out, nil
 }
 
-// goqiteTime is a job timeout as goqite writes it: the wall clock (goqite
-// compares timeouts with time.Now, not with the store's clock), as text
-// with milliseconds on SQLite.
-func (s *Store) goqiteTime(t time.Time) any {
-	t = t.UTC()
-	if s.dialect == DialectSQLite {
-		return t.Format("2006-01-02T15:04:05.000Z07:00")
-	}
-	return t
-}
-
+// The send path's statements. A claim is one statement: it picks the due
+// messages, leases them and counts the claim, so two instances asking at
+// once never get the same message; on PostgreSQL FOR UPDATE SKIP LOCKED
+// gives each instance other messages instead of making it wait for (and
+// then lose) the first one.
 const (
-	receiveSQLite = `
-		UPDATE goqite SET timeout = $1, received = received + 1
-		WHERE id IN (
-			SELECT id FROM goqite WHERE queue = $2 AND $3 >= timeout AND received < $4
-			ORDER BY priority DESC, created LIMIT $5)
-		RETURNING id, body`
-	receivePostgres = `
-		WITH due AS (
-			SELECT id FROM goqite WHERE queue = $2 AND $3 >= timeout AND received < $4
-			ORDER BY priority DESC, created LIMIT $5
-			FOR UPDATE SKIP LOCKED)
-		UPDATE goqite g SET timeout = $1, received = g.received + 1 FROM due WHERE g.id = due.id
-		RETURNING g.id, g.body`
-	claimSQL = `
-		UPDATE messages SET status = $1, attempts = attempts + 1, lease_until = $2, updated_at = $3,
+	// claimSet leases a message: $1 sending, $2 the lease's end, $3 now.
+	// due_at is the lease's end too: a message whose worker died is due
+	// again when its lease lapses, and then claimed as a possible
+	// duplicate and a claim without an outcome.
+	claimSet = `status = $1, attempts = attempts + 1, lease_until = $2, due_at = $2, claim = claim + 1, updated_at = $3,
 			duplicates = duplicates + CASE WHEN status = $1 THEN 1 ELSE 0 END,
-			unfinished = unfinished + CASE WHEN status = $1 THEN 1 ELSE 0 END
-		WHERE id = $4 AND status NOT IN ($5, $6) AND NOT (status = $1 AND lease_until IS NOT NULL AND lease_until > $3)
-		RETURNING ` + messageColumns + `, request`
-	claimLostSQL = `SELECT status, lease_until FROM messages WHERE id = $1`
-	deleteJobSQL = `DELETE FROM goqite WHERE id = $1`
-	delayJobSQL  = `UPDATE goqite SET timeout = $1 WHERE id = $2`
-	finishSQL    = `
-		UPDATE messages SET status = $1, attempts = $2, error_code = $3, error = $4, next_try = $5, sent_at = $6,
-			updated_at = $7, lease_until = CASE WHEN $1 = $8 THEN lease_until ELSE NULL END,
-			unfinished = CASE WHEN $1 = $8 THEN unfinished ELSE 0 END
-		WHERE id = $9`
+			unfinished = unfinished + CASE WHEN status = $1 THEN 1 ELSE 0 END`
+	claimDueSQLite = `
+		UPDATE messages SET ` + claimSet + `
+		WHERE seq IN (
+			SELECT seq FROM messages WHERE due_at <= $3 AND status NOT IN ($4, $5)
+			ORDER BY due_at LIMIT $6)
+		RETURNING ` + messageColumns + `, request, claim`
+	claimDuePostgres = `
+		WITH due AS (
+			SELECT seq FROM messages WHERE due_at <= $3 AND status NOT IN ($4, $5)
+			ORDER BY due_at LIMIT $6
+			FOR UPDATE SKIP LOCKED)
+		UPDATE messages SET ` + claimSet + `
+		FROM due WHERE messages.seq = due.seq
+		RETURNING ` + messageColumns + `, request, claim`
+	// finishSet records an outcome: $8 sending (the lease and due time
+	// stay while the message is still being sent), $9 the next due time
+	// (NULL when final).
+	finishSet = `status = $1, attempts = $2, error_code = $3, error = $4, next_try = $5, sent_at = $6, updated_at = $7,
+			lease_until = CASE WHEN $1 = $8 THEN lease_until ELSE NULL END,
+			unfinished = CASE WHEN $1 = $8 THEN unfinished ELSE 0 END,
+			due_at = CASE WHEN $1 = $8 THEN due_at ELSE $9 END`
+	finishSQL       = `UPDATE messages SET ` + finishSet + ` WHERE id = $10`
+	finishFencedSQL = `UPDATE messages SET ` + finishSet + ` WHERE id = $10 AND claim = $11`
+	claimOfSQL      = `SELECT claim FROM messages WHERE id = $1`
 )
 
-// ClaimDue receives up to n due send jobs, hides each for lease, and claims
-// their messages as ClaimMessage does, all in one transaction. It returns
-// the messages this caller won, each with its Job set, and no EML (see
-// EML). Jobs whose message is final or gone are deleted on the way; a job
-// whose message another worker holds stays hidden until that worker's
-// lease lapses.
+// scanClaimed scans messageColumns, the request and the claim token, which
+// becomes the message's Job.
+func scanClaimed(row interface{ Scan(...any) error }) (*envoi.Message, error) {
+	var claim int64
+	m, err := scanMessage(row, true, &claim)
+	if err != nil {
+		return nil, err
+	}
+	m.Job = strconv.FormatInt(claim, 10)
+	return m, nil
+}
+
+// ClaimDue claims up to n due messages as ClaimMessage does, in one
+// statement: each is marked sending, its attempts counted and leased for
+// lease, with Job set to its claim token. It returns no EML (see
+// EMLToSend).
 func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*envoi.Message, error) {
 	if n <= 0 {
 		return nil, nil
 	}
-	receive := receiveSQLite
+	q := claimDueSQLite
 	if s.dialect == DialectPostgres {
-		receive = receivePostgres
+		q = claimDuePostgres
 	}
-	stmts, err := s.writeStmts(ctx, receive, claimSQL)
+	st, err := s.prepared(ctx, s.db, q)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: receive send jobs: %w", err)
+		return nil, locked(fmt.Errorf("sqlstore: claim due messages: %w", err))
 	}
+	now := s.nowUTC()
+	rows, err := st.QueryContext(ctx, envoi.StatusSending, s.ts(now.Add(lease)), s.ts(now), envoi.StatusSent, envoi.StatusFailed, n)
+	if err != nil {
+		return nil, locked(fmt.Errorf("sqlstore: claim due messages: %w", err))
+	}
+	defer rows.Close()
 	var won []*envoi.Message
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		won = won[:0]
-		wall := time.Now()
-		rows, err := tx.StmtContext(ctx, stmts[0]).QueryContext(ctx, s.goqiteTime(wall.Add(lease)), QueueName, s.goqiteTime(wall), s.maxReceive, n)
+	for rows.Next() {
+		m, err := scanClaimed(rows)
 		if err != nil {
-			return fmt.Errorf("sqlstore: receive send jobs: %w", err)
+			return nil, fmt.Errorf("sqlstore: claim due messages: %w", err)
 		}
-		type job struct{ id, msg string }
-		var jobs []job
-		for rows.Next() {
-			var j job
-			var body []byte
-			if err := rows.Scan(&j.id, &body); err != nil {
-				rows.Close()
-				return fmt.Errorf("sqlstore: receive send jobs: %w", err)
-			}
-			j.msg = string(body)
-			jobs = append(jobs, j)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("sqlstore: receive send jobs: %w", err)
-		}
-		if len(jobs) == 0 {
-			return nil
-		}
-		claim := tx.StmtContext(ctx, stmts[1])
-		now := s.nowUTC()
-		for _, j := range jobs {
-			m, err := scanMessage(claim.QueryRowContext(ctx, envoi.StatusSending, s.ts(now.Add(lease)), s.ts(now), j.msg, envoi.StatusSent, envoi.StatusFailed), true)
-			if err == nil {
-				m.Job = j.id
-				won = append(won, m)
-				continue
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("sqlstore: claim message %s: %w", j.msg, err)
-			}
-			var status string
-			var leaseUntil time.Time
-			err = tx.QueryRowContext(ctx, claimLostSQL, j.msg).Scan(&status, scanTime(&leaseUntil))
-			if errors.Is(err, sql.ErrNoRows) || (err == nil && envoi.Final(status)) {
-				// Nothing left to send for this job.
-				if _, err := tx.ExecContext(ctx, deleteJobSQL, j.id); err != nil {
-					return fmt.Errorf("sqlstore: delete job of %s: %w", j.msg, err)
-				}
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("sqlstore: claim message %s: %w", j.msg, err)
-			}
-			// Another worker's lease runs: the job stays hidden as long,
-			// and no longer. The job's timeout and the message's lease were
-			// set a moment apart by that worker's claim; received in
-			// between, the job would otherwise stay hidden for a whole
-			// lease more (a message whose worker died, twice as long).
-			if left := leaseUntil.Sub(now); status == envoi.StatusSending && left < lease {
-				if _, err := tx.ExecContext(ctx, delayJobSQL, s.goqiteTime(wall.Add(max(left, 0))), j.id); err != nil {
-					return fmt.Errorf("sqlstore: delay job of %s: %w", j.msg, err)
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		won = append(won, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, locked(fmt.Errorf("sqlstore: claim due messages: %w", err))
 	}
 	return won, nil
 }
 
 // Finish records the outcome of a claimed message — m's status, attempts,
-// error, next try and sent time — and settles its job (m.Job) in the same
-// transaction: deleted when m is final, due again after delay otherwise.
-// The lease is dropped unless m is still sending, and with it the count of
-// claims without an outcome (an outcome was recorded). A sensitive
-// message's bytes are deleted once it is final: sent or failed, nothing
-// reads them again. Returns ENotFound when the message is gone,
-// EInvalidInput for an unknown status.
+// error, next try and sent time — and when it is due again: never when m
+// is final, after delay otherwise. The lease is dropped unless m is still
+// sending, and with it the count of claims without an outcome (an outcome
+// was recorded). A sensitive message's bytes are deleted once it is
+// final: sent or failed, nothing reads them again.
+//
+// The outcome is recorded only if m's claim (m.Job, set by ClaimDue and
+// ClaimMessage) is still the message's latest: a worker whose lease lapsed
+// while another claimed the message gets EConflict and changes nothing.
+// An m without Job is recorded whatever the claim. Returns ENotFound when
+// the message is gone, EInvalidInput for an unknown status.
 func (s *Store) Finish(ctx context.Context, m *envoi.Message, delay time.Duration) error {
 	if !validStatus(m.Status) {
 		return envoi.FieldError(envoi.EInvalidInput, "status", "%q is not a message status", m.Status)
 	}
-	settle := delayJobSQL
-	if envoi.Final(m.Status) {
-		settle = deleteJobSQL
+	var claim int64
+	query := finishSQL
+	if m.Job != "" {
+		var err error
+		if claim, err = strconv.ParseInt(m.Job, 10, 64); err != nil {
+			return envoi.FieldError(envoi.EInvalidInput, "job", "%q is not a claim token", m.Job)
+		}
+		query = finishFencedSQL
 	}
-	queries := []string{finishSQL, settle}
+	queries := []string{query}
 	erase := envoi.Final(m.Status) && m.Sensitive
 	if erase {
 		queries = append(queries, eraseEMLSQL)
 	}
 	stmts, err := s.writeStmts(ctx, queries...)
 	if err != nil {
-		return fmt.Errorf("sqlstore: finish message %s: %w", m.ID, err)
+		return locked(fmt.Errorf("sqlstore: finish message %s: %w", m.ID, err))
 	}
 	now := s.nowUTC()
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		// The job first, then the message: the order ClaimDue locks them
-		// in, so that two transactions never wait for each other.
-		if m.Job != "" {
-			settle := tx.StmtContext(ctx, stmts[1])
-			var err error
-			if envoi.Final(m.Status) {
-				_, err = settle.ExecContext(ctx, m.Job)
-			} else {
-				_, err = settle.ExecContext(ctx, s.goqiteTime(time.Now().Add(delay)), m.Job)
-			}
-			if err != nil {
-				return fmt.Errorf("sqlstore: settle job of %s: %w", m.ID, err)
-			}
+	var due any
+	if !envoi.Final(m.Status) {
+		due = s.ts(now.Add(max(delay, 0)))
+	}
+	args := []any{m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), s.ts(now), envoi.StatusSending, due, m.ID}
+	if m.Job != "" {
+		args = append(args, claim)
+	}
+	record := func(st *sql.Stmt, q queryRower) error {
+		res, err := st.ExecContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("sqlstore: finish message %s: %w", m.ID, err)
 		}
-		res, err := tx.StmtContext(ctx, stmts[0]).ExecContext(ctx, m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), s.ts(now), envoi.StatusSending, m.ID)
-		if err := affected(res, err, "message", m.ID); err != nil {
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
 			return err
 		}
-		if erase {
-			if _, err := tx.StmtContext(ctx, stmts[2]).ExecContext(ctx, m.ID); err != nil {
+		// No row: the message is gone, or another worker claimed it since.
+		var latest int64
+		err = q.QueryRowContext(ctx, claimOfSQL, m.ID).Scan(&latest)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("message", m.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: finish message %s: %w", m.ID, err)
+		}
+		return envoi.Errorf(envoi.EConflict, "message %s was claimed again since this worker's claim (its lease lapsed): the outcome %s is not recorded", m.ID, m.Status).
+			WithDetail("claim", m.Job).WithDetail("latest_claim", strconv.FormatInt(latest, 10))
+	}
+	if erase {
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			if err := record(tx.StmtContext(ctx, stmts[0]), tx); err != nil {
+				return err
+			}
+			if _, err := tx.StmtContext(ctx, stmts[1]).ExecContext(ctx, m.ID); err != nil {
 				return fmt.Errorf("sqlstore: erase eml of %s: %w", m.ID, err)
 			}
-		}
-		return nil
-	})
+			return nil
+		})
+	} else {
+		err = locked(record(stmts[0], s.db))
+	}
 	if err != nil {
 		return err
 	}

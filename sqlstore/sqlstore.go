@@ -6,8 +6,8 @@
 // The schema is in embedded goose migrations (migrations/sqlite and
 // migrations/postgres, numbered alike). Secrets are sealed with a key ring
 // of package secret whose data keys, wrapped by the master key, live in the
-// data_keys table. The send queue is a goqite queue in the same database, so
-// a message and its send job are committed together.
+// data_keys table. The send queue is the messages table itself (queue.go):
+// a message is its own send job, with one lease and a claim token.
 package sqlstore
 
 import (
@@ -19,7 +19,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,7 +31,6 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
-	"maragu.dev/goqite"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -46,9 +44,6 @@ const (
 	DialectSQLite   = "sqlite"
 	DialectPostgres = "postgres"
 )
-
-// QueueName is the goqite queue of send jobs; a job's body is a message id.
-const QueueName = "send"
 
 // DatabaseFile is the SQLite file's name in the data directory.
 const DatabaseFile = "envoi.db"
@@ -81,15 +76,6 @@ type Options struct {
 	// instance added (a rotation). Default one minute; negative disables it
 	// (an unknown key id in a ciphertext still triggers a reload).
 	KeyReloadInterval time.Duration
-	// QueueTimeout is how long a received send job stays invisible to other
-	// workers before it can be received again (goqite's timeout). Default
-	// two minutes, the queue workers' default lease.
-	QueueTimeout time.Duration
-	// QueueMaxReceive is how many times a send job may be received before
-	// goqite stops handing it out. Default: no limit in practice (the
-	// workers end a message after their own number of attempts, and a
-	// message parked on consent is received again and again).
-	QueueMaxReceive int
 	// BusyTimeout is how long SQLite waits for the write lock held by
 	// another process (envoi migrate, keys rotate, envoi send) before a
 	// write fails with a Temporary EUnavailable. Default ten seconds.
@@ -114,12 +100,8 @@ type Store struct {
 	ring      *secret.Ring
 	keysMu    sync.Mutex
 	reloading bool // the periodic reload runs
-	queue     *goqite.Queue
 	msgDomain string
 	reloadInt time.Duration
-	// maxReceive is goqite's MaxReceive, which the queue's own receive
-	// (queue.go) honours too.
-	maxReceive int
 	// stmts caches the prepared statements of the send path (queue.go):
 	// SQLite would otherwise compile each statement at every call.
 	stmtMu sync.Mutex
@@ -189,19 +171,6 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 
-	timeout, maxReceive := o.QueueTimeout, o.QueueMaxReceive
-	if timeout <= 0 {
-		timeout = 2 * time.Minute
-	}
-	if maxReceive <= 0 {
-		maxReceive = math.MaxInt32
-	}
-	flavor := goqite.SQLFlavorSQLite
-	if s.dialect == DialectPostgres {
-		flavor = goqite.SQLFlavorPostgreSQL
-	}
-	s.maxReceive = maxReceive
-	s.queue = goqite.New(goqite.NewOpts{DB: s.db, Name: QueueName, SQLFlavor: flavor, Timeout: timeout, MaxReceive: maxReceive})
 	s.ring.OnUnknownKey(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -366,10 +335,6 @@ func (s *Store) Dialect() string { return s.dialect }
 // Cipher returns the key ring sealing the store's secrets. It seals only
 // after Migrate (or a first use of a secret) has loaded the data keys.
 func (s *Store) Cipher() envoi.Cipher { return s.ring }
-
-// Queue returns the send queue (goqite, queue "send"): each job's body is
-// the id of a message CreateMessage stored.
-func (s *Store) Queue() *goqite.Queue { return s.queue }
 
 // Migrate applies the embedded migrations not yet applied, then loads the
 // data keys (creating the first one on a new database) and starts the

@@ -55,8 +55,8 @@ func TestOpen(t *testing.T) {
 			t.Errorf("Dialect = %q, want %q", got, dialect)
 		}
 		must(t, s.Ping(ctx))
-		if s.DB() == nil || s.Queue() == nil || s.Cipher() == nil {
-			t.Fatal("DB, Queue or Cipher is nil")
+		if s.DB() == nil || s.Cipher() == nil {
+			t.Fatal("DB or Cipher is nil")
 		}
 		// Not migrated yet: no tables.
 		if _, err := s.Companies(ctx); err == nil {

@@ -27,7 +27,7 @@ func (p *Program) openStore(ctx context.Context, cfg *Config, logger *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	store, err := sqlstore.Open(ctx, sqlstore.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, MasterKey: key, Logger: logger, QueueTimeout: cfg.QueueLease})
+	store, err := sqlstore.Open(ctx, sqlstore.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, MasterKey: key, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
