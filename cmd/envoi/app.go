@@ -1,18 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"mime"
-	"mime/multipart"
-	"net/mail"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,13 +81,14 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	reports := &storedReports{r: a.Reports, store: store}
 	a.Composer = &compose.Composer{Store: store, Reports: reports, Logger: logger, MessageIDDomain: cfg.MessageIDDomain}
 	a.Archive = &archive.Store{Root: filepath.Join(cfg.DataDir, "archive")}
+	recorder := &archive.Recorder{Files: a.Archive, Records: store, Logger: logger}
 	// What this instance accepts, its workers send without reading it back.
 	handoff := &queue.Handoff{}
 	a.Service = &queue.Service{MessageIDDomain: cfg.MessageIDDomain, Store: store, Composer: composerAdapter{a.Composer}, Metrics: metrics, Logger: logger, Handoff: handoff}
 	a.Worker = &queue.Worker{
 		Store: store, Sender: a.Sender, Metrics: metrics, Logger: logger, Handoff: handoff,
 		OnChange: a.Service.Changed,
-		OnSent:   a.archiveSent,
+		OnSent:   recorder.Sent,
 		Lease:    cfg.QueueLease,
 		// A message whose sends keep dying with the process fails.
 		MaxUnfinished: cfg.QueueMaxUnfinished,
@@ -201,92 +193,6 @@ func (c *releasingConsent) release(ctx context.Context, tok *envoi.Token) {
 	}
 }
 
-// archiveSent stores, once a message is sent, its document and its .eml
-// with the business entity, when the document flow's file-name rule says to
-// archive. A failure is logged: the message was sent and stays sent.
-func (a *App) archiveSent(ctx context.Context, m *envoi.Message, eml []byte) {
-	if m.Request.Entity == nil {
-		return
-	}
-	rule, err := a.Store.FileNameRule(ctx, m.Request.DocumentFlow)
-	if err != nil || !rule.Archive {
-		return
-	}
-	if err := a.archive(ctx, m, rule, eml); err != nil {
-		a.Logger.Error("archiving a sent document failed", "message", m.ID, "err", err)
-	}
-}
-
-func (a *App) archive(ctx context.Context, m *envoi.Message, rule *envoi.FileNameRule, eml []byte) error {
-	put := func(name, contentType string, b []byte) error {
-		sha, size, err := a.Archive.Put(ctx, bytes.NewReader(b))
-		if err != nil {
-			return err
-		}
-		return a.Store.PutArchivedDocument(ctx, &envoi.ArchivedDocument{
-			EntityType: m.Request.Entity.Type, EntityID: m.Request.Entity.ID, DocumentFlow: m.Request.DocumentFlow,
-			MessageID: m.ID, FileName: name, FileType: rule.FileType, ContentType: contentType, Size: size, SHA256: sha,
-		})
-	}
-	name, pdf, err := firstPDF(eml)
-	if err != nil {
-		return err
-	}
-	if pdf != nil {
-		if err := put(name, "application/pdf", pdf); err != nil {
-			return err
-		}
-	}
-	return put(m.ID+".eml", "message/rfc822", eml)
-}
-
-// firstPDF returns the first PDF attached to a composed message: the
-// document the message sends (the report comes first).
-func firstPDF(eml []byte) (string, []byte, error) {
-	msg, err := mail.ReadMessage(bytes.NewReader(eml))
-	if err != nil {
-		return "", nil, fmt.Errorf("archive: parse: %w", err)
-	}
-	return findPDF(msg.Header.Get("Content-Type"), msg.Body)
-}
-
-func findPDF(contentType string, body io.Reader) (string, []byte, error) {
-	mt, params, err := mime.ParseMediaType(contentType)
-	if err != nil || !strings.HasPrefix(mt, "multipart/") {
-		return "", nil, nil
-	}
-	mr := multipart.NewReader(body, params["boundary"])
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			return "", nil, nil
-		}
-		if err != nil {
-			return "", nil, fmt.Errorf("archive: parse: %w", err)
-		}
-		pt := part.Header.Get("Content-Type")
-		if strings.HasPrefix(pt, "multipart/") {
-			if name, b, err := findPDF(pt, part); name != "" || err != nil {
-				return name, b, err
-			}
-			continue
-		}
-		if ptype, _, _ := mime.ParseMediaType(pt); ptype == "application/pdf" {
-			b, err := io.ReadAll(part) // multipart decodes quoted-printable only
-			if err != nil {
-				return "", nil, err
-			}
-			if strings.EqualFold(part.Header.Get("Content-Transfer-Encoding"), "base64") {
-				b, err = decodeBase64(b)
-				if err != nil {
-					return "", nil, err
-				}
-			}
-			return part.FileName(), b, nil
-		}
-	}
-}
-
 // background runs the periodic work of a serving instance until ctx ends:
 // refreshing idle tokens before the provider forgets them.
 func (a *App) background(ctx context.Context) {
@@ -304,16 +210,4 @@ func (a *App) background(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-}
-
-func decodeBase64(b []byte) ([]byte, error) {
-	clean := bytes.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' || r == ' ' || r == '\t' {
-			return -1
-		}
-		return r
-	}, b)
-	out := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))
-	n, err := base64.StdEncoding.Decode(out, clean)
-	return out[:n], err
 }
