@@ -78,7 +78,7 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 		p.Setup.OAuth(a.OAuth)
 	}
 	a.Reports = &report.Renderer{}
-	reports := &storedReports{r: a.Reports, store: store}
+	reports := &report.Library{Renderer: a.Reports, Store: store}
 	a.Composer = &compose.Composer{Store: store, Reports: reports, Logger: logger, MessageIDDomain: cfg.MessageIDDomain}
 	a.Archive = &archive.Store{Root: filepath.Join(cfg.DataDir, "archive")}
 	recorder := &archive.Recorder{Files: a.Archive, Records: store, Logger: logger}
