@@ -96,11 +96,12 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	if p.Setup.Worker != nil {
 		p.Setup.Worker(a.Worker)
 	}
-	consent := &releasingConsent{Service: a.OAuth, Store: store, Logger: logger}
+	// A consent given in the browser releases the messages parked on it.
+	a.OAuth.Parked = a.Service
 	lim := cfg.Limits
 	a.HTTP = &envoihttp.Server{
 		Store: store, Pinger: store, Logger: logger,
-		Messages: a.Service, Consent: consent, Tester: flowTester{a.OAuth, a.Sender},
+		Messages: a.Service, Consent: a.OAuth, Tester: flowTester{a.OAuth, a.Sender},
 		Archive: a.Archive, Reports: reports,
 		Metrics:   promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}),
 		PublicURL: cfg.PublicURL, ReadTimeout: lim.ReadTimeout, UploadTimeout: lim.UploadTimeout, WriteTimeout: lim.WriteTimeout,
@@ -164,33 +165,6 @@ func (t flowTester) Test(ctx context.Context, flow, operator string) (envoi.Test
 		}
 		return out, err
 	})
-}
-
-// releasingConsent stores a consent and then releases the messages parked
-// while the identity waited for it, so sending resumes by itself.
-type releasingConsent struct {
-	*oauth.Service
-	Store  *sqlstore.Store
-	Logger *slog.Logger
-}
-
-func (c *releasingConsent) Callback(ctx context.Context, state, code, errParam, errDesc string) (*envoi.Token, string, error) {
-	tok, returnTo, err := c.Service.Callback(ctx, state, code, errParam, errDesc)
-	if err == nil {
-		c.release(ctx, tok)
-	}
-	return tok, returnTo, err
-}
-
-func (c *releasingConsent) release(ctx context.Context, tok *envoi.Token) {
-	n, err := c.Store.ReleaseParked(ctx, envoi.TokenKey{Flow: tok.Flow, Operator: tok.Operator})
-	if err != nil {
-		c.Logger.Error("releasing parked messages after consent", "flow", tok.Flow, "operator", tok.Operator, "err", err)
-		return
-	}
-	if n > 0 {
-		c.Logger.Info("consent given: parked messages released", "flow", tok.Flow, "operator", tok.Operator, "messages", n)
-	}
 }
 
 // background runs the periodic work of a serving instance until ctx ends:

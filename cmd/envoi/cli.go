@@ -310,7 +310,7 @@ func (p *Program) auth(ctx context.Context, args []string) error {
 	if err != nil {
 		return describe(err)
 	}
-	n, _ := app.Store.ReleaseParked(ctx, envoi.TokenKey{Flow: tok.Flow, Operator: tok.Operator})
+	n, _ := app.Service.ReleaseParked(ctx, envoi.TokenKey{Flow: tok.Flow, Operator: tok.Operator}) // logged when it fails
 	fmt.Fprintf(p.Stdout, "Authenticated as %s for flow %s; the token is stored encrypted and refreshed by envoi.\n", tok.Email, tok.Flow)
 	if n > 0 {
 		fmt.Fprintf(p.Stdout, "%d message(s) waiting for this consent are queued again.\n", n)
