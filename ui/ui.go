@@ -85,9 +85,9 @@ type TokenState struct {
 const (
 	// SettingSystemSender is the code of the operator the UI sends its own
 	// mail as (password recovery). Without it, recovery is refused.
-	SettingSystemSender = "system_sender"
+	SettingSystemSender = envoi.SettingSystemSender
 	// SettingSystemCompany is the company of those mails (optional).
-	SettingSystemCompany = "system_company"
+	SettingSystemCompany = envoi.SettingSystemCompany
 )
 
 // RecoveryFlow is the document flow of password recovery mails.

@@ -15,6 +15,7 @@ import (
 	"envoi/compose"
 	"envoi/filename"
 	envoihttp "envoi/http"
+	"envoi/notice"
 	"envoi/oauth"
 	"envoi/queue"
 	"envoi/report"
@@ -69,7 +70,6 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 
 	a.OAuth = &oauth.Service{Store: store, PublicURL: cfg.PublicURL, Logger: logger,
 		OnTokenCall: func(outcome string) { refreshes.WithLabelValues(outcome).Inc() }}
-	a.OAuth.Notify = a.consentAlert
 	a.Sender = &smtp.Sender{Tokens: a.OAuth, Logger: logger, CAFile: cfg.SMTPCAFile}
 	if p.Setup.SMTP != nil {
 		p.Setup.SMTP(a.Sender)
@@ -98,6 +98,9 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	}
 	// A consent given in the browser releases the messages parked on it.
 	a.OAuth.Parked = a.Service
+	// A token that dies is mailed to the administrators.
+	alerts := &notice.ConsentAlerts{Store: store, Messages: a.Service, PublicURL: cfg.PublicURL, Logger: logger}
+	a.OAuth.Notify = alerts.Notify
 	lim := cfg.Limits
 	a.HTTP = &envoihttp.Server{
 		Store: store, Pinger: store, Logger: logger,
