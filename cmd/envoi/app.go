@@ -32,6 +32,7 @@ type App struct {
 	Store    *sqlstore.Store
 	OAuth    *oauth.Service
 	Sender   *smtp.Sender
+	Tester   *oauth.Tester
 	Reports  *report.Renderer
 	Composer *compose.Composer
 	Archive  *archive.Store
@@ -101,10 +102,11 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	// A token that dies is mailed to the administrators.
 	alerts := &notice.ConsentAlerts{Store: store, Messages: a.Service, PublicURL: cfg.PublicURL, Logger: logger}
 	a.OAuth.Notify = alerts.Notify
+	a.Tester = &oauth.Tester{OAuth: a.OAuth, Mail: a.Sender}
 	lim := cfg.Limits
 	a.HTTP = &envoihttp.Server{
 		Store: store, Pinger: store, Logger: logger,
-		Messages: a.Service, Consent: a.OAuth, Tester: flowTester{a.OAuth, a.Sender},
+		Messages: a.Service, Consent: a.OAuth, Tester: a.Tester,
 		Archive: a.Archive, Reports: reports,
 		Metrics:   promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}),
 		PublicURL: cfg.PublicURL, ReadTimeout: lim.ReadTimeout, UploadTimeout: lim.UploadTimeout, WriteTimeout: lim.WriteTimeout,
@@ -120,8 +122,8 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 		return nil, err
 	}
 	adminUI := &ui.Server{
-		Store: store, Messages: a.Service, Consent: a.OAuth, Tester: flowTester{a.OAuth, a.Sender},
-		Health: tokenHealth(a.OAuth), NewAPIKey: envoihttp.NewAPIKey, FileName: filename.Render,
+		Store: store, Messages: a.Service, Consent: a.OAuth, Tester: a.Tester,
+		Health: a.OAuth.Health, NewAPIKey: envoihttp.NewAPIKey, FileName: filename.Render,
 		PublicURL: cfg.PublicURL, Logger: logger, Key: key,
 		ReadTimeout: lim.ReadTimeout, UploadTimeout: lim.UploadTimeout, WriteTimeout: lim.WriteTimeout,
 		HashConcurrency: lim.LoginConcurrency, MaxFailedLogins: lim.LoginFailures, MaxClientFailures: lim.LoginClientFailures,
@@ -149,25 +151,6 @@ func (c composerAdapter) Compose(ctx context.Context, m *envoi.Message) (queue.C
 		return nil, err
 	}
 	return mail, nil
-}
-
-// flowTester runs a flow's Test action: the OAuth part, then an SMTP probe
-// (connect, TLS, AUTH, MAIL FROM, RCPT TO, RSET) that sends nothing.
-type flowTester struct {
-	oauth  *oauth.Service
-	sender *smtp.Sender
-}
-
-func (t flowTester) Test(ctx context.Context, flow, operator string) (envoi.TestResult, error) {
-	return t.oauth.Test(ctx, flow, operator, func(ctx context.Context, id envoi.Identity) ([]envoi.TestStep, error) {
-		from := id.Username
-		steps, err := t.sender.Probe(ctx, id, from, from)
-		out := make([]envoi.TestStep, len(steps))
-		for i, s := range steps {
-			out[i] = envoi.TestStep{Name: s.Name, OK: s.OK, Detail: s.Detail}
-		}
-		return out, err
-	})
 }
 
 // background runs the periodic work of a serving instance until ctx ends:

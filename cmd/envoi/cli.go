@@ -359,7 +359,7 @@ func (p *Program) test(ctx context.Context, args []string) error {
 		return err
 	}
 	defer app.Close()
-	res, err := flowTester{app.OAuth, app.Sender}.Test(ctx, flow, operator)
+	res, err := app.Tester.Test(ctx, flow, operator)
 	for _, s := range res.Steps {
 		mark := "ok  "
 		if !s.OK {
