@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -151,23 +150,4 @@ func (c composerAdapter) Compose(ctx context.Context, m *envoi.Message) (queue.C
 		return nil, err
 	}
 	return mail, nil
-}
-
-// background runs the periodic work of a serving instance until ctx ends:
-// refreshing idle tokens before the provider forgets them.
-func (a *App) background(ctx context.Context) {
-	t := time.NewTicker(6 * time.Hour)
-	defer t.Stop()
-	for {
-		if n, err := a.OAuth.KeepAlive(ctx, 30*24*time.Hour); err != nil {
-			a.Logger.Warn("keeping idle tokens alive", "err", err)
-		} else if n > 0 {
-			a.Logger.Info("idle tokens refreshed", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
