@@ -56,7 +56,7 @@ func (r *Recorder) Sent(ctx context.Context, m *envoi.Message, eml []byte) {
 	}
 	doc, err := FirstPDF(eml)
 	if err == nil {
-		err = r.Record(ctx, m, rule, doc, eml)
+		err = r.Record(ctx, m, rule.FileType, doc, eml)
 	}
 	if err != nil {
 		r.logger().Error("archiving a sent document failed", "message", m.ID, "err", err)
@@ -64,9 +64,10 @@ func (r *Recorder) Sent(ctx context.Context, m *envoi.Message, eml []byte) {
 }
 
 // Record stores doc (nil when the message carried none) and eml with m's
-// business entity, as rule files them. It returns the first error of the
-// files or of the store.
-func (r *Recorder) Record(ctx context.Context, m *envoi.Message, rule *envoi.FileNameRule, doc *envoi.Attachment, eml []byte) error {
+// business entity, the document filed as fileType (the file-name rule's).
+// It is the part of Sent for a caller that has the document in hand. It
+// returns the first error of the files or of the store.
+func (r *Recorder) Record(ctx context.Context, m *envoi.Message, fileType string, doc *envoi.Attachment, eml []byte) error {
 	if m.Request.Entity == nil {
 		return envoi.Errorf(envoi.EInvalidInput, "archive: message %s has no business entity", m.ID)
 	}
@@ -77,7 +78,7 @@ func (r *Recorder) Record(ctx context.Context, m *envoi.Message, rule *envoi.Fil
 		}
 		return r.Records.PutArchivedDocument(ctx, &envoi.ArchivedDocument{
 			EntityType: m.Request.Entity.Type, EntityID: m.Request.Entity.ID, DocumentFlow: m.Request.DocumentFlow,
-			MessageID: m.ID, FileName: name, FileType: rule.FileType, ContentType: contentType, Size: size, SHA256: sha,
+			MessageID: m.ID, FileName: name, FileType: fileType, ContentType: contentType, Size: size, SHA256: sha,
 		})
 	}
 	if doc != nil {
