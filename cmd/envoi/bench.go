@@ -29,7 +29,7 @@ import (
 
 	"envoi"
 	envoihttp "envoi/http"
-	"envoi/internal/testmail"
+	"envoi/internal/benchpeer"
 	"envoi/secret"
 	"envoi/smtp"
 )
@@ -68,10 +68,10 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.operators, "operators", 1, "operators (mailboxes) the messages are sent as, in turn")
 	fs.IntVar(&o.smtpConns, "smtp-conns", 0, "SMTP connections per mailbox (0: the sender's default)")
 	fs.StringVar(&o.databaseURL, "database-url", "", "empty: SQLite in a temporary directory; postgres://...: a new database is made on that server for the run and dropped after it")
-	fs.StringVar(&o.smtpAddr, "smtp", "", "host:port of an external SMTP sink (e.g. Postfix's smtp-sink on 127.0.0.1); empty: a built-in sink on loopback (STARTTLS, XOAUTH2 checked)")
-	fs.StringVar(&o.sink, "sink", "builtin", "the loopback sink when --smtp is empty: builtin (a lean sink reading DATA in large slices, STARTTLS, XOAUTH2 checked) or testmail (internal/testmail's go-smtp server, whose DATA reader costs about 1 ms of CPU per 100 KB message)")
+	fs.StringVar(&o.smtpAddr, "smtp", "", "host:port of an external SMTP sink (e.g. Postfix's smtp-sink on 127.0.0.1); empty: a built-in sink on loopback (STARTTLS, credentials checked)")
+	fs.StringVar(&o.sink, "sink", "builtin", "the loopback sink when --smtp is empty: builtin (a lean sink reading DATA in large slices, STARTTLS, XOAUTH2, OAUTHBEARER and PLAIN checked), the only one")
 	fs.StringVar(&o.smtpSecurity, "smtp-security", "none", "security of the external sink: none, starttls or tls")
-	fs.StringVar(&o.smtpAuth, "smtp-auth", "xoauth2", "xoauth2 (an OAuth 2.0 flow, tokens from the built-in provider) or none (a basic SMTP flow without credentials: Postfix's smtp-sink answers AUTH with 250, which no client takes for a success)")
+	fs.StringVar(&o.smtpAuth, "smtp-auth", "xoauth2", "xoauth2 or oauthbearer (an OAuth 2.0 flow, tokens from the built-in provider, that SASL mechanism), plain (a basic SMTP flow with a password per operator) or none (a basic SMTP flow without credentials: Postfix's smtp-sink answers AUTH with 250, which no client takes for a success)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile at the end of the run to this file")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up when the run has not ended after this long")
@@ -80,11 +80,13 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if o.sink != "builtin" && o.sink != "testmail" {
-		return fmt.Errorf("%w: --sink must be builtin or testmail", errUsage)
+	if o.sink != "builtin" {
+		return fmt.Errorf("%w: --sink must be builtin (the testmail sink is gone: the envoi binary links no test code)", errUsage)
 	}
-	if o.smtpAuth != "xoauth2" && o.smtpAuth != "none" {
-		return fmt.Errorf("%w: --smtp-auth must be xoauth2 or none", errUsage)
+	switch o.smtpAuth {
+	case "xoauth2", "oauthbearer", "plain", "none":
+	default:
+		return fmt.Errorf("%w: --smtp-auth must be xoauth2, oauthbearer, plain or none", errUsage)
 	}
 	if o.count <= 0 || o.clients <= 0 || o.attachmentKB < 0 || o.operators <= 0 {
 		return fmt.Errorf("%w: --count, --clients and --operators must be positive, --attachment-kb not negative", errUsage)
@@ -112,9 +114,8 @@ func loopback(hostport string) bool {
 type benchRun struct {
 	o        benchOptions
 	out      io.Writer
-	provider *benchProvider
-	sink     *testmail.SMTPServer
-	lean     *benchSink
+	provider *benchpeer.Provider
+	sink     *benchpeer.Sink
 
 	start    time.Time
 	cpuStart time.Duration
@@ -142,7 +143,7 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	}
 	defer os.RemoveAll(dir)
 
-	r.provider, err = startBenchProvider()
+	r.provider, err = benchpeer.StartProvider()
 	if err != nil {
 		return err
 	}
@@ -151,22 +152,14 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	endpoint := envoi.SMTPServer{Security: o.smtpSecurity}
 	var roots *x509.CertPool
 	switch {
-	case o.smtpAddr == "" && o.sink == "testmail":
-		r.sink, err = testmail.NewSMTPServer(testmail.SMTPOptions{Sink: true, ValidateToken: r.provider.validate})
+	case o.smtpAddr == "":
+		r.sink, err = benchpeer.StartSink(benchpeer.SinkOptions{Token: r.provider.Validate, Password: checkBenchPassword})
 		if err != nil {
 			return err
 		}
 		defer r.sink.Close()
-		endpoint = r.sink.Endpoint()
+		endpoint = envoi.SMTPServer{Host: "127.0.0.1", Port: r.sink.Port(), Security: envoi.SecuritySTARTTLS}
 		roots = r.sink.RootCAs
-	case o.smtpAddr == "":
-		r.lean, err = startBenchSink(r.provider.validate)
-		if err != nil {
-			return err
-		}
-		defer r.lean.Close()
-		endpoint = envoi.SMTPServer{Host: "127.0.0.1", Port: r.lean.port(), Security: envoi.SecuritySTARTTLS}
-		roots = r.lean.RootCAs
 	default:
 		host, port, _ := net.SplitHostPort(o.smtpAddr)
 		endpoint.Host = host
@@ -192,6 +185,9 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		}
 		if o.smtpConns > 0 {
 			s.MaxConnsPerMailbox = o.smtpConns
+		}
+		if o.smtpAuth == "oauthbearer" {
+			s.OAuthMechanism = smtp.MechOAuthBearer
 		}
 	}
 	app, err := bp.newApp(ctx, cfg, logger)
@@ -352,7 +348,7 @@ func benchDatabase(ctx context.Context, o benchOptions) (string, func(), error) 
 // OAuth 2.0 flow on the built-in provider and the sink, their tokens (as a
 // consent would leave them, the access token already expired so the first
 // send refreshes it), the BL mail setting and an API key.
-func benchConfigure(ctx context.Context, app *App, provider *benchProvider, endpoint envoi.SMTPServer, n int, auth string) (string, []string, error) {
+func benchConfigure(ctx context.Context, app *App, provider *benchpeer.Provider, endpoint envoi.SMTPServer, n int, auth string) (string, []string, error) {
 	st := app.Store
 	if err := st.PutCompany(ctx, &envoi.Company{Code: "FORTERRO", Name: "Forterro", FooterText: "Forterro SAS — 1 rue de la Paix, Paris"}); err != nil {
 		return "", nil, err
@@ -360,17 +356,21 @@ func benchConfigure(ctx context.Context, app *App, provider *benchProvider, endp
 	ops := make([]string, n)
 	for i := range ops {
 		ops[i] = fmt.Sprintf("bench%02d", i+1)
-		if err := st.PutOperator(ctx, &envoi.Operator{Code: ops[i], Name: "Bench " + ops[i], Email: ops[i] + "@example.com", OAuthEnabled: true}); err != nil {
+		op := &envoi.Operator{Code: ops[i], Name: "Bench " + ops[i], Email: ops[i] + "@example.com", OAuthEnabled: true}
+		if auth == "plain" {
+			op.OAuthEnabled, op.SMTPPassword = false, benchPassword(op.Email)
+		}
+		if err := st.PutOperator(ctx, op); err != nil {
 			return "", nil, err
 		}
 	}
 	flow := &envoi.AuthFlow{
 		Code: "BENCH", Name: "bench", Kind: envoi.KindOAuth2, Preset: envoi.PresetGeneric,
-		Scope: "smtp", AuthURL: provider.url + "/authorize", TokenURL: provider.url + "/token",
+		Scope: "smtp", AuthURL: provider.URL + "/authorize", TokenURL: provider.URL + "/token",
 		ClientID: "bench-client", ClientSecret: "bench-secret", RedirectURL: "http://127.0.0.1/oauth/callback",
 		SMTP: endpoint, MaxAttachmentsMB: 25, Operators: ops,
 	}
-	if auth == "none" {
+	if auth == "none" || auth == "plain" {
 		flow = &envoi.AuthFlow{Code: "BENCH", Name: "bench", Kind: envoi.KindSMTPBasic, SMTP: endpoint, MaxAttachmentsMB: 25, Operators: ops}
 	}
 	if err := st.PutAuthFlow(ctx, flow); err != nil {
@@ -378,12 +378,12 @@ func benchConfigure(ctx context.Context, app *App, provider *benchProvider, endp
 	}
 	now := time.Now()
 	for _, op := range ops {
-		if auth == "none" {
+		if flow.Kind != envoi.KindOAuth2 {
 			break
 		}
 		err := st.SaveToken(ctx, &envoi.Token{
 			Flow: flow.Code, Operator: op, ClientID: flow.ClientID, Provider: flow.Preset, Email: op + "@example.com",
-			Expiry: now.Add(-time.Minute), AccessToken: "expired", RefreshToken: provider.refreshToken(op + "@example.com"),
+			Expiry: now.Add(-time.Minute), AccessToken: "expired", RefreshToken: provider.RefreshToken(op + "@example.com"),
 			Status: envoi.TokenValid, ConsentedAt: now, RefreshedAt: now.Add(-time.Hour), StatusChanged: now,
 		})
 		if err != nil {
@@ -539,12 +539,9 @@ func (r *benchRun) report(acceptEnd time.Time, _ string) {
 	fmt.Fprintf(w, "                                                 accept-to-sent   p50 %8s  p99 %8s\n", pct(r.deliveryLat, 50), pct(r.deliveryLat, 99))
 	cpu := cpuTime() - r.cpuStart
 	fmt.Fprintf(w, "failed %d, SMTP sends %d, token endpoint calls %d, peak memory (VmHWM) %s, CPU %.1fs (%.2f ms a message, %d cores)\n",
-		r.failed.Load(), len(r.sendLat), r.provider.calls.Load(), peakRSS(), cpu.Seconds(), float64(cpu.Microseconds())/1000/n, runtime.NumCPU())
-	if r.lean != nil {
-		fmt.Fprintf(w, "sink: %d messages, %.1f MB, %d connections, %d AUTH commands\n", r.lean.messages.Load(), float64(r.lean.bytes.Load())/1e6, r.lean.conns.Load(), r.lean.auths.Load())
-	}
+		r.failed.Load(), len(r.sendLat), r.provider.Calls(), peakRSS(), cpu.Seconds(), float64(cpu.Microseconds())/1000/n, runtime.NumCPU())
 	if r.sink != nil {
-		fmt.Fprintf(w, "sink: %d messages, %.1f MB, %d connections, %d AUTH commands\n", r.sink.MessageCount(), float64(r.sink.BytesReceived())/1e6, r.sink.Connections(), r.sink.AuthCommands())
+		fmt.Fprintf(w, "sink: %d messages, %.1f MB, %d connections, %d AUTH commands\n", r.sink.Messages(), float64(r.sink.Bytes())/1e6, r.sink.Connections(), r.sink.AuthCommands())
 	}
 }
 
@@ -577,54 +574,13 @@ func peakRSS() string {
 	return "unknown"
 }
 
-// benchProvider is a minimal OAuth 2.0 token endpoint on loopback: it
-// answers refresh_token grants with new access tokens, counts its calls,
-// and lets the sink check the tokens it issued.
-type benchProvider struct {
-	url    string
-	srv    *http.Server
-	calls  atomic.Int64
-	tokens sync.Map // access token -> user
-}
+// benchPassword is the SMTP password of the operator whose address is user
+// with --smtp-auth plain.
+func benchPassword(user string) string { return "pw." + user }
 
-func startBenchProvider() (*benchProvider, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	p := &benchProvider{url: "http://" + ln.Addr().String()}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /token", p.token)
-	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go p.srv.Serve(ln)
-	return p, nil
-}
-
-func (p *benchProvider) Close() { p.srv.Close() }
-
-func (p *benchProvider) refreshToken(user string) string { return "rt." + user }
-
-func (p *benchProvider) token(w http.ResponseWriter, r *http.Request) {
-	p.calls.Add(1)
-	w.Header().Set("Content-Type", "application/json")
-	rt := r.PostFormValue("refresh_token")
-	user, ok := strings.CutPrefix(rt, "rt.")
-	if r.PostFormValue("grant_type") != "refresh_token" || !ok {
-		w.WriteHeader(http.StatusBadRequest)
-		_, _ = io.WriteString(w, `{"error":"invalid_grant","error_description":"unknown refresh token"}`)
-		return
-	}
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	at := "at." + hex.EncodeToString(b)
-	p.tokens.Store(at, user)
-	_ = json.NewEncoder(w).Encode(map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": 3600, "refresh_token": rt, "scope": "smtp"})
-}
-
-func (p *benchProvider) validate(user, token string) error {
-	u, ok := p.tokens.Load(token)
-	if !ok || (user != "" && u.(string) != user) {
-		return errors.New("invalid token")
+func checkBenchPassword(user, password string) error {
+	if password != benchPassword(user) {
+		return errors.New("bench: wrong password")
 	}
 	return nil
 }

@@ -37,3 +37,27 @@ func TestBench(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchMechanisms runs envoi bench small with each credential the
+// built-in sink checks besides XOAUTH2: OAUTHBEARER with a token from the
+// built-in provider, PLAIN with an operator's password.
+func TestBenchMechanisms(t *testing.T) {
+	for _, tc := range []struct{ auth, calls string }{{"oauthbearer", "1"}, {"plain", "0"}} {
+		t.Run(tc.auth, func(t *testing.T) {
+			var out syncBuffer
+			p := &main.Program{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
+			args := []string{"bench", "--count", "20", "--attachment-kb", "5", "--clients", "2", "--workers", "2", "--smtp-auth", tc.auth}
+			if code := p.Main(context.Background(), args); code != 0 {
+				t.Fatalf("envoi bench: exit %d\n%s", code, out.String())
+			}
+			for _, want := range []string{
+				`(?m)^failed 0, SMTP sends 20, token endpoint calls ` + tc.calls + `,`,
+				`(?m)^sink: 20 messages, .*, [1-9]\d* AUTH commands`,
+			} {
+				if !regexp.MustCompile(want).MatchString(out.String()) {
+					t.Errorf("output lacks %s:\n%s", want, out.String())
+				}
+			}
+		})
+	}
+}

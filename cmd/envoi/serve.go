@@ -56,6 +56,28 @@ func (p *Program) setup(name, synopsis string, args []string, more func(fs *flag
 	return cfg, newLogger(p.Stderr, cfg.LogLevel, cfg.LogFormat), nil
 }
 
+// withStore runs a command that works on the store: it parses the command's
+// flags (the storage ones and those more registers), calls check (usage
+// errors, before anything is opened), opens and migrates the store, runs fn
+// and closes the store.
+func (p *Program) withStore(ctx context.Context, name, synopsis string, args []string, more func(*flag.FlagSet), check func() error, fn func(cfg *Config, store *sqlstore.Store) error) error {
+	cfg, logger, err := p.setup(name, synopsis, args, more)
+	if err != nil {
+		return err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	store, err := p.openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return fn(cfg, store)
+}
+
 func (p *Program) serve(ctx context.Context, args []string) error {
 	var sending, limits func(*Config) error
 	cfg, logger, err := p.setup("serve", "serve [flags]", args, func(fs *flag.FlagSet) {

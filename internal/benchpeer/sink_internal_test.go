@@ -1,4 +1,4 @@
-package main
+package benchpeer
 
 import (
 	"bufio"
@@ -24,9 +24,9 @@ func (c *chunks) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// TestBenchSinkData finds the end of each message wherever the reads cut
+// TestSinkData finds the end of each message wherever the reads cut
 // it, and reads nothing past it.
-func TestBenchSinkData(t *testing.T) {
+func TestSinkData(t *testing.T) {
 	msgs := []string{
 		"",
 		"a\r\n",
@@ -35,7 +35,6 @@ func TestBenchSinkData(t *testing.T) {
 		"line\r\n..\r\n\r\n",
 		strings.Repeat("0123456789abcdef\r\n", 5000),
 	}
-	s := &benchSink{}
 	for seed := range uint64(50) {
 		var stream strings.Builder
 		for _, m := range msgs {
@@ -46,7 +45,7 @@ func TestBenchSinkData(t *testing.T) {
 			r = bufio.NewReaderSize(strings.NewReader(stream.String()), 16)
 		}
 		for i := range msgs {
-			n, err := s.data(r)
+			n, err := readData(r)
 			if err != nil {
 				t.Fatalf("seed %d, message %d: %v", seed, i, err)
 			}
