@@ -60,3 +60,21 @@ type OAuthState struct {
 
 // OAuthStateTTL is how long a consent link works.
 const OAuthStateTTL = 10 * time.Minute
+
+// TokenHealth is the state of one identity's token, for the admin's token
+// health screen (oauth.Service.Health lists them).
+type TokenHealth struct {
+	Flow     string `json:"flow"`
+	Operator string `json:"operator"` // "" for the flow's generic mailbox
+	Email    string `json:"email"`
+	// Status is valid, consent_required or never_consented.
+	Status       string `json:"status"`
+	NeedsConsent bool   `json:"needs_consent"`
+	// Since is when the status last changed (zero for never_consented).
+	Since time.Time `json:"since"`
+	// LastError is the provider's text when it refused the token.
+	LastError   string    `json:"last_error,omitempty"`
+	Expiry      time.Time `json:"expiry"`
+	RefreshedAt time.Time `json:"refreshed_at"`
+	ConsentedAt time.Time `json:"consented_at"`
+}

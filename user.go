@@ -121,6 +121,16 @@ type UserService interface {
 	TakePasswordReset(ctx context.Context, hash []byte) (*PasswordReset, error)
 }
 
+// Settings keys shared by the admin UI and envoi's own mail.
+const (
+	// SettingSystemSender is the code of the operator envoi sends its own
+	// mail as (password recovery, consent alerts). Without it, recovery is
+	// refused and alerts are only logged.
+	SettingSystemSender = "system_sender"
+	// SettingSystemCompany is the company of those mails (optional).
+	SettingSystemCompany = "system_company"
+)
+
 // SettingService stores the admin UI's few settings by key.
 type SettingService interface {
 	// Settings returns every setting stored (an empty map when none).

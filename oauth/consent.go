@@ -201,7 +201,8 @@ func (s *Service) StartConsent(ctx context.Context, flowCode, operator, returnTo
 // known. Errors: the provider's refusal mapped (EOAuthRedirectMismatch,
 // EOAuthInvalidClient, EOAuthProvider with Details["provider_text"]),
 // EConsentWrongMailbox naming both addresses. The errors' details carry the
-// flow, operator and language of the consent for the page shown.
+// flow, operator and language of the consent for the page shown. Once the
+// token is stored, Parked (when set) releases the messages waiting for it.
 func (s *Service) Callback(ctx context.Context, state, code, errParam, errDesc string) (*envoi.Token, string, error) {
 	if state == "" {
 		return nil, "", envoi.Errorf(envoi.EOAuthState, "the provider's answer has no state")
@@ -217,6 +218,10 @@ func (s *Service) Callback(ctx context.Context, state, code, errParam, errDesc s
 	if err != nil {
 		e := envoi.AsError(err)
 		return nil, st.ReturnTo, e.WithDetail("flow", st.Flow).WithDetail("operator", st.Operator).WithDetail("language", st.Language)
+	}
+	if s.Parked != nil {
+		// The consent stands whether or not this works; the releaser logs.
+		_, _ = s.Parked.ReleaseParked(ctx, envoi.TokenKey{Flow: tok.Flow, Operator: tok.Operator})
 	}
 	return tok, st.ReturnTo, nil
 }

@@ -14,37 +14,19 @@ import (
 // consent and never did.
 const StatusNeverConsented = "never_consented"
 
-// TokenHealth is the state of one identity's token, for the admin's token
-// health screen.
-type TokenHealth struct {
-	Flow     string `json:"flow"`
-	Operator string `json:"operator"` // "" for the flow's generic mailbox
-	Email    string `json:"email"`
-	// Status is valid, consent_required or never_consented.
-	Status       string `json:"status"`
-	NeedsConsent bool   `json:"needs_consent"`
-	// Since is when the status last changed (zero for never_consented).
-	Since time.Time `json:"since"`
-	// LastError is the provider's text when it refused the token.
-	LastError   string    `json:"last_error,omitempty"`
-	Expiry      time.Time `json:"expiry"`
-	RefreshedAt time.Time `json:"refreshed_at"`
-	ConsentedAt time.Time `json:"consented_at"`
-}
-
 // Health lists every stored token and every identity that should have one
 // and has none (an OAuth-enabled operator of a consent flow, or a generic
 // mailbox), those needing consent first, then by flow and operator.
-func (s *Service) Health(ctx context.Context) ([]TokenHealth, error) {
+func (s *Service) Health(ctx context.Context) ([]envoi.TokenHealth, error) {
 	tokens, err := s.Store.Tokens(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("oauth: health: %w", err)
 	}
 	have := map[envoi.TokenKey]bool{}
-	var out []TokenHealth
+	var out []envoi.TokenHealth
 	for _, t := range tokens {
 		have[envoi.TokenKey{Flow: t.Flow, Operator: t.Operator}] = true
-		out = append(out, TokenHealth{
+		out = append(out, envoi.TokenHealth{
 			Flow: t.Flow, Operator: t.Operator, Email: t.Email, Status: t.Status,
 			NeedsConsent: t.Status == envoi.TokenConsentRequired, Since: t.StatusChanged,
 			LastError: t.LastError, Expiry: t.Expiry, RefreshedAt: t.RefreshedAt, ConsentedAt: t.ConsentedAt,
@@ -74,15 +56,15 @@ func (s *Service) Health(ctx context.Context) ([]TokenHealth, error) {
 
 // expectedIdentities returns, as never_consented, each identity a consent
 // flow sends as.
-func (s *Service) expectedIdentities(ctx context.Context) ([]TokenHealth, error) {
+func (s *Service) expectedIdentities(ctx context.Context) ([]envoi.TokenHealth, error) {
 	flows, err := s.Store.AuthFlows(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var ops []*envoi.Operator
-	var out []TokenHealth
-	never := func(flow, operator, email string) TokenHealth {
-		return TokenHealth{Flow: flow, Operator: operator, Email: email, Status: StatusNeverConsented, NeedsConsent: true}
+	var out []envoi.TokenHealth
+	never := func(flow, operator, email string) envoi.TokenHealth {
+		return envoi.TokenHealth{Flow: flow, Operator: operator, Email: email, Status: StatusNeverConsented, NeedsConsent: true}
 	}
 	for _, f := range flows {
 		if f.Kind != envoi.KindOAuth2 || appOnly(f) {

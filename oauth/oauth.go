@@ -47,6 +47,12 @@ type Store interface {
 	SetTokenAuthLearned(ctx context.Context, flow, method string) error
 }
 
+// ParkedReleaser makes the messages parked on an identity's consent due
+// again; it reports their number, and logs its own outcome.
+type ParkedReleaser interface {
+	ReleaseParked(ctx context.Context, key envoi.TokenKey) (int, error)
+}
+
 // MicrosoftNativeRedirect is Microsoft's redirect URI for native apps: the
 // browser ends on it and the person pastes the address back (PasteConsent).
 const MicrosoftNativeRedirect = "https://login.live.com/oauth20_desktop.srf"
@@ -73,6 +79,11 @@ type Service struct {
 	// Notify, when set, is called once when an identity becomes
 	// consent_required, by the instance that recorded it.
 	Notify func(ctx context.Context, key envoi.TokenKey, err *envoi.Error)
+	// Parked, when set, is given the identity of each consent completed
+	// through Callback, so that the messages parked while it waited are
+	// sent (queue.Service implements it). The terminal's consents return
+	// the token to their caller, who does the same.
+	Parked ParkedReleaser
 	// OnTokenCall, when set, is told the outcome of each call to a token
 	// endpoint for a refresh or an app-only token, for metrics: "ok",
 	// "consent_required" (grant refused), "temporary" (unreachable, 5xx,

@@ -166,6 +166,27 @@ func (s *Service) Retry(ctx context.Context, id string) (*envoi.Message, error) 
 	return s.Store.Message(ctx, id)
 }
 
+// ReleaseParked makes the messages parked while key waited for consent due
+// now, so sending resumes by itself once the identity has consented: the
+// web consent's callback and the terminal's "auth login" both call it. It
+// returns how many were released, and logs that count or its error.
+func (s *Service) ReleaseParked(ctx context.Context, key envoi.TokenKey) (int, error) {
+	n, err := s.Store.ReleaseParked(ctx, key)
+	log := s.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("flow", key.Flow, "operator", key.Operator)
+	if err != nil {
+		log.Error("releasing parked messages after consent", "err", err)
+		return 0, err
+	}
+	if n > 0 {
+		log.Info("consent given: parked messages released", "messages", n)
+	}
+	return n, nil
+}
+
 // Changed wakes whoever waits on m; the worker calls it on each change.
 func (s *Service) Changed(m *envoi.Message) {
 	s.mu.Lock()

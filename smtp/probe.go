@@ -16,25 +16,18 @@ const (
 	StepRset    = "rset"
 )
 
-// ProbeStep is the outcome of one step of a flow's Test action.
-type ProbeStep struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
-}
-
 // Probe checks that id can send through its flow without sending: it
 // connects, secures the connection, authenticates, and has the server
 // accept MAIL FROM from and RCPT TO rcpt (from when rcpt is empty) before
 // RSET. It returns the steps run, the failed one last, and that step's
 // error (an *envoi.Error as Send's). The connection is not pooled.
-func (s *Sender) Probe(ctx context.Context, id envoi.Identity, from, rcpt string) ([]ProbeStep, error) {
-	var steps []ProbeStep
+func (s *Sender) Probe(ctx context.Context, id envoi.Identity, from, rcpt string) ([]envoi.TestStep, error) {
+	var steps []envoi.TestStep
 	step := func(name string, err error, detail string) {
 		if err != nil {
 			detail = failureDetail(err)
 		}
-		steps = append(steps, ProbeStep{Name: name, OK: err == nil, Detail: detail})
+		steps = append(steps, envoi.TestStep{Name: name, OK: err == nil, Detail: detail})
 	}
 	t, err := targetOf(id)
 	if err != nil {

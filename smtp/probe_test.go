@@ -7,10 +7,9 @@ import (
 
 	"envoi"
 	"envoi/internal/testmail"
-	"envoi/smtp"
 )
 
-func stepNames(steps []smtp.ProbeStep) string {
+func stepNames(steps []envoi.TestStep) string {
 	var b strings.Builder
 	for i, s := range steps {
 		if i > 0 {

@@ -67,27 +67,15 @@ type Tester interface {
 }
 
 // TokenState is one identity's token as the token health screen shows it.
-type TokenState struct {
-	Flow     string
-	Operator string // "" for the flow's generic mailbox
-	Email    string
-	// Status is valid, consent_required or never_consented.
-	Status       string
-	NeedsConsent bool
-	Since        time.Time
-	LastError    string
-	Expiry       time.Time
-	RefreshedAt  time.Time
-	ConsentedAt  time.Time
-}
+type TokenState = envoi.TokenHealth
 
 // Settings keys of the UI.
 const (
 	// SettingSystemSender is the code of the operator the UI sends its own
 	// mail as (password recovery). Without it, recovery is refused.
-	SettingSystemSender = "system_sender"
+	SettingSystemSender = envoi.SettingSystemSender
 	// SettingSystemCompany is the company of those mails (optional).
-	SettingSystemCompany = "system_company"
+	SettingSystemCompany = envoi.SettingSystemCompany
 )
 
 // RecoveryFlow is the document flow of password recovery mails.
@@ -102,7 +90,7 @@ type Server struct {
 	Consent  Consent
 	Tester   Tester
 	// Health lists the tokens and the identities waiting for consent
-	// (oauth.Service.Health, converted); without it the token screen
+	// (oauth.Service.Health); without it the token screen
 	// lists the stored tokens only.
 	Health func(ctx context.Context) ([]TokenState, error)
 	// NewAPIKey makes a key and its record holding only the key's hash

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"envoi"
-	"envoi/oauth"
 	"envoi/sqlstore"
 	"envoi/ui"
 )
@@ -131,22 +130,4 @@ func (p *Program) adminPassword(ctx context.Context, args []string) error {
 		}
 		return nil
 	})
-}
-
-// tokenHealth gives the admin UI the OAuth service's token health.
-func tokenHealth(o *oauth.Service) func(ctx context.Context) ([]ui.TokenState, error) {
-	return func(ctx context.Context) ([]ui.TokenState, error) {
-		list, err := o.Health(ctx)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]ui.TokenState, len(list))
-		for i, h := range list {
-			out[i] = ui.TokenState{
-				Flow: h.Flow, Operator: h.Operator, Email: h.Email, Status: h.Status, NeedsConsent: h.NeedsConsent,
-				Since: h.Since, LastError: h.LastError, Expiry: h.Expiry, RefreshedAt: h.RefreshedAt, ConsentedAt: h.ConsentedAt,
-			}
-		}
-		return out, nil
-	}
 }

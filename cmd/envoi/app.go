@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"path/filepath"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -16,6 +14,7 @@ import (
 	"envoi/compose"
 	"envoi/filename"
 	envoihttp "envoi/http"
+	"envoi/notice"
 	"envoi/oauth"
 	"envoi/queue"
 	"envoi/report"
@@ -32,6 +31,7 @@ type App struct {
 	Store    *sqlstore.Store
 	OAuth    *oauth.Service
 	Sender   *smtp.Sender
+	Tester   *oauth.Tester
 	Reports  *report.Renderer
 	Composer *compose.Composer
 	Archive  *archive.Store
@@ -70,7 +70,6 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 
 	a.OAuth = &oauth.Service{Store: store, PublicURL: cfg.PublicURL, Logger: logger,
 		OnTokenCall: func(outcome string) { refreshes.WithLabelValues(outcome).Inc() }}
-	a.OAuth.Notify = a.consentAlert
 	a.Sender = &smtp.Sender{Tokens: a.OAuth, Logger: logger, CAFile: cfg.SMTPCAFile}
 	if p.Setup.SMTP != nil {
 		p.Setup.SMTP(a.Sender)
@@ -79,16 +78,17 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 		p.Setup.OAuth(a.OAuth)
 	}
 	a.Reports = &report.Renderer{}
-	reports := &storedReports{r: a.Reports, store: store}
+	reports := &report.Library{Renderer: a.Reports, Store: store}
 	a.Composer = &compose.Composer{Store: store, Reports: reports, Logger: logger, MessageIDDomain: cfg.MessageIDDomain}
 	a.Archive = &archive.Store{Root: filepath.Join(cfg.DataDir, "archive")}
+	recorder := &archive.Recorder{Files: a.Archive, Records: store, Logger: logger}
 	// What this instance accepts, its workers send without reading it back.
 	handoff := &queue.Handoff{}
 	a.Service = &queue.Service{MessageIDDomain: cfg.MessageIDDomain, Store: store, Composer: composerAdapter{a.Composer}, Metrics: metrics, Logger: logger, Handoff: handoff}
 	a.Worker = &queue.Worker{
 		Store: store, Transport: a.Sender, Metrics: metrics, Logger: logger, Handoff: handoff,
 		OnChange: a.Service.Changed,
-		OnSent:   a.archiveSent,
+		OnSent:   recorder.Sent,
 		Lease:    cfg.QueueLease,
 		// A message whose sends keep dying with the process fails.
 		MaxUnfinished: cfg.QueueMaxUnfinished,
@@ -96,11 +96,16 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	if p.Setup.Worker != nil {
 		p.Setup.Worker(a.Worker)
 	}
-	consent := &releasingConsent{Service: a.OAuth, Store: store, Logger: logger}
+	// A consent given in the browser releases the messages parked on it.
+	a.OAuth.Parked = a.Service
+	// A token that dies is mailed to the administrators.
+	alerts := &notice.ConsentAlerts{Store: store, Messages: a.Service, PublicURL: cfg.PublicURL, Logger: logger}
+	a.OAuth.Notify = alerts.Notify
+	a.Tester = &oauth.Tester{OAuth: a.OAuth, Mail: a.Sender}
 	lim := cfg.Limits
 	a.HTTP = &envoihttp.Server{
 		Store: store, Pinger: store, Logger: logger,
-		Messages: a.Service, Consent: consent, Tester: flowTester{a.OAuth, a.Sender},
+		Messages: a.Service, Consent: a.OAuth, Tester: a.Tester,
 		Archive: a.Archive, Reports: reports,
 		Metrics:   promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}),
 		PublicURL: cfg.PublicURL, ReadTimeout: lim.ReadTimeout, UploadTimeout: lim.UploadTimeout, WriteTimeout: lim.WriteTimeout,
@@ -116,8 +121,8 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 		return nil, err
 	}
 	adminUI := &ui.Server{
-		Store: store, Messages: a.Service, Consent: a.OAuth, Tester: flowTester{a.OAuth, a.Sender},
-		Health: tokenHealth(a.OAuth), NewAPIKey: envoihttp.NewAPIKey, FileName: filename.Render,
+		Store: store, Messages: a.Service, Consent: a.OAuth, Tester: a.Tester,
+		Health: a.OAuth.Health, NewAPIKey: envoihttp.NewAPIKey, FileName: filename.Render,
 		PublicURL: cfg.PublicURL, Logger: logger, Key: key,
 		ReadTimeout: lim.ReadTimeout, UploadTimeout: lim.UploadTimeout, WriteTimeout: lim.WriteTimeout,
 		HashConcurrency: lim.LoginConcurrency, MaxFailedLogins: lim.LoginFailures, MaxClientFailures: lim.LoginClientFailures,
@@ -145,105 +150,4 @@ func (c composerAdapter) Compose(ctx context.Context, m *envoi.Message) (queue.C
 		return nil, err
 	}
 	return mail, nil
-}
-
-// flowTester runs a flow's Test action: the OAuth part, then an SMTP probe
-// (connect, TLS, AUTH, MAIL FROM, RCPT TO, RSET) that sends nothing.
-type flowTester struct {
-	oauth  *oauth.Service
-	sender *smtp.Sender
-}
-
-func (t flowTester) Test(ctx context.Context, flow, operator string) (envoi.TestResult, error) {
-	return t.oauth.Test(ctx, flow, operator, func(ctx context.Context, id envoi.Identity) ([]envoi.TestStep, error) {
-		from := id.Username
-		steps, err := t.sender.Probe(ctx, id, from, from)
-		out := make([]envoi.TestStep, len(steps))
-		for i, s := range steps {
-			out[i] = envoi.TestStep{Name: s.Name, OK: s.OK, Detail: s.Detail}
-		}
-		return out, err
-	})
-}
-
-// releasingConsent stores a consent and then releases the messages parked
-// while the identity waited for it, so sending resumes by itself.
-type releasingConsent struct {
-	*oauth.Service
-	Store  *sqlstore.Store
-	Logger *slog.Logger
-}
-
-func (c *releasingConsent) Callback(ctx context.Context, state, code, errParam, errDesc string) (*envoi.Token, string, error) {
-	tok, returnTo, err := c.Service.Callback(ctx, state, code, errParam, errDesc)
-	if err == nil {
-		c.release(ctx, tok)
-	}
-	return tok, returnTo, err
-}
-
-func (c *releasingConsent) release(ctx context.Context, tok *envoi.Token) {
-	n, err := c.Store.ReleaseParked(ctx, envoi.TokenKey{Flow: tok.Flow, Operator: tok.Operator})
-	if err != nil {
-		c.Logger.Error("releasing parked messages after consent", "flow", tok.Flow, "operator", tok.Operator, "err", err)
-		return
-	}
-	if n > 0 {
-		c.Logger.Info("consent given: parked messages released", "flow", tok.Flow, "operator", tok.Operator, "messages", n)
-	}
-}
-
-// archiveSent stores, once a message is sent, its document and its .eml
-// with its business entity, when acceptance decided so (the file-name
-// rule's Archive): the document is read where the delivery record located
-// it in the bytes sent.
-func (a *App) archiveSent(ctx context.Context, m *envoi.Message, d *envoi.Delivery) {
-	if m.Request.Entity == nil || d == nil || !d.Archive {
-		return
-	}
-	if err := a.archive(ctx, m, d); err != nil {
-		a.Logger.Error("archiving a sent document failed", "message", m.ID, "err", err)
-	}
-}
-
-func (a *App) archive(ctx context.Context, m *envoi.Message, d *envoi.Delivery) error {
-	put := func(name, contentType string, b []byte) error {
-		sha, size, err := a.Archive.Put(ctx, bytes.NewReader(b))
-		if err != nil {
-			return err
-		}
-		return a.Store.PutArchivedDocument(ctx, &envoi.ArchivedDocument{
-			EntityType: m.Request.Entity.Type, EntityID: m.Request.Entity.ID, DocumentFlow: m.Request.DocumentFlow,
-			MessageID: m.ID, FileName: name, FileType: d.FileType, ContentType: contentType, Size: size, SHA256: sha,
-		})
-	}
-	if doc := d.Document; doc != nil {
-		b, err := doc.Bytes(d.Content)
-		if err != nil {
-			return err
-		}
-		if err := put(doc.Name, doc.ContentType, b); err != nil {
-			return err
-		}
-	}
-	return put(m.ID+".eml", "message/rfc822", d.Content)
-}
-
-// background runs the periodic work of a serving instance until ctx ends:
-// refreshing idle tokens before the provider forgets them.
-func (a *App) background(ctx context.Context) {
-	t := time.NewTicker(6 * time.Hour)
-	defer t.Stop()
-	for {
-		if n, err := a.OAuth.KeepAlive(ctx, 30*24*time.Hour); err != nil {
-			a.Logger.Warn("keeping idle tokens alive", "err", err)
-		} else if n > 0 {
-			a.Logger.Info("idle tokens refreshed", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"envoi"
 )
 
 func main() {
@@ -137,4 +140,18 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, strings.Join(fs.Args(), " "))
 	}
 	return nil
+}
+
+// describe makes a catalogue error read well on a terminal.
+func describe(err error) error {
+	e := envoi.AsError(err)
+	if e.Code == envoi.EInternal {
+		return err
+	}
+	msg := e.Message
+	if len(e.Details) > 0 {
+		b, _ := json.Marshal(e.Details)
+		msg += " " + string(b)
+	}
+	return fmt.Errorf("%s: %s\n  what to do: %s", e.Code, msg, e.Remedy)
 }

@@ -149,6 +149,25 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	return serveErr
 }
 
+// background runs the periodic work of a serving instance until ctx ends:
+// refreshing idle tokens before the provider forgets them.
+func (a *App) background(ctx context.Context) {
+	t := time.NewTicker(6 * time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := a.OAuth.KeepAlive(ctx, 30*24*time.Hour); err != nil {
+			a.Logger.Warn("keeping idle tokens alive", "err", err)
+		} else if n > 0 {
+			a.Logger.Info("idle tokens refreshed", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 func (p *Program) migrate(ctx context.Context, args []string) error {
 	return p.withStore(ctx, "migrate", "migrate [flags]", args, nil, nil, func(_ *Config, store *sqlstore.Store) error {
 		fmt.Fprintf(p.Stdout, "database migrated (%s)\n", store.Dialect())

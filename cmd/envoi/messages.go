@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"envoi"
+)
+
+// messages lists, shows and retries messages.
+func (p *Program) messages(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: messages needs a subcommand: list, show ID, retry ID", errUsage)
+	}
+	sub, rest := args[0], args[1:]
+	var id string
+	if sub == "show" || sub == "retry" {
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			return fmt.Errorf("%w: messages %s ID", errUsage, sub)
+		}
+		id, rest = rest[0], rest[1:]
+	}
+	var f envoi.MessageFilter
+	cfg, logger, err := p.setup("messages "+sub, "messages list|show ID|retry ID [flags]", rest, func(fs *flag.FlagSet) {
+		if sub == "list" {
+			fs.StringVar(&f.Status, "status", "", "only this status (queued, sending, sent, retrying, failed, consent_required)")
+			fs.StringVar(&f.Operator, "operator", "", "only this operator")
+			fs.StringVar(&f.DocumentFlow, "flow", "", "only this document flow")
+			fs.IntVar(&f.Limit, "limit", 50, "at most this many, newest first")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	app, err := p.newApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	switch sub {
+	case "list":
+		list, err := app.Store.Messages(ctx, f)
+		if err != nil {
+			return err
+		}
+		if len(list) == 0 {
+			fmt.Fprintln(p.Stdout, "no message yet: send one with 'envoi send' or POST /v1/messages")
+			return nil
+		}
+		for _, m := range list {
+			fmt.Fprintf(p.Stdout, "%s  %-16s %-14s %-10s %s %s\n", m.ID, m.Status, m.Request.DocumentFlow, m.Request.Operator, m.CreatedAt.Local().Format(time.DateTime), m.ErrorCode)
+		}
+		return nil
+	case "show":
+		m, err := app.Store.Message(ctx, id)
+		if err != nil {
+			return describe(err)
+		}
+		fmt.Fprintf(p.Stdout, "id:          %s\nstatus:      %s\nattempts:    %d\nmessage-id:  %s\nflow:        %s (as %s)\ndocument:    %s\noperator:    %s\ncreated:     %s\n",
+			m.ID, m.Status, m.Attempts, m.MessageID, m.Flow, username(m), m.Request.DocumentFlow, m.Request.Operator, m.CreatedAt.Local().Format(time.DateTime))
+		if !m.SentAt.IsZero() {
+			fmt.Fprintf(p.Stdout, "sent:        %s\n", m.SentAt.Local().Format(time.DateTime))
+		}
+		if m.ErrorCode != "" {
+			t := envoi.Describe(m.ErrorCode, "en")
+			fmt.Fprintf(p.Stdout, "error:       %s — %s\n             %s\nwhat to do:  %s\n", m.ErrorCode, t.Message, m.Error, t.Remedy)
+		}
+		return nil
+	case "retry":
+		m, err := app.Service.Retry(ctx, id)
+		if err != nil {
+			return describe(err)
+		}
+		fmt.Fprintf(p.Stdout, "message %s queued again (status %s); a running envoi serve sends it now\n", m.ID, m.Status)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown messages subcommand %q (list, show, retry)", errUsage, sub)
+}
+
+// username is the account a message is sent as, "" when it has no
+// delivery record.
+func username(m *envoi.Message) string {
+	if m.Delivery == nil {
+		return ""
+	}
+	return m.Delivery.Identity.Username
+}
