@@ -51,6 +51,19 @@ var settings = []setting{
 	{"log-format", "ENVOI_LOG_FORMAT", "text", "text or json", func(c *Config) *string { return &c.LogFormat }},
 }
 
+// flagOrEnv returns, for fs once parsed, the value of a flag given on the
+// command line, else that of its environment variable (from getenv).
+func flagOrEnv(fs *flag.FlagSet, getenv func(string) string) func(name, env string, v *string) string {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return func(name, env string, v *string) string {
+		if set[name] {
+			return *v
+		}
+		return getenv(env)
+	}
+}
+
 // storageFlags registers the configuration flags on fs and returns a
 // function that resolves the final Config once fs is parsed.
 func storageFlags(fs *flag.FlagSet, getenv func(string) string) func() (*Config, error) {

@@ -246,14 +246,7 @@ func (p *Program) limitFlags(fs *flag.FlagSet) func(cfg *Config) error {
 	}
 	proxies := fs.String("trusted-proxies", "", "comma-separated addresses or CIDR blocks of reverse proxies whose X-Forwarded-For names the client (env ENVOI_TRUSTED_PROXIES, default none)")
 	return func(cfg *Config) error {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		pick := func(name, env string, v *string) string {
-			if set[name] {
-				return *v
-			}
-			return p.Getenv(env)
-		}
+		pick := flagOrEnv(fs, p.Getenv)
 		for _, f := range durations {
 			if v := pick(f.name, f.env, values[f.name]); v != "" {
 				d, err := time.ParseDuration(v)

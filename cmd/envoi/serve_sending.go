@@ -8,22 +8,16 @@ import (
 )
 
 // sendingFlags registers serve's flags about sending that the storage
-// commands do not share: a private CA for an internal SMTP relay and the
-// send queue's lease and its bound on claims without an outcome. The returned function copies their values (the flag,
-// else its environment variable) into cfg once fs is parsed.
+// commands do not share: a private CA for an internal SMTP relay, the send
+// queue's lease and its bound on claims without an outcome. The returned
+// function copies their values (the flag, else its environment variable)
+// into cfg once fs is parsed.
 func (p *Program) sendingFlags(fs *flag.FlagSet) func(cfg *Config) error {
 	caFile := fs.String("smtp-ca-file", "", "PEM file of certificate authorities to trust for SMTP servers, besides the system's: a private CA of an internal relay (env ENVOI_SMTP_CA_FILE)")
 	lease := fs.String("queue-lease", "", "how long a send job stays with the worker that took it; after a crash it is sent again once this has passed (env ENVOI_QUEUE_LEASE, default \"2m\")")
 	maxUnfinished := fs.String("queue-max-unfinished", "", "how many sends of one message in a row may end without an outcome (the process died, the lease lapsed) before it fails as delivery_abandoned (env ENVOI_QUEUE_MAX_UNFINISHED, default 3)")
 	return func(cfg *Config) error {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		pick := func(name, env string, v *string) string {
-			if set[name] {
-				return *v
-			}
-			return p.Getenv(env)
-		}
+		pick := flagOrEnv(fs, p.Getenv)
 		cfg.SMTPCAFile = pick("smtp-ca-file", "ENVOI_SMTP_CA_FILE", caFile)
 		if v := pick("queue-lease", "ENVOI_QUEUE_LEASE", lease); v != "" {
 			d, err := time.ParseDuration(v)

@@ -53,12 +53,6 @@ func (p *Program) test(ctx context.Context, args []string) error {
 func (p *Program) smtpCAFlag(fs *flag.FlagSet) func(cfg *Config) {
 	caFile := fs.String("smtp-ca-file", "", "PEM file of certificate authorities to trust for SMTP servers, besides the system's (env ENVOI_SMTP_CA_FILE)")
 	return func(cfg *Config) {
-		set := false
-		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "smtp-ca-file" })
-		if set {
-			cfg.SMTPCAFile = *caFile
-		} else {
-			cfg.SMTPCAFile = p.Getenv("ENVOI_SMTP_CA_FILE")
-		}
+		cfg.SMTPCAFile = flagOrEnv(fs, p.Getenv)("smtp-ca-file", "ENVOI_SMTP_CA_FILE", caFile)
 	}
 }
