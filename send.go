@@ -169,11 +169,23 @@ func (d *DeliveryDocument) Bytes(eml []byte) ([]byte, error) {
 }
 
 // Transport delivers a message as its Delivery says: the smtp package
-// today, HTTP mail APIs next. Errors are *Error with a stable code,
-// Temporary set for the retryable ones; EConsentRequired when the
-// identity's token needs a person's consent again.
+// today, HTTP mail APIs next. It returns what it learned of the accepted
+// message (Outcome). Errors are *Error with a stable code, Temporary set
+// for the retryable ones; EConsentRequired when the identity's token needs
+// a person's consent again.
 type Transport interface {
-	Deliver(ctx context.Context, d *Delivery) error
+	Deliver(ctx context.Context, d *Delivery) (Outcome, error)
+}
+
+// Outcome is what a transport learned when the provider accepted a
+// message. It holds no secret: it may be logged.
+type Outcome struct {
+	// ProviderMessageID is the provider's id of the accepted message (an
+	// SMTP server's queue id), "" when its reply names none.
+	ProviderMessageID string `json:"provider_message_id,omitempty"`
+	// Reply is the provider's final reply (an SMTP server's text after
+	// DATA), "" when it gave none.
+	Reply string `json:"reply,omitempty"`
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -56,6 +56,16 @@ type Composer struct {
 	Logger *slog.Logger
 }
 
+// ComposeDelivery is Compose for the queue: the bytes to send (the Mail)
+// and its delivery record (Mail.Delivery).
+func (c *Composer) ComposeDelivery(ctx context.Context, m *envoi.Message) (io.WriterTo, *envoi.Delivery, error) {
+	mail, err := c.Compose(ctx, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return mail, mail.Delivery(), nil
+}
+
 // Compose builds the mail of m: it finds the operator's flow
 // (ENoFlowForOperator), the document flow's mail setting
 // (EMailSettingNotFound), the document flow, the operator and the company;

@@ -167,16 +167,6 @@ func newFuzzServer(tb testing.TB) (http.Handler, string) {
 	must(store.CreateAPIKey(ctx, rec))
 
 	c := &compose.Composer{Store: store, Reports: &report.Renderer{}}
-	srv := &envoihttp.Server{Store: store, Messages: &queue.Service{Store: store, Composer: composerOf{c}}}
+	srv := &envoihttp.Server{Store: store, Messages: &queue.Service{Store: store, Composer: c}}
 	return srv.Handler(), key
-}
-
-type composerOf struct{ c *compose.Composer }
-
-func (c composerOf) Compose(ctx context.Context, m *envoi.Message) (queue.Composed, error) {
-	mail, err := c.c.Compose(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	return mail, nil
 }

@@ -3,9 +3,12 @@ package queue_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"envoi"
+	"envoi/sqlstore"
 )
 
 // TestWorkerHandsOverTheDelivery: what acceptance decided (envelope,
@@ -29,10 +32,10 @@ func TestWorkerHandsOverTheDelivery(t *testing.T) {
 
 		other := w.instance() // no handoff: everything comes from the store
 		var handed, sent *envoi.Delivery
-		other.worker.Transport = transportFunc(func(ctx context.Context, d *envoi.Delivery) error {
+		other.worker.Transports = map[string]envoi.Transport{envoi.TransportSMTP: transportFunc(func(ctx context.Context, d *envoi.Delivery) (envoi.Outcome, error) {
 			handed = d
 			return in.sender.Deliver(ctx, d)
-		})
+		})}
 		other.worker.OnSent = func(_ context.Context, _ *envoi.Message, d *envoi.Delivery) { sent = d }
 		if n, err := other.worker.RunOnce(ctx); err != nil || n != 1 {
 			t.Fatalf("RunOnce = %d, %v", n, err)
@@ -58,6 +61,61 @@ func TestWorkerHandsOverTheDelivery(t *testing.T) {
 	})
 }
 
-type transportFunc func(ctx context.Context, d *envoi.Delivery) error
+type transportFunc func(ctx context.Context, d *envoi.Delivery) (envoi.Outcome, error)
 
-func (f transportFunc) Deliver(ctx context.Context, d *envoi.Delivery) error { return f(ctx, d) }
+func (f transportFunc) Deliver(ctx context.Context, d *envoi.Delivery) (envoi.Outcome, error) {
+	return f(ctx, d)
+}
+
+// TestWorkerPicksTheTransport: the worker hands each delivery to the
+// transport its record names, and logs the transport's outcome with the
+// message; a record naming a transport the worker does not have fails
+// the message, as internal, with an error that names it, and nothing is
+// sent.
+func TestWorkerPicksTheTransport(t *testing.T) {
+	w := newWorld(t, sqlstore.DialectSQLite)
+	in := w.admin
+	ctx := context.Background()
+	var logs bytes.Buffer
+	in.worker.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	var other int
+	in.worker.Transports = map[string]envoi.Transport{
+		envoi.TransportSMTP: transportFunc(func(ctx context.Context, d *envoi.Delivery) (envoi.Outcome, error) {
+			return envoi.Outcome{ProviderMessageID: "Q123", Reply: "250 2.0.0 Ok: queued as Q123"}, nil
+		}),
+		"graph": transportFunc(func(ctx context.Context, d *envoi.Delivery) (envoi.Outcome, error) {
+			other++
+			return envoi.Outcome{}, nil
+		}),
+	}
+	m, _, err := in.service.Accept(ctx, bl("1", "client@example.org"), "")
+	must(t, err)
+	if n, err := in.worker.RunOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("RunOnce = %d, %v", n, err)
+	}
+	if got := in.message(t, m.ID); got.Status != envoi.StatusSent {
+		t.Fatalf("status %s (%s), want sent", got.Status, got.Error)
+	}
+	if other != 0 {
+		t.Errorf("the graph transport delivered an SMTP record")
+	}
+	for _, want := range []string{"level=INFO", "message=" + m.ID, "provider_message_id=Q123", `reply="250 2.0.0 Ok: queued as Q123"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log %q lacks %s", logs.String(), want)
+		}
+	}
+
+	delete(in.worker.Transports, envoi.TransportSMTP)
+	m, _, err = in.service.Accept(ctx, bl("2", "client@example.org"), "")
+	must(t, err)
+	if n, err := in.worker.RunOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("RunOnce = %d, %v", n, err)
+	}
+	got := in.message(t, m.ID)
+	if got.Status != envoi.StatusFailed || got.ErrorCode != envoi.EInternal || !strings.Contains(got.Error, `"smtp"`) {
+		t.Errorf("without its transport: %s %s %q, want failed, internal, naming smtp", got.Status, got.ErrorCode, got.Error)
+	}
+	if other != 0 {
+		t.Errorf("another transport delivered the message")
+	}
+}

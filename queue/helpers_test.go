@@ -137,23 +137,13 @@ func (w *world) instance() *instance {
 	in.sender = &smtp.Sender{RootCAs: w.smtp.RootCAs, Tokens: in.oauth}
 	w.t.Cleanup(func() { in.sender.Close() })
 	handoff := &queue.Handoff{}
-	in.service = &queue.Service{Store: s, Composer: composer{&compose.Composer{Store: s}}, Handoff: handoff}
+	in.service = &queue.Service{Store: s, Composer: &compose.Composer{Store: s}, Handoff: handoff}
 	in.worker = &queue.Worker{
-		Store: s, Transport: in.sender, Handoff: handoff, Concurrency: 4,
+		Store: s, Transports: map[string]envoi.Transport{envoi.TransportSMTP: in.sender}, Handoff: handoff, Concurrency: 4,
 		PollInterval: 5 * time.Millisecond, Backoff: func(int) time.Duration { return 0 },
 		OnChange: in.service.Changed,
 	}
 	return in
-}
-
-type composer struct{ c *compose.Composer }
-
-func (c composer) Compose(ctx context.Context, m *envoi.Message) (queue.Composed, error) {
-	mail, err := c.c.Compose(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	return mail, nil
 }
 
 // bl is a send request for the delivery note number, to rcpt.

@@ -49,15 +49,9 @@ type Store interface {
 }
 
 // Composer turns an accepted message into the bytes to send and its
-// delivery record (the compose package implements it).
+// delivery record: what acceptance decided about delivering them
+// (envelope, identity, transport, document, archive), which the worker
+// hands to the transport as it is. The compose package implements it.
 type Composer interface {
-	Compose(ctx context.Context, m *envoi.Message) (Composed, error)
-}
-
-// Composed is a composed message: its bytes (WriteTo) and what acceptance
-// decided about delivering them (Delivery: envelope, identity, transport,
-// document, archive), which the worker hands to the transport as it is.
-type Composed interface {
-	io.WriterTo
-	Delivery() *envoi.Delivery
+	ComposeDelivery(ctx context.Context, m *envoi.Message) (io.WriterTo, *envoi.Delivery, error)
 }

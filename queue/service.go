@@ -119,7 +119,7 @@ func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool
 	if hash {
 		m.RequestHash = RequestHash(req)
 	}
-	c, err := s.Composer.Compose(ctx, m)
+	c, d, err := s.Composer.ComposeDelivery(ctx, m)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool
 	}
 	m.EML = buf.Bytes()
 	m.EMLSize = int64(buf.Len())
-	m.Delivery = c.Delivery()
+	m.Delivery = d
 	m.Delivery.Envelope.Size = m.EMLSize
 	m.Flow = m.Delivery.Identity.Key.Flow
 	m.Mailbox = m.Delivery.Identity.Key.Operator

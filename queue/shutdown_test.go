@@ -88,7 +88,7 @@ func TestWorkerShutdownFinishesSends(t *testing.T) {
 	w.smtp.Fail(testmail.SMTPFault{Kind: testmail.SMTPFaultSlow, Delay: 40 * time.Millisecond})
 	msgs := in.accept(t, 6)
 	started := &startedSender{Transport: in.sender}
-	in.worker.Transport = started
+	in.worker.Transports = map[string]envoi.Transport{envoi.TransportSMTP: started}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- in.worker.Run(ctx) }()
@@ -132,7 +132,7 @@ type startedSender struct {
 	n atomic.Int32
 }
 
-func (s *startedSender) Deliver(ctx context.Context, d *envoi.Delivery) error {
+func (s *startedSender) Deliver(ctx context.Context, d *envoi.Delivery) (envoi.Outcome, error) {
 	s.n.Add(1)
 	return s.Transport.Deliver(ctx, d)
 }

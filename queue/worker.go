@@ -11,12 +11,13 @@ import (
 )
 
 // Worker sends the messages of the queue. Options are exported fields;
-// Store and Transport are required.
+// Store and Transports are required.
 type Worker struct {
 	Store Store
-	// Transport delivers each claimed message as its Delivery says (the
-	// smtp package's Sender).
-	Transport envoi.Transport
+	// Transports deliver the claimed messages, each by the one its
+	// Delivery names (envoi.TransportSMTP: the smtp package's Sender). A
+	// message whose transport is not here fails, as internal.
+	Transports map[string]envoi.Transport
 	// Concurrency is the number of messages sent at once (default 8).
 	Concurrency int
 	// Lease is how long a job is hidden from other workers while it is
@@ -220,9 +221,10 @@ func (w *Worker) handle(stop context.Context, m *envoi.Message) {
 	}
 
 	var d *envoi.Delivery
+	var out envoi.Outcome
 	if err == nil {
 		start := w.Now()
-		d, err = w.send(ctx, flow, m)
+		d, out, err = w.send(ctx, flow, m)
 		w.Metrics.observeSend(w.Now().Sub(start))
 	} else if envoi.ErrorCode(err) == envoi.ENotFound {
 		err = envoi.Errorf(envoi.ENoFlowForOperator, "the flow %q of this message no longer exists", m.Flow)
@@ -235,6 +237,7 @@ func (w *Worker) handle(stop context.Context, m *envoi.Message) {
 		m.NextTry = time.Time{}
 		if w.finish(ctx, log, m, 0) {
 			w.Metrics.sent()
+			log.Info("queue: message sent", "transport", d.Transport, "provider_message_id", out.ProviderMessageID, "reply", out.Reply)
 			if w.OnSent != nil && !m.Sensitive {
 				w.OnSent(ctx, m, d)
 			}
@@ -352,19 +355,24 @@ func (w *Worker) rateWait(ctx context.Context, flow *envoi.AuthFlow, m *envoi.Me
 }
 
 // send hands m's delivery record, as acceptance stored it, to the
-// transport with what is not stored with it: the flow as it stands (its
-// server), the password of basic SMTP and the composed bytes. It returns
-// the delivery as handed over.
-func (w *Worker) send(ctx context.Context, flow *envoi.AuthFlow, m *envoi.Message) (*envoi.Delivery, error) {
+// transport it names with what is not stored with it: the flow as it
+// stands (its server), the password of basic SMTP and the composed bytes.
+// It returns the delivery as handed over and the transport's outcome.
+func (w *Worker) send(ctx context.Context, flow *envoi.AuthFlow, m *envoi.Message) (*envoi.Delivery, envoi.Outcome, error) {
 	if m.Delivery == nil {
-		return nil, envoi.Errorf(envoi.EInternal, "message %s has no delivery record", m.ID)
+		return nil, envoi.Outcome{}, envoi.Errorf(envoi.EInternal, "message %s has no delivery record", m.ID)
 	}
 	d := *m.Delivery
+	tr := w.Transports[d.Transport]
+	if tr == nil {
+		return nil, envoi.Outcome{}, envoi.Errorf(envoi.EInternal, "message %s is to be delivered by the transport %q, which this instance does not have", m.ID, d.Transport).
+			WithDetail("transport", d.Transport)
+	}
 	d.Identity.Flow = flow
 	if flow.Kind == envoi.KindSMTPBasic {
 		op, err := w.Store.Operator(ctx, d.Identity.Operator)
 		if err != nil {
-			return nil, tempIfInternal(err)
+			return nil, envoi.Outcome{}, tempIfInternal(err)
 		}
 		d.Identity.Password = op.SMTPPassword
 	}
@@ -375,12 +383,13 @@ func (w *Worker) send(ctx context.Context, flow *envoi.AuthFlow, m *envoi.Messag
 	if eml == nil {
 		var err error
 		if eml, err = w.Store.EMLToSend(ctx, m.ID); err != nil {
-			return nil, tempIfInternal(err)
+			return nil, envoi.Outcome{}, tempIfInternal(err)
 		}
 	}
 	d.Content = eml
 	d.Envelope.Size = int64(len(eml))
-	return &d, w.Transport.Deliver(ctx, &d)
+	out, err := tr.Deliver(ctx, &d)
+	return &d, out, err
 }
 
 // tempIfInternal makes a store error retryable: the database may be back

@@ -200,10 +200,11 @@ func (cn *conn) authenticate(ctx context.Context, a gomail.Auth, info *gomail.Se
 // server ready for the next (RFC 5321 §4.1.1.1): no RSET then. When the
 // server offers PIPELINING, RSET, MAIL and the RCPTs go in one write and
 // their replies are read together, with DATA too for one recipient: one
-// round trip instead of three or more.
-func (cn *conn) send(ctx context.Context, from string, rcpts []string, size int64, body io.WriterTo) error {
+// round trip instead of three or more. It returns the server's reply to
+// the message (see data).
+func (cn *conn) send(ctx context.Context, from string, rcpts []string, size int64, body io.WriterTo) (string, error) {
 	if size > 0 && cn.maxSize > 0 && size > cn.maxSize {
-		return &sizeError{Size: size, Limit: cn.maxSize}
+		return "", &sizeError{Size: size, Limit: cn.maxSize}
 	}
 	line := "MAIL FROM:<" + from + ">"
 	if cn.eightBit {
@@ -241,13 +242,14 @@ func (cn *conn) send(ctx context.Context, from string, rcpts []string, size int6
 		}
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
-	if err := cn.data(ctx, body); err != nil {
-		return err
+	reply, err := cn.data(ctx, body)
+	if err != nil {
+		return "", err
 	}
 	cn.dirty = false
-	return nil
+	return reply, nil
 }
 
 // command is one line of a mail transaction and the reply it wants.
@@ -340,8 +342,9 @@ func (cn *conn) pipelined(ctx context.Context, cmds []command) error {
 }
 
 // data streams the message through a 64 KB buffer straight onto the
-// connection and reads the server's verdict.
-func (cn *conn) data(ctx context.Context, data io.WriterTo) error {
+// connection and reads the server's verdict: its reply when it accepts
+// the message (code and text, see replyText).
+func (cn *conn) data(ctx context.Context, data io.WriterTo) (string, error) {
 	t := cn.text
 	cn.dw = deadlineWriter{cn: cn, ctx: ctx, w: t.W}
 	if cn.buf == nil {
@@ -365,21 +368,22 @@ func (cn *conn) data(ctx context.Context, data io.WriterTo) error {
 		var se *sizeError
 		switch {
 		case errors.As(err, &se):
-			return se
+			return "", se
 		case cn.dw.err == nil && cn.dot.err == nil:
 			// The message's own source failed (an attachment unreadable...).
-			return envoi.AsError(fmt.Errorf("smtp: reading the message to send: %w", err))
+			return "", envoi.AsError(fmt.Errorf("smtp: reading the message to send: %w", err))
 		}
-		return &CommandError{Command: "DATA", Err: err}
+		return "", &CommandError{Command: "DATA", Err: err}
 	}
 	if err := cn.arm(ctx); err != nil {
 		cn.broken = true
-		return &CommandError{Command: "DATA", Err: err}
+		return "", &CommandError{Command: "DATA", Err: err}
 	}
-	if _, _, err := t.ReadResponse(250); err != nil {
-		return cn.failed("DATA", err)
+	code, msg, err := t.ReadResponse(250)
+	if err != nil {
+		return "", cn.failed("DATA", err)
 	}
-	return nil
+	return replyText(code, msg), nil
 }
 
 // deadlineWriter renews the command timeout before each write, so a big

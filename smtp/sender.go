@@ -172,16 +172,21 @@ func envelopeOf(env envoi.Envelope) (string, []string, error) {
 }
 
 // Deliver sends a delivery record's message (d.Content) to its envelope
-// as its identity: the transport of envoi.TransportSMTP. Errors are Send's,
-// and invalid_input for a record of another transport.
-func (s *Sender) Deliver(ctx context.Context, d *envoi.Delivery) error {
+// as its identity: the transport of envoi.TransportSMTP. The outcome has
+// the server's reply to the message and the queue id it names, if any.
+// Errors are Send's, and invalid_input for a record of another transport.
+func (s *Sender) Deliver(ctx context.Context, d *envoi.Delivery) (envoi.Outcome, error) {
 	if d.Transport != envoi.TransportSMTP {
-		return envoi.FieldError(envoi.EInvalidInput, "transport", "%q is not delivered over SMTP", d.Transport)
+		return envoi.Outcome{}, envoi.FieldError(envoi.EInvalidInput, "transport", "%q is not delivered over SMTP", d.Transport)
 	}
 	if d.Content == nil {
-		return envoi.FieldError(envoi.EInvalidInput, "data", "no message to send")
+		return envoi.Outcome{}, envoi.FieldError(envoi.EInvalidInput, "data", "no message to send")
 	}
-	return s.Send(ctx, d.Identity, d.Envelope, bytes.NewReader(d.Content))
+	reply, err := s.send(ctx, d.Identity, d.Envelope, bytes.NewReader(d.Content))
+	if err != nil {
+		return envoi.Outcome{}, err
+	}
+	return envoi.Outcome{ProviderMessageID: queueID(reply), Reply: reply}, nil
 }
 
 // Send sends data, a composed message, to env's recipients as id, over a
@@ -190,27 +195,33 @@ func (s *Sender) Deliver(ctx context.Context, d *envoi.Delivery) error {
 // token source's other errors unchanged, invalid_input for a bad address,
 // invalid_flow_data for a flow without server.
 func (s *Sender) Send(ctx context.Context, id envoi.Identity, env envoi.Envelope, data io.WriterTo) error {
+	_, err := s.send(ctx, id, env, data)
+	return err
+}
+
+// send is Send, returning the server's reply to the message (replyText).
+func (s *Sender) send(ctx context.Context, id envoi.Identity, env envoi.Envelope, data io.WriterTo) (string, error) {
 	t, err := targetOf(id)
 	if err != nil {
-		return err
+		return "", err
 	}
 	from, rcpts, err := envelopeOf(env)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if data == nil {
-		return envoi.FieldError(envoi.EInvalidInput, "data", "no message to send")
+		return "", envoi.FieldError(envoi.EInvalidInput, "data", "no message to send")
 	}
 	if err := credentialsInClear(t, id); err != nil {
-		return err
+		return "", err
 	}
 	p, err := s.enter(t.key)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer s.inflight.Done()
 	if err := p.acquire(ctx); err != nil {
-		return Classify(err)
+		return "", Classify(err)
 	}
 	defer p.release()
 
@@ -219,11 +230,11 @@ func (s *Sender) Send(ctx context.Context, id envoi.Identity, env envoi.Envelope
 		reused := cn != nil
 		if cn == nil {
 			if cn, err = s.connect(ctx, t, id, nil); err != nil {
-				return err
+				return "", err
 			}
 		}
 		stop := cn.watch(ctx)
-		err := cn.send(ctx, from, rcpts, env.Size, data)
+		reply, err := cn.send(ctx, from, rcpts, env.Size, data)
 		stop()
 		if err == nil {
 			if cn.broken { // ctx ended just as the server answered
@@ -231,7 +242,7 @@ func (s *Sender) Send(ctx context.Context, id envoi.Identity, env envoi.Envelope
 			} else {
 				s.putIdle(p, cn)
 			}
-			return nil
+			return reply, nil
 		}
 		if reused && cn.broken && stale(err) && ctx.Err() == nil {
 			// The server dropped the idle connection and nothing was sent:
@@ -248,7 +259,7 @@ func (s *Sender) Send(ctx context.Context, id envoi.Identity, env envoi.Envelope
 		if ctx.Err() != nil && isTimeout(err) {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
-		return Classify(err)
+		return "", Classify(err)
 	}
 }
 

@@ -904,3 +904,29 @@ func TestSend_PipelinedRefusalOfTheOneRecipient(t *testing.T) {
 		t.Errorf("messages: got %d, want 3", got)
 	}
 }
+
+// TestDeliver_Outcome: Deliver returns the server's reply to the message
+// and the queue id it names; a reply without one gives the reply alone.
+func TestDeliver_Outcome(t *testing.T) {
+	srv := startServer(t, testmail.SMTPOptions{})
+	s := newSender(t, srv, nil)
+	msg := testMessage("Outcome")
+	d := &envoi.Delivery{Transport: envoi.TransportSMTP, Identity: basicIdentity(srv), Envelope: envelope(msg), Content: msg}
+
+	out, err := s.Deliver(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.Reply, "250 ") || out.ProviderMessageID != "" {
+		t.Errorf("plain server: outcome %+v, want a 250 reply and no id", out)
+	}
+
+	srv.Fail(testmail.SMTPFault{Kind: testmail.SMTPFaultData, Code: 250, EnhancedCode: "2.0.0", Text: "Ok: queued as 4Zk1xY0abcz9", Times: 1})
+	out, err = s.Deliver(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.ProviderMessageID != "4Zk1xY0abcz9" || out.Reply != "250 2.0.0 Ok: queued as 4Zk1xY0abcz9" {
+		t.Errorf("outcome %+v, want the queue id 4Zk1xY0abcz9 and the reply", out)
+	}
+}

@@ -84,9 +84,9 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	recorder := &archive.Recorder{Files: a.Archive, Records: store, Logger: logger}
 	// What this instance accepts, its workers send without reading it back.
 	handoff := &queue.Handoff{}
-	a.Service = &queue.Service{MessageIDDomain: cfg.MessageIDDomain, Store: store, Composer: composerAdapter{a.Composer}, Metrics: metrics, Logger: logger, Handoff: handoff}
+	a.Service = &queue.Service{MessageIDDomain: cfg.MessageIDDomain, Store: store, Composer: a.Composer, Metrics: metrics, Logger: logger, Handoff: handoff}
 	a.Worker = &queue.Worker{
-		Store: store, Transport: a.Sender, Metrics: metrics, Logger: logger, Handoff: handoff,
+		Store: store, Transports: map[string]envoi.Transport{envoi.TransportSMTP: a.Sender}, Metrics: metrics, Logger: logger, Handoff: handoff,
 		OnChange: a.Service.Changed,
 		OnSent:   recorder.Sent,
 		Lease:    cfg.QueueLease,
@@ -139,15 +139,4 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 func (a *App) Close() error {
 	a.Sender.Close()
 	return a.Store.Close()
-}
-
-// composerAdapter gives the queue the composer it expects.
-type composerAdapter struct{ c *compose.Composer }
-
-func (c composerAdapter) Compose(ctx context.Context, m *envoi.Message) (queue.Composed, error) {
-	mail, err := c.c.Compose(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	return mail, nil
 }

@@ -202,7 +202,9 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		app.Worker.Concurrency = 8 // the worker's default, printed
 	}
 	app.Worker.PollInterval = 10 * time.Millisecond
-	app.Worker.Transport = timedTransport{app.Worker.Transport, r}
+	for name, t := range app.Worker.Transports {
+		app.Worker.Transports[name] = timedTransport{t, r}
+	}
 	changed := app.Worker.OnChange
 	app.Worker.OnChange = func(m *envoi.Message) {
 		changed(m)
@@ -515,14 +517,14 @@ type timedTransport struct {
 	r *benchRun
 }
 
-func (t timedTransport) Deliver(ctx context.Context, d *envoi.Delivery) error {
+func (t timedTransport) Deliver(ctx context.Context, d *envoi.Delivery) (envoi.Outcome, error) {
 	t0 := time.Now()
-	err := t.Transport.Deliver(ctx, d)
+	out, err := t.Transport.Deliver(ctx, d)
 	dur := time.Since(t0)
 	t.r.mu.Lock()
 	t.r.sendLat = append(t.r.sendLat, dur)
 	t.r.mu.Unlock()
-	return err
+	return out, err
 }
 
 func (r *benchRun) report(acceptEnd time.Time, _ string) {
