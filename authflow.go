@@ -216,6 +216,20 @@ func Presets() map[string]Preset {
 	}
 }
 
+// ClearOAuth empties the OAuth 2.0 part of a smtp_basic flow (preset,
+// scope, URLs, client ID and secret, tenant, grant, service account key,
+// token endpoint authentication): a basic flow sends with its operators'
+// SMTP passwords and has none, whichever front-end saves it. The store
+// calls it before saving; an oauth2 flow is left as it is.
+func (f *AuthFlow) ClearOAuth() {
+	if f.Kind != KindSMTPBasic {
+		return
+	}
+	f.Preset, f.Scope, f.AuthURL, f.TokenURL, f.DeviceURL, f.UserinfoURL = "", "", "", "", "", ""
+	f.ClientID, f.ClientSecret, f.Tenant, f.RedirectURL, f.Grant, f.ServiceAccountKey = "", "", "", "", "", ""
+	f.TokenAuthMethod, f.TokenAuthLearned = "", ""
+}
+
 // ApplyPreset fills the fields of f that are empty from its preset. It
 // returns EInvalidFlowData for an unknown preset.
 func (f *AuthFlow) ApplyPreset() error {

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"envoi"
-	"envoi/signature"
 )
 
 type operatorInput struct {
@@ -27,7 +26,7 @@ func (s *Server) putOperator(w http.ResponseWriter, r *http.Request) {
 	}
 	o := &envoi.Operator{
 		Code: r.PathValue("code"), Name: in.Name, Email: in.Email, Group: in.Group,
-		FooterText: in.FooterText, SignatureHTML: signature.Sanitize(in.SignatureHTML), OAuthEnabled: in.OAuthEnabled,
+		FooterText: in.FooterText, SignatureHTML: in.SignatureHTML, OAuthEnabled: in.OAuthEnabled,
 		Language: in.Language, SMTPPassword: in.SMTPPassword,
 	}
 	if err := o.Validate(); err != nil {

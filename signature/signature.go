@@ -1,8 +1,9 @@
 // Package signature makes an operator's HTML signature safe to send and
 // to show: an allow-list of the formatting a mail signature needs, applied
-// with bluemonday when a signature is saved (API, UI, envoi apply) and
-// again when a mail is composed; and the signature's text for the plain
-// alternative.
+// with bluemonday when the store saves a signature (cmd/envoi gives
+// Sanitize to sqlstore as Options.SanitizeHTML, one rule for the API, the
+// UI and envoi apply) and again when a mail is composed; and the
+// signature's text for the plain alternative.
 //
 // Allowed: text formatting (b, i, u, strong, em, small, big, sub, sup,
 // s, font with color, face and size), blocks (p, br, div, span, hr,

@@ -11,7 +11,8 @@ import (
 )
 
 // PutAuthFlow inserts or replaces the flow of f.Code with its operators and
-// groups, in one transaction. It applies the preset, keeps the stored
+// groups, in one transaction. It clears the OAuth fields of a smtp_basic
+// flow (envoi.AuthFlow.ClearOAuth), applies the preset, keeps the stored
 // client secret and service account key when f's are empty, and validates.
 // Returns EInvalidFlowData naming the field: a wrong value, an operator or
 // group that does not exist (operators are created first), or an operator
@@ -24,6 +25,7 @@ import (
 // the SMTP passwords of its operators bound to another SMTP server; f.Dropped
 // then says what was dropped.
 func (s *Store) PutAuthFlow(ctx context.Context, f *envoi.AuthFlow) error {
+	f.ClearOAuth()
 	if err := f.ApplyPreset(); err != nil {
 		return err
 	}

@@ -15,8 +15,13 @@ import (
 // it is then dropped (see PutAuthFlow). The group is created if it does not
 // exist. Returns EInvalidInput naming the wrong field, and EInvalidFlowData
 // naming the other flow when the new group is assigned to a flow other than
-// the one the operator is in directly.
+// the one the operator is in directly. The signature is stored as
+// Options.SanitizeHTML cleans it, and o.SignatureHTML is set to what was
+// stored.
 func (s *Store) PutOperator(ctx context.Context, o *envoi.Operator) error {
+	if s.sanitize != nil {
+		o.SignatureHTML = s.sanitize(o.SignatureHTML)
+	}
 	if err := o.Validate(); err != nil {
 		return err
 	}

@@ -80,6 +80,11 @@ type Options struct {
 	// another process (envoi migrate, keys rotate, envoi send) before a
 	// write fails with a Temporary EUnavailable. Default ten seconds.
 	BusyTimeout time.Duration
+	// SanitizeHTML cleans an operator's signature before PutOperator
+	// stores it (and writes the clean value back into the operator), so
+	// every front-end stores the same thing; cmd/envoi sets it to
+	// signature.Sanitize. Nil stores the signature as given.
+	SanitizeHTML func(string) string
 }
 
 // Store implements envoi.Store on SQLite or PostgreSQL.
@@ -102,6 +107,7 @@ type Store struct {
 	reloading bool // the periodic reload runs
 	msgDomain string
 	reloadInt time.Duration
+	sanitize  func(string) string // Options.SanitizeHTML
 	// stmts caches the prepared statements of the send path (queue.go):
 	// SQLite would otherwise compile each statement at every call.
 	stmtMu sync.Mutex
@@ -132,6 +138,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		ring:      secret.NewRing(),
 		msgDomain: o.MessageIDDomain,
 		reloadInt: o.KeyReloadInterval,
+		sanitize:  o.SanitizeHTML,
 		stop:      make(chan struct{}),
 	}
 	if s.now == nil {

@@ -178,10 +178,6 @@ func flowForm(r *http.Request) (*envoi.AuthFlow, error) {
 	if code := r.PathValue("code"); code != "" {
 		f.Code = code
 	}
-	if f.Kind == envoi.KindSMTPBasic {
-		f.Preset, f.Scope, f.AuthURL, f.TokenURL, f.ClientID, f.ClientSecret, f.Tenant, f.RedirectURL, f.Grant, f.ServiceAccountKey = "", "", "", "", "", "", "", "", "", ""
-		f.TokenAuthMethod = ""
-	}
 	if f.Operators == nil {
 		f.Operators = []string{}
 	}

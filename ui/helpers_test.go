@@ -18,6 +18,7 @@ import (
 
 	"envoi"
 	"envoi/secret"
+	"envoi/signature"
 	"envoi/sqlstore"
 	"envoi/ui"
 )
@@ -85,7 +86,8 @@ func NewEnv(t *testing.T, o ui.Server) *Env {
 	t.Helper()
 	clk := &Clock{t: time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)}
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, sqlstore.Options{DataDir: t.TempDir(), MasterKey: secret.NewKey(), Now: clk.Now, KeyReloadInterval: -1})
+	store, err := sqlstore.Open(ctx, sqlstore.Options{DataDir: t.TempDir(), MasterKey: secret.NewKey(), Now: clk.Now, KeyReloadInterval: -1,
+		SanitizeHTML: signature.Sanitize})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"envoi"
-	"envoi/signature"
 )
 
 type operatorRow struct {
@@ -191,7 +190,7 @@ func (s *Server) saveOperator(w http.ResponseWriter, r *http.Request) {
 		op.Name, op.Email, op.Group, op.Language = v("name"), v("email"), v("group"), r.PostFormValue("language")
 	}
 	op.FooterText = r.PostFormValue("footer_text")
-	op.SignatureHTML = signature.Sanitize(r.PostFormValue("signature_html"))
+	op.SignatureHTML = r.PostFormValue("signature_html")
 	op.OAuthEnabled = r.PostFormValue("oauth_enabled") == "on"
 	op.SMTPPassword = r.PostFormValue("smtp_password")
 	if err == nil {

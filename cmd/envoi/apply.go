@@ -11,7 +11,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"envoi"
-	"envoi/signature"
 )
 
 // ConfigFile is the configuration-as-code file of `envoi apply`: every
@@ -206,7 +205,7 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string, warn func(s
 			return nil, 0, err
 		}
 		o := &envoi.Operator{Code: code, Name: d.Name, Email: d.Email, Group: d.Group, FooterText: d.FooterText,
-			SignatureHTML: signature.Sanitize(d.SignatureHTML), OAuthEnabled: d.OAuthEnabled, Language: d.Language, SMTPPassword: pw}
+			SignatureHTML: d.SignatureHTML, OAuthEnabled: d.OAuthEnabled, Language: d.Language, SMTPPassword: pw}
 		if err := o.Validate(); err != nil {
 			return nil, 0, fmt.Errorf("operator %s: %w", code, err)
 		}

@@ -18,6 +18,7 @@ import (
 
 	envoihttp "envoi/http"
 	"envoi/secret"
+	"envoi/signature"
 	"envoi/sqlstore"
 )
 
@@ -27,7 +28,8 @@ func (p *Program) openStore(ctx context.Context, cfg *Config, logger *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	store, err := sqlstore.Open(ctx, sqlstore.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, MasterKey: key, Logger: logger})
+	store, err := sqlstore.Open(ctx, sqlstore.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, MasterKey: key, Logger: logger,
+		SanitizeHTML: signature.Sanitize})
 	if err != nil {
 		return nil, err
 	}
