@@ -177,8 +177,8 @@ func emlAAD(id string) string { return aad("message_emls", "eml", id) }
 
 const messageColumns = `id, coalesce(idempotency_key, ''), request_hash, status, attempts, error_code, error, message_id,
 	flow, mailbox, next_try, sent_at, created_at, updated_at, eml_size, duplicates,
-	delivery, lease_until,
-	operator, document_flow, company, recipients, entity_type, entity_id, unfinished, sensitive`
+	delivery,
+	operator, document_flow, company, recipients, entity_type, entity_id, sensitive`
 
 // scanMessage scans messageColumns, then the request when withRequest,
 // then extra.
@@ -188,8 +188,8 @@ func scanMessage(row interface{ Scan(...any) error }, withRequest bool, extra ..
 	var req []byte
 	dest := []any{&m.ID, &m.IdempotencyKey, &m.RequestHash, &m.Status, &m.Attempts, &m.ErrorCode, &m.Error, &m.MessageID,
 		&m.Flow, &m.Mailbox, scanTime(&m.NextTry), scanTime(&m.SentAt), scanTime(&m.CreatedAt), scanTime(&m.UpdatedAt), &m.EMLSize, &m.Duplicates,
-		&delivery, scanTime(&m.LeaseUntil),
-		&m.Request.Operator, &m.Request.DocumentFlow, &m.Request.Company, &to, &entityType, &entityID, &m.Unfinished, &m.Sensitive}
+		&delivery,
+		&m.Request.Operator, &m.Request.DocumentFlow, &m.Request.Company, &to, &entityType, &entityID, &m.Sensitive}
 	if withRequest {
 		dest = append(dest, &req)
 	}
