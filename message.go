@@ -150,7 +150,6 @@ func (r *SendRequest) Validate() error {
 type Message struct {
 	ID             string      `json:"id"`
 	IdempotencyKey string      `json:"idempotency_key,omitempty"`
-	RequestHash    string      `json:"-"`
 	Request        SendRequest `json:"-"`
 	Status         string      `json:"status"`
 	Attempts       int         `json:"attempts"`
@@ -174,11 +173,9 @@ type Message struct {
 	// Sensitive: see SendRequest.Sensitive.
 	Sensitive bool `json:"-"`
 	// Delivery is what acceptance decided about sending it (envelope,
-	// identity, transport, document, archive), stored whole with it; EML
-	// is the composed message, stored in the same transaction, so what is
-	// sent (and re-sent after a crash) is exactly what was accepted.
+	// identity, transport, document, archive), stored whole with it; its
+	// composed bytes are stored beside it (see Accepted).
 	Delivery *Delivery `json:"-"`
-	EML      []byte    `json:"-"`
 }
 
 // MessageFilter selects messages in a listing; zero fields do not filter.

@@ -14,7 +14,7 @@ import (
 
 // Store is what the queue needs from the store.
 type Store interface {
-	CreateMessage(ctx context.Context, m *envoi.Message) (bool, error)
+	CreateMessage(ctx context.Context, a *envoi.Accepted) (bool, error)
 	Message(ctx context.Context, id string) (*envoi.Message, error)
 	// EMLToSend returns the bytes to send of a claimed message, also of a
 	// sensitive one (which EML and Message do not show).

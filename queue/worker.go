@@ -329,7 +329,6 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *envoi.Claim, d
 func (w *Worker) notify(m *envoi.Message) {
 	if w.OnChange != nil {
 		c := *m
-		c.EML = nil
 		w.OnChange(&c)
 	}
 }
@@ -368,10 +367,7 @@ func (w *Worker) send(ctx context.Context, flow *envoi.AuthFlow, m *envoi.Messag
 		}
 		d.Identity.Password = op.SMTPPassword
 	}
-	eml := m.EML
-	if eml == nil {
-		eml = w.Handoff.Take(m.ID)
-	}
+	eml := w.Handoff.Take(m.ID)
 	if eml == nil {
 		var err error
 		if eml, err = w.Store.EMLToSend(ctx, m.ID); err != nil {

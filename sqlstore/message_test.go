@@ -17,8 +17,8 @@ import (
 
 var messageIDPattern = regexp.MustCompile(`^msg_[a-z2-7]{26}$`)
 
-func newMessage(operator, key, hash string) *envoi.Message {
-	return &envoi.Message{IdempotencyKey: key, RequestHash: hash, Request: sendRequest(operator)}
+func newMessage(operator, key, hash string) *envoi.Accepted {
+	return &envoi.Accepted{Message: &envoi.Message{IdempotencyKey: key, Request: sendRequest(operator)}, RequestHash: hash}
 }
 
 // queued returns the ids of the messages in the send queue (due now or
@@ -74,9 +74,14 @@ func TestMessages(t *testing.T) {
 			must(t, err)
 			if got.Request.Operator != "jdupont" || got.Request.Context["ID_BL"] != "12345" || got.Request.Entity.ID != "12345" ||
 				len(got.Request.Attachments) != 1 || string(got.Request.Attachments[0].Content) != "%PDF-1.4 ..." ||
-				got.MessageID != m.MessageID || got.Status != envoi.StatusQueued || got.RequestHash != "h1" ||
+				got.MessageID != m.MessageID || got.Status != envoi.StatusQueued ||
 				got.Flow != "M365" || got.Mailbox != "jdupont" || got.EMLSize != int64(len(m.EML)) {
 				t.Errorf("got %+v", got)
+			}
+			var hash string
+			must(t, s.DB().QueryRowContext(ctx, `SELECT request_hash FROM messages WHERE id = $1`, m.ID).Scan(&hash))
+			if hash != "h1" {
+				t.Errorf("request hash %q stored, want h1", hash)
 			}
 			// The delivery record is stored whole, but the password.
 			want := *m.Delivery
@@ -213,7 +218,7 @@ func TestMessagesFilter(t *testing.T) {
 			if i%4 == 0 {
 				m.Status = envoi.StatusSent
 				m.SentAt = clk.Now()
-				must(t, s.UpdateMessage(ctx, m))
+				must(t, s.UpdateMessage(ctx, m.Message))
 			}
 			if i < 6 {
 				clk.Advance(time.Minute) // the last 6 share one instant
