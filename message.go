@@ -150,7 +150,6 @@ func (r *SendRequest) Validate() error {
 type Message struct {
 	ID             string      `json:"id"`
 	IdempotencyKey string      `json:"idempotency_key,omitempty"`
-	RequestHash    string      `json:"-"`
 	Request        SendRequest `json:"-"`
 	Status         string      `json:"status"`
 	Attempts       int         `json:"attempts"`
@@ -159,32 +158,24 @@ type Message struct {
 	MessageID      string      `json:"message_id"`
 	// Mailbox is the identity the message is sent as (for rate limits and
 	// parking on consent): flow code and operator ("" for a generic mailbox).
-	Flow       string    `json:"flow"`
-	Mailbox    string    `json:"mailbox"`
-	NextTry    time.Time `json:"next_try,omitzero"`
-	SentAt     time.Time `json:"sent_at,omitzero"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
-	EMLSize    int64     `json:"eml_size,omitempty"`
-	Duplicates int       `json:"duplicates,omitempty"`
-	// Unfinished counts the claims in a row that ended without an outcome
-	// (the worker died or its lease lapsed mid-send); past the worker's
-	// bound the message fails as delivery_abandoned. A recorded outcome
-	// or a manual retry sets it back to 0.
-	Unfinished int `json:"unfinished,omitempty"`
+	Flow      string    `json:"flow"`
+	Mailbox   string    `json:"mailbox"`
+	NextTry   time.Time `json:"next_try,omitzero"`
+	SentAt    time.Time `json:"sent_at,omitzero"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	EMLSize   int64     `json:"eml_size,omitempty"`
+	// Duplicates counts the claims over a lapsed lease (a send cut by a
+	// crash): the message may have gone out that many times more. Shown
+	// to users (possible_duplicates), so a fact of the message, not of a
+	// claim (see Claim).
+	Duplicates int `json:"duplicates,omitempty"`
 	// Sensitive: see SendRequest.Sensitive.
 	Sensitive bool `json:"-"`
 	// Delivery is what acceptance decided about sending it (envelope,
-	// identity, transport, document, archive), stored whole with it; EML
-	// is the composed message, stored in the same transaction, so what is
-	// sent (and re-sent after a crash) is exactly what was accepted.
+	// identity, transport, document, archive), stored whole with it; its
+	// composed bytes are stored beside it (see Accepted).
 	Delivery *Delivery `json:"-"`
-	EML      []byte    `json:"-"`
-	// LeaseUntil is when a worker's claim on the message lapses.
-	LeaseUntil time.Time `json:"-"`
-	// Job is the id of the send job a worker received with the message
-	// (set by a claim); the outcome is recorded against it.
-	Job string `json:"-"`
 }
 
 // MessageFilter selects messages in a listing; zero fields do not filter.

@@ -92,11 +92,12 @@ type TokenService interface {
 
 // MessageService stores accepted messages.
 type MessageService interface {
-	// CreateMessage stores m (ID, MessageID and timestamps set if empty) and
-	// enqueues its send job in one transaction. When m.IdempotencyKey was
-	// already used: with the same RequestHash it loads the existing message
-	// into m and returns created=false; with another hash EIdempotencyConflict.
-	CreateMessage(ctx context.Context, m *Message) (created bool, err error)
+	// CreateMessage stores a's message (ID, MessageID and timestamps set
+	// if empty) and its bytes, and enqueues its send job in one
+	// transaction. When its IdempotencyKey was already used: with the same
+	// RequestHash it loads the existing message into a.Message and returns
+	// created=false; with another hash EIdempotencyConflict.
+	CreateMessage(ctx context.Context, a *Accepted) (created bool, err error)
 	Message(ctx context.Context, id string) (*Message, error)
 	Messages(ctx context.Context, f MessageFilter) ([]*Message, error)
 	// UpdateMessage writes m's status, attempts, error, next try and sent time.

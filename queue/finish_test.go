@@ -21,11 +21,11 @@ type finishFaults struct {
 	calls atomic.Int32
 }
 
-func (f *finishFaults) Finish(ctx context.Context, m *envoi.Message, delay time.Duration) error {
+func (f *finishFaults) Finish(ctx context.Context, c *envoi.Claim, delay time.Duration) error {
 	if f.calls.Add(1) <= f.fails {
 		return f.err
 	}
-	return f.Store.Finish(ctx, m, delay)
+	return f.Store.Finish(ctx, c, delay)
 }
 
 // TestWorkerFinishRetries: when recording a sent message's outcome fails

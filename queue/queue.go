@@ -14,7 +14,7 @@ import (
 
 // Store is what the queue needs from the store.
 type Store interface {
-	CreateMessage(ctx context.Context, m *envoi.Message) (bool, error)
+	CreateMessage(ctx context.Context, a *envoi.Accepted) (bool, error)
 	Message(ctx context.Context, id string) (*envoi.Message, error)
 	// EMLToSend returns the bytes to send of a claimed message, also of a
 	// sensitive one (which EML and Message do not show).
@@ -27,19 +27,19 @@ type Store interface {
 	ConfigSnapshot(ctx context.Context) context.Context
 	// ClaimDue claims up to n due messages: each returned message is
 	// marked sending, its attempts counted, leased for lease (it is due
-	// again when the lease lapses), with Job set to its claim token.
+	// again when the lease lapses), as a claim with its token.
 	// Several instances may ask at once; a message is claimed by one
 	// only. A claim over a lapsed "sending" lease (a worker died mid-send)
 	// counts a possible duplicate in Message.Duplicates and a claim
-	// without an outcome in Message.Unfinished.
-	ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*envoi.Message, error)
+	// without an outcome in Claim.Unfinished.
+	ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*envoi.Claim, error)
 	// Finish records a claimed message's status, attempts, error, next
 	// try and sent time, and when it is due again: never when the message
 	// is final, after delay otherwise. Only the holder of the message's
-	// latest claim (m.Job) records an outcome: an older claim gets
+	// latest claim (c.Token) records an outcome: an older claim gets
 	// EConflict. An outcome other than sending sets Unfinished back to 0;
 	// a final one erases a sensitive message's bytes.
-	Finish(ctx context.Context, m *envoi.Message, delay time.Duration) error
+	Finish(ctx context.Context, c *envoi.Claim, delay time.Duration) error
 	// SentSince counts messages sent as (flow, mailbox) since t.
 	SentSince(ctx context.Context, flow, mailbox string, t time.Time) (int, error)
 	// ReleaseParked makes the messages parked on consent for key due now.

@@ -70,36 +70,35 @@ func RequestHash(req *envoi.SendRequest) string {
 // request, EIdempotencyConflict.
 func (s *Service) Accept(ctx context.Context, req *envoi.SendRequest, idempotencyKey string) (*envoi.Message, bool, error) {
 	// The fingerprint serves only to compare a reused Idempotency-Key.
-	m, err := s.compose(ctx, req, idempotencyKey != "")
+	a, err := s.compose(ctx, req, idempotencyKey != "")
 	if err != nil {
 		return nil, false, err
 	}
-	m.IdempotencyKey = idempotencyKey
-	created, err := s.Store.CreateMessage(ctx, m)
+	a.IdempotencyKey = idempotencyKey
+	created, err := s.Store.CreateMessage(ctx, a)
 	if err != nil {
 		return nil, false, err
 	}
 	if created {
 		s.Metrics.accepted()
-		s.Handoff.Put(m.ID, m.EML)
+		s.Handoff.Put(a.ID, a.EML)
 	}
-	m.EML = nil
-	return m, created, nil
+	return a.Message, created, nil
 }
 
 // Preview composes req exactly as Accept would and returns the message
 // bytes; nothing is stored or sent.
 func (s *Service) Preview(ctx context.Context, req *envoi.SendRequest) ([]byte, error) {
-	m, err := s.compose(ctx, req, false)
+	a, err := s.compose(ctx, req, false)
 	if err != nil {
 		return nil, err
 	}
-	return m.EML, nil
+	return a.EML, nil
 }
 
 // compose validates req, the one check of a request (the edge: compose
 // and the store take it as valid), mints the message's ids and composes it.
-func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool) (*envoi.Message, error) {
+func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool) (*envoi.Accepted, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
@@ -116,8 +115,9 @@ func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool
 		CreatedAt: now,
 		UpdatedAt: now,
 	}
+	a := &envoi.Accepted{Message: m}
 	if hash {
-		m.RequestHash = RequestHash(req)
+		a.RequestHash = RequestHash(req)
 	}
 	c, d, err := s.Composer.ComposeDelivery(ctx, m)
 	if err != nil {
@@ -133,7 +133,7 @@ func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool
 	if _, err := c.WriteTo(buf); err != nil {
 		return nil, err
 	}
-	m.EML = buf.Bytes()
+	a.EML = buf.Bytes()
 	m.EMLSize = int64(buf.Len())
 	m.Delivery = d
 	m.Delivery.Envelope.Size = m.EMLSize
@@ -148,7 +148,7 @@ func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool
 	if m.Request.Report != nil {
 		m.Request.Report = &envoi.ReportRequest{Template: m.Request.Report.Template}
 	}
-	return m, nil
+	return a, nil
 }
 
 // Retry sends a failed or parked message again, now.

@@ -54,9 +54,9 @@ func TestWorkerShutdownHandsBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, m := range msgs {
-			got := in.message(t, m.ID)
-			if got.Status != envoi.StatusQueued || got.Attempts != 0 || !got.LeaseUntil.IsZero() {
-				t.Errorf("after shutdown %s: status %s attempts %d lease %v, want queued, 0 attempts, no lease", m.ID, got.Status, got.Attempts, got.LeaseUntil)
+			got, lease := in.message(t, m.ID), leaseUntil(t, in.store, m.ID)
+			if got.Status != envoi.StatusQueued || got.Attempts != 0 || lease.Valid {
+				t.Errorf("after shutdown %s: status %s attempts %d lease %v, want queued, 0 attempts, no lease", m.ID, got.Status, got.Attempts, lease.V)
 			}
 		}
 		if n := w.smtp.MessageCount(); n != 0 {
@@ -108,7 +108,7 @@ func TestWorkerShutdownFinishesSends(t *testing.T) {
 			sent++
 		case envoi.StatusQueued:
 		default:
-			t.Errorf("after shutdown %s is %s (lease %v), want sent or queued", m.ID, got.Status, got.LeaseUntil)
+			t.Errorf("after shutdown %s is %s (lease %v), want sent or queued", m.ID, got.Status, leaseUntil(t, in.store, m.ID).V)
 		}
 	}
 	if sent < 2 || sent != w.smtp.MessageCount() {

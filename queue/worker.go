@@ -191,12 +191,12 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // ends with the message final or due again at its next try: nothing is
 // dropped. stop ends only the waiting: a send under way
 // finishes.
-func (w *Worker) handle(stop context.Context, m *envoi.Message) {
+func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 	ctx := context.WithoutCancel(stop)
 	// The flow, the operator and the token's flow: at one version.
 	ctx = w.Store.ConfigSnapshot(ctx)
 	log := w.Logger.With("message", m.ID)
-	w.notify(m)
+	w.notify(m.Message)
 	if m.Unfinished >= w.MaxUnfinished {
 		w.abandon(ctx, log, m)
 		return
@@ -206,7 +206,7 @@ func (w *Worker) handle(stop context.Context, m *envoi.Message) {
 	if err != nil && envoi.ErrorCode(err) != envoi.ENotFound {
 		err = tempIfInternal(err)
 	} else if err == nil {
-		if wait, rerr := w.rateWait(ctx, flow, m); rerr != nil {
+		if wait, rerr := w.rateWait(ctx, flow, m.Message); rerr != nil {
 			log.Warn("queue: rate check failed", "err", rerr)
 		} else if wait > 0 {
 			m.NextTry = w.Now().Add(wait)
@@ -224,7 +224,7 @@ func (w *Worker) handle(stop context.Context, m *envoi.Message) {
 	var out envoi.Outcome
 	if err == nil {
 		start := w.Now()
-		d, out, err = w.send(ctx, flow, m)
+		d, out, err = w.send(ctx, flow, m.Message)
 		w.Metrics.observeSend(w.Now().Sub(start))
 	} else if envoi.ErrorCode(err) == envoi.ENotFound {
 		err = envoi.Errorf(envoi.ENoFlowForOperator, "the flow %q of this message no longer exists", m.Flow)
@@ -239,7 +239,7 @@ func (w *Worker) handle(stop context.Context, m *envoi.Message) {
 			w.Metrics.sent()
 			log.Info("queue: message sent", "transport", d.Transport, "provider_message_id", out.ProviderMessageID, "reply", out.Reply)
 			if w.OnSent != nil && !m.Sensitive {
-				w.OnSent(ctx, m, d)
+				w.OnSent(ctx, m.Message, d)
 			}
 		}
 	case envoi.ErrorCode(err) == envoi.EConsentRequired:
@@ -270,7 +270,7 @@ func (w *Worker) handle(stop context.Context, m *envoi.Message) {
 // without sending it again: it may be what makes the process die. This
 // claim was not an attempt; the message stays counted as a possible
 // duplicate (Duplicates).
-func (w *Worker) abandon(ctx context.Context, log *slog.Logger, m *envoi.Message) {
+func (w *Worker) abandon(ctx context.Context, log *slog.Logger, m *envoi.Claim) {
 	err := envoi.Errorf(envoi.EDeliveryAbandoned, "the message was being sent %d times and each attempt ended without an outcome (the service stopped mid-send)", m.Unfinished).
 		WithDetail("attempts_without_outcome", m.Unfinished)
 	m.Attempts--
@@ -287,7 +287,7 @@ func (w *Worker) abandon(ctx context.Context, log *slog.Logger, m *envoi.Message
 
 // handBack returns a claimed message unsent, due again after delay; the
 // claim was not an attempt.
-func (w *Worker) handBack(ctx context.Context, log *slog.Logger, m *envoi.Message, delay time.Duration) {
+func (w *Worker) handBack(ctx context.Context, log *slog.Logger, m *envoi.Claim, delay time.Duration) {
 	m.Status = envoi.StatusQueued
 	m.Attempts--
 	w.finish(ctx, log, m, delay)
@@ -297,7 +297,7 @@ func (w *Worker) handBack(ctx context.Context, log *slog.Logger, m *envoi.Messag
 // was recorded. While the store is unavailable (a database restarting) it
 // tries again as long as the message's lease leaves time, 30 seconds at
 // most: an outcome given up is a sent message sent again.
-func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *envoi.Message, delay time.Duration) bool {
+func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *envoi.Claim, delay time.Duration) bool {
 	left := w.Lease
 	if !m.LeaseUntil.IsZero() {
 		left = m.LeaseUntil.Sub(w.Now())
@@ -308,7 +308,7 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *envoi.Message,
 	for {
 		err := w.Store.Finish(ctx, m, delay)
 		if err == nil {
-			w.notify(m)
+			w.notify(m.Message)
 			return true
 		}
 		if envoi.ErrorCode(err) == envoi.EConflict {
@@ -332,7 +332,6 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *envoi.Message,
 func (w *Worker) notify(m *envoi.Message) {
 	if w.OnChange != nil {
 		c := *m
-		c.EML = nil
 		w.OnChange(&c)
 	}
 }
@@ -376,10 +375,7 @@ func (w *Worker) send(ctx context.Context, flow *envoi.AuthFlow, m *envoi.Messag
 		}
 		d.Identity.Password = op.SMTPPassword
 	}
-	eml := m.EML
-	if eml == nil {
-		eml = w.Handoff.Take(m.ID)
-	}
+	eml := w.Handoff.Take(m.ID)
 	if eml == nil {
 		var err error
 		if eml, err = w.Store.EMLToSend(ctx, m.ID); err != nil {

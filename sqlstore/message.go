@@ -25,12 +25,12 @@ func validStatus(s string) bool {
 	return false
 }
 
-// CreateMessage stores m and its composed bytes (m.EML, when set) in one
-// transaction; a message not final is due to be sent at once (the send
+// CreateMessage stores a's message and its composed bytes (a.EML, when
+// set) in one transaction; a message not final is due to be sent at once (the send
 // queue is the messages table, see queue.go).
 // It sets m.ID ("msg_" + 26 random characters), m.MessageID ("<id@domain>"),
 // m.Status (queued) and the timestamps when they are empty. When m.IdempotencyKey was already
-// used: with the same RequestHash it loads the existing message into m
+// used: with the same a.RequestHash it loads the existing message into m
 // (counting the duplicate) and returns created=false, with another hash
 // EIdempotencyConflict. A request that does not validate is EInvalidInput.
 //
@@ -38,7 +38,8 @@ func validStatus(s string) bool {
 // credential) is stored without its keyword values, and its bytes sealed
 // with the key ring in message_emls, never in the spool; Finish deletes
 // them once it is final, and Message, Messages and EML do not show it.
-func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bool, err error) {
+func (s *Store) CreateMessage(ctx context.Context, a *envoi.Accepted) (created bool, err error) {
+	m := a.Message
 	if m.Status == "" {
 		m.Status = envoi.StatusQueued
 	}
@@ -61,16 +62,16 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 	m.UpdatedAt = now
 	m.Sensitive = m.Sensitive || m.Request.Sensitive
 	stored := m.Request
-	var eml any = m.EML
+	var eml any = a.EML
 	if m.Sensitive {
 		// The keyword values are in the composed bytes; they may hold the
 		// credential (a reset link) and are not needed any more.
 		stored.Context = nil
-		if m.EML != nil {
+		if a.EML != nil {
 			if err := s.ensureKeys(ctx); err != nil {
 				return false, err
 			}
-			if eml, err = s.ring.Seal(m.EML, emlAAD(m.ID)); err != nil {
+			if eml, err = s.ring.Seal(a.EML, emlAAD(m.ID)); err != nil {
 				return false, fmt.Errorf("sqlstore: seal eml of %s: %w", m.ID, err)
 			}
 		}
@@ -80,8 +81,8 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 		return false, fmt.Errorf("sqlstore: create message: %w", err)
 	}
 	to, _ := json.Marshal(m.Request.To)
-	if m.EML != nil {
-		m.EMLSize = int64(len(m.EML))
+	if a.EML != nil {
+		m.EMLSize = int64(len(a.EML))
 	}
 	var delivery []byte
 	if m.Delivery != nil {
@@ -104,8 +105,8 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 	// On SQLite the bytes go to the spool first (eml.go); a message not
 	// created leaves a record nothing points to.
 	var emlAt string
-	if s.spool != nil && m.EML != nil && !m.Sensitive {
-		if emlAt, err = s.spool.Append(m.ID, m.EML); err != nil {
+	if s.spool != nil && a.EML != nil && !m.Sensitive {
+		if emlAt, err = s.spool.Append(m.ID, a.EML); err != nil {
 			return false, fmt.Errorf("sqlstore: store eml of %s: %w", m.ID, err)
 		}
 	}
@@ -117,7 +118,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var seq int64
 		err := tx.StmtContext(ctx, stmts[0]).QueryRowContext(ctx,
-			m.ID, idem, m.RequestHash, req, m.Request.Operator, m.Request.DocumentFlow, m.Request.Company, string(to),
+			m.ID, idem, a.RequestHash, req, m.Request.Operator, m.Request.DocumentFlow, m.Request.Company, string(to),
 			entityType, entityID, m.Status, m.Attempts, m.ErrorCode, m.Error, m.MessageID, m.Flow, m.Mailbox,
 			s.ts(m.NextTry), s.ts(m.SentAt), s.ts(m.CreatedAt), s.ts(now),
 			string(delivery), m.EMLSize, emlAt, m.Sensitive, due).Scan(&seq)
@@ -130,7 +131,11 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 			if err != nil {
 				return err
 			}
-			if existing.RequestHash != m.RequestHash {
+			var hash string
+			if err := tx.QueryRowContext(ctx, `SELECT request_hash FROM messages WHERE id = $1`, existing.ID).Scan(&hash); err != nil {
+				return fmt.Errorf("sqlstore: create message: %w", err)
+			}
+			if hash != a.RequestHash {
 				return envoi.Errorf(envoi.EIdempotencyConflict, "the idempotency key %q was used for another request (message %s)", m.IdempotencyKey, existing.ID).
 					WithDetail("message_id", existing.ID)
 			}
@@ -139,7 +144,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *envoi.Message) (created bo
 		if err != nil {
 			return fmt.Errorf("sqlstore: create message: %w", err)
 		}
-		if m.EML != nil && (s.spool == nil || m.Sensitive) {
+		if a.EML != nil && (s.spool == nil || m.Sensitive) {
 			if _, err := tx.StmtContext(ctx, stmts[1]).ExecContext(ctx, m.ID, eml, s.ts(now)); err != nil {
 				return fmt.Errorf("sqlstore: store eml of %s: %w", m.ID, err)
 			}
@@ -175,10 +180,10 @@ const (
 // emlAAD is the associated data of a sensitive message's sealed bytes.
 func emlAAD(id string) string { return aad("message_emls", "eml", id) }
 
-const messageColumns = `id, coalesce(idempotency_key, ''), request_hash, status, attempts, error_code, error, message_id,
+const messageColumns = `id, coalesce(idempotency_key, ''), status, attempts, error_code, error, message_id,
 	flow, mailbox, next_try, sent_at, created_at, updated_at, eml_size, duplicates,
-	delivery, lease_until,
-	operator, document_flow, company, recipients, entity_type, entity_id, unfinished, sensitive`
+	delivery,
+	operator, document_flow, company, recipients, entity_type, entity_id, sensitive`
 
 // scanMessage scans messageColumns, then the request when withRequest,
 // then extra.
@@ -186,10 +191,10 @@ func scanMessage(row interface{ Scan(...any) error }, withRequest bool, extra ..
 	var m envoi.Message
 	var to, delivery, entityType, entityID string
 	var req []byte
-	dest := []any{&m.ID, &m.IdempotencyKey, &m.RequestHash, &m.Status, &m.Attempts, &m.ErrorCode, &m.Error, &m.MessageID,
+	dest := []any{&m.ID, &m.IdempotencyKey, &m.Status, &m.Attempts, &m.ErrorCode, &m.Error, &m.MessageID,
 		&m.Flow, &m.Mailbox, scanTime(&m.NextTry), scanTime(&m.SentAt), scanTime(&m.CreatedAt), scanTime(&m.UpdatedAt), &m.EMLSize, &m.Duplicates,
-		&delivery, scanTime(&m.LeaseUntil),
-		&m.Request.Operator, &m.Request.DocumentFlow, &m.Request.Company, &to, &entityType, &entityID, &m.Unfinished, &m.Sensitive}
+		&delivery,
+		&m.Request.Operator, &m.Request.DocumentFlow, &m.Request.Company, &to, &entityType, &entityID, &m.Sensitive}
 	if withRequest {
 		dest = append(dest, &req)
 	}

@@ -17,8 +17,8 @@ import (
 
 var messageIDPattern = regexp.MustCompile(`^msg_[a-z2-7]{26}$`)
 
-func newMessage(operator, key, hash string) *envoi.Message {
-	return &envoi.Message{IdempotencyKey: key, RequestHash: hash, Request: sendRequest(operator)}
+func newMessage(operator, key, hash string) *envoi.Accepted {
+	return &envoi.Accepted{Message: &envoi.Message{IdempotencyKey: key, Request: sendRequest(operator)}, RequestHash: hash}
 }
 
 // queued returns the ids of the messages in the send queue (due now or
@@ -74,9 +74,14 @@ func TestMessages(t *testing.T) {
 			must(t, err)
 			if got.Request.Operator != "jdupont" || got.Request.Context["ID_BL"] != "12345" || got.Request.Entity.ID != "12345" ||
 				len(got.Request.Attachments) != 1 || string(got.Request.Attachments[0].Content) != "%PDF-1.4 ..." ||
-				got.MessageID != m.MessageID || got.Status != envoi.StatusQueued || got.RequestHash != "h1" ||
+				got.MessageID != m.MessageID || got.Status != envoi.StatusQueued ||
 				got.Flow != "M365" || got.Mailbox != "jdupont" || got.EMLSize != int64(len(m.EML)) {
 				t.Errorf("got %+v", got)
+			}
+			var hash string
+			must(t, s.DB().QueryRowContext(ctx, `SELECT request_hash FROM messages WHERE id = $1`, m.ID).Scan(&hash))
+			if hash != "h1" {
+				t.Errorf("request hash %q stored, want h1", hash)
 			}
 			// The delivery record is stored whole, but the password.
 			want := *m.Delivery
@@ -99,12 +104,12 @@ func TestMessages(t *testing.T) {
 			// unsent it is due again.
 			got, err := s.ClaimDue(ctx, 5, time.Minute)
 			must(t, err)
-			if len(got) != 1 || got[0].ID != m.ID || got[0].Job == "" {
+			if len(got) != 1 || got[0].ID != m.ID || got[0].Token == "" {
 				t.Fatalf("claimed %+v", got)
 			}
 			got[0].Status, got[0].Attempts = envoi.StatusQueued, 0
 			must(t, s.Finish(ctx, got[0], 0))
-			if again, err := s.ClaimDue(ctx, 5, time.Minute); err != nil || len(again) != 1 || again[0].Job == got[0].Job {
+			if again, err := s.ClaimDue(ctx, 5, time.Minute); err != nil || len(again) != 1 || again[0].Token == got[0].Token {
 				t.Fatalf("claimed again %+v, %v; want the message with a new claim", again, err)
 			}
 			again, _ := s.Message(ctx, m.ID)
@@ -213,7 +218,7 @@ func TestMessagesFilter(t *testing.T) {
 			if i%4 == 0 {
 				m.Status = envoi.StatusSent
 				m.SentAt = clk.Now()
-				must(t, s.UpdateMessage(ctx, m))
+				must(t, s.UpdateMessage(ctx, m.Message))
 			}
 			if i < 6 {
 				clk.Advance(time.Minute) // the last 6 share one instant
@@ -323,8 +328,10 @@ func TestMessageClaim(t *testing.T) {
 				t.Fatalf("%d claims won, want 1", wins)
 			}
 			got, _ := s.Message(ctx, m.ID)
-			if got.Status != envoi.StatusSending || got.Attempts != 1 || got.Duplicates != 0 || !got.LeaseUntil.Equal(clk.Now().Add(2*time.Minute).Truncate(time.Microsecond)) {
-				t.Errorf("got %+v", got)
+			lease, err := sqlstore.LeaseUntil(ctx, s, m.ID)
+			must(t, err)
+			if got.Status != envoi.StatusSending || got.Attempts != 1 || got.Duplicates != 0 || !lease.Equal(clk.Now().Add(2*time.Minute).Truncate(time.Microsecond)) {
+				t.Errorf("got %+v leased until %v", got, lease)
 			}
 		})
 
@@ -406,7 +413,7 @@ func TestMessageRequeue(t *testing.T) {
 			got := claimed[0]
 			got.Status = envoi.StatusConsentRequired
 			must(t, s.Finish(ctx, got, 6*time.Hour))
-			return got
+			return got.Message
 		}
 		a, b, other := park("jdupont"), park("jdupont"), park("mmartin")
 		if ids := claimDue(); len(ids) != 0 {
@@ -439,7 +446,7 @@ func TestMessageRequeue(t *testing.T) {
 			m.Status = envoi.StatusFailed
 			must(t, s.UpdateMessage(ctx, m))
 			clk.Advance(2 * time.Minute) // b's lease lapses too
-			must(t, s.Finish(ctx, &envoi.Message{ID: b.ID, Status: envoi.StatusSent, SentAt: clk.Now()}, 0))
+			must(t, s.Finish(ctx, &envoi.Claim{Message: &envoi.Message{ID: b.ID, Status: envoi.StatusSent, SentAt: clk.Now()}}, 0))
 			if ids := claimDue(); len(ids) != 0 {
 				t.Fatalf("a final message was claimed: %v", ids)
 			}
@@ -618,7 +625,7 @@ func TestFinishFenced(t *testing.T) {
 		m := newMessage("jdupont", "", "h")
 		_, err := s.CreateMessage(ctx, m)
 		must(t, err)
-		claim := func() *envoi.Message {
+		claim := func() *envoi.Claim {
 			t.Helper()
 			got, err := s.ClaimDue(ctx, 5, time.Minute)
 			must(t, err)
@@ -630,21 +637,24 @@ func TestFinishFenced(t *testing.T) {
 		slow := claim()
 		clk.Advance(2 * time.Minute) // slow's lease lapses mid-send
 		fast := claim()
-		if fast.Job == slow.Job {
-			t.Fatalf("two claims with one token %q", fast.Job)
+		if fast.Token == slow.Token {
+			t.Fatalf("two claims with one token %q", fast.Token)
 		}
 
 		slow.Status, slow.SentAt = envoi.StatusSent, clk.Now()
 		wantCode(t, s.Finish(ctx, slow, 0), envoi.EConflict)
 		got, _ := s.Message(ctx, m.ID)
-		if got.Status != envoi.StatusSending || !got.LeaseUntil.Equal(fast.LeaseUntil) {
-			t.Fatalf("after a stale outcome: %s leased until %v, want sending under the latest claim", got.Status, got.LeaseUntil)
+		lease, err := sqlstore.LeaseUntil(ctx, s, m.ID)
+		must(t, err)
+		if got.Status != envoi.StatusSending || !lease.Equal(fast.LeaseUntil) {
+			t.Fatalf("after a stale outcome: %s leased until %v, want sending under the latest claim", got.Status, lease)
 		}
 
 		fast.Status, fast.ErrorCode, fast.NextTry = envoi.StatusRetrying, envoi.ESMTPTemporary, clk.Now().Add(time.Minute)
 		must(t, s.Finish(ctx, fast, time.Minute))
-		if got, _ := s.Message(ctx, m.ID); got.Status != envoi.StatusRetrying || !got.LeaseUntil.IsZero() {
-			t.Fatalf("the latest claim's outcome: %s leased until %v, want retrying without a lease", got.Status, got.LeaseUntil)
+		got, _ = s.Message(ctx, m.ID)
+		if lease, err = sqlstore.LeaseUntil(ctx, s, m.ID); err != nil || got.Status != envoi.StatusRetrying || !lease.IsZero() {
+			t.Fatalf("the latest claim's outcome: %s leased until %v (%v), want retrying without a lease", got.Status, lease, err)
 		}
 
 		clk.Advance(time.Minute)
@@ -656,6 +666,6 @@ func TestFinishFenced(t *testing.T) {
 		if got, _ := s.Message(ctx, m.ID); got.Status != envoi.StatusQueued {
 			t.Errorf("status %s after a manual retry and a stale outcome, want queued", got.Status)
 		}
-		wantCode(t, s.Finish(ctx, &envoi.Message{ID: "msg_nope", Status: envoi.StatusSent, Job: "1"}, 0), envoi.ENotFound)
+		wantCode(t, s.Finish(ctx, &envoi.Claim{Message: &envoi.Message{ID: "msg_nope", Status: envoi.StatusSent}, Token: "1"}, 0), envoi.ENotFound)
 	})
 }

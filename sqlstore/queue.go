@@ -21,29 +21,29 @@ import (
 // ClaimMessage marks the message sending, counts an attempt and leases it
 // until leaseUntil, unless it is final (sent, failed) or another worker's
 // lease is still running; it returns the message and whether this caller
-// won it. A won message's Job is its claim token (see Finish). A claim
-// over a lapsed "sending" lease (a worker died mid-send) counts a possible
-// duplicate in Duplicates, and a claim that ended without an outcome in
-// Unfinished. Returns ENotFound if there is no such message.
-func (s *Store) ClaimMessage(ctx context.Context, id string, leaseUntil time.Time) (*envoi.Message, bool, error) {
+// won it: a won claim has its token (see Finish), a lost one none. A
+// claim over a lapsed "sending" lease (a worker died mid-send) counts a
+// possible duplicate in Duplicates, and a claim that ended without an
+// outcome in Unfinished. Returns ENotFound if there is no such message.
+func (s *Store) ClaimMessage(ctx context.Context, id string, leaseUntil time.Time) (*envoi.Claim, bool, error) {
 	now := s.nowUTC()
 	// One statement: two instances claiming at once cannot both win.
-	m, err := scanClaimed(s.db.QueryRowContext(ctx, `
+	c, err := scanClaimed(s.db.QueryRowContext(ctx, `
 		UPDATE messages SET `+claimSet+`
 		WHERE id = $4 AND status NOT IN ($5, $6) AND NOT (status = $1 AND lease_until IS NOT NULL AND lease_until > $3)
-		RETURNING `+messageColumns+`, request, claim`,
+		RETURNING `+messageColumns+`, request, claim, lease_until, unfinished`,
 		envoi.StatusSending, s.ts(leaseUntil), s.ts(now), id, envoi.StatusSent, envoi.StatusFailed))
 	if err == nil {
-		return m, true, nil
+		return c, true, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return nil, false, locked(fmt.Errorf("sqlstore: claim message %s: %w", id, err))
 	}
-	m, err = s.message(ctx, s.db, `id = $1`, id)
+	m, err := s.message(ctx, s.db, `id = $1`, id)
 	if err != nil {
 		return nil, false, err
 	}
-	return m, false, nil
+	return &envoi.Claim{Message: m}, false, nil
 }
 
 // QueueDepth counts the messages not yet in a final state: queued,
@@ -91,15 +91,20 @@ func (s *Store) ReleaseParked(ctx context.Context, key envoi.TokenKey) (int, err
 // sent or a worker is sending it now.
 func (s *Store) RequeueMessage(ctx context.Context, id string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		m, err := s.message(ctx, tx, `id = $1`, id)
+		var status string
+		var lease time.Time
+		err := tx.QueryRowContext(ctx, `SELECT status, lease_until FROM messages WHERE id = $1`, id).Scan(&status, scanTime(&lease))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("message", id)
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("sqlstore: message %q: %w", id, err)
 		}
-		if m.Status == envoi.StatusSent {
-			return envoi.Errorf(envoi.EConflict, "message %s was already sent", id).WithDetail("status", m.Status)
+		if status == envoi.StatusSent {
+			return envoi.Errorf(envoi.EConflict, "message %s was already sent", id).WithDetail("status", status)
 		}
-		if m.Status == envoi.StatusSending && m.LeaseUntil.After(s.nowUTC()) {
-			return envoi.Errorf(envoi.EConflict, "message %s is being sent now", id).WithDetail("status", m.Status)
+		if status == envoi.StatusSending && lease.After(s.nowUTC()) {
+			return envoi.Errorf(envoi.EConflict, "message %s is being sent now", id).WithDetail("status", status)
 		}
 		return s.requeue(ctx, tx, id)
 	})
@@ -192,7 +197,7 @@ const (
 		WHERE seq IN (
 			SELECT seq FROM messages WHERE due_at <= $3 AND status NOT IN ($4, $5)
 			ORDER BY due_at LIMIT $6)
-		RETURNING ` + messageColumns + `, request, claim`
+		RETURNING ` + messageColumns + `, request, claim, lease_until, unfinished`
 	claimDuePostgres = `
 		WITH due AS (
 			SELECT seq FROM messages WHERE due_at <= $3 AND status NOT IN ($4, $5)
@@ -200,7 +205,7 @@ const (
 			FOR UPDATE SKIP LOCKED)
 		UPDATE messages SET ` + claimSet + `
 		FROM due WHERE messages.seq = due.seq
-		RETURNING ` + messageColumns + `, request, claim`
+		RETURNING ` + messageColumns + `, request, claim, lease_until, unfinished`
 	// finishSet records an outcome: $8 sending (the lease and due time
 	// stay while the message is still being sent), $9 the next due time
 	// (NULL when final).
@@ -213,23 +218,24 @@ const (
 	claimOfSQL      = `SELECT claim FROM messages WHERE id = $1`
 )
 
-// scanClaimed scans messageColumns, the request and the claim token, which
-// becomes the message's Job.
-func scanClaimed(row interface{ Scan(...any) error }) (*envoi.Message, error) {
+// scanClaimed scans messageColumns, the request, and the claim's token,
+// lease and count of claims without an outcome.
+func scanClaimed(row interface{ Scan(...any) error }) (*envoi.Claim, error) {
 	var claim int64
-	m, err := scanMessage(row, true, &claim)
+	c := new(envoi.Claim)
+	m, err := scanMessage(row, true, &claim, scanTime(&c.LeaseUntil), &c.Unfinished)
 	if err != nil {
 		return nil, err
 	}
-	m.Job = strconv.FormatInt(claim, 10)
-	return m, nil
+	c.Message, c.Token = m, strconv.FormatInt(claim, 10)
+	return c, nil
 }
 
 // ClaimDue claims up to n due messages as ClaimMessage does, in one
 // statement: each is marked sending, its attempts counted and leased for
-// lease, with Job set to its claim token. It returns no EML (see
+// lease, and returned as a claim with its token. It returns no EML (see
 // EMLToSend).
-func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*envoi.Message, error) {
+func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*envoi.Claim, error) {
 	if n <= 0 {
 		return nil, nil
 	}
@@ -247,7 +253,7 @@ func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*en
 		return nil, locked(fmt.Errorf("sqlstore: claim due messages: %w", err))
 	}
 	defer rows.Close()
-	var won []*envoi.Message
+	var won []*envoi.Claim
 	for rows.Next() {
 		m, err := scanClaimed(rows)
 		if err != nil {
@@ -261,28 +267,29 @@ func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*en
 	return won, nil
 }
 
-// Finish records the outcome of a claimed message — m's status, attempts,
-// error, next try and sent time — and when it is due again: never when m
+// Finish records the outcome of a claimed message — c's status, attempts,
+// error, next try and sent time — and when it is due again: never when c
 // is final, after delay otherwise. The lease is dropped unless m is still
 // sending, and with it the count of claims without an outcome (an outcome
 // was recorded). A sensitive message's bytes are deleted once it is
 // final: sent or failed, nothing reads them again.
 //
-// The outcome is recorded only if m's claim (m.Job, set by ClaimDue and
-// ClaimMessage) is still the message's latest: a worker whose lease lapsed
-// while another claimed the message gets EConflict and changes nothing.
-// An m without Job is recorded whatever the claim. Returns ENotFound when
+// The outcome is recorded only if c (its Token, set by ClaimDue) is still
+// the message's latest claim: a worker whose lease lapsed while another
+// claimed the message gets EConflict and changes nothing. A c without a
+// Token is recorded whatever the claim. Returns ENotFound when
 // the message is gone, EInvalidInput for an unknown status.
-func (s *Store) Finish(ctx context.Context, m *envoi.Message, delay time.Duration) error {
+func (s *Store) Finish(ctx context.Context, c *envoi.Claim, delay time.Duration) error {
+	m := c.Message
 	if !validStatus(m.Status) {
 		return envoi.FieldError(envoi.EInvalidInput, "status", "%q is not a message status", m.Status)
 	}
 	var claim int64
 	query := finishSQL
-	if m.Job != "" {
+	if c.Token != "" {
 		var err error
-		if claim, err = strconv.ParseInt(m.Job, 10, 64); err != nil {
-			return envoi.FieldError(envoi.EInvalidInput, "job", "%q is not a claim token", m.Job)
+		if claim, err = strconv.ParseInt(c.Token, 10, 64); err != nil {
+			return envoi.FieldError(envoi.EInvalidInput, "claim", "%q is not a claim token", c.Token)
 		}
 		query = finishFencedSQL
 	}
@@ -301,7 +308,7 @@ func (s *Store) Finish(ctx context.Context, m *envoi.Message, delay time.Duratio
 		due = s.ts(now.Add(max(delay, 0)))
 	}
 	args := []any{m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), s.ts(now), envoi.StatusSending, due, m.ID}
-	if m.Job != "" {
+	if c.Token != "" {
 		args = append(args, claim)
 	}
 	record := func(st *sql.Stmt, q queryRower) error {
@@ -322,7 +329,7 @@ func (s *Store) Finish(ctx context.Context, m *envoi.Message, delay time.Duratio
 			return fmt.Errorf("sqlstore: finish message %s: %w", m.ID, err)
 		}
 		return envoi.Errorf(envoi.EConflict, "message %s was claimed again since this worker's claim (its lease lapsed): the outcome %s is not recorded", m.ID, m.Status).
-			WithDetail("claim", m.Job).WithDetail("latest_claim", strconv.FormatInt(latest, 10))
+			WithDetail("claim", c.Token).WithDetail("latest_claim", strconv.FormatInt(latest, 10))
 	}
 	if erase {
 		err = s.tx(ctx, func(tx *sql.Tx) error {
@@ -342,8 +349,8 @@ func (s *Store) Finish(ctx context.Context, m *envoi.Message, delay time.Duratio
 	}
 	m.UpdatedAt = now
 	if m.Status != envoi.StatusSending {
-		m.LeaseUntil = time.Time{}
-		m.Unfinished = 0
+		c.LeaseUntil = time.Time{}
+		c.Unfinished = 0
 	}
 	return nil
 }

@@ -82,7 +82,7 @@ func TestSensitiveMessage(t *testing.T) {
 		// The worker's path: claimed like any message, its bytes opened.
 		claimed, err := s.ClaimDue(ctx, 5, time.Minute)
 		must(t, err)
-		var got *envoi.Message
+		var got *envoi.Claim
 		for _, c := range claimed {
 			if c.ID == m.ID {
 				got = c

@@ -1,0 +1,16 @@
+-- envelope_from, envelope_to and username are no longer written or read:
+-- the delivery record (00100) holds the envelope and the identity. Down
+-- adds them back, filled from the record.
+
+-- +goose Up
+ALTER TABLE messages DROP COLUMN envelope_from, DROP COLUMN envelope_to, DROP COLUMN username;
+
+-- +goose Down
+ALTER TABLE messages ADD COLUMN envelope_from TEXT NOT NULL DEFAULT '',
+    ADD COLUMN envelope_to TEXT NOT NULL DEFAULT '[]',
+    ADD COLUMN username TEXT NOT NULL DEFAULT '';
+UPDATE messages SET
+    envelope_from = coalesce(delivery::json #>> '{envelope,from}', ''),
+    envelope_to = coalesce(delivery::json #>> '{envelope,recipients}', '[]'),
+    username = coalesce(delivery::json #>> '{identity,username}', '')
+WHERE delivery <> '';
