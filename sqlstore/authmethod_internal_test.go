@@ -2,13 +2,9 @@ package sqlstore
 
 import (
 	"context"
-	"io/fs"
 	"testing"
 
-	"github.com/pressly/goose/v3"
-
 	"envoi"
-	"envoi/secret"
 )
 
 // Flows stored before migration 00050 sent the client secret in the body
@@ -16,16 +12,7 @@ import (
 // flow has no method.
 func TestMigrationTokenAuthMethod(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{DataDir: t.TempDir(), MasterKey: secret.NewKey(), KeyReloadInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	sub, _ := fs.Sub(migrations, "migrations/"+s.dialect)
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.db, sub, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p := mustOpenAt(t, DialectSQLite)
 	if _, err := p.UpTo(ctx, 40); err != nil {
 		t.Fatal(err)
 	}

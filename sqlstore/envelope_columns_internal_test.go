@@ -2,17 +2,11 @@ package sqlstore
 
 import (
 	"context"
-	"io/fs"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/pressly/goose/v3"
-
 	"envoi"
-	"envoi/internal/pgtest"
-	"envoi/secret"
 )
 
 // TestMigrationDropsEnvelopeColumns: migration 00110 drops envelope_from,
@@ -22,28 +16,8 @@ import (
 func TestMigrationDropsEnvelopeColumns(t *testing.T) {
 	for _, dialect := range []string{DialectSQLite, DialectPostgres} {
 		t.Run(dialect, func(t *testing.T) {
-			o := Options{MasterKey: secret.NewKey(), KeyReloadInterval: -1}
-			gd := goose.DialectSQLite3
-			if dialect == DialectPostgres {
-				if os.Getenv("ENVOI_TEST_POSTGRES_URL") == "" {
-					t.Skip("ENVOI_TEST_POSTGRES_URL is not set")
-				}
-				o.DatabaseURL = pgtest.Database(t, "envoi_test_")
-				gd = goose.DialectPostgres
-			} else {
-				o.DataDir = t.TempDir()
-			}
 			ctx := context.Background()
-			s, err := Open(ctx, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			sub, _ := fs.Sub(migrations, "migrations/"+s.dialect)
-			p, err := goose.NewProvider(gd, s.db, sub, goose.WithDisableGlobalRegistry(true))
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, p := mustOpenAt(t, dialect)
 			if _, err := p.UpTo(ctx, 100); err != nil {
 				t.Fatal(err)
 			}
