@@ -100,9 +100,6 @@ func MustStart(tb testing.TB, o EnvOptions) *Env {
 	addr := freeAddr(tb)
 	e.Base = "http://" + addr
 	args := append(e.storageArgs("serve", "--listen", addr, "--public-url", e.Base), o.Args...)
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel, e.done = cancel, make(chan int, 1)
-	ready := make(chan struct{})
 	e.setup = main.Setup{
 		SMTP: func(s *smtp.Sender) {
 			s.RootCAs = e.SMTP.ClientTLSConfig().RootCAs
@@ -123,6 +120,22 @@ func MustStart(tb testing.TB, o EnvOptions) *Env {
 			}
 		},
 	}
+	e.serve(args)
+	if e.Key == "" {
+		e.Key = e.newAPIKey("test")
+	}
+	return e
+}
+
+// serve runs envoi with args (a serve command line) through the real Main
+// with e.setup, waits until it listens, and stops it when the test ends.
+// It fails the test when envoi exits or does not listen within a minute.
+func (e *Env) serve(args []string) {
+	tb := e.T
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel, e.done = cancel, make(chan int, 1)
+	ready := make(chan struct{})
 	p := &main.Program{
 		Stdout: e.logs, Stderr: e.logs, Getenv: func(string) string { return "" },
 		OnListen: func(net.Addr) { close(ready) },
@@ -137,12 +150,13 @@ func MustStart(tb testing.TB, o EnvOptions) *Env {
 		tb.Fatalf("envoi serve did not start:\n%s", e.logs.String())
 	}
 	tb.Cleanup(e.Stop)
-	if e.Key == "" {
-		out := e.Run("apikey", "create", "--name", "test")
-		lines := strings.Split(strings.TrimSpace(out), "\n")
-		e.Key = lines[len(lines)-1]
-	}
-	return e
+}
+
+// newAPIKey creates an API key named name by the CLI and returns it.
+func (e *Env) newAPIKey(name string) string {
+	out := e.Run("apikey", "create", "--name", name)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return lines[len(lines)-1]
 }
 
 func (e *Env) storageArgs(args ...string) []string {

@@ -19,7 +19,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -135,28 +134,9 @@ func startInterop(t *testing.T, dbURL string, o interopOptions) *interopEnv {
 func startEnvoiAt(tb testing.TB, addr, dbURL string, extra ...string) *Env {
 	tb.Helper()
 	e := &Env{T: tb, DBURL: dbURL, logs: &syncBuffer{}, DataDir: tb.TempDir(), Base: "http://" + addr}
-	args := append(e.storageArgs("serve", "--listen", addr, "--public-url", e.Base), extra...)
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel, e.done = cancel, make(chan int, 1)
-	ready := make(chan struct{})
 	e.setup = main.Setup{Worker: func(w *queue.Worker) { w.PollInterval = 10 * time.Millisecond }}
-	p := &main.Program{
-		Stdout: e.logs, Stderr: e.logs, Getenv: func(string) string { return "" },
-		OnListen: func(net.Addr) { close(ready) },
-		Setup:    e.setup,
-	}
-	go func() { e.done <- p.Main(ctx, args) }()
-	select {
-	case <-ready:
-	case code := <-e.done:
-		tb.Fatalf("envoi serve exited with %d:\n%s", code, e.logs.String())
-	case <-time.After(60 * time.Second):
-		tb.Fatalf("envoi serve did not start:\n%s", e.logs.String())
-	}
-	tb.Cleanup(e.Stop)
-	out := e.Run("apikey", "create", "--name", "interop")
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	e.Key = lines[len(lines)-1]
+	e.serve(append(e.storageArgs("serve", "--listen", addr, "--public-url", e.Base), extra...))
+	e.Key = e.newAPIKey("interop")
 	return e
 }
 
