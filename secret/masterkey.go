@@ -29,19 +29,50 @@ const MasterKeyFile = "master.key"
 // "master_key" for a key of another length or encoding, and for a key file
 // that group or others can read.
 func LoadMasterKey(masterKey, dataDir string) ([]byte, error) {
+	key, _, err := LoadOrCreateMasterKey(masterKey, dataDir)
+	return key, err
+}
+
+// LoadOrCreateMasterKey is LoadMasterKey, and reports whether it created
+// the key file: a caller that then finds the key does not open its
+// database removes the file again rather than leave a wrong key behind.
+func LoadOrCreateMasterKey(masterKey, dataDir string) (key []byte, created bool, err error) {
 	if strings.TrimSpace(masterKey) != "" {
-		return ParseMasterKey(masterKey)
+		key, err = ParseMasterKey(masterKey)
+		return key, false, err
 	}
 	if dataDir == "" {
-		return nil, envoi.FieldError(envoi.EInvalidInput, "master_key", "no master key given and no data directory to keep a key file in; set --master-key / ENVOI_MASTER_KEY or --data-dir")
+		return nil, false, envoi.FieldError(envoi.EInvalidInput, "master_key", "no master key given and no data directory to keep a key file in; set --master-key / ENVOI_MASTER_KEY or --data-dir")
+	}
+	path := filepath.Join(dataDir, MasterKeyFile)
+	key, err = readKeyFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := createKeyFile(dataDir, path); err != nil {
+			return nil, false, err
+		}
+		created = true
+		key, err = readKeyFile(path)
+	}
+	return key, created, err
+}
+
+// ReadMasterKey is LoadMasterKey for the commands that work on an
+// existing installation: a missing key file is an error that says where
+// it was looked for, never a new key (which could not open the secrets
+// already stored).
+func ReadMasterKey(masterKey, dataDir string) ([]byte, error) {
+	if strings.TrimSpace(masterKey) != "" || dataDir == "" {
+		return LoadMasterKey(masterKey, dataDir)
 	}
 	path := filepath.Join(dataDir, MasterKeyFile)
 	key, err := readKeyFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := createKeyFile(dataDir, path); err != nil {
-			return nil, err
+		abs, aerr := filepath.Abs(path)
+		if aerr != nil {
+			abs = path
 		}
-		key, err = readKeyFile(path)
+		return nil, envoi.FieldError(envoi.EInvalidInput, "master_key",
+			"no master key: %s does not exist and neither --master-key nor ENVOI_MASTER_KEY is set; restore the key file this installation was set up with, or give its key (a new key cannot open the secrets already stored)", abs)
 	}
 	return key, err
 }

@@ -17,8 +17,12 @@ import (
 // administrator of a new installation, and a password reset when recovery
 // by e-mail is not configured.
 func (p *Program) admin(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: admin needs a subcommand: create, password or list", errUsage)
+	if done, err := p.group("admin", args, []subcommand{
+		{"create --email E", "create a user of the admin UI (the first one is an administrator)"},
+		{"password --email E", "set a new password for a user (when recovery by e-mail is not set up)"},
+		{"list", "list the users, their role and whether they are locked out"},
+	}); done {
+		return err
 	}
 	switch args[0] {
 	case "create":

@@ -11,8 +11,12 @@ import (
 )
 
 func (p *Program) apikey(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: apikey needs a subcommand: create, list or revoke", errUsage)
+	if done, err := p.group("apikey", args, []subcommand{
+		{"create --name NAME", "make an API key for the ERP; it is printed once, on the last line"},
+		{"list", "list the keys (their prefix, never the key)"},
+		{"revoke ID", "revoke a key: requests that carry it are refused at once"},
+	}); done {
+		return err
 	}
 	switch args[0] {
 	case "create":

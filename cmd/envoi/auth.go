@@ -16,8 +16,13 @@ import (
 
 // auth runs an operator's (or a generic mailbox's) consent from a terminal.
 func (p *Program) auth(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "login" {
-		return fmt.Errorf("%w: auth needs a subcommand: login", errUsage)
+	if done, err := p.group("auth", args, []subcommand{
+		{"login --flow F [--operator O]", "consent from a terminal: a browser on this machine (loopback redirect), --device for a code entered elsewhere, --paste for Microsoft's native redirect"},
+	}); done {
+		return err
+	}
+	if args[0] != "login" {
+		return fmt.Errorf("%w: unknown auth subcommand %q (login)", errUsage, args[0])
 	}
 	var flow, operator string
 	var device, paste, noBrowser bool

@@ -172,7 +172,7 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	}
 	defer dropDB()
 
-	cfg := &Config{Listen: "127.0.0.1:0", DataDir: dir, DatabaseURL: dbURL, LogLevel: "warn", PublicURL: "http://127.0.0.1"}
+	cfg := &Config{Listen: "127.0.0.1:0", DataDir: dir, DatabaseURL: dbURL, LogLevel: "warn", PublicURL: "http://127.0.0.1", Create: true}
 	if dbURL != "" {
 		cfg.MasterKey = base64.StdEncoding.EncodeToString(secret.NewKey())
 	}

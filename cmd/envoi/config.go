@@ -32,6 +32,11 @@ type Config struct {
 	Limits     Limits        `yaml:"-"` // see limitFlags
 	// QueueMaxUnfinished is queue.Worker.MaxUnfinished (0: its default).
 	QueueMaxUnfinished int `yaml:"-"`
+	// Create lets the command set up a new installation: the data
+	// directory, the SQLite file and the key file (serve, migrate, admin
+	// create). Other commands work on an existing one and say where they
+	// looked when there is none.
+	Create bool `yaml:"-"`
 }
 
 type setting struct {

@@ -9,8 +9,13 @@ import (
 
 // keys runs "keys rotate": every stored secret re-encrypted under a new data key.
 func (p *Program) keys(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "rotate" {
-		return fmt.Errorf("%w: keys needs a subcommand: rotate", errUsage)
+	if done, err := p.group("keys", args, []subcommand{
+		{"rotate", "re-encrypt every stored secret under a new data key"},
+	}); done {
+		return err
+	}
+	if args[0] != "rotate" {
+		return fmt.Errorf("%w: unknown keys subcommand %q (rotate)", errUsage, args[0])
 	}
 	return p.withStore(ctx, "keys rotate", "keys rotate [flags]", args[1:], nil, nil, func(_ *Config, store *sqlstore.Store) error {
 		fmt.Fprintln(p.Stdout, "rotating the data key: re-encrypting every stored secret (envoi keeps serving meanwhile)")

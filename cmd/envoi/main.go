@@ -155,3 +155,31 @@ func describe(err error) error {
 	}
 	return fmt.Errorf("%s: %s\n  what to do: %s", e.Code, msg, e.Remedy)
 }
+
+// subcommand is one subcommand of a command group (admin, apikey, auth,
+// keys, messages), as its help lists it.
+type subcommand struct{ synopsis, summary string }
+
+// group answers a command group called without a subcommand, or with
+// help, -h or --help: it prints the group's subcommands (on stdout when
+// asked for, with a usage error otherwise) and reports done. Each
+// subcommand's own flags are shown by 'envoi GROUP SUB --help'.
+func (p *Program) group(name string, args []string, subs []subcommand) (done bool, err error) {
+	asked := len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help")
+	if len(args) > 0 && !asked {
+		return false, nil
+	}
+	w := p.Stdout
+	if !asked {
+		w = p.Stderr
+	}
+	fmt.Fprintf(w, "Usage: envoi %s <subcommand> [flags]\n\nSubcommands:\n", name)
+	for _, s := range subs {
+		fmt.Fprintf(w, "  %-32s %s\n", s.synopsis, s.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'envoi %s <subcommand> --help' for its flags (storage flags included).\n", name)
+	if asked {
+		return true, nil
+	}
+	return true, fmt.Errorf("%w: %s needs a subcommand", errUsage, name)
+}

@@ -12,16 +12,24 @@ import (
 
 // messages lists, shows and retries messages.
 func (p *Program) messages(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: messages needs a subcommand: list, show ID, retry ID", errUsage)
+	if done, err := p.group("messages", args, []subcommand{
+		{"list [--status S] [--flow F]", "the latest messages, newest first (--operator, --limit too)"},
+		{"show ID", "one message: its state, recipients, subject, next attempt and error with what to do"},
+		{"retry ID", "queue a failed message again"},
+	}); done {
+		return err
 	}
 	sub, rest := args[0], args[1:]
 	var id string
 	if sub == "show" || sub == "retry" {
-		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+		switch {
+		case len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "-help"):
+			// The flags' help, from the flag set below.
+		case len(rest) == 0 || strings.HasPrefix(rest[0], "-"):
 			return fmt.Errorf("%w: messages %s ID", errUsage, sub)
+		default:
+			id, rest = rest[0], rest[1:]
 		}
-		id, rest = rest[0], rest[1:]
 	}
 	var f envoi.MessageFilter
 	cfg, logger, err := p.setup("messages "+sub, "messages list|show ID|retry ID [flags]", rest, func(fs *flag.FlagSet) {

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,23 +25,60 @@ import (
 	"envoi/sqlstore"
 )
 
-// openStore opens and migrates the store the configuration names.
+// openStore opens and migrates the store the configuration names. Unless
+// cfg.Create, it sets up nothing: no data directory, SQLite file or key
+// file is made, and a missing one is an error that says where it looked.
+// A key file it does make and that does not open the database is removed
+// again.
 func (p *Program) openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (*sqlstore.Store, error) {
-	key, err := secret.LoadMasterKey(cfg.MasterKey, cfg.DataDir)
+	dbFile := filepath.Join(cfg.DataDir, sqlstore.DatabaseFile)
+	_, statErr := os.Stat(dbFile)
+	sqliteExists := cfg.DatabaseURL == "" && statErr == nil
+	if cfg.DatabaseURL == "" && errors.Is(statErr, fs.ErrNotExist) && !cfg.Create {
+		return nil, fmt.Errorf("no envoi installation found: %s does not exist; start envoi once with 'envoi serve' or 'envoi migrate', or point --data-dir (ENVOI_DATA_DIR) or --database-url (ENVOI_DATABASE_URL) at an existing one", absPath(dbFile))
+	}
+	var key []byte
+	var created bool
+	var err error
+	switch {
+	case !cfg.Create || sqliteExists:
+		// An existing database: only the key it was set up with opens it.
+		key, err = secret.ReadMasterKey(cfg.MasterKey, cfg.DataDir)
+	default:
+		key, created, err = secret.LoadOrCreateMasterKey(cfg.MasterKey, cfg.DataDir)
+	}
 	if err != nil {
 		return nil, err
 	}
 	store, err := sqlstore.Open(ctx, sqlstore.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, MasterKey: key, Logger: logger,
 		SanitizeHTML: signature.Sanitize})
-	if err != nil {
-		return nil, err
+	if err == nil {
+		if err = store.Migrate(ctx); err != nil {
+			store.Close()
+		}
 	}
-	if err := store.Migrate(ctx); err != nil {
-		store.Close()
+	if err != nil {
+		if created {
+			// A PostgreSQL database set up with another key: leave no
+			// wrong key file behind for the next start to trust.
+			_ = os.Remove(filepath.Join(cfg.DataDir, secret.MasterKeyFile))
+		}
 		return nil, err
 	}
 	return store, nil
 }
+
+// absPath is path made absolute for a message, path itself when it cannot be.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
+
+// setsUp names the commands that may set up a new installation (see
+// Config.Create).
+var setsUp = map[string]bool{"serve": true, "migrate": true, "admin create": true}
 
 // setup parses a storage command's flags and returns its configuration and
 // logger.
@@ -55,6 +95,7 @@ func (p *Program) setup(name, synopsis string, args []string, more func(fs *flag
 	if err != nil {
 		return nil, nil, err
 	}
+	cfg.Create = setsUp[name]
 	return cfg, newLogger(p.Stderr, cfg.LogLevel, cfg.LogFormat), nil
 }
 
