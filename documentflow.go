@@ -140,3 +140,15 @@ func sortedKeys(m map[string]string) []string {
 	}
 	return keys
 }
+
+// DocumentFlowNotFound turns a lookup's ENotFound for the document flow
+// code into EDocumentFlowNotFound, whose remedy points at the catalogue;
+// other errors are returned as they are.
+func DocumentFlowNotFound(err error, code string) error {
+	if ErrorCode(err) != ENotFound {
+		return err
+	}
+	e := Errorf(EDocumentFlowNotFound, "there is no document flow %q in the catalogue", code).WithDetail("document_flow", code)
+	e.Err = err
+	return e
+}

@@ -11,6 +11,8 @@ import (
 const (
 	// The seed's catalogue (§6).
 	EMailSettingNotFound      = "mail_setting_not_found"
+	EDocumentFlowNotFound     = "document_flow_not_found"
+	EMessageAlreadySent       = "message_already_sent"
 	ENoFlowForOperator        = "no_flow_for_operator"
 	EAttachmentsTooBig        = "attachments_too_big"
 	EOperatorNotInFlow        = "operator_not_in_flow"

@@ -14,6 +14,11 @@ var catalogue = map[string]map[string]Text{
 		"fr": {"Tra_Item_Introuvable Paramétrage d'envoi mail : aucun paramétrage pour ce flux", "Créez la ligne de ce flux dans la codification Paramétrage des envois mail."},
 		"es": {"No hay configuración de correo para este flujo de documentos", "Cree la configuración de envío de correo para este flujo de documentos."},
 	},
+	EDocumentFlowNotFound: {
+		"en": {"No document flow of this code in the catalogue", "Check the document_flow code (GET /v1/document-flows lists them), or add the document flow to the catalogue first."},
+		"fr": {"Aucun flux de document de ce code dans le catalogue", "Vérifiez le code document_flow (GET /v1/document-flows les liste), ou ajoutez d'abord ce flux au catalogue."},
+		"es": {"No hay ningún flujo de documentos con este código en el catálogo", "Compruebe el código document_flow (GET /v1/document-flows los lista), o añada primero el flujo al catálogo."},
+	},
 	ENoFlowForOperator: {
 		"en": {"No authentication flow found for this operator", "Assign the operator, or their group, to an authentication flow."},
 		"fr": {"Aucun flux trouvé pour l'utilisateur connecté", "Dans la codification Flux d'authentification, ajoutez l'opérateur (ou son groupe) au flux qui lui correspond."},
@@ -68,6 +73,11 @@ var catalogue = map[string]map[string]Text{
 		"en": {"Not found", "Check the code or identifier; it may not exist yet."},
 		"fr": {"Introuvable", "Vérifiez le code ou l'identifiant ; il n'existe peut-être pas encore."},
 		"es": {"No encontrado", "Verifique el código o el identificador; puede que aún no exista."},
+	},
+	EMessageAlreadySent: {
+		"en": {"This message was already sent", "Nothing to retry: the server accepted it (see sent_at). To send the document again, make a new send request with a new Idempotency-Key."},
+		"fr": {"Ce message a déjà été envoyé", "Rien à relancer : le serveur l'a accepté (voir sent_at). Pour renvoyer le document, faites une nouvelle demande d'envoi avec une nouvelle Idempotency-Key."},
+		"es": {"Este mensaje ya se envió", "No hay nada que reintentar: el servidor lo aceptó (vea sent_at). Para enviar de nuevo el documento, haga una nueva solicitud de envío con otra Idempotency-Key."},
 	},
 	EConflict: {
 		"en": {"Conflicting change", "Reload and try again: someone else changed this at the same time."},

@@ -15,9 +15,9 @@ func HTTPStatus(code string) int {
 		return http.StatusUnauthorized
 	case EForbidden:
 		return http.StatusForbidden
-	case ENotFound:
+	case ENotFound, EDocumentFlowNotFound:
 		return http.StatusNotFound
-	case EConflict, EIdempotencyConflict:
+	case EConflict, EIdempotencyConflict, EMessageAlreadySent:
 		return http.StatusConflict
 	case ETooLarge:
 		return http.StatusRequestEntityTooLarge

@@ -28,6 +28,8 @@ func TestHTTPStatus(t *testing.T) {
 		envoi.EOAuthProvider:         http.StatusBadGateway,
 		envoi.EInvalidFlowData:       http.StatusUnprocessableEntity,
 		envoi.EMailSettingNotFound:   http.StatusUnprocessableEntity,
+		envoi.EDocumentFlowNotFound:  http.StatusNotFound,
+		envoi.EMessageAlreadySent:    http.StatusConflict,
 		envoi.EUnknownKeyword:        http.StatusUnprocessableEntity,
 		envoi.EConsentRequired:       http.StatusUnprocessableEntity,
 		envoi.ESMTPAuthFailed:        http.StatusUnprocessableEntity,

@@ -67,8 +67,8 @@ func (c *Composer) ComposeDelivery(ctx context.Context, m *envoi.Message) (io.Wr
 }
 
 // Compose builds the mail of m: it finds the operator's flow
-// (ENoFlowForOperator), the document flow's mail setting
-// (EMailSettingNotFound), the document flow, the operator and the company;
+// (ENoFlowForOperator), the document flow (EDocumentFlowNotFound) and its
+// mail setting (EMailSettingNotFound), the operator and the company;
 // fills subject and body with the context's keywords (EKeywordMissing
 // naming every keyword without a value); adds the footers and the signature
 // (see body.go for the precedence); renders the report (errors of Reports
@@ -90,10 +90,15 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 		return nil, err
 	}
 
-	// 1. The operator's flow, 2. the mail setting, then what they refer to.
+	// 1. The operator's flow, 2. the document flow and its mail setting,
+	// then what they refer to.
 	flow, err := c.Store.FlowForOperator(ctx, req.Operator)
 	if err != nil {
 		return nil, fmt.Errorf("compose: flow of operator %q: %w", req.Operator, err)
+	}
+	docFlow, err := c.Store.DocumentFlow(ctx, req.DocumentFlow)
+	if err != nil {
+		return nil, fmt.Errorf("compose: document flow %q: %w", req.DocumentFlow, envoi.DocumentFlowNotFound(err, req.DocumentFlow))
 	}
 	setting, err := c.Store.MailSetting(ctx, req.DocumentFlow)
 	if err != nil {
@@ -102,10 +107,6 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 	prio, err := priorityOf(setting.Priority)
 	if err != nil {
 		return nil, err
-	}
-	docFlow, err := c.Store.DocumentFlow(ctx, req.DocumentFlow)
-	if err != nil {
-		return nil, fmt.Errorf("compose: document flow %q: %w", req.DocumentFlow, err)
 	}
 	op, err := c.Store.Operator(ctx, req.Operator)
 	if err != nil {

@@ -33,7 +33,7 @@ func TestComposeErrors(t *testing.T) {
 		{
 			name:  "ErrNoDocumentFlow",
 			setup: func(s *fakeStore, m *envoi.Message, c *compose.Composer) { delete(s.docFlows, "BL") },
-			code:  envoi.ENotFound,
+			code:  envoi.EDocumentFlowNotFound,
 		},
 		{
 			name:  "ErrNoOperator",

@@ -158,7 +158,8 @@ func (s *Service) Retry(ctx context.Context, id string) (*envoi.Message, error) 
 		return nil, err
 	}
 	if m.Status == envoi.StatusSent {
-		return nil, envoi.Errorf(envoi.EConflict, "message %s was already sent", id).WithDetail("status", m.Status)
+		return nil, envoi.Errorf(envoi.EMessageAlreadySent, "message %s was already sent at %s", id, m.SentAt.UTC().Format(time.RFC3339)).
+			WithDetail("status", m.Status).WithDetail("sent_at", m.SentAt.UTC().Format(time.RFC3339))
 	}
 	if err := s.Store.RequeueMessage(ctx, id); err != nil {
 		return nil, err

@@ -39,8 +39,8 @@ func TestServiceRetry(t *testing.T) {
 		if c := receivedBy(w.smtp)[m.MessageID]; c != 1 {
 			t.Errorf("received %d times, want once", c)
 		}
-		if _, err := in.service.Retry(ctx, m.ID); envoi.ErrorCode(err) != envoi.EConflict {
-			t.Errorf("Retry of a sent message: %v, want %s", err, envoi.EConflict)
+		if _, err := in.service.Retry(ctx, m.ID); envoi.ErrorCode(err) != envoi.EMessageAlreadySent {
+			t.Errorf("Retry of a sent message: %v, want %s", err, envoi.EMessageAlreadySent)
 		}
 		if _, err := in.service.Retry(ctx, "msg_unknown"); envoi.ErrorCode(err) != envoi.ENotFound {
 			t.Errorf("Retry of an unknown message: %v, want %s", err, envoi.ENotFound)

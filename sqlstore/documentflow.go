@@ -142,14 +142,14 @@ func (s *Store) DeleteDocumentFlow(ctx context.Context, code string) error {
 }
 
 // PutMailSetting inserts or replaces the mail setting of ms.DocumentFlow.
-// Returns ENotFound for an unknown document flow, EInvalidInput for a wrong
+// Returns EDocumentFlowNotFound for an unknown document flow, EInvalidInput for a wrong
 // priority and EUnknownKeyword for a keyword the flow does not declare.
 func (s *Store) PutMailSetting(ctx context.Context, ms *envoi.MailSetting) error {
 	now := s.nowUTC()
 	err := s.configTx(ctx, func(tx *sql.Tx) error {
 		d, err := documentFlow(ctx, tx, ms.DocumentFlow)
 		if err != nil {
-			return err
+			return envoi.DocumentFlowNotFound(err, ms.DocumentFlow)
 		}
 		if err := ms.Validate(d); err != nil {
 			return err
@@ -231,14 +231,14 @@ func (s *Store) DeleteMailSetting(ctx context.Context, documentFlow string) erro
 }
 
 // PutFileNameRule inserts or replaces the file-name rule of r.DocumentFlow.
-// Returns ENotFound for an unknown document flow, EInvalidInput for a
+// Returns EDocumentFlowNotFound for an unknown document flow, EInvalidInput for a
 // pattern too long and EUnknownKeyword for a keyword the flow lacks.
 func (s *Store) PutFileNameRule(ctx context.Context, r *envoi.FileNameRule) error {
 	now := s.nowUTC()
 	err := s.configTx(ctx, func(tx *sql.Tx) error {
 		d, err := documentFlow(ctx, tx, r.DocumentFlow)
 		if err != nil {
-			return err
+			return envoi.DocumentFlowNotFound(err, r.DocumentFlow)
 		}
 		if err := r.Validate(d); err != nil {
 			return err

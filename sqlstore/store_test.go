@@ -700,7 +700,7 @@ func TestMailSettings(t *testing.T) {
 				t.Errorf("details %v", e.Details)
 			}
 			wantField(t, s.PutMailSetting(ctx, &envoi.MailSetting{DocumentFlow: "BL", Priority: "urgent"}), envoi.EInvalidInput, "priority")
-			wantCode(t, s.PutMailSetting(ctx, &envoi.MailSetting{DocumentFlow: "NOPE"}), envoi.ENotFound)
+			wantCode(t, s.PutMailSetting(ctx, &envoi.MailSetting{DocumentFlow: "NOPE"}), envoi.EDocumentFlowNotFound)
 			got, _ := s.MailSetting(ctx, "BL")
 			if got.Subject != "[SOCIETE] : Envoi du BL : [ID_BL]" {
 				t.Errorf("a refused put changed the setting: %+v", got)
@@ -730,7 +730,7 @@ func TestFileNameRules(t *testing.T) {
 		}
 		wantField(t, s.PutFileNameRule(ctx, &envoi.FileNameRule{DocumentFlow: "BL", Pattern: "[ID_FACTURE]"}), envoi.EUnknownKeyword, "pattern")
 		wantField(t, s.PutFileNameRule(ctx, &envoi.FileNameRule{DocumentFlow: "BL", Pattern: strings.Repeat("x", 256)}), envoi.EInvalidInput, "pattern")
-		wantCode(t, s.PutFileNameRule(ctx, &envoi.FileNameRule{DocumentFlow: "NOPE"}), envoi.ENotFound)
+		wantCode(t, s.PutFileNameRule(ctx, &envoi.FileNameRule{DocumentFlow: "NOPE"}), envoi.EDocumentFlowNotFound)
 
 		// The rule goes with a document flow the admin deletes.
 		must(t, s.PutDocumentFlow(ctx, &envoi.DocumentFlow{Code: "TMP", Keywords: []string{"X"}}))

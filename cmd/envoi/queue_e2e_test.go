@@ -99,8 +99,8 @@ func TestRetryEndpoint(t *testing.T) {
 		t.Errorf("%s received %d times, want once", m.MessageID, n)
 	}
 	var apiErr APIError
-	if got := e.Do("POST", "/v1/messages/"+m.ID+"/retry", nil, &apiErr); got != 409 || apiErr.Error.Code != "conflict" {
-		t.Errorf("retry of a sent message: %d %s, want 409 conflict", got, apiErr.Error.Code)
+	if got := e.Do("POST", "/v1/messages/"+m.ID+"/retry", nil, &apiErr); got != 409 || apiErr.Error.Code != "message_already_sent" || apiErr.Error.Details["sent_at"] == nil {
+		t.Errorf("retry of a sent message: %d %s, want 409 message_already_sent with sent_at", got, fmtJSON(apiErr))
 	}
 	if got := e.Do("POST", "/v1/messages/msg_doesnotexist/retry", nil, &apiErr); got != 404 || apiErr.Error.Code != "not_found" {
 		t.Errorf("retry of an unknown message: %d %s, want 404 not_found", got, apiErr.Error.Code)

@@ -123,6 +123,7 @@ func TestSendErrors(t *testing.T) {
 		code   string
 	}{
 		{"ErrMailSettingNotFound", func(r map[string]any) { r["document_flow"] = "FACTURE_CLIENT" }, 422, "mail_setting_not_found"},
+		{"ErrDocumentFlowNotFound", func(r map[string]any) { r["document_flow"] = "NO_SUCH_FLOW" }, 404, "document_flow_not_found"},
 		{"ErrNoFlow", func(r map[string]any) { r["operator"] = "orphan" }, 422, "no_flow_for_operator"},
 		{"ErrKeywordMissing", func(r map[string]any) { r["context"] = map[string]string{"SOCIETE": "X"} }, 422, "keyword_missing"},
 		{"ErrBadRecipient", func(r map[string]any) { r["to"] = []string{"not an address"} }, 400, "invalid_input"},
@@ -148,6 +149,21 @@ func TestSendErrors(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("ErrConfigForUnknownDocumentFlow", func(t *testing.T) {
+		for _, c := range []struct {
+			path string
+			body map[string]any
+		}{
+			{"/v1/mail-settings/NO_SUCH_FLOW", map[string]any{"subject": "S", "body": "B"}},
+			{"/v1/file-names/NO_SUCH_FLOW", map[string]any{"pattern": "x.pdf"}},
+		} {
+			var apiErr APIError
+			if got := e.Do("PUT", c.path, c.body, &apiErr); got != 404 || apiErr.Error.Code != "document_flow_not_found" {
+				t.Errorf("PUT %s: %d %s, want 404 document_flow_not_found", c.path, got, fmtJSON(apiErr))
+			}
+		}
+	})
 
 	t.Run("ErrUnauthorized", func(t *testing.T) {
 		for _, key := range []string{"", "envoi_wrong", "Basic abc"} {
