@@ -44,3 +44,31 @@ func TestDecodeAllocation(t *testing.T) {
 		t.Errorf("a decode allocates %d bytes, want at most %d (the attachment is %d)", perDecode, limit, len(pdf))
 	}
 }
+
+// TestDecodeErrorsSpeakJSON: a value of the wrong kind is named in the
+// API's words (a list of strings, an object), never by its Go type.
+func TestDecodeErrorsSpeakJSON(t *testing.T) {
+	s := &Server{}
+	for body, want := range map[string]string{
+		`{"to":"a@example.org"}`:              "to: expected a list of strings, found a string",
+		`{"context":["x"]}`:                   "context: expected an object of string values, found a list",
+		`{"report":"delivery_note"}`:          "report: expected an object, found a string",
+		`{"attachments":[{"filename":12}]}`:   "attachments.0.filename: expected a string, found a number",
+		`{"entity":{"type":"BL","id":["1"]}}`: "entity.id: expected a string, found a list",
+		`{"document_flow":"BL","to":[true]}`:  "to.0: expected a string, found true or false",
+	} {
+		r := httptest.NewRequest("POST", "/v1/messages", bytes.NewReader([]byte(body)))
+		var req envoi.SendRequest
+		err := s.decode(httptest.NewRecorder(), r, &req)
+		e := envoi.AsError(err)
+		got := e.Details["field"].(string) + ": " + e.Message
+		if e.Code != envoi.EInvalidInput || !bytes.Contains([]byte(got), []byte(want)) {
+			t.Errorf("%s: %s %q, want %q", body, e.Code, got, want)
+		}
+		for _, goWord := range []string{"[]string", "map[", "string]", "envoi.", "main.", "struct"} {
+			if bytes.Contains([]byte(e.Message), []byte(goWord)) {
+				t.Errorf("%s: the error %q shows a Go type", body, e.Message)
+			}
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -227,13 +228,74 @@ func decodeError(err error, limit int64) error {
 		case errors.As(err, &b64Err):
 			return envoi.FieldError(envoi.EInvalidInput, field, "invalid base64")
 		case semErr.GoType != nil:
-			return envoi.FieldError(envoi.EInvalidInput, field, "expected %s", semErr.GoType)
+			return envoi.FieldError(envoi.EInvalidInput, field, "expected %s%s", jsonTypeName(semErr.GoType), foundKind(semErr.JSONKind))
 		}
-		return envoi.FieldError(envoi.EInvalidInput, field, "%v", semErr.Err)
+		return envoi.FieldError(envoi.EInvalidInput, field, "invalid value%s", foundKind(semErr.JSONKind))
 	case errors.As(err, &syntaxErr):
 		return envoi.Errorf(envoi.EInvalidInput, "the body is not valid JSON (offset %d): %v", syntaxErr.ByteOffset, syntaxErr.Err)
 	}
 	return envoi.Errorf(envoi.EInvalidInput, "the body is not valid JSON: %v", err)
+}
+
+// jsonTypeName names the JSON value a field of Go type t takes, in the
+// words of the API's documentation: an error never shows a Go type.
+func jsonTypeName(t reflect.Type) string {
+	if t == reflect.TypeFor[time.Time]() {
+		return "a time (RFC 3339, e.g. 2026-12-31T18:00:00Z)"
+	}
+	if t == reflect.TypeFor[[]byte]() {
+		return "base64 text"
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonTypeName(t.Elem())
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		switch e := t.Elem(); e.Kind() {
+		case reflect.String:
+			return "a list of strings"
+		case reflect.Struct, reflect.Map:
+			return "a list of objects"
+		default:
+			return "a list"
+		}
+	case reflect.Map:
+		if t.Elem().Kind() == reflect.String {
+			return "an object of string values"
+		}
+		return "an object"
+	case reflect.Struct:
+		return "an object"
+	}
+	return "another kind of value"
+}
+
+// foundKind says what kind of JSON value was found instead, "" when the
+// decoder did not say.
+func foundKind(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return ", found a string"
+	case '0':
+		return ", found a number"
+	case 't', 'f':
+		return ", found true or false"
+	case 'n':
+		return ", found null"
+	case '{':
+		return ", found an object"
+	case '[':
+		return ", found a list"
+	}
+	return ""
 }
 
 // pointerField turns a JSON pointer ("/attachments/0/content_base64") into

@@ -132,7 +132,7 @@ func readConfigFile(path string) (*ConfigFile, error) {
 	dec.KnownFields(true)
 	var doc ConfigFile
 	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, yamlError(path, err)
 	}
 	return &doc, nil
 }

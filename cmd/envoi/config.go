@@ -94,7 +94,7 @@ func storageFlags(fs *flag.FlagSet, getenv func(string) string) func() (*Config,
 			dec := yaml.NewDecoder(strings.NewReader(string(b)))
 			dec.KnownFields(true)
 			if err := dec.Decode(&file); err != nil {
-				return nil, fmt.Errorf("config: %s: %w", path, err)
+				return nil, fmt.Errorf("config: %w", yamlError(path, err))
 			}
 		}
 		c := &Config{}

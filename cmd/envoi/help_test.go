@@ -143,3 +143,43 @@ func TestMissingMasterKeyPostgres(t *testing.T) {
 		t.Errorf("apikey list without master.key: exit %d:\n%s", code, errs)
 	}
 }
+
+// TestYAMLErrorsSpeakYAML: a configuration file with an unknown key or a
+// value of the wrong kind is refused with its line and, in the file's own
+// words, what was expected; never a Go type name.
+func TestYAMLErrorsSpeakYAML(t *testing.T) {
+	dir := t.TempDir()
+	if _, errs, code := runCLI(t, "migrate", "--data-dir", dir); code != 0 {
+		t.Fatal(errs)
+	}
+	file := filepath.Join(dir, "envoi.yaml")
+	if err := os.WriteFile(file, []byte("companies:\n  ACME: {name: [1]}\noperators: 5\nbogus: 1\nauth_flows:\n  F: {to: x, max_attachments_mb: many}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := runCLI(t, "apply", "-f", file, "--data-dir", dir)
+	for _, want := range []string{"line 2: expected a text, found a list", "line 3: expected a mapping, found a number (5)", `line 4: unknown key "bogus"`, `line 6: unknown key "to"`, "line 6: expected a whole number, found a text (many)"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("apply: missing %q in:\n%s", want, errs)
+		}
+	}
+	conf := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(conf, []byte("listen: [a]\nport: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errs2, _ := runCLI(t, "apikey", "list", "--config", conf, "--data-dir", dir)
+	for _, want := range []string{"line 1: expected a text, found a list", `line 2: unknown key "port"`} {
+		if !strings.Contains(errs2, want) {
+			t.Errorf("--config: missing %q in:\n%s", want, errs2)
+		}
+	}
+	for _, out := range []string{errs, errs2} {
+		for _, goWord := range []string{"main.", "map[", "[]string", "!!", "not found in type"} {
+			if strings.Contains(out, goWord) {
+				t.Errorf("an error shows %q:\n%s", goWord, out)
+			}
+		}
+	}
+	if code != 1 {
+		t.Errorf("apply exit %d, want 1", code)
+	}
+}
