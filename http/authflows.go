@@ -19,8 +19,13 @@ type authFlowInput struct {
 }
 
 func (s *Server) putAuthFlow(w http.ResponseWriter, r *http.Request) {
+	old, err := stored(s.Store.AuthFlow(r.Context(), r.PathValue("code")))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var in authFlowInput
-	if err := s.decode(w, r, &in); err != nil {
+	if err := s.decodePut(w, r, &in, old); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -28,15 +28,20 @@ func errNotFound(what, code string) error {
 // putCompany upserts a company. An absent logo_png_base64 keeps the stored
 // logo; an empty string removes it.
 func (s *Server) putCompany(w http.ResponseWriter, r *http.Request) {
-	var in companyInput
-	if err := s.decode(w, r, &in); err != nil {
+	code := r.PathValue("code")
+	old, err := stored(s.Store.Company(r.Context(), code))
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	code := r.PathValue("code")
+	var in companyInput
+	if err := s.decodePut(w, r, &in, old); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	c := &envoi.Company{Code: code, Name: in.Name, FooterText: in.FooterText, Language: in.Language, Currency: in.Currency, Address: in.Address}
 	if in.LogoPNGBase64 == nil {
-		if old, err := s.Store.Company(r.Context(), code); err == nil {
+		if old != nil {
 			c.Logo, c.LogoType = old.Logo, old.LogoType
 		}
 	} else if *in.LogoPNGBase64 != "" {

@@ -15,8 +15,13 @@ type documentFlowInput struct {
 }
 
 func (s *Server) putDocumentFlow(w http.ResponseWriter, r *http.Request) {
+	old, err := stored(s.Store.DocumentFlow(r.Context(), r.PathValue("code")))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var in documentFlowInput
-	if err := s.decode(w, r, &in); err != nil {
+	if err := s.decodePut(w, r, &in, old); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -62,8 +67,13 @@ type mailSettingInput struct {
 }
 
 func (s *Server) putMailSetting(w http.ResponseWriter, r *http.Request) {
+	old, err := stored(s.Store.MailSetting(r.Context(), r.PathValue("document_flow")))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var in mailSettingInput
-	if err := s.decode(w, r, &in); err != nil {
+	if err := s.decodePut(w, r, &in, old); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -121,8 +131,13 @@ type fileNameInput struct {
 }
 
 func (s *Server) putFileNameRule(w http.ResponseWriter, r *http.Request) {
+	old, err := stored(s.Store.FileNameRule(r.Context(), r.PathValue("document_flow")))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var in fileNameInput
-	if err := s.decode(w, r, &in); err != nil {
+	if err := s.decodePut(w, r, &in, old); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -307,4 +308,90 @@ func pointerField(p string) string {
 		return "body"
 	}
 	return p
+}
+
+// decodePut reads the body of a PUT into v as decode does (unknown fields,
+// wrong kinds and size refused), then lays it over current, the object as
+// GET answers it (nil when there is none yet): a field the body leaves out
+// keeps its stored value, nested objects (smtp, generic_mailbox) field by
+// field, while a field given, null included, replaces it. GET's read-only
+// fields (updated_at, *_set, warnings) are dropped on the way; secrets,
+// which GET never shows, keep their value as before.
+func (s *Server) decodePut(w http.ResponseWriter, r *http.Request, v any, current any) error {
+	var raw jsontext.Value
+	if err := s.decode(w, r, &raw); err != nil {
+		return err
+	}
+	if err := jsonv2.Unmarshal(raw, v, decodeOptions); err != nil {
+		return decodeError(err, s.maxBody())
+	}
+	if cv := reflect.ValueOf(current); !cv.IsValid() || cv.Kind() == reflect.Pointer && cv.IsNil() {
+		return nil
+	}
+	var base, over map[string]any
+	stored, err := jsonv2.Marshal(current)
+	if err == nil {
+		err = jsonv2.Unmarshal(stored, &base)
+	}
+	if err == nil {
+		err = jsonv2.Unmarshal(raw, &over)
+	}
+	if err != nil {
+		return fmt.Errorf("http: merge a PUT body onto the stored object: %w", err)
+	}
+	merged, err := jsonv2.Marshal(mergeJSON(lowerKeys(base), lowerKeys(over)))
+	if err != nil {
+		return fmt.Errorf("http: merge a PUT body onto the stored object: %w", err)
+	}
+	rv := reflect.ValueOf(v).Elem()
+	rv.SetZero()
+	if err := jsonv2.Unmarshal(merged, v, jsonv2.JoinOptions(decodeOptions, jsonv2.RejectUnknownMembers(false))); err != nil {
+		return fmt.Errorf("http: merge a PUT body onto the stored object: %w", err)
+	}
+	return nil
+}
+
+// mergeJSON lays over onto base: objects member by member, anything else
+// replaced.
+func mergeJSON(base, over map[string]any) map[string]any {
+	if base == nil {
+		base = map[string]any{}
+	}
+	for k, v := range over {
+		if vo, ok := v.(map[string]any); ok {
+			if bo, ok := base[k].(map[string]any); ok {
+				base[k] = mergeJSON(bo, vo)
+				continue
+			}
+		}
+		base[k] = v
+	}
+	return base
+}
+
+// lowerKeys lower-cases the member names of m and of the objects in it,
+// so a body's "Name" replaces the stored "name" (decode matches names
+// whatever their case).
+func lowerKeys(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if o, ok := v.(map[string]any); ok {
+			v = lowerKeys(o)
+		}
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
+// stored returns what a PUT's lookup of the stored object found, nil when
+// there is none yet (not found, or no mail setting for the flow), and the
+// lookup's other errors.
+func stored[T any](v *T, err error) (*T, error) {
+	switch envoi.ErrorCode(err) {
+	case "":
+		return v, nil
+	case envoi.ENotFound, envoi.EMailSettingNotFound:
+		return nil, nil
+	}
+	return nil, err
 }
