@@ -2,6 +2,7 @@ package envoi
 
 import (
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -79,6 +80,9 @@ func (c *Company) Validate() error {
 		if c.LogoType != typ {
 			return FieldError(EInvalidInput, "logo", "the logo is %s, not %s as declared", typ, c.LogoType)
 		}
+	}
+	if strings.TrimSpace(c.Name) == "" {
+		return FieldError(EInvalidInput, "name", "a company needs a name (it is the [SOCIETE] of mails and reports)")
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ func TestCheckLogo(t *testing.T) {
 				if err != nil || typ != c.typ {
 					t.Fatalf("CheckLogo = %q, %v; want %s", typ, err, c.typ)
 				}
-				co := &envoi.Company{Code: "X", Logo: c.logo, LogoType: typ}
+				co := &envoi.Company{Code: "X", Name: "X", Logo: c.logo, LogoType: typ}
 				if err := co.Validate(); err != nil {
 					t.Errorf("Validate: %v", err)
 				}

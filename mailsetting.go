@@ -1,6 +1,9 @@
 package envoi
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Priorities of a mail setting.
 const (
@@ -37,7 +40,13 @@ func (s *MailSetting) Validate(flow *DocumentFlow) error {
 	if len(s.Subject) > 998 {
 		return FieldError(EInvalidInput, "subject", "the subject is longer than 998 characters")
 	}
-	return flow.CheckKeywords(map[string]string{"subject": s.Subject, "body": s.Body})
+	if err := flow.CheckKeywords(map[string]string{"subject": s.Subject, "body": s.Body}); err != nil {
+		return err
+	}
+	if strings.TrimSpace(s.Subject) == "" {
+		return FieldError(EInvalidInput, "subject", "the subject is empty: every mail of this document flow would go out without one")
+	}
+	return nil
 }
 
 // FileNameRule names the document generated for a document flow, for mail,

@@ -1,6 +1,8 @@
 package envoi
 
 import (
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -14,6 +16,18 @@ const (
 	StatusFailed          = "failed"
 	StatusConsentRequired = "consent_required"
 )
+
+// Statuses lists every state a message can be in, as the API names them.
+var Statuses = []string{StatusScheduled, StatusQueued, StatusSending, StatusSent, StatusRetrying, StatusFailed, StatusConsentRequired, StatusBounced}
+
+// CheckStatus refuses a status filter that names no state (EInvalidInput
+// on field, listing them); "" is no filter.
+func CheckStatus(status, field string) error {
+	if status == "" || slices.Contains(Statuses, status) {
+		return nil
+	}
+	return FieldError(EInvalidInput, field, "%q is not a message status (%s)", status, strings.Join(Statuses, ", "))
+}
 
 // Final reports whether status is an end state (sent or failed); a message
 // parked on consent_required is not final: it resumes after consent.

@@ -28,6 +28,10 @@ func (s *Server) putDocumentFlow(w http.ResponseWriter, r *http.Request) {
 	d := &envoi.DocumentFlow{Code: r.PathValue("code"), Name: in.Name, Keywords: in.Keywords, KeepReport: in.Report == nil}
 	if in.Report != nil {
 		d.Report = *in.Report
+		if err := s.checkReportTemplate(r.Context(), d.Report); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	if err := s.Store.PutDocumentFlow(r.Context(), d); err != nil {
 		s.writeError(w, r, err)

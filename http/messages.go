@@ -171,6 +171,10 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 		Status: q.Get("status"), Operator: q.Get("operator"), DocumentFlow: q.Get("document_flow"),
 		EntityType: q.Get("entity_type"), EntityID: q.Get("entity_id"), Before: q.Get("before"),
 	}
+	if err := envoi.CheckStatus(f.Status, "status"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	for name, dst := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
 		if v := q.Get(name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"envoi"
 )
@@ -120,4 +122,17 @@ func (s *Server) previewReport(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/pdf")
 	w.Header().Set("Content-Length", strconv.Itoa(len(pdf)))
 	_, _ = w.Write(pdf)
+}
+
+// checkReportTemplate refuses a document flow's report that names no
+// built-in nor stored template ("" is none: the flow has no report).
+func (s *Server) checkReportTemplate(ctx context.Context, name string) error {
+	if name == "" || s.Reports == nil || slices.Contains(s.Reports.Builtin(), name) {
+		return nil
+	}
+	_, err := s.Store.ReportTemplate(ctx, name)
+	if envoi.ErrorCode(err) == envoi.ENotFound {
+		return envoi.FieldError(envoi.EInvalidInput, "report", "there is no report template %q (built-in: %s); store it first with PUT /v1/report-templates/%s", name, strings.Join(s.Reports.Builtin(), ", "), name)
+	}
+	return err
 }

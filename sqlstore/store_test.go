@@ -151,7 +151,7 @@ func TestCompanies(t *testing.T) {
 			if got.Name != "Forterro" || got.Logo != nil || !got.UpdatedAt.Equal(c.UpdatedAt) {
 				t.Errorf("after update: %+v", got)
 			}
-			must(t, s.PutCompany(ctx, &envoi.Company{Code: "ACME"}))
+			must(t, s.PutCompany(ctx, &envoi.Company{Code: "ACME", Name: "Acme"}))
 			list, err := s.Companies(ctx)
 			must(t, err)
 			if len(list) != 2 || list[0].Code != "ACME" || list[1].Code != "FORTERRO" {

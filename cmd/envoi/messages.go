@@ -43,6 +43,9 @@ func (p *Program) messages(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := envoi.CheckStatus(f.Status, "status"); err != nil {
+		return fmt.Errorf("%w: --status: %s", errUsage, envoi.AsError(err).Message)
+	}
 	app, err := p.newApp(ctx, cfg, logger)
 	if err != nil {
 		return err

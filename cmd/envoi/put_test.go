@@ -1,6 +1,9 @@
 package main_test
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestPutKeepsWhatItLeavesOut: a PUT sets the fields it names and keeps
 // the others, so a script that sends a few fields after an apply does not
@@ -58,5 +61,36 @@ func TestPutKeepsWhatItLeavesOut(t *testing.T) {
 				t.Errorf("misspelt field: %d %s", got, fmtJSON(apiErr))
 			}
 		})
+	}
+}
+
+// TestValidationAtSave: what would only fail later is refused when saved,
+// with the field named: a company without a name, a mail setting without a
+// subject, a document flow whose report names no template, a message
+// filter on a status that does not exist.
+func TestValidationAtSave(t *testing.T) {
+	e := MustStart(t, EnvOptions{})
+	e.Configure()
+	for _, c := range []struct {
+		method, path string
+		body         any
+		field        string
+	}{
+		{"PUT", "/v1/companies/NEWCO", map[string]any{"footer_text": "x"}, "name"},
+		{"PUT", "/v1/companies/FORTERRO", map[string]any{"name": "  "}, "name"},
+		{"PUT", "/v1/mail-settings/BL", map[string]any{"subject": ""}, "subject"},
+		{"PUT", "/v1/mail-settings/FACTURE_CLIENT", map[string]any{"body": "Hello"}, "subject"},
+		{"PUT", "/v1/document-flows/BL", map[string]any{"report": "no_such_template"}, "report"},
+		{"GET", "/v1/messages?status=sendt", nil, "status"},
+	} {
+		var apiErr APIError
+		if got := e.Do(c.method, c.path, c.body, &apiErr); got != 400 || apiErr.Error.Code != "invalid_input" || apiErr.Error.Details["field"] != c.field {
+			t.Errorf("%s %s %v: %d %s, want 400 invalid_input on %s", c.method, c.path, c.body, got, fmtJSON(apiErr), c.field)
+		}
+	}
+	e.MustDo(200, "PUT", "/v1/document-flows/BL", map[string]any{"report": "delivery_note"}, nil)
+	e.MustDo(200, "GET", "/v1/messages?status=consent_required", nil, nil)
+	if out, code := e.RunCode("messages", "list", "--status", "sendt"); code != 2 || !strings.Contains(out, "not a message status") {
+		t.Errorf("messages list --status sendt: exit %d\n%s", code, out)
 	}
 }
