@@ -109,7 +109,7 @@ func (s *Server) Handler() http.Handler {
 	} else {
 		mux.Handle("/", notFound)
 	}
-	return s.headers(s.recoverPanics(mux))
+	return s.accessLog(s.headers(s.recoverPanics(mux)))
 }
 
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
