@@ -228,6 +228,9 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string, warn func(s
 		}
 		steps = append(steps, applyStep{"document flow " + code, func(ctx context.Context, s envoi.Store) error { return s.PutDocumentFlow(ctx, df) }})
 	}
+	if len(doc.AuthFlows) > 0 {
+		steps = append(steps, doc.moves(warn))
+	}
 	for _, code := range sortedCodes(doc.AuthFlows) {
 		d := doc.AuthFlows[code]
 		secret, err := secretFrom("auth flow "+code+": client_secret_env", d.ClientSecretEnv)
@@ -262,5 +265,55 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string, warn func(s
 		r := &envoi.FileNameRule{DocumentFlow: code, Pattern: d.Pattern, Archive: d.Archive, FileType: d.FileType}
 		steps = append(steps, applyStep{"file name " + code, func(ctx context.Context, s envoi.Store) error { return s.PutFileNameRule(ctx, r) }})
 	}
-	return steps, len(steps) - len(passwords), nil
+	moves := 0
+	if len(doc.AuthFlows) > 0 {
+		moves = 1
+	}
+	return steps, len(steps) - len(passwords) - moves, nil
+}
+
+// moves is the step that lets a file move an operator or a group from one
+// flow to another: each one the file puts in a flow first leaves the flow
+// it is in now, whether the file names that flow or not (an operator is in
+// one flow at most, and the file says which). Without it the flows would
+// have to be applied in an order that frees each one before it is taken,
+// and a swap would have none. It counts as no object of its own.
+func (doc *ConfigFile) moves(say func(string)) applyStep {
+	placed := map[string]string{} // "operator x" or "group g" -> the file's flow
+	for _, code := range sortedCodes(doc.AuthFlows) {
+		for _, o := range doc.AuthFlows[code].Operators {
+			placed["operator "+o] = code
+		}
+		for _, g := range doc.AuthFlows[code].Groups {
+			placed["group "+g] = code
+		}
+	}
+	return applyStep{"moves between flows", func(ctx context.Context, s envoi.Store) error {
+		flows, err := s.AuthFlows(ctx)
+		if err != nil {
+			return err
+		}
+		for _, f := range flows {
+			keep := func(kind string, codes []string) []string {
+				out := codes[:0:0]
+				for _, c := range codes {
+					if to, ok := placed[kind+" "+c]; ok && to != f.Code {
+						say(fmt.Sprintf("%s %s moves from flow %s to flow %s", kind, c, f.Code, to))
+						continue
+					}
+					out = append(out, c)
+				}
+				return out
+			}
+			ops, groups := keep("operator", f.Operators), keep("group", f.Groups)
+			if len(ops) == len(f.Operators) && len(groups) == len(f.Groups) {
+				continue
+			}
+			f.Operators, f.Groups = ops, groups
+			if err := s.PutAuthFlow(ctx, f); err != nil {
+				return fmt.Errorf("flow %s: %w", f.Code, err)
+			}
+		}
+		return nil
+	}}
 }
