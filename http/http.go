@@ -124,7 +124,12 @@ func (s *Server) writeErrorStatus(w http.ResponseWriter, r *http.Request, err er
 	writeJSON(w, status, errorBody{errorFields{Code: l.Code, Message: l.Message, Remedy: l.Remedy, Details: l.Details}})
 }
 
+// writeJSON answers v as JSON; an empty list is [] (never null), whatever
+// the store returned.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
+		v = []struct{}{}
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)

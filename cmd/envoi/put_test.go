@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -92,5 +93,19 @@ func TestValidationAtSave(t *testing.T) {
 	e.MustDo(200, "GET", "/v1/messages?status=consent_required", nil, nil)
 	if out, code := e.RunCode("messages", "list", "--status", "sendt"); code != 2 || !strings.Contains(out, "not a message status") {
 		t.Errorf("messages list --status sendt: exit %d\n%s", code, out)
+	}
+}
+
+// TestEmptyListsAreArrays: every listing of a fresh installation answers
+// [] rather than null.
+func TestEmptyListsAreArrays(t *testing.T) {
+	e := MustStart(t, EnvOptions{})
+	for _, path := range []string{"/v1/companies", "/v1/groups", "/v1/operators", "/v1/auth-flows", "/v1/tokens",
+		"/v1/file-names", "/v1/messages", "/v1/archive?entity_type=BL&entity_id=1"} {
+		var raw json.RawMessage
+		e.MustDo(200, "GET", path, nil, &raw)
+		if strings.TrimSpace(string(raw)) != "[]" {
+			t.Errorf("GET %s on a fresh installation: %s, want []", path, raw)
+		}
 	}
 }
