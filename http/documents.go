@@ -43,7 +43,7 @@ func (s *Server) putDocumentFlow(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getDocumentFlow(w http.ResponseWriter, r *http.Request) {
 	d, err := s.Store.DocumentFlow(r.Context(), r.PathValue("code"))
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, envoi.DocumentFlowNotFound(err, r.PathValue("code")))
 		return
 	}
 	writeJSON(w, http.StatusOK, d)

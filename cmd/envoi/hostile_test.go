@@ -653,10 +653,10 @@ func TestHostileUnknown(t *testing.T) {
 	e := hostileEnv(t)
 	req := blRequest("client@example.org")
 	req["document_flow"] = "NOPE"
-	wantError(t, e.call("POST", "/v1/messages", e.Key, req), 422, "mail_setting_not_found")
-	wantError(t, e.call("GET", "/v1/document-flows/NOPE", e.Key, nil), 404, "not_found")
-	wantError(t, e.call("PUT", "/v1/mail-settings/NOPE", e.Key, map[string]any{"subject": "x"}), 404, "not_found")
-	wantError(t, e.call("PUT", "/v1/file-names/NOPE", e.Key, map[string]any{"pattern": "x"}), 404, "not_found")
+	wantError(t, e.call("POST", "/v1/messages", e.Key, req), 404, "document_flow_not_found")
+	wantError(t, e.call("GET", "/v1/document-flows/NOPE", e.Key, nil), 404, "document_flow_not_found")
+	wantError(t, e.call("PUT", "/v1/mail-settings/NOPE", e.Key, map[string]any{"subject": "x"}), 404, "document_flow_not_found")
+	wantError(t, e.call("PUT", "/v1/file-names/NOPE", e.Key, map[string]any{"pattern": "x"}), 404, "document_flow_not_found")
 
 	ae := wantError(t, e.call("PUT", "/v1/mail-settings/BL", e.Key, map[string]any{"subject": "[SOCIETE] [NOPE]", "body": "x"}), 422, "unknown_keyword")
 	if ae.Error.Details["keyword"] != "NOPE" {
