@@ -142,7 +142,7 @@ func StartProvider(tb testing.TB, opts ProviderOptions) *Provider {
 	case <-listening:
 	case <-p.proc.done:
 		tb.Fatalf("oidc-provider exited:\n%s", p.proc.output())
-	case <-time.After(60 * time.Second):
+	case <-time.After(3 * time.Minute):
 		tb.Fatalf("oidc-provider did not start:\n%s", p.proc.output())
 	}
 	return p
