@@ -25,7 +25,7 @@ type Token struct {
 	Expiry       time.Time `json:"expiry"`
 	AccessToken  string    `json:"-"`
 	RefreshToken string    `json:"-"`
-	RowVersion   int64     `json:"row_version"`
+	RowVersion   int64     `json:"-"`
 	Status       string    `json:"status"` // valid or consent_required
 	// LastError is the provider's text when the token was refused.
 	LastError   string    `json:"last_error,omitempty"`

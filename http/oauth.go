@@ -133,6 +133,10 @@ func (s *Server) testAuthFlow(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if _, err := s.Store.AuthFlow(r.Context(), r.PathValue("code")); envoi.ErrorCode(err) == envoi.ENotFound {
+		s.writeError(w, r, err)
+		return
+	}
 	res, err := s.Tester.Test(r.Context(), r.PathValue("code"), in.Operator)
 	if err != nil && res.Error == nil {
 		if envoi.ErrorCode(err) == envoi.EInternal {

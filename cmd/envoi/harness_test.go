@@ -17,6 +17,8 @@ import (
 	main "envoi/cmd/envoi"
 	"envoi/internal/freeport"
 	"envoi/internal/pgtest"
+	envoihttp "envoi/http"
+	"envoi/internal/apischema"
 	"envoi/internal/testmail"
 	"envoi/oauth"
 	"envoi/queue"
@@ -35,6 +37,7 @@ type Env struct {
 	SMTP    *testmail.SMTPServer
 
 	cancel context.CancelFunc
+	api    *apischema.Doc // set by EnvOptions.CheckAPI
 	done   chan int
 	logs   *syncBuffer
 	setup  main.Setup
@@ -54,6 +57,9 @@ type EnvOptions struct {
 	// Hooks adjust the SMTP sender and the OAuth service after the
 	// harness's own setup (the fault tests shorten their timeouts).
 	Hooks Hooks
+	// CheckAPI checks every answer Do gets against http/openapi.yaml: its
+	// status documented for the route, its JSON as described.
+	CheckAPI bool
 }
 
 type syncBuffer struct {
@@ -83,6 +89,13 @@ func freeAddr(tb testing.TB) string {
 func MustStart(tb testing.TB, o EnvOptions) *Env {
 	tb.Helper()
 	e := &Env{T: tb, DBURL: o.DatabaseURL, logs: &syncBuffer{}}
+	if o.CheckAPI {
+		doc, err := apischema.Parse(envoihttp.OpenAPI)
+		if err != nil {
+			tb.Fatalf("openapi.yaml: %v", err)
+		}
+		e.api = doc
+	}
 	if o.Shared != nil {
 		e.OAuth, e.SMTP, e.DataDir, e.DBURL, e.Key = o.Shared.OAuth, o.Shared.SMTP, tb.TempDir(), o.Shared.DBURL, o.Shared.Key
 		if e.DBURL == "" {
@@ -236,6 +249,11 @@ func (e *Env) Do(method, path string, body any, out any, headers ...string) int 
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if e.api != nil {
+		if err := e.api.Check(method, path, resp.StatusCode, resp.Header.Get("Content-Type"), b); err != nil {
+			e.T.Errorf("openapi.yaml: %v", err)
+		}
+	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
 			e.T.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, b, err)
