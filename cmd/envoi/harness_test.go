@@ -15,10 +15,10 @@ import (
 	"time"
 
 	main "envoi/cmd/envoi"
-	"envoi/internal/freeport"
-	"envoi/internal/pgtest"
 	envoihttp "envoi/http"
 	"envoi/internal/apischema"
+	"envoi/internal/freeport"
+	"envoi/internal/pgtest"
 	"envoi/internal/testmail"
 	"envoi/oauth"
 	"envoi/queue"
