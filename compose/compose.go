@@ -135,9 +135,11 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 		return nil, err
 	}
 
-	// 3. Every keyword used needs a value, all of them named at once.
+	// 3. Every keyword used needs a value, all of them named at once; the
+	// file-name rule's too when the message sends a document.
+	docIndex := documentIndex(req)
 	texts := []string{setting.Subject, setting.Body}
-	if rule != nil && req.Report != nil {
+	if rule != nil && (req.Report != nil || docIndex >= 0) {
 		texts = append(texts, rule.Pattern)
 	}
 	if err := checkKeywords(req.Context, texts...); err != nil {
@@ -183,13 +185,17 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 		files = append(files, file{name: name, contentType: "application/pdf", content: pdf})
 		document = &Document{Name: name, ContentType: "application/pdf", Content: pdf}
 	}
-	for _, a := range req.Attachments {
+	for i, a := range req.Attachments {
 		name := attachmentName(a.Filename)
 		ct := attachmentType(a.ContentType, name)
-		files = append(files, file{name: name, contentType: ct, content: a.Content})
-		if document == nil && isPDF(ct) {
+		if i == docIndex {
+			// The ERP's own document: the rule's name, its bytes as given.
+			if name, err = documentName(rule, req, name, ct); err != nil {
+				return nil, err
+			}
 			document = &Document{Name: name, ContentType: ct, Content: a.Content}
 		}
+		files = append(files, file{name: name, contentType: ct, content: a.Content})
 	}
 
 	// 4. Footers, signature and logo.
@@ -330,6 +336,49 @@ func reportName(rule *envoi.FileNameRule, req *envoi.SendRequest) (string, error
 	// The name is a keyword's value, so brackets in an entity id are not
 	// taken for keywords.
 	return filename.Render("[NAME]", map[string]string{"NAME": name}, "pdf")
+}
+
+// documentIndex returns the index of the attachment that is the request's
+// document: none when it asks for a report (the report is), else the one
+// marked Document, else its first PDF; -1 when there is none.
+func documentIndex(req *envoi.SendRequest) int {
+	if req.Report != nil {
+		return -1
+	}
+	first := -1
+	for i, a := range req.Attachments {
+		if a.Document {
+			return i
+		}
+		if first < 0 && isPDF(attachmentType(a.ContentType, attachmentName(a.Filename))) {
+			first = i
+		}
+	}
+	return first
+}
+
+// documentName names a document the ERP attached (clean is its cleaned
+// name, contentType its type): by the file-name rule's pattern when the
+// flow has one, with the extension of its type (".pdf" for a PDF, else
+// its own name's), else by its own name.
+func documentName(rule *envoi.FileNameRule, req *envoi.SendRequest, clean, contentType string) (string, error) {
+	if rule == nil || strings.TrimSpace(rule.Pattern) == "" {
+		return clean, nil
+	}
+	return filename.Render(rule.Pattern, req.Context, DocumentExt(clean, contentType))
+}
+
+// DocumentExt is the extension a document named by a file-name rule gets:
+// "pdf" for a PDF, else the extension of name ("" when it has none, and
+// the pattern's own is kept).
+func DocumentExt(name, contentType string) string {
+	if isPDF(contentType) {
+		return "pdf"
+	}
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		return name[i+1:]
+	}
+	return ""
 }
 
 // attachmentName cleans the name the ERP gave a file. It is taken for a
