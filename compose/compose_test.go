@@ -128,13 +128,13 @@ func TestCompose(t *testing.T) {
 			html:  []string{`<div class="envoi-company-footer">Forterro SAS - 12 rue de la Paix, 75002 Paris<br>`, `<img src="cid:`},
 		},
 		{
-			name:      "signature_operator",
-			setup:     func(s *fakeStore, m *envoi.Message) { s.operators["jdupont"].SignatureHTML = signature },
-			structure: altOnly,
-			plain:     []string{"Service logistique", "Jérôme Dupré\nResponsable logistique"},
-			notPlain:  []string{"Forterro SAS - 12 rue"},
-			html:      []string{signature},
-			notHTML:   []string{"Forterro SAS - 12 rue", "cid:"},
+			// An operator signature comes after the company's footer, and
+			// the company's logo still follows it (seed §4.1).
+			name:     "signature_operator",
+			setup:    func(s *fakeStore, m *envoi.Message) { s.operators["jdupont"].SignatureHTML = signature },
+			plain:    []string{"Service logistique", "Forterro SAS - 12 rue de la Paix, 75002 Paris\nwww.forterro.test\n\nJérôme Dupré\nResponsable logistique"},
+			html:     []string{signature, `<div class="envoi-company-footer">`, `<img src="cid:`},
+			notPlain: []string{"Responsable logistique\n\nForterro"},
 		},
 		{
 			name: "accents",

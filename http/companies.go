@@ -10,6 +10,7 @@ import (
 type companyInput struct {
 	Name          string  `json:"name"`
 	FooterText    string  `json:"footer_text"`
+	SignatureHTML string  `json:"signature_html"`
 	LogoPNGBase64 *string `json:"logo_png_base64"`
 	Language      string  `json:"language"`
 	Currency      string  `json:"currency"`
@@ -34,7 +35,7 @@ func (s *Server) putCompany(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code := r.PathValue("code")
-	c := &envoi.Company{Code: code, Name: in.Name, FooterText: in.FooterText, Language: in.Language, Currency: in.Currency, Address: in.Address}
+	c := &envoi.Company{Code: code, Name: in.Name, FooterText: in.FooterText, SignatureHTML: in.SignatureHTML, Language: in.Language, Currency: in.Currency, Address: in.Address}
 	if in.LogoPNGBase64 == nil {
 		if old, err := s.Store.Company(r.Context(), code); err == nil {
 			c.Logo, c.LogoType = old.Logo, old.LogoType
