@@ -3,7 +3,6 @@ package envoi
 import (
 	"fmt"
 	"time"
-	"unicode/utf8"
 )
 
 // Message states.
@@ -145,15 +144,8 @@ func (r *SendRequest) Validate() error {
 			return overHeaders("attachments")
 		}
 	}
-	if len(r.Context) > MaxContextKeys {
-		return FieldError(EInvalidInput, "context", "%d keywords; the limit is %d per message", len(r.Context), MaxContextKeys).
-			WithDetail("limit", MaxContextKeys)
-	}
-	for k, v := range r.Context {
-		if n := utf8.RuneCountInString(k) + utf8.RuneCountInString(v); n > MaxKeywordValue {
-			return FieldError(EInvalidInput, "context", "the value of %s is %d characters long; the limit is %d", k, n, MaxKeywordValue).
-				WithDetail("keyword", k).WithDetail("limit", MaxKeywordValue)
-		}
+	if err := checkContext(r.Context); err != nil {
+		return err
 	}
 	if r.Entity != nil && (r.Entity.Type == "" || r.Entity.ID == "") {
 		return FieldError(EInvalidInput, "entity", "an entity needs a type and an id")

@@ -326,16 +326,72 @@ func checkLimit(limit, total int64) error {
 // one, by the document flow and the entity ("BL_12345.pdf"); the filename
 // package cleans the name and forces ".pdf", as for print and export.
 func reportName(rule *envoi.FileNameRule, req *envoi.SendRequest) (string, error) {
+	return ruleName(rule, req.DocumentFlow, req.Context, req.Entity, "pdf")
+}
+
+// ruleName is the name of a document of documentFlow with extension ext:
+// the rule's pattern filled from values when the flow has one, else the
+// flow and the entity's id. The name is cleaned by the filename package.
+func ruleName(rule *envoi.FileNameRule, documentFlow string, values map[string]string, entity *envoi.Entity, ext string) (string, error) {
 	if rule != nil && strings.TrimSpace(rule.Pattern) != "" {
-		return filename.Render(rule.Pattern, req.Context, "pdf")
+		return filename.Render(rule.Pattern, values, ext)
 	}
-	name := req.DocumentFlow
-	if req.Entity != nil {
-		name += "_" + req.Entity.ID
+	name := documentFlow
+	if entity != nil {
+		name += "_" + entity.ID
 	}
 	// The name is a keyword's value, so brackets in an entity id are not
 	// taken for keywords.
-	return filename.Render("[NAME]", map[string]string{"NAME": name}, "pdf")
+	return filename.Render("[NAME]", map[string]string{"NAME": name}, ext)
+}
+
+// FileName returns the name a document of req's document flow gets when
+// it is printed or exported — the one a send with the same context gives
+// it (seed §4.2) — and the flow's file-name rule (nil when it has none).
+// With a rule, every keyword of its pattern needs a value
+// (EKeywordMissing naming them all); without one the name is the flow and
+// the entity's id. The extension is req.Extension, "pdf" by default. An
+// unknown document flow is ENotFound naming document_flow; an unknown
+// company or operator ENotFound too.
+func (c *Composer) FileName(ctx context.Context, req *envoi.FileNameRequest) (string, *envoi.FileNameRule, error) {
+	if err := req.Validate(); err != nil {
+		return "", nil, err
+	}
+	if _, err := c.Store.DocumentFlow(ctx, req.DocumentFlow); err != nil {
+		if envoi.ErrorCode(err) == envoi.ENotFound {
+			err = envoi.Errorf(envoi.ENotFound, "document flow %q not found", req.DocumentFlow).
+				WithDetail("document_flow", req.DocumentFlow).WithDetail("field", "document_flow")
+		}
+		return "", nil, err
+	}
+	if req.Company != "" {
+		if _, err := c.Store.Company(ctx, req.Company); err != nil {
+			return "", nil, err
+		}
+	}
+	if req.Operator != "" {
+		if _, err := c.Store.Operator(ctx, req.Operator); err != nil {
+			return "", nil, err
+		}
+	}
+	rule, err := c.Store.FileNameRule(ctx, req.DocumentFlow)
+	if envoi.ErrorCode(err) == envoi.ENotFound {
+		rule, err = nil, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	if rule != nil {
+		if err := checkKeywords(req.Context, rule.Pattern); err != nil {
+			return "", nil, err
+		}
+	}
+	ext := req.Extension
+	if ext == "" {
+		ext = "pdf"
+	}
+	name, err := ruleName(rule, req.DocumentFlow, req.Context, req.Entity, ext)
+	return name, rule, err
 }
 
 // documentIndex returns the index of the attachment that is the request's
