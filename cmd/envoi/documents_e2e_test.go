@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,6 +101,7 @@ func TestDocumentsEndToEnd(t *testing.T) {
 			t.Run("Signatures", func(t *testing.T) { testSignatureStack(t, e) })
 			t.Run("FileNames", func(t *testing.T) { testResolveFileName(t, e) })
 			t.Run("ArchiveOutsideMail", func(t *testing.T) { testArchiveOutsideMail(t, e) })
+			t.Run("ReportDataShape", func(t *testing.T) { testReportDataShape(t, e) })
 		})
 	}
 }
@@ -368,5 +370,52 @@ func testArchiveOutsideMail(t *testing.T, e *Env) {
 	}
 	if out, code := e.RunCode("archive", "--help"); code != 0 || !strings.Contains(out, "archive add --flow") {
 		t.Errorf("CLI --help: exit %d\n%s", code, out)
+	}
+}
+
+// testReportDataShape: a built-in template answers with the JSON Schema of
+// its data, a stored one too; the preview renders sample data when given
+// none.
+func testReportDataShape(t *testing.T, e *Env) {
+	var d struct {
+		Name       string         `json:"name"`
+		Builtin    bool           `json:"builtin"`
+		Custom     bool           `json:"custom"`
+		Template   map[string]any `json:"template"`
+		DataSchema map[string]any `json:"data_schema"`
+	}
+	e.MustDo(200, "GET", "/v1/report-templates/delivery_note", nil, &d)
+	if !d.Builtin || d.Custom || d.Template["parameters"] == nil {
+		t.Errorf("delivery_note: builtin %v custom %v template %v", d.Builtin, d.Custom, d.Template != nil)
+	}
+	if d.DataSchema["$schema"] != "https://json-schema.org/draft/2020-12/schema" || fmtJSON(d.DataSchema["required"]) != fmtJSON([]string{"number", "date", "customer", "lines"}) {
+		t.Errorf("data_schema: %s", fmtJSON(d.DataSchema))
+	}
+	// The schema's example is data a send takes.
+	ex := d.DataSchema["examples"].([]any)[0]
+	req := blRequest("client@example.org")
+	req["report"] = map[string]any{"template": "delivery_note", "data": ex}
+	if r := e.preview(req); r.Status != 200 {
+		t.Errorf("a send with the schema's example: %d %.300s", r.Status, r.Body)
+	}
+	wantError(t, e.call("GET", "/v1/report-templates/nothing", e.Key, nil), 404, "not_found")
+
+	for _, body := range []map[string]any{{"name": "invoice"}, {"name": "delivery_note", "company": "FORTERRO", "data": map[string]any{}}} {
+		r := e.call("POST", "/v1/report-templates/preview", e.Key, body)
+		if r.Status != 200 || !bytes.HasPrefix(r.Body, []byte("%PDF-")) {
+			t.Errorf("preview %v without data: %d %.300s", body, r.Status, r.Body)
+		}
+	}
+	// Data given is still checked.
+	wantError(t, e.call("POST", "/v1/report-templates/preview", e.Key, map[string]any{"name": "invoice", "data": map[string]any{"number": "1"}}), 422, "report_missing_parameters")
+
+	tpl, err := os.ReadFile("../../report/testdata/packing_list.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.MustDo(200, "PUT", "/v1/report-templates/packing_list", json.RawMessage(tpl), nil)
+	e.MustDo(200, "GET", "/v1/report-templates/packing_list", nil, &d)
+	if !d.Custom || d.Builtin || d.DataSchema["properties"] == nil {
+		t.Errorf("stored template: %s", fmtJSON(d))
 	}
 }
