@@ -114,7 +114,7 @@ func (p *Program) usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, commands()[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands()[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'envoi <command> --help' for the flags of a command.")
 }
