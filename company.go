@@ -6,19 +6,23 @@ import (
 	"time"
 )
 
-// Company is a company of the ERP [Société]: the footer text that ends every
-// mail sent for it and the logo sent inline. Language and Currency drive the
-// reports rendered for it.
+// Company is a company of the ERP [Société]: the footer text that follows
+// the operator's in every mail sent for it, its signature (HTML, used when
+// the operator has none) and the logo sent inline. Language and Currency
+// drive the reports rendered for it.
 type Company struct {
-	Code       string    `json:"code"`
-	Name       string    `json:"name"`
-	FooterText string    `json:"footer_text"`
-	Logo       []byte    `json:"-"`
-	LogoType   string    `json:"logo_type,omitempty"` // image/png or image/jpeg
-	Language   string    `json:"language,omitempty"`  // en, fr or es; fr by default
-	Currency   string    `json:"currency,omitempty"`  // ISO 4217; EUR by default
-	Address    string    `json:"address,omitempty"`   // postal block printed on reports
-	UpdatedAt  time.Time `json:"updated_at"`
+	Code       string `json:"code"`
+	Name       string `json:"name"`
+	FooterText string `json:"footer_text"`
+	// SignatureHTML is sanitized like an operator's (package signature)
+	// when saved and when sent.
+	SignatureHTML string    `json:"signature_html"`
+	Logo          []byte    `json:"-"`
+	LogoType      string    `json:"logo_type,omitempty"` // image/png or image/jpeg
+	Language      string    `json:"language,omitempty"`  // en, fr or es; fr by default
+	Currency      string    `json:"currency,omitempty"`  // ISO 4217; EUR by default
+	Address       string    `json:"address,omitempty"`   // postal block printed on reports
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // DocumentLanguage is the language of the reports rendered for c: its

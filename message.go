@@ -1,10 +1,10 @@
 package envoi
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Message states.
@@ -39,11 +39,16 @@ type Entity struct {
 	ID   string `json:"id"`
 }
 
-// Attachment is a file the ERP sends with the message.
+// Attachment is a file the ERP sends with the message. Document marks the
+// one that is the document the message sends (a PDF the ERP rendered
+// itself): it is named by the document flow's file-name rule, archived
+// when the rule asks, its bytes unchanged. Without a report and without a
+// marked attachment, the first PDF attachment is the document.
 type Attachment struct {
 	Filename    string `json:"filename"`
 	ContentType string `json:"content_type"`
 	Content     []byte `json:"content_base64"`
+	Document    bool   `json:"document,omitempty"`
 }
 
 // ReportRequest asks envoi to render a report to PDF from data. Template is
@@ -134,23 +139,27 @@ func (r *SendRequest) Validate() error {
 		return FieldError(EInvalidInput, "attachments", "%d attachments; the limit is %d per message", len(r.Attachments), MaxAttachments).
 			WithDetail("limit", MaxAttachments)
 	}
+	document := -1
 	for i, a := range r.Attachments {
 		if a.Filename == "" {
 			return FieldError(EInvalidInput, "attachments", "attachment %d has no filename", i)
+		}
+		if a.Document {
+			field := fmt.Sprintf("attachments[%d].document", i)
+			if r.Report != nil {
+				return FieldError(EInvalidInput, field, "the request asks for a report, which is its document: no attachment can be the document too")
+			}
+			if document >= 0 {
+				return FieldError(EInvalidInput, field, "attachments %d and %d both say they are the document; a message sends one", document, i)
+			}
+			document = i
 		}
 		if header += len(a.Filename) + len(a.ContentType); header > MaxHeaderBytes {
 			return overHeaders("attachments")
 		}
 	}
-	if len(r.Context) > MaxContextKeys {
-		return FieldError(EInvalidInput, "context", "%d keywords; the limit is %d per message", len(r.Context), MaxContextKeys).
-			WithDetail("limit", MaxContextKeys)
-	}
-	for k, v := range r.Context {
-		if n := utf8.RuneCountInString(k) + utf8.RuneCountInString(v); n > MaxKeywordValue {
-			return FieldError(EInvalidInput, "context", "the value of %s is %d characters long; the limit is %d", k, n, MaxKeywordValue).
-				WithDetail("keyword", k).WithDetail("limit", MaxKeywordValue)
-		}
+	if err := checkContext(r.Context); err != nil {
+		return err
 	}
 	if r.Entity != nil && (r.Entity.Type == "" || r.Entity.ID == "") {
 		return FieldError(EInvalidInput, "entity", "an entity needs a type and an id")

@@ -2,6 +2,7 @@ package envoi
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -21,4 +22,16 @@ type ReportTemplateService interface {
 	ReportTemplate(ctx context.Context, name string) (*ReportTemplate, error)
 	ReportTemplates(ctx context.Context) ([]*ReportTemplate, error)
 	DeleteReportTemplate(ctx context.Context, name string) error
+}
+
+// ReportTemplateInfo is a report template as the API shows it: its body
+// (the declarative layout, JSON), whether it is built in and whether an
+// administrator stored one of that name (which is then the one used), and
+// the JSON Schema (draft 2020-12) of the data a document of it takes.
+type ReportTemplateInfo struct {
+	Name       string          `json:"name"`
+	Builtin    bool            `json:"builtin"`
+	Custom     bool            `json:"custom"`
+	Body       json.RawMessage `json:"template"`
+	DataSchema map[string]any  `json:"data_schema"`
 }

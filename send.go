@@ -142,7 +142,8 @@ type Delivery struct {
 }
 
 // DeliveryDocument is the document a message sends (the rendered report,
-// else the first PDF the ERP attached): its name and type, and where its
+// else the attachment marked as the document, else the first PDF the ERP
+// attached), under the name the file-name rule gives it: its name and type, and where its
 // bytes are in the composed message, base64-encoded.
 type DeliveryDocument struct {
 	Name        string `json:"name"`

@@ -72,3 +72,24 @@ func TestMessageIDFor(t *testing.T) {
 		t.Errorf("MessageIDFor = %q, want %q", got, want)
 	}
 }
+
+func TestSendRequestDocument(t *testing.T) {
+	base := func() envoi.SendRequest {
+		return envoi.SendRequest{DocumentFlow: "BL", Operator: "op", To: []string{"a@example.org"}}
+	}
+	r := base()
+	r.Attachments = []envoi.Attachment{{Filename: "a.pdf"}, {Filename: "b.pdf", Document: true}}
+	if err := r.Validate(); err != nil {
+		t.Errorf("one document: %v", err)
+	}
+	r.Attachments[0].Document = true
+	if e := envoi.AsError(r.Validate()); e.Code != envoi.EInvalidInput || e.Details["field"] != "attachments[1].document" {
+		t.Errorf("two documents: %v %v, want invalid_input on attachments[1].document", e.Code, e.Details)
+	}
+	r = base()
+	r.Report = &envoi.ReportRequest{}
+	r.Attachments = []envoi.Attachment{{Filename: "b.pdf", Document: true}}
+	if e := envoi.AsError(r.Validate()); e.Code != envoi.EInvalidInput || e.Details["field"] != "attachments[0].document" {
+		t.Errorf("a document with a report: %v %v, want invalid_input on attachments[0].document", e.Code, e.Details)
+	}
+}

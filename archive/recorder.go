@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"mime"
+	"strings"
 
 	"envoi"
+	"envoi/filename"
 )
 
 // Records is what a Recorder needs from the store: a place for the
@@ -24,6 +27,16 @@ type Recorder struct {
 	Files   *Store
 	Records Records
 	Logger  *slog.Logger
+	// Names names the documents Archive files (compose.Composer); Archive
+	// needs it, Sent and Record do not.
+	Names Namer
+}
+
+// Namer names a document of a document flow by its file-name rule, as a
+// send names it, and returns the rule (nil when the flow has none);
+// compose.Composer implements it.
+type Namer interface {
+	FileName(ctx context.Context, req *envoi.FileNameRequest) (string, *envoi.FileNameRule, error)
 }
 
 func (r *Recorder) logger() *slog.Logger {
@@ -86,4 +99,91 @@ func (r *Recorder) Record(ctx context.Context, m *envoi.Message, fileType string
 		}
 	}
 	return put(m.ID+".eml", "message/rfc822", eml)
+}
+
+// Archive stores a document produced outside mail (printed or exported)
+// with its business entity, and returns its archive entry: named by the
+// document flow's file-name rule from req's context (as a send names it),
+// or, when the flow has no pattern, by req.Filename, else by the flow and
+// the entity; filed as the rule's file type; its bytes as given. Errors
+// are those of req.Validate, of Names (an unknown flow is ENotFound, a
+// keyword without a value EKeywordMissing) and of the files and records.
+func (r *Recorder) Archive(ctx context.Context, req *envoi.ArchiveRequest) (*envoi.ArchivedDocument, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	if r.Names == nil {
+		return nil, envoi.Errorf(envoi.EUnavailable, "archive: no file-name rules to name the document by")
+	}
+	given := ""
+	if req.Filename != "" {
+		given = req.Filename
+		if i := strings.LastIndexAny(given, `/\`); i >= 0 {
+			given = given[i+1:]
+		}
+		given = filename.Sanitize(given)
+	}
+	ct := req.ContentType
+	if mt, params, err := mime.ParseMediaType(ct); err == nil && strings.Contains(mt, "/") {
+		ct = mime.FormatMediaType(mt, params)
+	} else {
+		ct = ""
+	}
+	if ct == "" {
+		ct = "application/pdf"
+	}
+	name, rule, err := r.Names.FileName(ctx, &envoi.FileNameRequest{
+		DocumentFlow: req.DocumentFlow, Context: req.Context, Company: req.Company, Operator: req.Operator,
+		Entity: &req.Entity, Extension: extension(given, ct),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if (rule == nil || strings.TrimSpace(rule.Pattern) == "") && given != "" {
+		name = given
+	}
+	d := &envoi.ArchivedDocument{EntityType: req.Entity.Type, EntityID: req.Entity.ID, DocumentFlow: req.DocumentFlow,
+		FileName: name, ContentType: ct}
+	if rule != nil {
+		d.FileType = rule.FileType
+	}
+	if d.SHA256, d.Size, err = r.Files.Put(ctx, bytes.NewReader(req.Content)); err != nil {
+		return nil, err
+	}
+	if err := r.Records.PutArchivedDocument(ctx, d); err != nil {
+		return nil, err
+	}
+	r.logger().Info("archived a document produced outside mail", "id", d.ID, "document_flow", d.DocumentFlow,
+		"entity_type", d.EntityType, "entity_id", d.EntityID, "size", d.Size)
+	return d, nil
+}
+
+// extension is the extension of a document of type contentType named
+// given: "pdf" for a PDF, else given's own, else one of a few known types.
+func extension(given, contentType string) string {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	if mt == "application/pdf" {
+		return "pdf"
+	}
+	if i := strings.LastIndexByte(given, '.'); i >= 0 {
+		return given[i+1:]
+	}
+	return extByType[mt]
+}
+
+// extByType is a fixed table rather than mime.ExtensionsByType, whose
+// answers depend on the machine's mime.types.
+var extByType = map[string]string{
+	"text/csv":         "csv",
+	"text/plain":       "txt",
+	"application/xml":  "xml",
+	"application/json": "json",
+	"application/zip":  "zip",
+	"image/png":        "png",
+	"image/jpeg":       "jpg",
+	"image/tiff":       "tif",
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":       "xlsx",
+	"application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+	"application/vnd.oasis.opendocument.spreadsheet":                          "ods",
+	"application/vnd.oasis.opendocument.text":                                 "odt",
 }

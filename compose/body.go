@@ -16,20 +16,24 @@ type body struct {
 	logo  *file
 }
 
-// buildBody assembles the mail's text, in this order: the mail setting's
-// body (keywords already filled: plain as is, htmlText already escaped),
-// the operator's footer text, then the signature.
+// buildBody assembles the mail's text as SPEC.md and the seed (§4.1)
+// stack it, in this order:
 //
-// The signature follows SPEC.md's precedence: an operator's signature
-// (SignatureHTML), when defined, takes precedence over the company's and
-// the flow's; the company's — its footer text and its logo, sent inline
-// and shown through a cid: reference — over the flow's, which is whatever
-// closing the mail setting's body already has. So with an operator
-// signature the company's footer and logo are left out.
+//  1. the mail setting's body (keywords already filled: plain as is,
+//     htmlText already escaped), whatever closing it has being the flow's;
+//  2. the operator's footer text;
+//  3. the company's footer text;
+//  4. exactly one signature: the operator's SignatureHTML when defined,
+//     else the company's (a signature takes precedence over the lower
+//     levels' signatures, never over their footer texts);
+//  5. the company's logo, sent inline and shown through a cid: reference,
+//     when the company has one.
 //
-// The plain alternative is derived from the same content; the HTML one
-// keeps line breaks as <br>. logoCID is the Content-ID (without brackets)
-// given to the company's logo.
+// Signatures are sanitized when saved and again here: one stored before
+// the policy, or written to the database directly, goes out safe. The
+// plain alternative is derived from the same content; the HTML one keeps
+// line breaks as <br>. logoCID is the Content-ID (without brackets) given
+// to the company's logo.
 func buildBody(plainText, htmlText string, op *envoi.Operator, company *envoi.Company, logoCID string) body {
 	var plain, rich []string
 	add := func(p, h, class string) {
@@ -39,32 +43,38 @@ func buildBody(plainText, htmlText string, op *envoi.Operator, company *envoi.Co
 		plain = append(plain, strings.TrimRight(p, " \t\n"))
 		rich = append(rich, `<div class="`+class+`">`+h+"</div>")
 	}
+	footer := func(text, class string) {
+		t := cleanText(text)
+		add(t, textToHTML(t, true), class)
+	}
 
 	add(plainText, textToHTML(htmlText, false), "envoi-body")
-	add(cleanText(op.FooterText), textToHTML(cleanText(op.FooterText), true), "envoi-operator-footer")
-
-	var b body
+	footer(op.FooterText, "envoi-operator-footer")
+	if company != nil {
+		footer(company.FooterText, "envoi-company-footer")
+	}
 	switch {
 	case strings.TrimSpace(op.SignatureHTML) != "":
-		// Sanitized when saved, and again here: a signature stored before
-		// the policy, or written to the database directly, goes out safe.
 		sig := signature.Sanitize(op.SignatureHTML)
 		add(signature.Text(sig), sig, "envoi-signature")
-	case company != nil:
-		add(cleanText(company.FooterText), textToHTML(cleanText(company.FooterText), true), "envoi-company-footer")
-		if len(company.Logo) > 0 {
-			ext := ".png"
-			if company.LogoType == "image/jpeg" {
-				ext = ".jpg"
-			}
-			ct := company.LogoType
-			if ct == "" {
-				ct = "image/png"
-			}
-			b.logo = &file{name: "logo" + ext, contentType: ct, content: company.Logo, contentID: logoCID}
-			rich = append(rich, `<div class="envoi-logo"><img src="cid:`+html.EscapeString(logoCID)+
-				`" alt="`+html.EscapeString(envoi.CleanHeader(company.Name))+`"></div>`)
+	case company != nil && strings.TrimSpace(company.SignatureHTML) != "":
+		sig := signature.Sanitize(company.SignatureHTML)
+		add(signature.Text(sig), sig, "envoi-signature")
+	}
+
+	var b body
+	if company != nil && len(company.Logo) > 0 {
+		ext := ".png"
+		if company.LogoType == "image/jpeg" {
+			ext = ".jpg"
 		}
+		ct := company.LogoType
+		if ct == "" {
+			ct = "image/png"
+		}
+		b.logo = &file{name: "logo" + ext, contentType: ct, content: company.Logo, contentID: logoCID}
+		rich = append(rich, `<div class="envoi-logo"><img src="cid:`+html.EscapeString(logoCID)+
+			`" alt="`+html.EscapeString(envoi.CleanHeader(company.Name))+`"></div>`)
 	}
 
 	b.plain = strings.Join(plain, "\n\n") + "\n"

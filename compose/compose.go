@@ -136,9 +136,11 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 		return nil, err
 	}
 
-	// 3. Every keyword used needs a value, all of them named at once.
+	// 3. Every keyword used needs a value, all of them named at once; the
+	// file-name rule's too when the message sends a document.
+	docIndex := documentIndex(req)
 	texts := []string{setting.Subject, setting.Body}
-	if rule != nil && req.Report != nil {
+	if rule != nil && (req.Report != nil || docIndex >= 0) {
 		texts = append(texts, rule.Pattern)
 	}
 	if err := checkKeywords(req.Context, texts...); err != nil {
@@ -184,13 +186,17 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 		files = append(files, file{name: name, contentType: "application/pdf", content: pdf})
 		document = &Document{Name: name, ContentType: "application/pdf", Content: pdf}
 	}
-	for _, a := range req.Attachments {
+	for i, a := range req.Attachments {
 		name := attachmentName(a.Filename)
 		ct := attachmentType(a.ContentType, name)
-		files = append(files, file{name: name, contentType: ct, content: a.Content})
-		if document == nil && isPDF(ct) {
+		if i == docIndex {
+			// The ERP's own document: the rule's name, its bytes as given.
+			if name, err = documentName(rule, req, name, ct); err != nil {
+				return nil, err
+			}
 			document = &Document{Name: name, ContentType: ct, Content: a.Content}
 		}
+		files = append(files, file{name: name, contentType: ct, content: a.Content})
 	}
 
 	// 4. Footers, signature and logo.
@@ -321,16 +327,115 @@ func checkLimit(limit, total int64) error {
 // one, by the document flow and the entity ("BL_12345.pdf"); the filename
 // package cleans the name and forces ".pdf", as for print and export.
 func reportName(rule *envoi.FileNameRule, req *envoi.SendRequest) (string, error) {
+	return ruleName(rule, req.DocumentFlow, req.Context, req.Entity, "pdf")
+}
+
+// ruleName is the name of a document of documentFlow with extension ext:
+// the rule's pattern filled from values when the flow has one, else the
+// flow and the entity's id. The name is cleaned by the filename package.
+func ruleName(rule *envoi.FileNameRule, documentFlow string, values map[string]string, entity *envoi.Entity, ext string) (string, error) {
 	if rule != nil && strings.TrimSpace(rule.Pattern) != "" {
-		return filename.Render(rule.Pattern, req.Context, "pdf")
+		return filename.Render(rule.Pattern, values, ext)
 	}
-	name := req.DocumentFlow
-	if req.Entity != nil {
-		name += "_" + req.Entity.ID
+	name := documentFlow
+	if entity != nil {
+		name += "_" + entity.ID
 	}
 	// The name is a keyword's value, so brackets in an entity id are not
 	// taken for keywords.
-	return filename.Render("[NAME]", map[string]string{"NAME": name}, "pdf")
+	return filename.Render("[NAME]", map[string]string{"NAME": name}, ext)
+}
+
+// FileName returns the name a document of req's document flow gets when
+// it is printed or exported — the one a send with the same context gives
+// it (seed §4.2) — and the flow's file-name rule (nil when it has none).
+// With a rule, every keyword of its pattern needs a value
+// (EKeywordMissing naming them all); without one the name is the flow and
+// the entity's id. The extension is req.Extension, "pdf" by default. An
+// unknown document flow is ENotFound naming document_flow; an unknown
+// company or operator ENotFound too.
+func (c *Composer) FileName(ctx context.Context, req *envoi.FileNameRequest) (string, *envoi.FileNameRule, error) {
+	if err := req.Validate(); err != nil {
+		return "", nil, err
+	}
+	if _, err := c.Store.DocumentFlow(ctx, req.DocumentFlow); err != nil {
+		if envoi.ErrorCode(err) == envoi.ENotFound {
+			err = envoi.Errorf(envoi.ENotFound, "document flow %q not found", req.DocumentFlow).
+				WithDetail("document_flow", req.DocumentFlow).WithDetail("field", "document_flow")
+		}
+		return "", nil, err
+	}
+	if req.Company != "" {
+		if _, err := c.Store.Company(ctx, req.Company); err != nil {
+			return "", nil, err
+		}
+	}
+	if req.Operator != "" {
+		if _, err := c.Store.Operator(ctx, req.Operator); err != nil {
+			return "", nil, err
+		}
+	}
+	rule, err := c.Store.FileNameRule(ctx, req.DocumentFlow)
+	if envoi.ErrorCode(err) == envoi.ENotFound {
+		rule, err = nil, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	if rule != nil {
+		if err := checkKeywords(req.Context, rule.Pattern); err != nil {
+			return "", nil, err
+		}
+	}
+	ext := req.Extension
+	if ext == "" {
+		ext = "pdf"
+	}
+	name, err := ruleName(rule, req.DocumentFlow, req.Context, req.Entity, ext)
+	return name, rule, err
+}
+
+// documentIndex returns the index of the attachment that is the request's
+// document: none when it asks for a report (the report is), else the one
+// marked Document, else its first PDF; -1 when there is none.
+func documentIndex(req *envoi.SendRequest) int {
+	if req.Report != nil {
+		return -1
+	}
+	first := -1
+	for i, a := range req.Attachments {
+		if a.Document {
+			return i
+		}
+		if first < 0 && isPDF(attachmentType(a.ContentType, attachmentName(a.Filename))) {
+			first = i
+		}
+	}
+	return first
+}
+
+// documentName names a document the ERP attached (clean is its cleaned
+// name, contentType its type): by the file-name rule's pattern when the
+// flow has one, with the extension of its type (".pdf" for a PDF, else
+// its own name's), else by its own name.
+func documentName(rule *envoi.FileNameRule, req *envoi.SendRequest, clean, contentType string) (string, error) {
+	if rule == nil || strings.TrimSpace(rule.Pattern) == "" {
+		return clean, nil
+	}
+	return filename.Render(rule.Pattern, req.Context, DocumentExt(clean, contentType))
+}
+
+// DocumentExt is the extension a document named by a file-name rule gets:
+// "pdf" for a PDF, else the extension of name ("" when it has none, and
+// the pattern's own is kept).
+func DocumentExt(name, contentType string) string {
+	if isPDF(contentType) {
+		return "pdf"
+	}
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		return name[i+1:]
+	}
+	return ""
 }
 
 // attachmentName cleans the name the ERP gave a file. It is taken for a

@@ -128,13 +128,13 @@ func TestCompose(t *testing.T) {
 			html:  []string{`<div class="envoi-company-footer">Forterro SAS - 12 rue de la Paix, 75002 Paris<br>`, `<img src="cid:`},
 		},
 		{
-			name:      "signature_operator",
-			setup:     func(s *fakeStore, m *envoi.Message) { s.operators["jdupont"].SignatureHTML = signature },
-			structure: altOnly,
-			plain:     []string{"Service logistique", "Jérôme Dupré\nResponsable logistique"},
-			notPlain:  []string{"Forterro SAS - 12 rue"},
-			html:      []string{signature},
-			notHTML:   []string{"Forterro SAS - 12 rue", "cid:"},
+			// An operator signature comes after the company's footer, and
+			// the company's logo still follows it (seed §4.1).
+			name:     "signature_operator",
+			setup:    func(s *fakeStore, m *envoi.Message) { s.operators["jdupont"].SignatureHTML = signature },
+			plain:    []string{"Service logistique", "Forterro SAS - 12 rue de la Paix, 75002 Paris\nwww.forterro.test\n\nJérôme Dupré\nResponsable logistique"},
+			html:     []string{signature, `<div class="envoi-company-footer">`, `<img src="cid:`},
+			notPlain: []string{"Responsable logistique\n\nForterro"},
 		},
 		{
 			name: "accents",
@@ -396,8 +396,8 @@ func TestComposeArchive(t *testing.T) {
 		}
 		m.Request.Entity = &envoi.Entity{Type: "BL", ID: "12345"}
 		mail, _ := compose1(t, s, m)
-		if mail.Document == nil || mail.Document.Name != "BL 12345.PDF" || mail.Document.ContentType != "application/pdf" {
-			t.Errorf("Document = %+v, want the ERP's PDF", mail.Document)
+		if mail.Document == nil || mail.Document.Name != "BL_12345_FORTERRO.pdf" || mail.Document.ContentType != "application/pdf" {
+			t.Errorf("Document = %+v, want the ERP's PDF named by the rule", mail.Document)
 		}
 		if !mail.Archive() {
 			t.Errorf("Archive() = false, want true: the rule asks for it and the ERP sent the document")
@@ -533,6 +533,8 @@ func TestComposeFileNames(t *testing.T) {
 				m.Request.Context["ID_BL"] = tt.id
 			}
 			if tt.erp != "" {
+				// Without a rule, the ERP's PDF keeps its own name.
+				delete(s.rules, "BL")
 				m.Request.Attachments = []envoi.Attachment{{Filename: tt.erp, Content: []byte("x")}}
 			} else {
 				m.Request.Report = &envoi.ReportRequest{Data: map[string]any{"lines": 1}}
@@ -615,6 +617,58 @@ func TestComposeDeliveryRecord(t *testing.T) {
 		mail, _ := compose1(t, s, m)
 		if d := mail.Delivery(); d.Archive || d.Document != nil {
 			t.Errorf("archive %v, document %+v; want neither", d.Archive, d.Document)
+		}
+	})
+}
+
+// TestComposeERPDocument: the ERP's own document (the attachment marked
+// document, else its first PDF) is named by the file-name rule, keeps its
+// bytes, and is the delivery's document; the other files keep their names.
+func TestComposeERPDocument(t *testing.T) {
+	pdfA, pdfB := []byte("%PDF-1.4 conditions\n%%EOF\n"), []byte("%PDF-1.7 the delivery note\n%%EOF\n")
+	xlsx := []byte("PK\x03\x04 sheet")
+	for _, tt := range []struct {
+		name  string
+		atts  []envoi.Attachment
+		doc   int    // index of the document
+		want  string // its name
+		other string // the other file's name
+	}{
+		{"FirstPDF", []envoi.Attachment{{Filename: "notes.txt", Content: []byte("n")}, {Filename: "BL 12345.PDF", Content: pdfB}},
+			1, "BL_12345_FORTERRO.pdf", "notes.txt"},
+		{"MarkedSecondPDF", []envoi.Attachment{{Filename: "CGV.pdf", Content: pdfA}, {Filename: "bl.pdf", Content: pdfB, Document: true}},
+			1, "BL_12345_FORTERRO.pdf", "CGV.pdf"},
+		{"MarkedSpreadsheet", []envoi.Attachment{{Filename: "CGV.pdf", Content: pdfA}, {Filename: "lignes.xlsx", Content: xlsx, Document: true}},
+			1, "BL_12345_FORTERRO.xlsx", "CGV.pdf"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, m := newStore(t), newMessage()
+			m.Request.Attachments = tt.atts
+			m.Request.Entity = &envoi.Entity{Type: "BL", ID: "12345"}
+			mail, raw := compose1(t, s, m)
+			att := parse(t, raw).attachments()
+			if len(att) != 2 || att[tt.doc].filename != tt.want || att[1-tt.doc].filename != tt.other {
+				t.Fatalf("attachments %+v, want %s and %s", mail.Attachments, tt.want, tt.other)
+			}
+			if !bytes.Equal(att[tt.doc].body, tt.atts[tt.doc].Content) {
+				t.Errorf("the document's bytes changed")
+			}
+			d := mail.Delivery()
+			if d.Document == nil || d.Document.Name != tt.want || !d.Archive {
+				t.Fatalf("delivery document %+v archive %v", d.Document, d.Archive)
+			}
+			if b, err := d.Document.Bytes(raw); err != nil || !bytes.Equal(b, tt.atts[tt.doc].Content) {
+				t.Errorf("the delivery's document is not the ERP's: %v", err)
+			}
+		})
+	}
+	t.Run("PatternKeywordMissing", func(t *testing.T) {
+		s, m := newStore(t), newMessage()
+		s.rules["BL"].Pattern = "BL_[ID_BL]_[CLIENT]"
+		m.Request.Attachments = []envoi.Attachment{{Filename: "bl.pdf", Content: pdfB}}
+		_, err := newComposer(s).Compose(context.Background(), m)
+		if envoi.ErrorCode(err) != envoi.EKeywordMissing {
+			t.Errorf("err = %v, want %s for CLIENT", err, envoi.EKeywordMissing)
 		}
 	})
 }

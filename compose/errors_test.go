@@ -316,7 +316,8 @@ func TestComposeSignatureSanitised(t *testing.T) {
 			_, raw := compose1(t, s, m)
 			htm := string(parse(t, raw).only(t, "text/html").body)
 			_, sig, _ := strings.Cut(htm, `<div class="envoi-signature">`)
-			sig, _, _ = strings.Cut(sig, "</div>\r\n</body>")
+			// The logo follows the signature.
+			sig, _, _ = strings.Cut(sig, "</div>\r\n<div class=\"envoi-logo\">")
 			for _, k := range tt.keep {
 				if !strings.Contains(sig, k) {
 					t.Errorf("signature lacks %q: %s", k, sig)

@@ -39,7 +39,8 @@ type Mail struct {
 	// document is stored with Entity.
 	FileNameRule *envoi.FileNameRule
 	// Document is the document sent, for the archive: the rendered report,
-	// else the first PDF the ERP attached; nil when there is none.
+	// else the attachment marked as the document, else the first PDF the
+	// ERP attached, named by the file-name rule; nil when there is none.
 	Document *Document
 	// Entity is the business entity the document belongs to, nil if none.
 	Entity *envoi.Entity

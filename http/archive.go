@@ -16,6 +16,30 @@ type ArchiveFiles interface {
 	Open(ctx context.Context, sha256 string) (io.ReadCloser, error)
 }
 
+// Archiver archives documents produced outside mail (archive.Recorder
+// implements it).
+type Archiver interface {
+	Archive(ctx context.Context, req *envoi.ArchiveRequest) (*envoi.ArchivedDocument, error)
+}
+
+// postArchive archives a document printed or exported by the ERP with its
+// business entity: 201 with the archive entry, named and typed by the
+// document flow's file-name rule.
+func (s *Server) postArchive(w http.ResponseWriter, r *http.Request) {
+	var in envoi.ArchiveRequest
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	d, err := s.Archiver.Archive(r.Context(), &in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/archive/"+d.ID)
+	writeJSON(w, http.StatusCreated, d)
+}
+
 func (s *Server) listArchive(w http.ResponseWriter, r *http.Request) {
 	t, id := r.URL.Query().Get("entity_type"), r.URL.Query().Get("entity_id")
 	if t == "" || id == "" {

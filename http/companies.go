@@ -10,6 +10,7 @@ import (
 type companyInput struct {
 	Name          string  `json:"name"`
 	FooterText    string  `json:"footer_text"`
+	SignatureHTML string  `json:"signature_html"`
 	LogoPNGBase64 *string `json:"logo_png_base64"`
 	Language      string  `json:"language"`
 	Currency      string  `json:"currency"`
@@ -39,7 +40,7 @@ func (s *Server) putCompany(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	c := &envoi.Company{Code: code, Name: in.Name, FooterText: in.FooterText, Language: in.Language, Currency: in.Currency, Address: in.Address}
+	c := &envoi.Company{Code: code, Name: in.Name, FooterText: in.FooterText, SignatureHTML: in.SignatureHTML, Language: in.Language, Currency: in.Currency, Address: in.Address}
 	if in.LogoPNGBase64 == nil {
 		if old != nil {
 			c.Logo, c.LogoType = old.Logo, old.LogoType

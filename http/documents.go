@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"net/http"
 
 	"envoi"
@@ -173,4 +174,39 @@ func (s *Server) listFileNameRules(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteFileNameRule(w http.ResponseWriter, r *http.Request) {
 	s.writeDeleted(w, r, s.Store.DeleteFileNameRule(r.Context(), r.PathValue("document_flow")))
+}
+
+// FileNames names documents by their flow's file-name rule as a send does
+// (compose.Composer implements it).
+type FileNames interface {
+	FileName(ctx context.Context, req *envoi.FileNameRequest) (string, *envoi.FileNameRule, error)
+}
+
+type fileNameOutput struct {
+	FileName string `json:"file_name"`
+	// FileType and Archive are the rule's: how the document is filed, and
+	// whether the ERP should archive what it prints or exports.
+	FileType string `json:"file_type,omitempty"`
+	Archive  bool   `json:"archive"`
+}
+
+// resolveFileName answers the name a document of the flow gets when the
+// ERP prints or exports it: the one a send of the same context gives it.
+func (s *Server) resolveFileName(w http.ResponseWriter, r *http.Request) {
+	var in envoi.FileNameRequest
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	in.DocumentFlow = r.PathValue("document_flow")
+	name, rule, err := s.FileNames.FileName(r.Context(), &in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := fileNameOutput{FileName: name}
+	if rule != nil {
+		out.FileType, out.Archive = rule.FileType, rule.Archive
+	}
+	writeJSON(w, http.StatusOK, out)
 }

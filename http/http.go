@@ -59,6 +59,11 @@ type Server struct {
 	Tester  Tester
 	// Archive reads archived documents' bytes.
 	Archive ArchiveFiles
+	// Archiver archives documents printed or exported (POST /v1/archive);
+	// FileNames names them (POST /v1/file-names/{document_flow}/resolve).
+	// Without them those routes answer 503.
+	Archiver  Archiver
+	FileNames FileNames
 	// Reports checks and previews report templates.
 	Reports Reports
 	// Metrics serves GET /metrics (promhttp.Handler); nil answers 404.

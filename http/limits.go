@@ -22,7 +22,7 @@ const (
 
 // uploadRoutes take or give documents: a send with its attachments (25 MB
 // and more once in base64), its preview, a company with its logo, a report
-// template, and the downloads. They get MaxBodyBytes and UploadTimeout;
+// template, a printed or exported document to archive, and the downloads. They get MaxBodyBytes and UploadTimeout;
 // every other route SmallBodyBytes and ReadTimeout.
 var uploadRoutes = map[string]bool{
 	"POST /v1/messages":                 true,
@@ -32,6 +32,7 @@ var uploadRoutes = map[string]bool{
 	"PUT /v1/report-templates/{name}":   true,
 	"POST /v1/report-templates/preview": true,
 	"GET /v1/archive/{id}":              true,
+	"POST /v1/archive":                  true,
 }
 
 func (s *Server) readTimeout() time.Duration {

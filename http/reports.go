@@ -18,6 +18,9 @@ type Reports interface {
 	Validate(body []byte) error
 	Preview(ctx context.Context, name string, body []byte, company *envoi.Company, data map[string]any) ([]byte, error)
 	Builtin() []string
+	// Describe returns the template of that name, stored or built in, with
+	// the JSON Schema of its data; ENotFound when there is none.
+	Describe(ctx context.Context, name string) (*envoi.ReportTemplateInfo, error)
 }
 
 type reportTemplateOutput struct {
@@ -53,13 +56,25 @@ func (s *Server) listReportTemplates(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// getReportTemplate answers a template, an administrator's or a built-in
+// one, with the JSON Schema (draft 2020-12) of the data it takes.
 func (s *Server) getReportTemplate(w http.ResponseWriter, r *http.Request) {
-	t, err := s.Store.ReportTemplate(r.Context(), r.PathValue("name"))
+	if s.Reports == nil {
+		// Without the report package, the stored templates only.
+		t, err := s.Store.ReportTemplate(r.Context(), r.PathValue("name"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, reportTemplateOutput{Name: t.Name, Custom: true, Body: t.Body})
+		return
+	}
+	d, err := s.Reports.Describe(r.Context(), r.PathValue("name"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, reportTemplateOutput{Name: t.Name, Custom: true, Body: t.Body})
+	writeJSON(w, http.StatusOK, d)
 }
 
 // putReportTemplate stores an administrator's template, validated first:
@@ -94,7 +109,8 @@ type reportPreviewInput struct {
 }
 
 // previewReport renders a template — saved, built-in, or given inline — to
-// PDF with sample data; nothing is stored.
+// PDF with the data given, or with sample data when none is; nothing is
+// stored.
 func (s *Server) previewReport(w http.ResponseWriter, r *http.Request) {
 	var in reportPreviewInput
 	if err := s.decode(w, r, &in); err != nil {

@@ -68,6 +68,7 @@ func (s *Server) Routes() []Route {
 		{"GET", "/v1/file-names/{document_flow}", false, s.getFileNameRule},
 		{"PUT", "/v1/file-names/{document_flow}", false, s.putFileNameRule},
 		{"DELETE", "/v1/file-names/{document_flow}", false, s.deleteFileNameRule},
+		{"POST", "/v1/file-names/{document_flow}/resolve", false, s.needs(s.FileNames != nil, s.resolveFileName)},
 
 		{"POST", "/v1/messages", false, s.needs(msg, s.postMessage)},
 		{"POST", "/v1/messages/preview", false, s.needs(msg, s.previewMessage)},
@@ -83,6 +84,7 @@ func (s *Server) Routes() []Route {
 		{"POST", "/v1/report-templates/preview", false, s.needs(s.Reports != nil, s.previewReport)},
 
 		{"GET", "/v1/archive", false, s.listArchive},
+		{"POST", "/v1/archive", false, s.needs(s.Archiver != nil, s.postArchive)},
 		{"GET", "/v1/archive/{id}", false, s.needs(s.Archive != nil, s.downloadArchive)},
 	}
 }

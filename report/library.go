@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"crypto/sha256"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -102,17 +103,47 @@ func (l *Library) Validate(body []byte) error {
 }
 
 // Preview renders a template's body (or, when body is empty, the template
-// of that name) with data for company. Returns the errors of Validate and
-// of Render.
+// of that name) with data for company; without data (nil or empty), with
+// the template's SampleData. Returns the errors of Validate and of Render.
 func (l *Library) Preview(ctx context.Context, name string, body []byte, company *envoi.Company, data map[string]any) ([]byte, error) {
 	if len(body) == 0 {
+		if len(data) == 0 {
+			t, err := l.template(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			return l.Renderer.render(ctx, t, company, t.SampleData())
+		}
 		return l.Render(ctx, nil, company, &envoi.ReportRequest{Template: name, Data: data})
 	}
 	t, err := ParseTemplate(body)
 	if err != nil {
 		return nil, err
 	}
+	if len(data) == 0 {
+		data = t.SampleData()
+	}
 	return l.Renderer.RenderTemplate(ctx, t, company, data)
+}
+
+// template returns a copy of the template of that name that Render would
+// use: the stored one, else the Renderer's. Returns EInvalidInput naming
+// report.template when there is none, as Render does.
+func (l *Library) template(ctx context.Context, name string) (*Template, error) {
+	if envoi.ValidCode(name) {
+		t, err := l.stored(ctx, name)
+		switch {
+		case err == nil:
+			return t.clone(), nil
+		case envoi.ErrorCode(err) != envoi.ENotFound:
+			return nil, err
+		}
+	}
+	t, err := l.Renderer.Template(name)
+	if err != nil {
+		return nil, envoi.FieldError(envoi.EInvalidInput, "report.template", "there is no report template %q (templates: %s)", name, strings.Join(l.Renderer.Names(), ", ")).WithDetail("template", name)
+	}
+	return t, nil
 }
 
 // Builtin names the templates embedded in envoi (and any registered on

@@ -10,21 +10,26 @@ import (
 )
 
 // PutCompany inserts or replaces the company of c.Code. Returns
-// EInvalidInput naming the wrong field.
+// EInvalidInput naming the wrong field. The signature is stored as
+// Options.SanitizeHTML cleans it, and c.SignatureHTML is set to what was
+// stored (as PutOperator does).
 func (s *Store) PutCompany(ctx context.Context, c *envoi.Company) error {
+	if s.sanitize != nil {
+		c.SignatureHTML = s.sanitize(c.SignatureHTML)
+	}
 	if err := c.Validate(); err != nil {
 		return err
 	}
 	defer s.cache.drop()
 	now := s.nowUTC()
 	_, err := s.db.ExecContext(ctx, `
-		INSERT INTO companies (code, name, footer_text, logo, logo_type, language, currency, address, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		INSERT INTO companies (code, name, footer_text, logo, logo_type, language, currency, address, signature_html, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (code) DO UPDATE SET
 			name = excluded.name, footer_text = excluded.footer_text, logo = excluded.logo,
 			logo_type = excluded.logo_type, language = excluded.language, currency = excluded.currency,
-			address = excluded.address, updated_at = excluded.updated_at`,
-		c.Code, c.Name, c.FooterText, nullBytes(c.Logo), c.LogoType, c.Language, c.Currency, c.Address, s.ts(now))
+			address = excluded.address, signature_html = excluded.signature_html, updated_at = excluded.updated_at`,
+		c.Code, c.Name, c.FooterText, nullBytes(c.Logo), c.LogoType, c.Language, c.Currency, c.Address, c.SignatureHTML, s.ts(now))
 	if err != nil {
 		return fmt.Errorf("sqlstore: put company %q: %w", c.Code, err)
 	}
@@ -32,11 +37,11 @@ func (s *Store) PutCompany(ctx context.Context, c *envoi.Company) error {
 	return nil
 }
 
-const companyColumns = `code, name, footer_text, logo, logo_type, language, currency, address, updated_at`
+const companyColumns = `code, name, footer_text, logo, logo_type, language, currency, address, signature_html, updated_at`
 
 func scanCompany(row interface{ Scan(...any) error }) (*envoi.Company, error) {
 	var c envoi.Company
-	err := row.Scan(&c.Code, &c.Name, &c.FooterText, &c.Logo, &c.LogoType, &c.Language, &c.Currency, &c.Address, scanTime(&c.UpdatedAt))
+	err := row.Scan(&c.Code, &c.Name, &c.FooterText, &c.Logo, &c.LogoType, &c.Language, &c.Currency, &c.Address, &c.SignatureHTML, scanTime(&c.UpdatedAt))
 	return &c, err
 }
 

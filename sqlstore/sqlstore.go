@@ -80,8 +80,9 @@ type Options struct {
 	// another process (envoi migrate, keys rotate, envoi send) before a
 	// write fails with a Temporary EUnavailable. Default ten seconds.
 	BusyTimeout time.Duration
-	// SanitizeHTML cleans an operator's signature before PutOperator
-	// stores it (and writes the clean value back into the operator), so
+	// SanitizeHTML cleans an operator's or a company's signature before
+	// PutOperator or PutCompany stores it (and writes the clean value
+	// back), so
 	// every front-end stores the same thing; cmd/envoi sets it to
 	// signature.Sanitize. Nil stores the signature as given.
 	SanitizeHTML func(string) string

@@ -111,6 +111,7 @@ func (s *Server) saveCompany(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.Name, c.FooterText, c.Language, c.Currency, c.Address = v("name"), r.PostFormValue("footer_text"), v("language"), strings.ToUpper(v("currency")), r.PostFormValue("address")
+	c.SignatureHTML = r.PostFormValue("signature_html")
 	if r.PostFormValue("remove_logo") == "on" {
 		c.Logo, c.LogoType = nil, ""
 	}

@@ -838,3 +838,45 @@ func TestSignatureSanitizedWhenSaved(t *testing.T) {
 		t.Errorf("stored signature %s, want %s", op.SignatureHTML, want)
 	}
 }
+
+// TestCompanySignature: the company form saves a signature, sanitized as
+// an operator's, shows it again with its preview, and the help texts of
+// the forms and the mail setting's preview state the order the mail
+// stacks footers, signature and logo in.
+func TestCompanySignature(t *testing.T) {
+	e := NewEnv(t, ui.Server{})
+	e.MustUser("admin@forterro.example", envoi.RoleAdmin, "", adminPW)
+	b := e.Browser()
+	b.SignIn("admin@forterro.example", adminPW)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k, v := range map[string]string{"csrf": b.CSRF("/companies/new"), "code": "FORTERRO", "name": "Forterro",
+		"signature_html": `<p><b>Forterro</b></p><script>alert(1)</script>`} {
+		must(t, mw.WriteField(k, v))
+	}
+	mw.Close()
+	req, _ := http.NewRequest("POST", e.URL+"/companies", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	p := b.do(req)
+	if p.Status != http.StatusSeeOther {
+		t.Fatalf("save: %d %s", p.Status, text(p.Body))
+	}
+	c, err := e.Store.Company(context.Background(), "FORTERRO")
+	must(t, err)
+	if c.SignatureHTML != "<p><b>Forterro</b></p>" {
+		t.Errorf("stored signature %q, want it sanitized", c.SignatureHTML)
+	}
+	page := b.Get("/companies/FORTERRO")
+	if !strings.Contains(page.Body, `id="signature_html"`) || !strings.Contains(page.Body, "&lt;p&gt;&lt;b&gt;Forterro") || !strings.Contains(page.Body, `id="signature-preview"`) {
+		t.Errorf("the form does not show the signature and its preview")
+	}
+	for _, want := range []string{"before the signature and the logo", "The mail&#39;s signature when the operator has none"} {
+		if !strings.Contains(page.Body, want) {
+			t.Errorf("company page lacks %q", want)
+		}
+	}
+	ms := b.Get("/mail-settings/BL")
+	if !strings.Contains(ms.Body, `id="preview-stack"`) || !strings.Contains(ms.Body, "the operator&#39;s footer, the company&#39;s footer, one signature") {
+		t.Errorf("the mail setting's preview does not state the order:\n%s", text(ms.Body))
+	}
+}

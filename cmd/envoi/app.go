@@ -35,6 +35,7 @@ type App struct {
 	Reports  *report.Renderer
 	Composer *compose.Composer
 	Archive  *archive.Store
+	Recorder *archive.Recorder
 	Service  *queue.Service
 	Worker   *queue.Worker
 	HTTP     *envoihttp.Server
@@ -81,7 +82,8 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	reports := &report.Library{Renderer: a.Reports, Store: store}
 	a.Composer = &compose.Composer{Store: store, Reports: reports, Logger: logger, MessageIDDomain: cfg.MessageIDDomain}
 	a.Archive = &archive.Store{Root: filepath.Join(cfg.DataDir, "archive")}
-	recorder := &archive.Recorder{Files: a.Archive, Records: store, Logger: logger}
+	recorder := &archive.Recorder{Files: a.Archive, Records: store, Logger: logger, Names: a.Composer}
+	a.Recorder = recorder
 	// What this instance accepts, its workers send without reading it back.
 	handoff := &queue.Handoff{}
 	a.Service = &queue.Service{MessageIDDomain: cfg.MessageIDDomain, Store: store, Composer: a.Composer, Metrics: metrics, Logger: logger, Handoff: handoff}
@@ -106,7 +108,7 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	a.HTTP = &envoihttp.Server{
 		Store: store, Pinger: store, Logger: logger,
 		Messages: a.Service, Consent: a.OAuth, Tester: a.Tester,
-		Archive: a.Archive, Reports: reports,
+		Archive: a.Archive, Archiver: recorder, FileNames: a.Composer, Reports: reports,
 		Metrics:   promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}),
 		PublicURL: cfg.PublicURL, ReadTimeout: lim.ReadTimeout, UploadTimeout: lim.UploadTimeout, WriteTimeout: lim.WriteTimeout,
 	}

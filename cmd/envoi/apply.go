@@ -30,10 +30,12 @@ type ConfigFile struct {
 type companyDoc struct {
 	Name       string `yaml:"name"`
 	FooterText string `yaml:"footer_text"`
-	LogoFile   string `yaml:"logo_file"` // relative to the config file
-	Language   string `yaml:"language"`
-	Currency   string `yaml:"currency"`
-	Address    string `yaml:"address"`
+	// SignatureHTML is sanitized when stored, as the API's.
+	SignatureHTML string `yaml:"signature_html"`
+	LogoFile      string `yaml:"logo_file"` // relative to the config file
+	Language      string `yaml:"language"`
+	Currency      string `yaml:"currency"`
+	Address       string `yaml:"address"`
 }
 
 type groupDoc struct {
@@ -169,7 +171,7 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string, warn func(s
 	}
 	for _, code := range sortedCodes(doc.Companies) {
 		d := doc.Companies[code]
-		c := &envoi.Company{Code: code, Name: d.Name, FooterText: d.FooterText, Language: d.Language, Currency: d.Currency, Address: d.Address}
+		c := &envoi.Company{Code: code, Name: d.Name, FooterText: d.FooterText, SignatureHTML: d.SignatureHTML, Language: d.Language, Currency: d.Currency, Address: d.Address}
 		if d.LogoFile != "" {
 			path := d.LogoFile
 			if !filepath.IsAbs(path) {

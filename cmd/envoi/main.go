@@ -51,17 +51,19 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":    {"run the HTTP API and admin UI (migrates the database first)", (*Program).serve},
-		"bench":    {"measure the sending path: API, queue, compose, SMTP with XOAUTH2 to a loopback sink", (*Program).bench},
-		"migrate":  {"apply the database migrations and exit", (*Program).migrate},
-		"admin":    {"manage the admin UI's users: admin create --email E [--password-env VAR] | admin password --email E | admin list", (*Program).admin},
-		"apikey":   {"manage API keys: apikey create --name NAME | apikey list | apikey revoke ID", (*Program).apikey},
-		"keys":     {"manage encryption keys: keys rotate", (*Program).keys},
-		"apply":    {"apply a configuration file: apply -f config.yaml (companies, operators, flows, settings)", (*Program).apply},
-		"send":     {"send a document: send --flow BL --operator OP --to ADDR --set ID_BL=12345 (or -f request.json)", (*Program).send},
-		"messages": {"messages list | show ID | retry ID", (*Program).messages},
-		"auth":     {"consent from a terminal: auth login --flow F --operator O [--device | --paste]", (*Program).auth},
-		"test":     {"test a flow for an operator: token, connection, AUTH, MAIL FROM/RCPT TO, nothing sent", (*Program).test},
+		"serve":      {"run the HTTP API and admin UI (migrates the database first)", (*Program).serve},
+		"bench":      {"measure the sending path: API, queue, compose, SMTP with XOAUTH2 to a loopback sink", (*Program).bench},
+		"migrate":    {"apply the database migrations and exit", (*Program).migrate},
+		"admin":      {"manage the admin UI's users: admin create --email E [--password-env VAR] | admin password --email E | admin list", (*Program).admin},
+		"apikey":     {"manage API keys: apikey create --name NAME | apikey list | apikey revoke ID", (*Program).apikey},
+		"keys":       {"manage encryption keys: keys rotate", (*Program).keys},
+		"apply":      {"apply a configuration file: apply -f config.yaml (companies, operators, flows, settings)", (*Program).apply},
+		"send":       {"send a document: send --flow BL --operator OP --to ADDR --set ID_BL=12345 (or -f request.json)", (*Program).send},
+		"messages":   {"messages list | show ID | retry ID", (*Program).messages},
+		"file-names": {"the name of a printed or exported document: file-names resolve FLOW KEY=VALUE...", (*Program).fileNames},
+		"archive":    {"archive a printed or exported document: archive add --flow F --entity-type T --entity-id I FILE", (*Program).archiveCmd},
+		"auth":       {"consent from a terminal: auth login --flow F --operator O [--device | --paste]", (*Program).auth},
+		"test":       {"test a flow for an operator: token, connection, AUTH, MAIL FROM/RCPT TO, nothing sent", (*Program).test},
 		"version": {"print the version", func(p *Program, _ context.Context, _ []string) error {
 			fmt.Fprintln(p.Stdout, "envoi", version)
 			return nil
@@ -112,7 +114,7 @@ func (p *Program) usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, commands()[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands()[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'envoi <command> --help' for the flags of a command.")
 }

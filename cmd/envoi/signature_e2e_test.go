@@ -25,7 +25,7 @@ func checkSanitizedSignature(t *testing.T, where, sig string) {
 	}
 }
 
-// TestSignatureSanitizedWhenSaved: an operator's signature is sanitized
+// TestSignatureSanitizedWhenSaved: an operator's (and a company's) signature is sanitized
 // when it is saved through the API and by envoi apply (the UI in package
 // ui), not only when it is sent.
 func TestSignatureSanitizedWhenSaved(t *testing.T) {
@@ -40,11 +40,16 @@ func TestSignatureSanitizedWhenSaved(t *testing.T) {
 
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "envoi.yaml")
-	yaml := "operators:\n  mmartin:\n    name: Marc\n    email: mm@example.org\n    signature_html: '" + strings.ReplaceAll(hostileSignature, "'", "''") + "'\n"
+	quoted := "'" + strings.ReplaceAll(hostileSignature, "'", "''") + "'"
+	yaml := "operators:\n  mmartin:\n    name: Marc\n    email: mm@example.org\n    signature_html: " + quoted + "\n" +
+		"companies:\n  ACME:\n    name: Acme\n    signature_html: " + quoted + "\n"
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e.Run("apply", "-f", cfg)
 	e.MustDo(200, "GET", "/v1/operators/mmartin", nil, &op)
 	checkSanitizedSignature(t, "apply", op.SignatureHTML)
+	// A company's signature follows the same rule.
+	e.MustDo(200, "GET", "/v1/companies/ACME", nil, &op)
+	checkSanitizedSignature(t, "apply, company", op.SignatureHTML)
 }
