@@ -100,6 +100,9 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer app.Close()
+	if err := importArchive(ctx, app.Archive, logger); err != nil {
+		return err
+	}
 
 	// Each route sets its own read and write deadlines (envoihttp's and
 	// ui's middleware); the server's own are the outer bound for any
@@ -171,9 +174,17 @@ func (a *App) background(ctx context.Context) {
 }
 
 func (p *Program) migrate(ctx context.Context, args []string) error {
-	return p.withStore(ctx, "migrate", "migrate [flags]", args, nil, nil, func(_ *Config, store *sqlstore.Store) error {
+	return p.withStore(ctx, "migrate", "migrate [flags]", args, nil, nil, func(cfg *Config, store *sqlstore.Store) error {
 		fmt.Fprintf(p.Stdout, "database migrated (%s)\n", store.Dialect())
-		return nil
+		files := archiveStore(cfg, store)
+		got, err := files.ImportFiles(ctx)
+		if got.Files > 0 || len(got.Damaged) > 0 {
+			fmt.Fprintf(p.Stdout, "archive: %d files (%d bytes) moved from %s into the database; %d damaged left in place\n", got.Files, got.Bytes, files.Root, len(got.Damaged))
+		}
+		for _, path := range got.Damaged {
+			fmt.Fprintf(p.Stdout, "archive: damaged, not imported: %s\n", path)
+		}
+		return err
 	})
 }
 
