@@ -175,3 +175,51 @@ func TestArchiveImportOnStart(t *testing.T) {
 		t.Errorf("%d files left under archive/, want none", n)
 	}
 }
+
+// TestBodyRetention: envoi serve with --body-retention removes the body
+// of a message sent longer ago: GET /v1/messages/{id}/eml answers 410
+// message_body_pruned, while the message, its outcome and its archived
+// documents stay.
+func TestBodyRetention(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			var dbURL string
+			if db == "postgres" {
+				dbURL = freshPostgres(t)
+			}
+			e := MustStart(t, EnvOptions{DatabaseURL: dbURL, Args: []string{"--body-retention", "2s"}})
+			e.Configure()
+			if status, page := e.Consent("O365", "jdupont"); status != 200 {
+				t.Fatalf("consent: %d %s", status, page)
+			}
+			m := sendArchived(t, e)
+			docs := waitArchived(t, e, 2)
+
+			var body struct {
+				Error struct {
+					Code, Remedy string
+				} `json:"error"`
+			}
+			status := 0
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				if status = e.Do("GET", "/v1/messages/"+m.ID+"/eml", nil, nil); status != 200 {
+					break
+				}
+			}
+			status = e.Do("GET", "/v1/messages/"+m.ID+"/eml", nil, &body)
+			if status != http.StatusGone || body.Error.Code != envoi.EMessageBodyPruned || body.Error.Remedy == "" {
+				t.Fatalf("GET eml of an old message: %d %s, want 410 %s\n%s", status, fmtJSON(body), envoi.EMessageBodyPruned, e.Logs())
+			}
+			var after messageJSON
+			e.MustDo(200, "GET", "/v1/messages/"+m.ID, nil, &after)
+			if after.Status != "sent" || after.MessageID != m.MessageID {
+				t.Errorf("message after pruning: %s, want still sent", fmtJSON(after))
+			}
+			for _, d := range waitArchived(t, e, len(docs)) {
+				if status, got := download(t, e, d.ID); status != 200 || int64(len(got)) != d.Size {
+					t.Errorf("archived %s after pruning: %d, %d bytes", d.FileName, status, len(got))
+				}
+			}
+		})
+	}
+}

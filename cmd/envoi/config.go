@@ -32,6 +32,9 @@ type Config struct {
 	Limits     Limits        `yaml:"-"` // see limitFlags
 	// QueueMaxUnfinished is queue.Worker.MaxUnfinished (0: its default).
 	QueueMaxUnfinished int `yaml:"-"`
+	// BodyRetention is how long the composed bytes of a message sent or
+	// failed are kept (0: for good); serve prunes older ones.
+	BodyRetention time.Duration `yaml:"-"`
 }
 
 type setting struct {

@@ -130,9 +130,10 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer stopWork()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); _ = app.Worker.Run(workCtx) }()
 	go func() { defer wg.Done(); app.background(workCtx) }()
+	go func() { defer wg.Done(); app.pruneBodies(workCtx, cfg.BodyRetention) }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -164,6 +165,34 @@ func (a *App) background(ctx context.Context) {
 			a.Logger.Warn("keeping idle tokens alive", "err", err)
 		} else if n > 0 {
 			a.Logger.Info("idle tokens refreshed", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// pruneBodies removes, until ctx ends, the bodies of the messages sent or
+// failed longer ago than retention (nothing when it is 0): at start, then
+// every tenth of retention, at least every second and at most every hour.
+// Every instance may run it (sqlstore.PruneBodies is safe so).
+func (a *App) pruneBodies(ctx context.Context, retention time.Duration) {
+	if retention <= 0 {
+		return
+	}
+	every := min(max(retention/10, time.Second), time.Hour)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		got, err := a.Store.PruneBodies(ctx, time.Now().Add(-retention))
+		if err != nil && ctx.Err() == nil {
+			a.Logger.Warn("removing the bodies of old messages", "err", err)
+		}
+		if got.Messages > 0 || got.Segments > 0 {
+			a.Logger.Info("bodies of old messages removed", "messages", got.Messages, "bytes", got.Bytes,
+				"spool_freed_bytes", got.Freed, "spool_segments_removed", got.Segments, "retention", retention.String())
 		}
 		select {
 		case <-ctx.Done():
