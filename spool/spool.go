@@ -80,8 +80,8 @@ type Spool struct {
 	seg    *os.File // the segment written now; nil until the first write
 	name   string   // its file name
 	opened time.Time
-	next   int64    // offset of the next record
-	direct bool     // seg was opened with O_DIRECT
+	next   int64 // offset of the next record
+	direct bool  // seg was opened with O_DIRECT
 	// noDirect: the file system refused O_DIRECT (tmpfs, some network
 	// file systems): segments go through the page cache.
 	noDirect bool
