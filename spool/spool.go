@@ -77,11 +77,11 @@ type Spool struct {
 	now func() time.Time
 
 	mu     sync.Mutex
-	seg    *os.File // the segment written now; nil until the first write
-	name   string   // its file name
-	opened time.Time
-	next   int64 // offset of the next record
-	direct bool  // seg was opened with O_DIRECT
+	seg    *os.File  // the segment written now; nil until the first write
+	name   string    // its file name
+	opened time.Time // when it was made (RollAfter)
+	next   int64     // offset of the next record
+	direct bool      // seg was opened with O_DIRECT
 	// noDirect: the file system refused O_DIRECT (tmpfs, some network
 	// file systems): segments go through the page cache.
 	noDirect bool
