@@ -61,14 +61,36 @@ type mailSettingInput struct {
 	CopyToSender bool   `json:"copy_to_sender"`
 }
 
+// variantOf reads the ?company= and ?language= of a mail-setting route:
+// which variant it is about ("" and "" for the default). language is a
+// BCP 47 tag, kept as its primary subtag.
+func variantOf(r *http.Request) (company, language string, err error) {
+	q := r.URL.Query()
+	company, language = q.Get("company"), q.Get("language")
+	if company != "" && !envoi.ValidCode(company) {
+		return "", "", envoi.FieldError(envoi.EInvalidInput, "company", "%q is not a valid code", company)
+	}
+	if language != "" {
+		if language, err = envoi.MailLanguage(language); err != nil {
+			return "", "", err
+		}
+	}
+	return company, language, nil
+}
+
 func (s *Server) putMailSetting(w http.ResponseWriter, r *http.Request) {
+	company, language, err := variantOf(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var in mailSettingInput
 	if err := s.decode(w, r, &in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	m := &envoi.MailSetting{
-		DocumentFlow: r.PathValue("document_flow"), Subject: in.Subject, Body: in.Body,
+		DocumentFlow: r.PathValue("document_flow"), Company: company, Language: language, Subject: in.Subject, Body: in.Body,
 		Priority: in.Priority, ReadReceipt: in.ReadReceipt, CopyToSender: in.CopyToSender,
 	}
 	if err := s.Store.PutMailSetting(r.Context(), m); err != nil {
@@ -78,15 +100,38 @@ func (s *Server) putMailSetting(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, m)
 }
 
+// mailSettingWithVariants is the default mail setting as GET answers it:
+// with its variants.
+type mailSettingWithVariants struct {
+	*envoi.MailSetting
+	Variants []*envoi.MailSetting `json:"variants"`
+}
+
 // getMailSetting answers 404 (with the catalogue's mail_setting_not_found)
-// when the document flow has no setting yet.
+// when the document flow has no setting yet (or not the variant asked
+// for by ?company= and ?language=). The default lists its variants.
 func (s *Server) getMailSetting(w http.ResponseWriter, r *http.Request) {
-	m, err := s.Store.MailSetting(r.Context(), r.PathValue("document_flow"))
+	company, language, err := variantOf(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	flow := r.PathValue("document_flow")
+	m, err := s.Store.MailSettingVariant(r.Context(), flow, company, language)
 	if err != nil {
 		s.writeErrorStatus(w, r, err, notFoundStatus(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, m)
+	if m.IsVariant() {
+		writeJSON(w, http.StatusOK, m)
+		return
+	}
+	variants, err := s.Store.MailSettingVariants(r.Context(), flow)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, mailSettingWithVariants{m, variants})
 }
 
 func notFoundStatus(err error) int {
@@ -106,7 +151,12 @@ func (s *Server) listMailSettings(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteMailSetting(w http.ResponseWriter, r *http.Request) {
-	err := s.Store.DeleteMailSetting(r.Context(), r.PathValue("document_flow"))
+	company, language, err := variantOf(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	err = s.Store.DeleteMailSettingVariant(r.Context(), r.PathValue("document_flow"), company, language)
 	if err != nil {
 		s.writeErrorStatus(w, r, err, notFoundStatus(err))
 		return
