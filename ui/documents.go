@@ -115,9 +115,9 @@ func (s *Server) preview(flow *envoi.DocumentFlow, m *envoi.MailSetting, lang st
 }
 
 type mailSettingData struct {
-	Flow      *envoi.DocumentFlow
-	Setting   *envoi.MailSetting
-	Exists    bool
+	Flow    *envoi.DocumentFlow
+	Setting *envoi.MailSetting
+	Exists  bool
 	// Query is "?company=…&language=…" on a variant's page, "" on the
 	// default's; Variants lists the flow's variants.
 	Query     template.URL
