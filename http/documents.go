@@ -31,13 +31,23 @@ func (s *Server) putDocumentFlow(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d)
 }
 
+// flowLanguage is the language the document-flow routes name the
+// built-in flows in: ?language= (a language tag), else Accept-Language,
+// else English (the names as stored).
+func flowLanguage(r *http.Request) string {
+	if l := r.URL.Query().Get("language"); l != "" {
+		return envoi.NegotiateLanguage(l, envoi.DefaultLanguage)
+	}
+	return Language(r)
+}
+
 func (s *Server) getDocumentFlow(w http.ResponseWriter, r *http.Request) {
 	d, err := s.Store.DocumentFlow(r.Context(), r.PathValue("code"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, d.Localized(flowLanguage(r)))
 }
 
 func (s *Server) listDocumentFlows(w http.ResponseWriter, r *http.Request) {
@@ -45,6 +55,10 @@ func (s *Server) listDocumentFlows(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	lang := flowLanguage(r)
+	for i, d := range list {
+		list[i] = d.Localized(lang)
 	}
 	writeJSON(w, http.StatusOK, list)
 }

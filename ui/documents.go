@@ -45,8 +45,9 @@ func (s *Server) documentRows(r *http.Request) ([]documentRow, int, error) {
 		byRule[x.DocumentFlow] = x
 	}
 	rows := make([]documentRow, 0, len(flows))
+	lang := s.language(noCookie{}, r)
 	for _, f := range flows {
-		rows = append(rows, documentRow{Flow: f, Setting: bySetting[f.Code], Rule: byRule[f.Code]})
+		rows = append(rows, documentRow{Flow: f.Localized(lang), Setting: bySetting[f.Code], Rule: byRule[f.Code]})
 	}
 	return rows, len(settings), nil
 }
@@ -185,6 +186,7 @@ func (s *Server) mailSettingPage(w http.ResponseWriter, r *http.Request, status 
 		return
 	}
 	d.Operators, d.Companies = ops, companies
+	d.Flow = d.Flow.Localized(s.language(noCookie{}, r))
 	if d.Variants, lerr = s.Store.MailSettingVariants(ctx, d.Flow.Code); lerr != nil {
 		s.renderError(w, r, lerr)
 		return
@@ -400,3 +402,11 @@ func (s *Server) saveFileName(w http.ResponseWriter, r *http.Request) {
 	}
 	s.done(w, r, "/file-names/"+flow.Code, "flash.file_name_saved", flow.Code)
 }
+
+// noCookie is a ResponseWriter for reading the page's language where no
+// cookie is to be set (the page itself sets it).
+type noCookie struct{}
+
+func (noCookie) Header() http.Header         { return http.Header{} }
+func (noCookie) Write(b []byte) (int, error) { return len(b), nil }
+func (noCookie) WriteHeader(int)             {}

@@ -57,3 +57,20 @@ func TestMailSettingVariantsScreen(t *testing.T) {
 		t.Errorf("a bad language: %d, want 400", p.Status)
 	}
 }
+
+// TestDocumentFlowNamesInUILanguage: the catalogue, mail-setting and
+// file-name screens name the built-in flows in the UI's language.
+func TestDocumentFlowNamesInUILanguage(t *testing.T) {
+	e := NewEnv(t, ui.Server{})
+	e.MustUser("admin@forterro.example", envoi.RoleAdmin, "", adminPW)
+	b := e.Browser()
+	b.SignIn("admin@forterro.example", adminPW)
+	for path, want := range map[string]string{
+		"/document-flows?lang=fr": "Bon de livraison", "/mail-settings?lang=es": "Albarán de entrega",
+		"/file-names?lang=fr": "Facture client", "/mail-settings/BL?lang=es": "Albarán de entrega",
+	} {
+		if p := b.Get(path); p.Status != 200 || !strings.Contains(p.Body, want) {
+			t.Errorf("%s: %d, want %q on the page", path, p.Status, want)
+		}
+	}
+}

@@ -20,6 +20,20 @@ CREATE TABLE mail_setting_variants (
 CREATE TRIGGER mail_setting_variants_config_version BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON mail_setting_variants
     FOR EACH STATEMENT EXECUTE FUNCTION bump_config_version();
 
+-- The consent alert (CONSENT_REQUIRED, 00004) in French and Spanish: each
+-- recipient gets it in their language (notice.ConsentAlerts).
+INSERT INTO mail_setting_variants (document_flow, company, language, subject, body, priority, read_receipt, copy_to_sender, updated_at) VALUES
+    ('CONSENT_REQUIRED', '', 'fr', 'envoi : [EMAIL] doit s''authentifier de nouveau ([FLUX])',
+     'Le fournisseur a refusé le jeton de [EMAIL] (opérateur [OPERATEUR], flux [FLUX]) ; les mails envoyés depuis cette boîte attendent qu''une personne s''authentifie de nouveau.' || chr(10) || chr(10) ||
+     'Réponse du fournisseur : [ERREUR]' || chr(10) || chr(10) ||
+     'S''authentifier de nouveau : [LIEN]',
+     'high', FALSE, FALSE, now()),
+    ('CONSENT_REQUIRED', '', 'es', 'envoi: [EMAIL] debe autenticarse de nuevo ([FLUX])',
+     'El proveedor rechazó el token de [EMAIL] (usuario [OPERATEUR], flujo [FLUX]); los correos enviados desde este buzón esperan a que alguien se autentique de nuevo.' || chr(10) || chr(10) ||
+     'Respuesta del proveedor: [ERREUR]' || chr(10) || chr(10) ||
+     'Autenticarse de nuevo: [LIEN]',
+     'high', FALSE, FALSE, now());
+
 -- +goose Down
 DROP TRIGGER mail_setting_variants_config_version ON mail_setting_variants;
 DROP TABLE mail_setting_variants;

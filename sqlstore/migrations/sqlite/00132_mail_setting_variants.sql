@@ -36,6 +36,20 @@ CREATE TRIGGER mail_setting_variants_delete_config_version AFTER DELETE ON mail_
 END;
 -- +goose StatementEnd
 
+-- The consent alert (CONSENT_REQUIRED, 00004) in French and Spanish: each
+-- recipient gets it in their language (notice.ConsentAlerts).
+INSERT INTO mail_setting_variants (document_flow, company, language, subject, body, priority, read_receipt, copy_to_sender, updated_at) VALUES
+    ('CONSENT_REQUIRED', '', 'fr', 'envoi : [EMAIL] doit s''authentifier de nouveau ([FLUX])',
+     'Le fournisseur a refusé le jeton de [EMAIL] (opérateur [OPERATEUR], flux [FLUX]) ; les mails envoyés depuis cette boîte attendent qu''une personne s''authentifie de nouveau.' || char(10) || char(10) ||
+     'Réponse du fournisseur : [ERREUR]' || char(10) || char(10) ||
+     'S''authentifier de nouveau : [LIEN]',
+     'high', 0, 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    ('CONSENT_REQUIRED', '', 'es', 'envoi: [EMAIL] debe autenticarse de nuevo ([FLUX])',
+     'El proveedor rechazó el token de [EMAIL] (usuario [OPERATEUR], flujo [FLUX]); los correos enviados desde este buzón esperan a que alguien se autentique de nuevo.' || char(10) || char(10) ||
+     'Respuesta del proveedor: [ERREUR]' || char(10) || char(10) ||
+     'Autenticarse de nuevo: [LIEN]',
+     'high', 0, 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+
 -- +goose Down
 DROP TRIGGER mail_setting_variants_insert_config_version;
 DROP TRIGGER mail_setting_variants_update_config_version;
