@@ -75,7 +75,6 @@ func TestConsentAlertInLanguages(t *testing.T) {
 	}
 }
 
-
 // TestDocumentFlowNamesInLanguages: GET /v1/document-flows names the
 // built-in flows in the language asked (?language= or Accept-Language),
 // every one of them in French and Spanish; a renamed built-in flow keeps
