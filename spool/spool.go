@@ -27,6 +27,11 @@
 // pointing at nothing, and should the machine lose power, Read of a record
 // that did not reach the disk whole fails saying so rather than returning
 // damaged bytes.
+//
+// Records are never moved. The retention of bodies (sqlstore.PruneBodies)
+// gives a removed record's disk space back with Free, a hole punched where
+// it was, and removes a segment nothing points into with RemoveSegment once
+// no Spool appends to it: each Spool starts a new segment after RollAfter.
 package spool
 
 import (
