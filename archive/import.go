@@ -35,8 +35,11 @@ func (s *Store) ImportFiles(ctx context.Context) (Imported, error) {
 	var dirs []string
 	err := filepath.WalkDir(s.Root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && path == s.Root {
-				return fs.SkipAll
+			if errors.Is(err, fs.ErrNotExist) {
+				if path == s.Root {
+					return fs.SkipAll
+				}
+				return nil // removed meanwhile by another instance
 			}
 			return err
 		}
@@ -54,6 +57,9 @@ func (s *Store) ImportFiles(ctx context.Context) (Imported, error) {
 			return nil // a leftover temporary file, or not ours
 		}
 		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // another instance on this directory took it
+		}
 		if err != nil {
 			return fmt.Errorf("archive: import %s: %w", path, err)
 		}
@@ -65,7 +71,7 @@ func (s *Store) ImportFiles(ctx context.Context) (Imported, error) {
 		if err := s.Blobs.PutArchiveBlob(ctx, name, b); err != nil {
 			return fmt.Errorf("archive: import %s: %w", path, err)
 		}
-		if err := os.Remove(path); err != nil {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("archive: import %s: %w", path, err)
 		}
 		out.Files++
