@@ -86,6 +86,10 @@ const (
 	// outcome (the process died or the lease lapsed mid-send); the worker
 	// gave up so that one message cannot crash-loop the service.
 	EDeliveryAbandoned = "delivery_abandoned"
+	// EMessageBodyPruned: the composed message (.eml) was removed by the
+	// retention of sent messages' bodies (--body-retention); the message,
+	// its outcome and its archived document stay. HTTP 410.
+	EMessageBodyPruned = "message_body_pruned"
 )
 
 // Errorf returns an *Error with code and a message in English, the remedy of

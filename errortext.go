@@ -49,6 +49,11 @@ var catalogue = map[string]map[string]Text{
 		"fr": {"Le jeton n'est plus valide : il faut redonner son accord", "Cliquez sur Authentifier pour cet opérateur (ou la boîte générique du flux) et reconnectez-vous chez le fournisseur."},
 		"es": {"El token ya no es válido: vuelva a autorizar", "Haga clic en Autenticar para este usuario (o el buzón genérico del flujo) e inicie sesión de nuevo con el proveedor."},
 	},
+	EMessageBodyPruned: {
+		"en": {"The message's body is no longer kept", "Its body was removed by the retention setting (--body-retention); read the archived document (GET /v1/archive) or send the document again."},
+		"fr": {"Le corps du message n'est plus conservé", "Il a été supprimé par la durée de conservation (--body-retention) ; consultez le document archivé (GET /v1/archive) ou renvoyez le document."},
+		"es": {"El cuerpo del mensaje ya no se conserva", "Se eliminó por el plazo de conservación (--body-retention); consulte el documento archivado (GET /v1/archive) o envíe el documento de nuevo."},
+	},
 	EDeliveryAbandoned: {
 		"en": {"The message was being sent several times and each attempt ended without an outcome (the service stopped mid-send)", "Check envoi's logs around those times (a crash, a restart, a server that never answers); once the cause is fixed, retry the message."},
 		"fr": {"L'envoi du message a été tenté plusieurs fois et chaque tentative s'est interrompue sans résultat (le service s'est arrêté en cours d'envoi)", "Consultez les journaux d'envoi autour de ces heures (arrêt brutal, redémarrage, serveur qui ne répond jamais) ; une fois la cause corrigée, relancez le message."},

@@ -27,6 +27,8 @@ func HTTPStatus(code string) int {
 		return http.StatusServiceUnavailable
 	case EInternal:
 		return http.StatusInternalServerError
+	case EMessageBodyPruned:
+		return http.StatusGone
 	case ESMTPUnavailable, ESMTPTemporary, ESMTPTimeout, EOAuthProvider:
 		return http.StatusBadGateway
 	}

@@ -22,6 +22,7 @@ func TestHTTPStatus(t *testing.T) {
 		envoi.ELockedOut:             http.StatusTooManyRequests,
 		envoi.EUnavailable:           http.StatusServiceUnavailable,
 		envoi.EInternal:              http.StatusInternalServerError,
+		envoi.EMessageBodyPruned:     http.StatusGone,
 		envoi.ESMTPUnavailable:       http.StatusBadGateway,
 		envoi.ESMTPTemporary:         http.StatusBadGateway,
 		envoi.ESMTPTimeout:           http.StatusBadGateway,

@@ -71,6 +71,10 @@ type SendRequest struct {
 	Report       *ReportRequest    `json:"report"`
 	Attachments  []Attachment      `json:"attachments"`
 	Entity       *Entity           `json:"entity"`
+	// Language is the recipient's language, a BCP 47 tag (fr, fr-CH, de):
+	// it picks the mail setting's variant (ChooseMailSetting), the
+	// company's language when empty.
+	Language string `json:"language,omitempty"`
 	// Sensitive marks a mail that carries a credential (envoi's own
 	// password reset mail): its composed bytes are kept sealed only until
 	// it is sent or failed, its keyword values are not stored, and no
@@ -107,6 +111,11 @@ func (r *SendRequest) Validate() error {
 	}
 	if r.Company != "" && !ValidCode(r.Company) {
 		return FieldError(EInvalidInput, "company", "%q is not a valid code", r.Company)
+	}
+	if r.Language != "" {
+		if _, err := MailLanguage(r.Language); err != nil {
+			return err
+		}
 	}
 	if len(r.To)+len(r.Cc)+len(r.Bcc) == 0 {
 		return FieldError(EInvalidInput, "to", "at least one recipient is required")

@@ -66,6 +66,18 @@ type DocumentService interface {
 	MailSetting(ctx context.Context, documentFlow string) (*MailSetting, error)
 	MailSettings(ctx context.Context) ([]*MailSetting, error)
 	DeleteMailSetting(ctx context.Context, documentFlow string) error
+	// A mail setting with Company or Language set is a variant:
+	// PutMailSetting stores it beside the default (ENotFound for an
+	// unknown company). MailSettingVariant reads one exactly,
+	// MailSettingVariants lists a flow's (all flows' for ""),
+	// DeleteMailSettingVariant removes one (EMailSettingNotFound when
+	// absent). ChooseMailSetting returns the setting a request of company
+	// in language uses, by MailSettingChoices; EMailSettingNotFound when
+	// none applies.
+	MailSettingVariant(ctx context.Context, documentFlow, company, language string) (*MailSetting, error)
+	MailSettingVariants(ctx context.Context, documentFlow string) ([]*MailSetting, error)
+	DeleteMailSettingVariant(ctx context.Context, documentFlow, company, language string) error
+	ChooseMailSetting(ctx context.Context, documentFlow, company, language string) (*MailSetting, error)
 	PutFileNameRule(ctx context.Context, r *FileNameRule) error
 	FileNameRule(ctx context.Context, documentFlow string) (*FileNameRule, error)
 	FileNameRules(ctx context.Context) ([]*FileNameRule, error)

@@ -1,11 +1,16 @@
-// Package archive keeps the bytes of archived documents [stockage GED] in
-// files under a root directory, named by their SHA-256 (ab/cd/<hex>): the
-// same document stored twice takes the place of one, and a file whose bytes
-// changed on disk is caught when read. The metadata (entity, flow, file
-// name) lives in the database through envoi.ArchiveService.
+// Package archive keeps the bytes of archived documents [stockage GED],
+// content-addressed by their SHA-256: the same document stored twice takes
+// the place of one, and bytes that changed since are caught when read
+// (archive_checksum_mismatch). Where the bytes live depends on the store:
+// in files under a root directory (ab/cd/<hex>), as on SQLite, or in the
+// database shared by every instance (Blobs, as on PostgreSQL), so that a
+// document archived by one instance is read from any other. The metadata
+// (entity, flow, file name) lives in the database through
+// envoi.ArchiveService.
 package archive
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,11 +25,26 @@ import (
 	"envoi"
 )
 
-// Store keeps files under Root (the data directory's archive/). Its zero
-// value is unusable: Root must be set. A Store is safe for concurrent use,
-// by several goroutines and several processes sharing Root.
+// Store keeps files under Root (the data directory's archive/), or, when
+// Blobs is set, in the database behind it (Root is then only where
+// ImportFiles finds the files of an earlier version). Its zero value is
+// unusable: Root or Blobs must be set. A Store is safe for concurrent use,
+// by several goroutines and several processes sharing Root or the database.
 type Store struct {
 	Root string
+	// Blobs, when set, holds the bytes instead of files: sqlstore's
+	// PostgreSQL store (ArchiveBlobs).
+	Blobs Blobs
+}
+
+// Blobs keeps archived bytes by their SHA-256 in a database that every
+// instance shares. PutArchiveBlob stores b under sha (the caller computed
+// it) once: storing the same sha again keeps one copy, repairing it when
+// its stored bytes no longer hash to sha. ArchiveBlob returns the bytes
+// stored under sha, unverified, or an ENotFound error.
+type Blobs interface {
+	PutArchiveBlob(ctx context.Context, sha string, b []byte) error
+	ArchiveBlob(ctx context.Context, sha string) ([]byte, error)
 }
 
 // Put stores the bytes of r and returns their SHA-256 in lowercase hex and
@@ -36,6 +56,9 @@ type Store struct {
 func (s *Store) Put(ctx context.Context, r io.Reader) (sha string, size int64, err error) {
 	if err := s.check(); err != nil {
 		return "", 0, err
+	}
+	if s.Blobs != nil {
+		return s.putBlob(ctx, r)
 	}
 	if err := os.MkdirAll(s.Root, 0o700); err != nil {
 		return "", 0, fmt.Errorf("archive: create root: %w", err)
@@ -98,6 +121,13 @@ func (s *Store) Open(ctx context.Context, sha string) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if s.Blobs != nil {
+		b, err := s.Blobs.ArchiveBlob(ctx, sha)
+		if err != nil {
+			return nil, err
+		}
+		return &verifier{f: io.NopCloser(bytes.NewReader(b)), want: sha, h: sha256.New()}, nil
+	}
 	f, err := os.Open(s.path(sha))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, envoi.Errorf(envoi.ENotFound, "no archived file %s", sha).WithDetail("sha256", sha)
@@ -122,10 +152,25 @@ func (s *Store) Verify(ctx context.Context, sha string) error {
 }
 
 func (s *Store) check() error {
-	if s == nil || s.Root == "" {
-		return envoi.Errorf(envoi.EInternal, "archive: the store has no root directory")
+	if s == nil || s.Root == "" && s.Blobs == nil {
+		return envoi.Errorf(envoi.EInternal, "archive: the store has no root directory and no database")
 	}
 	return nil
+}
+
+// putBlob reads r whole (a document is at most the 64 MiB of a request's
+// body), hashes it and stores it in Blobs.
+func (s *Store) putBlob(ctx context.Context, r io.Reader) (string, int64, error) {
+	b, err := io.ReadAll(ctxReader{ctx, r})
+	if err != nil {
+		return "", 0, fmt.Errorf("archive: read: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	sha := hex.EncodeToString(sum[:])
+	if err := s.Blobs.PutArchiveBlob(ctx, sha, b); err != nil {
+		return "", 0, err
+	}
+	return sha, int64(len(b)), nil
 }
 
 // path is where the bytes of sha live: two levels of 256 directories keep
@@ -178,7 +223,7 @@ func validSHA(s string) bool {
 
 // verifier reads a stored file and checks its hash when the file ends.
 type verifier struct {
-	f    *os.File
+	f    io.ReadCloser
 	want string
 	h    hash.Hash
 	done error

@@ -26,11 +26,27 @@ type Store interface {
 	FlowForOperator(ctx context.Context, operator string) (*envoi.AuthFlow, error)
 	// MailSetting returns EMailSettingNotFound when the document flow has none.
 	MailSetting(ctx context.Context, documentFlow string) (*envoi.MailSetting, error)
+	// ChooseMailSetting returns the variant of the mail setting for a
+	// company and a language, else the default; EMailSettingNotFound when
+	// none applies.
+	ChooseMailSetting(ctx context.Context, documentFlow, company, language string) (*envoi.MailSetting, error)
 	DocumentFlow(ctx context.Context, code string) (*envoi.DocumentFlow, error)
 	Operator(ctx context.Context, code string) (*envoi.Operator, error)
 	Company(ctx context.Context, code string) (*envoi.Company, error)
 	// FileNameRule returns ENotFound when the document flow has none.
 	FileNameRule(ctx context.Context, documentFlow string) (*envoi.FileNameRule, error)
+}
+
+// MailLanguageOf is the language that picks a request's mail setting
+// variant: the request's own, else its company's (company may be nil).
+func MailLanguageOf(req *envoi.SendRequest, company *envoi.Company) string {
+	if req.Language != "" {
+		return req.Language
+	}
+	if company != nil {
+		return company.Language
+	}
+	return ""
 }
 
 // ReportRenderer renders the report a send asks for to PDF; the report
@@ -100,7 +116,13 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 	if err != nil {
 		return nil, fmt.Errorf("compose: document flow %q: %w", req.DocumentFlow, envoi.DocumentFlowNotFound(err, req.DocumentFlow))
 	}
-	setting, err := c.Store.MailSetting(ctx, req.DocumentFlow)
+	var company *envoi.Company
+	if req.Company != "" {
+		if company, err = c.Store.Company(ctx, req.Company); err != nil {
+			return nil, fmt.Errorf("compose: company %q: %w", req.Company, err)
+		}
+	}
+	setting, err := c.Store.ChooseMailSetting(ctx, req.DocumentFlow, req.Company, MailLanguageOf(req, company))
 	if err != nil {
 		return nil, fmt.Errorf("compose: mail setting of %q: %w", req.DocumentFlow, err)
 	}
@@ -111,12 +133,6 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 	op, err := c.Store.Operator(ctx, req.Operator)
 	if err != nil {
 		return nil, fmt.Errorf("compose: operator %q: %w", req.Operator, err)
-	}
-	var company *envoi.Company
-	if req.Company != "" {
-		if company, err = c.Store.Company(ctx, req.Company); err != nil {
-			return nil, fmt.Errorf("compose: company %q: %w", req.Company, err)
-		}
 	}
 	rule, err := c.Store.FileNameRule(ctx, req.DocumentFlow)
 	if envoi.ErrorCode(err) == envoi.ENotFound {

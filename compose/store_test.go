@@ -49,6 +49,20 @@ func (s *fakeStore) MailSetting(_ context.Context, documentFlow string) (*envoi.
 	return nil, envoi.Errorf(envoi.EMailSettingNotFound, "no mail setting for %s", documentFlow)
 }
 
+// ChooseMailSetting finds variants in settings under "FLOW/COMPANY/LANGUAGE".
+func (s *fakeStore) ChooseMailSetting(ctx context.Context, documentFlow, company, language string) (*envoi.MailSetting, error) {
+	for _, c := range envoi.MailSettingChoices(company, language) {
+		if c == [2]string{} {
+			return s.MailSetting(ctx, documentFlow)
+		}
+		if v, ok := s.settings[documentFlow+"/"+c[0]+"/"+c[1]]; ok {
+			c := *v
+			return &c, nil
+		}
+	}
+	return s.MailSetting(ctx, documentFlow)
+}
+
 func (s *fakeStore) DocumentFlow(_ context.Context, code string) (*envoi.DocumentFlow, error) {
 	if v, ok := s.docFlows[code]; ok {
 		c := *v

@@ -41,13 +41,23 @@ func (s *Server) putDocumentFlow(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d)
 }
 
+// flowLanguage is the language the document-flow routes name the
+// built-in flows in: ?language= (a language tag), else Accept-Language,
+// else English (the names as stored).
+func flowLanguage(r *http.Request) string {
+	if l := r.URL.Query().Get("language"); l != "" {
+		return envoi.NegotiateLanguage(l, envoi.DefaultLanguage)
+	}
+	return Language(r)
+}
+
 func (s *Server) getDocumentFlow(w http.ResponseWriter, r *http.Request) {
 	d, err := s.Store.DocumentFlow(r.Context(), r.PathValue("code"))
 	if err != nil {
 		s.writeError(w, r, envoi.DocumentFlowNotFound(err, r.PathValue("code")))
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, d.Localized(flowLanguage(r)))
 }
 
 func (s *Server) listDocumentFlows(w http.ResponseWriter, r *http.Request) {
@@ -55,6 +65,10 @@ func (s *Server) listDocumentFlows(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	lang := flowLanguage(r)
+	for i, d := range list {
+		list[i] = d.Localized(lang)
 	}
 	writeJSON(w, http.StatusOK, list)
 }
@@ -71,8 +85,30 @@ type mailSettingInput struct {
 	CopyToSender bool   `json:"copy_to_sender"`
 }
 
+// variantOf reads the ?company= and ?language= of a mail-setting route:
+// which variant it is about ("" and "" for the default). language is a
+// BCP 47 tag, kept as its primary subtag.
+func variantOf(r *http.Request) (company, language string, err error) {
+	q := r.URL.Query()
+	company, language = q.Get("company"), q.Get("language")
+	if company != "" && !envoi.ValidCode(company) {
+		return "", "", envoi.FieldError(envoi.EInvalidInput, "company", "%q is not a valid code", company)
+	}
+	if language != "" {
+		if language, err = envoi.MailLanguage(language); err != nil {
+			return "", "", err
+		}
+	}
+	return company, language, nil
+}
+
 func (s *Server) putMailSetting(w http.ResponseWriter, r *http.Request) {
-	old, err := stored(s.Store.MailSetting(r.Context(), r.PathValue("document_flow")))
+	company, language, err := variantOf(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	old, err := stored(s.Store.MailSettingVariant(r.Context(), r.PathValue("document_flow"), company, language))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -83,7 +119,7 @@ func (s *Server) putMailSetting(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := &envoi.MailSetting{
-		DocumentFlow: r.PathValue("document_flow"), Subject: in.Subject, Body: in.Body,
+		DocumentFlow: r.PathValue("document_flow"), Company: company, Language: language, Subject: in.Subject, Body: in.Body,
 		Priority: in.Priority, ReadReceipt: in.ReadReceipt, CopyToSender: in.CopyToSender,
 	}
 	if err := s.Store.PutMailSetting(r.Context(), m); err != nil {
@@ -93,15 +129,38 @@ func (s *Server) putMailSetting(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, m)
 }
 
+// mailSettingWithVariants is the default mail setting as GET answers it:
+// with its variants.
+type mailSettingWithVariants struct {
+	*envoi.MailSetting
+	Variants []*envoi.MailSetting `json:"variants"`
+}
+
 // getMailSetting answers 404 (with the catalogue's mail_setting_not_found)
-// when the document flow has no setting yet.
+// when the document flow has no setting yet (or not the variant asked
+// for by ?company= and ?language=). The default lists its variants.
 func (s *Server) getMailSetting(w http.ResponseWriter, r *http.Request) {
-	m, err := s.Store.MailSetting(r.Context(), r.PathValue("document_flow"))
+	company, language, err := variantOf(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	flow := r.PathValue("document_flow")
+	m, err := s.Store.MailSettingVariant(r.Context(), flow, company, language)
 	if err != nil {
 		s.writeErrorStatus(w, r, err, notFoundStatus(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, m)
+	if m.IsVariant() {
+		writeJSON(w, http.StatusOK, m)
+		return
+	}
+	variants, err := s.Store.MailSettingVariants(r.Context(), flow)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, mailSettingWithVariants{m, variants})
 }
 
 func notFoundStatus(err error) int {
@@ -121,7 +180,12 @@ func (s *Server) listMailSettings(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteMailSetting(w http.ResponseWriter, r *http.Request) {
-	err := s.Store.DeleteMailSetting(r.Context(), r.PathValue("document_flow"))
+	company, language, err := variantOf(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	err = s.Store.DeleteMailSettingVariant(r.Context(), r.PathValue("document_flow"), company, language)
 	if err != nil {
 		s.writeErrorStatus(w, r, err, notFoundStatus(err))
 		return

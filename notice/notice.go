@@ -71,7 +71,10 @@ func (a *ConsentAlerts) Notify(ctx context.Context, key envoi.TokenKey, e *envoi
 		log.Warn("consent alert not mailed: the system sender's own token is the one refused")
 		return
 	}
-	var to []string
+	// Each recipient reads the alert in their language: an administrator's
+	// account language, the operator's; without one, the system company's
+	// (the composer's fallback), else the default text.
+	var to []recipient
 	users, err := a.Store.Users(ctx)
 	if err != nil {
 		log.Error("consent alert: listing the administrators", "err", err)
@@ -79,7 +82,7 @@ func (a *ConsentAlerts) Notify(ctx context.Context, key envoi.TokenKey, e *envoi
 	}
 	for _, u := range users {
 		if u.Role == envoi.RoleAdmin {
-			to = append(to, u.Email)
+			to = append(to, recipient{u.Email, u.Language})
 		}
 	}
 	mailbox, link := "", a.PublicURL+"/tokens"
@@ -87,7 +90,7 @@ func (a *ConsentAlerts) Notify(ctx context.Context, key envoi.TokenKey, e *envoi
 		if op, err := a.Store.Operator(ctx, key.Operator); err == nil {
 			mailbox = op.Email
 			if op.Email != "" {
-				to = append(to, op.Email)
+				to = append(to, recipient{op.Email, op.Language})
 			}
 			link = a.PublicURL + "/operators/" + url.PathEscape(key.Operator)
 		}
@@ -103,16 +106,34 @@ func (a *ConsentAlerts) Notify(ctx context.Context, key envoi.TokenKey, e *envoi
 	if t, ok := e.Details["provider_text"].(string); ok && t != "" {
 		reason = t
 	}
-	req := &envoi.SendRequest{
-		DocumentFlow: ConsentAlertFlow, Operator: sender, Company: set[envoi.SettingSystemCompany], To: to,
-		Context: map[string]string{"OPERATEUR": key.Operator, "FLUX": key.Flow, "EMAIL": mailbox, "ERREUR": reason, "LIEN": link},
-	}
 	now := time.Now
 	if a.Now != nil {
 		now = a.Now
 	}
-	idem := "consent-alert/" + key.Flow + "/" + key.Operator + "/" + now().UTC().Format(time.DateOnly)
-	if _, _, err := a.Messages.Accept(ctx, req, idem); err != nil && envoi.ErrorCode(err) != envoi.EIdempotencyConflict {
-		log.Error("consent alert: could not queue the mail", "err", err)
+	// One mail per language, to the recipients who read it.
+	var languages []string
+	byLanguage := map[string][]string{}
+	for _, r := range to {
+		if _, ok := byLanguage[r.language]; !ok {
+			languages = append(languages, r.language)
+		}
+		byLanguage[r.language] = append(byLanguage[r.language], r.email)
+	}
+	for _, lang := range languages {
+		req := &envoi.SendRequest{
+			DocumentFlow: ConsentAlertFlow, Operator: sender, Company: set[envoi.SettingSystemCompany], To: byLanguage[lang], Language: lang,
+			Context: map[string]string{"OPERATEUR": key.Operator, "FLUX": key.Flow, "EMAIL": mailbox, "ERREUR": reason, "LIEN": link},
+		}
+		idem := "consent-alert/" + key.Flow + "/" + key.Operator + "/" + now().UTC().Format(time.DateOnly)
+		if lang != "" {
+			idem += "/" + lang
+		}
+		if _, _, err := a.Messages.Accept(ctx, req, idem); err != nil && envoi.ErrorCode(err) != envoi.EIdempotencyConflict {
+			log.Error("consent alert: could not queue the mail", "language", lang, "err", err)
+		}
 	}
 }
+
+// recipient is an address of the consent alert and the language its
+// reader reads ("" when unknown).
+type recipient struct{ email, language string }

@@ -100,6 +100,38 @@ func TestConsentAlerts(t *testing.T) {
 		}
 	})
 
+	t.Run("Languages", func(t *testing.T) {
+		a, acc, store := mustOpenAlerts(t)
+		if err := store.PutSetting(ctx, envoi.SettingSystemSender, "system"); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.CreateUser(ctx, &envoi.User{Email: "admin.fr@example.com", Name: "Admin FR", Role: envoi.RoleAdmin, Language: "fr"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.PutOperator(ctx, &envoi.Operator{Code: "jdupont", Name: "Jeanne Dupont", Email: "jeanne@example.com", Language: "es"}); err != nil {
+			t.Fatal(err)
+		}
+		a.Notify(ctx, envoi.TokenKey{Flow: "MAIL", Operator: "jdupont"}, refused)
+		got := map[string][]string{}
+		keys := map[string]string{}
+		for i, r := range acc.reqs {
+			got[r.Language] = r.To
+			keys[r.Language] = acc.keys[i]
+		}
+		want := map[string][]string{"": {"admin@example.com"}, "fr": {"admin.fr@example.com"}, "es": {"jeanne@example.com"}}
+		if len(got) != len(want) {
+			t.Fatalf("alerts by language: %v, want %v", got, want)
+		}
+		for l, to := range want {
+			if !slices.Equal(got[l], to) {
+				t.Errorf("language %q: To %v, want %v", l, got[l], to)
+			}
+		}
+		if keys["fr"] != "consent-alert/MAIL/jdupont/2026-03-02/fr" || keys[""] != "consent-alert/MAIL/jdupont/2026-03-02" {
+			t.Errorf("idempotency keys: %v", keys)
+		}
+	})
+
 	t.Run("GenericMailbox", func(t *testing.T) {
 		a, acc, store := mustOpenAlerts(t)
 		if err := store.PutSetting(ctx, envoi.SettingSystemSender, "relay"); err != nil {

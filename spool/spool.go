@@ -27,6 +27,11 @@
 // pointing at nothing, and should the machine lose power, Read of a record
 // that did not reach the disk whole fails saying so rather than returning
 // damaged bytes.
+//
+// Records are never moved. The retention of bodies (sqlstore.PruneBodies)
+// gives a removed record's disk space back with Free, a hole punched where
+// it was, and removes a segment nothing points into with RemoveSegment once
+// no Spool appends to it: each Spool starts a new segment after RollAfter.
 package spool
 
 import (
@@ -54,6 +59,10 @@ const (
 	blockSize = 4096
 	// segmentMax is the size past which a Spool starts a new segment.
 	segmentMax = 1 << 30
+	// RollAfter is the age past which a Spool starts a new segment: no
+	// Spool appends to a segment made longer ago than this, so once it is
+	// that old and no row points into it, it can be removed whole.
+	RollAfter = 24 * time.Hour
 	// headerSize is the size of a record's fixed header.
 	headerSize = 16
 )
@@ -68,13 +77,16 @@ var (
 type Spool struct {
 	dir string
 	log *slog.Logger
-	max int64 // segment size past which a new one starts
+	max int64         // segment size past which a new one starts
+	age time.Duration // segment age past which a new one starts
+	now func() time.Time
 
 	mu     sync.Mutex
-	seg    *os.File // the segment written now; nil until the first write
-	name   string   // its file name
-	next   int64    // offset of the next record
-	direct bool     // seg was opened with O_DIRECT
+	seg    *os.File  // the segment written now; nil until the first write
+	name   string    // its file name
+	opened time.Time // when it was made (RollAfter)
+	next   int64     // offset of the next record
+	direct bool      // seg was opened with O_DIRECT
 	// noDirect: the file system refused O_DIRECT (tmpfs, some network
 	// file systems): segments go through the page cache.
 	noDirect bool
@@ -87,7 +99,7 @@ type Spool struct {
 // (0700) when missing. logger, which may be nil, hears of a file system
 // that refuses direct writes.
 func New(dir string, logger *slog.Logger) *Spool {
-	return &Spool{dir: dir, log: logger, max: segmentMax}
+	return &Spool{dir: dir, log: logger, max: segmentMax, age: RollAfter, now: time.Now}
 }
 
 // Dir returns the spool's folder.
@@ -113,7 +125,7 @@ func (sp *Spool) Close() error {
 func (sp *Spool) reserve(n int64) (f *os.File, name string, off int64, direct bool, err error) {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	if sp.seg == nil || sp.next+n > sp.max {
+	if sp.seg == nil || sp.next+n > sp.max || sp.now().Sub(sp.opened) > sp.age {
 		if err := sp.open(); err != nil {
 			return nil, "", 0, false, err
 		}
@@ -131,7 +143,8 @@ func (sp *Spool) open() error {
 	}
 	var r [4]byte
 	_, _ = rand.Read(r[:])
-	name := time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(r[:]) + ".seg"
+	opened := sp.now()
+	name := opened.UTC().Format(nameTime) + "-" + hex.EncodeToString(r[:]) + ".seg"
 	path := filepath.Join(sp.dir, name)
 	const flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL
 	direct := oDirect != 0 && !sp.noDirect
@@ -155,9 +168,12 @@ func (sp *Spool) open() error {
 		// old handle, closed by Close.
 		sp.old = append(sp.old, sp.seg)
 	}
-	sp.seg, sp.name, sp.next, sp.direct = f, name, 0, direct
+	sp.seg, sp.name, sp.next, sp.direct, sp.opened = f, name, 0, direct, opened
 	return nil
 }
+
+// nameTime is the layout of the time that starts a segment's name.
+const nameTime = "20060102T150405"
 
 // Append writes the record of message id and returns where it is,
 // "segment:offset", for Read. It fails when the folder or a segment cannot
@@ -234,12 +250,10 @@ func (sp *Spool) buffer(n int) []byte {
 // location does not parse or the record is missing, cut short, another
 // message's or damaged.
 func (sp *Spool) Read(id, at string, size int64) ([]byte, error) {
-	name, offText, ok := strings.Cut(at, ":")
-	off, err := strconv.ParseInt(offText, 10, 64)
-	if !ok || err != nil || off < 0 || name != filepath.Base(name) || !strings.HasSuffix(name, ".seg") {
-		return nil, fmt.Errorf("the location %q does not parse", at)
+	_, path, off, err := sp.locate(at)
+	if err != nil {
+		return nil, err
 	}
-	path := filepath.Join(sp.dir, name)
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -269,4 +283,118 @@ func (sp *Spool) Read(id, at string, size int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s at %d: the record's checksum does not match", path, off)
 	}
 	return eml, nil
+}
+
+// locate parses a location "segment:offset" of the folder.
+func (sp *Spool) locate(at string) (name, path string, off int64, err error) {
+	name, offText, ok := strings.Cut(at, ":")
+	off, perr := strconv.ParseInt(offText, 10, 64)
+	if !ok || perr != nil || off < 0 || name != filepath.Base(name) || !strings.HasSuffix(name, ".seg") {
+		return "", "", 0, fmt.Errorf("the location %q does not parse", at)
+	}
+	return name, filepath.Join(sp.dir, name), off, nil
+}
+
+// Free gives the disk space of the record of message id at at back to the
+// file system (a hole punched where it was; the segment keeps its size and
+// the other records their places) and returns the bytes freed: the
+// record's extent, 0 when the file system cannot punch holes (the space
+// then returns when RemoveSegment removes the whole segment). It checks
+// first that the record there is id's, so a wrong location frees nothing;
+// a record already freed, or a missing segment, frees nothing either.
+func (sp *Spool) Free(id, at string) (int64, error) {
+	_, path, off, err := sp.locate(at)
+	if err != nil {
+		return 0, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var h [headerSize]byte
+	if _, err := f.ReadAt(h[:], off); err != nil {
+		return 0, nil // beyond the end: nothing there
+	}
+	if string(h[0:4]) != string(magic) {
+		return 0, nil // freed already (zeros) or never written
+	}
+	idLen, n := binary.LittleEndian.Uint32(h[4:8]), binary.LittleEndian.Uint32(h[8:12])
+	b := make([]byte, idLen)
+	if int(idLen) != len(id) {
+		return 0, fmt.Errorf("%s at %d: the record is another message's", path, off)
+	}
+	if _, err := f.ReadAt(b, off+headerSize); err != nil || string(b) != id {
+		return 0, fmt.Errorf("%s at %d: the record is another message's", path, off)
+	}
+	extent := (int64(headerSize) + int64(idLen) + int64(n) + blockSize - 1) / blockSize * blockSize
+	ok, err := punch(f, off, extent)
+	if err != nil {
+		return 0, fmt.Errorf("%s at %d: freeing the record: %w", path, off, err)
+	}
+	if !ok {
+		return 0, nil
+	}
+	return extent, nil
+}
+
+// Segment describes a segment file of the folder.
+type Segment struct {
+	Name     string
+	Created  time.Time // from its name
+	Modified time.Time
+	Size     int64 // apparent size
+}
+
+// Segments lists the segment files of the folder (none when it does not
+// exist yet).
+func (sp *Spool) Segments() ([]Segment, error) {
+	entries, err := os.ReadDir(sp.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Segment
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasSuffix(name, ".seg") || len(name) < len(nameTime) {
+			continue
+		}
+		created, err := time.Parse(nameTime, name[:len(nameTime)])
+		if err != nil {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		out = append(out, Segment{Name: name, Created: created, Modified: info.ModTime(), Size: info.Size()})
+	}
+	return out, nil
+}
+
+// RemoveSegment deletes a segment file whose records are no longer wanted.
+// It refuses the segment this Spool appends to; the caller makes sure no
+// other Spool still does (a segment made more than RollAfter ago, not
+// modified since, is written by nobody).
+func (sp *Spool) RemoveSegment(name string) error {
+	if name != filepath.Base(name) || !strings.HasSuffix(name, ".seg") {
+		return fmt.Errorf("%q is not a segment of the spool", name)
+	}
+	sp.mu.Lock()
+	current := sp.seg != nil && sp.name == name
+	sp.mu.Unlock()
+	if current {
+		return fmt.Errorf("segment %s is the one this spool appends to", name)
+	}
+	err := os.Remove(filepath.Join(sp.dir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
 }

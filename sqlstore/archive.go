@@ -84,3 +84,43 @@ func (s *Store) ArchivedDocuments(ctx context.Context, entityType, entityID stri
 	}
 	return out, rows.Err()
 }
+
+// PutArchiveBlob stores the bytes of an archived document under sha, their
+// SHA-256 in lowercase hex, on PostgreSQL (archive.Blobs): once, however
+// many documents point at it. Bytes already stored under sha are kept
+// unless they no longer hash to sha, in which case b replaces them. On
+// SQLite, where archived bytes stay in files, it fails.
+func (s *Store) PutArchiveBlob(ctx context.Context, sha string, b []byte) error {
+	if s.dialect != DialectPostgres {
+		return envoi.Errorf(envoi.EInternal, "sqlstore: archived bytes are kept in the database on PostgreSQL only")
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	_, err := s.db.ExecContext(ctx, `
+		INSERT INTO archive_blobs (sha256, content, size, created_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (sha256) DO UPDATE SET content = excluded.content, size = excluded.size
+		WHERE encode(sha256(archive_blobs.content), 'hex') <> archive_blobs.sha256`,
+		sha, b, int64(len(b)), s.ts(s.nowUTC()))
+	if err != nil {
+		return fmt.Errorf("sqlstore: put archived bytes %s: %w", sha, err)
+	}
+	return nil
+}
+
+// ArchiveBlob returns the bytes stored under sha by PutArchiveBlob, as
+// stored (the caller checks them); ENotFound when there are none.
+func (s *Store) ArchiveBlob(ctx context.Context, sha string) ([]byte, error) {
+	if s.dialect != DialectPostgres {
+		return nil, envoi.Errorf(envoi.EInternal, "sqlstore: archived bytes are kept in the database on PostgreSQL only")
+	}
+	var b []byte
+	err := s.reads().QueryRowContext(ctx, `SELECT content FROM archive_blobs WHERE sha256 = $1`, sha).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, envoi.Errorf(envoi.ENotFound, "no archived file %s", sha).WithDetail("sha256", sha)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: archived bytes %s: %w", sha, err)
+	}
+	return b, nil
+}

@@ -46,15 +46,16 @@ import (
 // configTriggers names (migration 00030). A new one needs its entry here
 // and its triggers in a migration.
 var configTables = []string{
-	"companies",           // Company
-	"operator_groups",     // read by none, but operators and auth_flow_groups refer to it
-	"operators",           // Operator, FlowForOperator
-	"auth_flows",          // AuthFlow, FlowForOperator
-	"auth_flow_operators", // AuthFlow's operators, FlowForOperator
-	"auth_flow_groups",    // AuthFlow's groups, FlowForOperator
-	"document_flows",      // DocumentFlow
-	"mail_settings",       // MailSetting
-	"file_name_rules",     // FileNameRule
+	"companies",             // Company
+	"operator_groups",       // read by none, but operators and auth_flow_groups refer to it
+	"operators",             // Operator, FlowForOperator
+	"auth_flows",            // AuthFlow, FlowForOperator
+	"auth_flow_operators",   // AuthFlow's operators, FlowForOperator
+	"auth_flow_groups",      // AuthFlow's groups, FlowForOperator
+	"document_flows",        // DocumentFlow
+	"mail_settings",         // MailSetting
+	"mail_setting_variants", // ChooseMailSetting
+	"file_name_rules",       // FileNameRule
 }
 
 // configTriggers returns the names of the triggers that bump
@@ -81,6 +82,7 @@ const (
 	cacheCompany
 	cacheDocumentFlow
 	cacheMailSetting
+	cacheMailSettingChoice
 	cacheFileNameRule
 )
 

@@ -322,6 +322,7 @@ func TestConfigVersionTriggers(t *testing.T) {
 			{"auth_flow_groups", "(group_code, flow) VALUES ('t', 'T')", "flow = 'T'", "group_code = 't'"},
 			{"document_flows", "(code, updated_at) VALUES ('T', " + ts + ")", "name = 'x'", "code = 'T'"},
 			{"mail_settings", "(document_flow, updated_at) VALUES ('T', " + ts + ")", "subject = 'x'", "document_flow = 'T'"},
+			{"mail_setting_variants", "(document_flow, language, updated_at) VALUES ('T', 'fr', " + ts + ")", "subject = 'x'", "document_flow = 'T'"},
 			{"file_name_rules", "(document_flow, updated_at) VALUES ('T', " + ts + ")", "pattern = 'x'", "document_flow = 'T'"},
 		}
 		var written []string

@@ -49,6 +49,15 @@ func (s *Store) PutDocumentFlow(ctx context.Context, d *envoi.DocumentFlow) erro
 		} else if envoi.ErrorCode(err) != envoi.EMailSettingNotFound {
 			return err
 		}
+		variants, err := mailSettingVariants(ctx, tx, d.Code)
+		if err != nil {
+			return err
+		}
+		for _, v := range variants {
+			if err := d.CheckKeywords(map[string]string{"subject": v.Subject, "body": v.Body}); err != nil {
+				return keywordInUse(err, "mail setting variant")
+			}
+		}
 		if r, err := fileNameRule(ctx, tx, d.Code); err == nil {
 			if err := d.CheckKeywords(map[string]string{"pattern": r.Pattern}); err != nil {
 				return keywordInUse(err, "file-name rule")
@@ -144,6 +153,9 @@ func (s *Store) DeleteDocumentFlow(ctx context.Context, code string) error {
 // PutMailSetting inserts or replaces the mail setting of ms.DocumentFlow.
 // Returns EDocumentFlowNotFound for an unknown document flow, EInvalidInput for a wrong
 // priority and EUnknownKeyword for a keyword the flow does not declare.
+//
+// With Company or Language set, ms is a variant, stored beside the
+// default (mail_setting_variants); ENotFound for an unknown company.
 func (s *Store) PutMailSetting(ctx context.Context, ms *envoi.MailSetting) error {
 	now := s.nowUTC()
 	err := s.configTx(ctx, func(tx *sql.Tx) error {
@@ -153,6 +165,9 @@ func (s *Store) PutMailSetting(ctx context.Context, ms *envoi.MailSetting) error
 		}
 		if err := ms.Validate(d); err != nil {
 			return err
+		}
+		if ms.IsVariant() {
+			return s.putMailSettingVariant(ctx, tx, ms, now)
 		}
 		_, err = tx.ExecContext(ctx, `
 			INSERT INTO mail_settings (document_flow, subject, body, priority, read_receipt, copy_to_sender, updated_at)

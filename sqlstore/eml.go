@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"envoi"
 	"envoi/spool"
@@ -30,6 +31,11 @@ type emlSpool interface {
 	// Read returns the bytes of message id at at, of size bytes (any when
 	// 0); an error when they are missing or damaged.
 	Read(id, at string, size int64) ([]byte, error)
+	// Free gives the disk space of the record of id at at back.
+	Free(id, at string) (int64, error)
+	// Segments lists the segment files; RemoveSegment deletes one.
+	Segments() ([]spool.Segment, error)
+	RemoveSegment(name string) error
 	Close() error
 }
 
@@ -86,15 +92,19 @@ func (s *Store) eml(ctx context.Context, id string, toSend bool) ([]byte, error)
 		var at string
 		var size int64
 		var sensitive bool
+		var pruned time.Time
 		st, err := s.prepared(ctx, s.rdb, selectEMLAtSQL)
 		if err == nil {
-			err = st.QueryRowContext(ctx, id).Scan(&at, &size, &sensitive)
+			err = st.QueryRowContext(ctx, id).Scan(&at, &size, &sensitive, scanTime(&pruned))
 		}
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && sensitive && !toSend) {
 			return nil, notFound("message", id)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: eml of %s: %w", id, err)
+		}
+		if !pruned.IsZero() {
+			return nil, prunedError(id, pruned)
 		}
 		if at != "" {
 			eml, err := s.spool.Read(id, at, size)
@@ -113,6 +123,10 @@ func (s *Store) eml(ctx context.Context, id string, toSend bool) ([]byte, error)
 		err = st.QueryRowContext(ctx, id).Scan(&eml, &sensitive)
 	}
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && sensitive && !toSend) {
+		var pruned time.Time
+		if perr := s.reads().QueryRowContext(ctx, selectPrunedSQL, id).Scan(scanTime(&pruned)); perr == nil && !pruned.IsZero() {
+			return nil, prunedError(id, pruned)
+		}
 		return nil, notFound("message .eml", id)
 	}
 	if err != nil {
@@ -124,4 +138,10 @@ func (s *Store) eml(ctx context.Context, id string, toSend bool) ([]byte, error)
 		}
 	}
 	return eml, nil
+}
+
+// prunedError says that the retention of bodies removed message id's bytes.
+func prunedError(id string, at time.Time) error {
+	return envoi.Errorf(envoi.EMessageBodyPruned, "the composed message %s was removed on %s by the retention of sent messages' bodies", id, at.UTC().Format(time.RFC3339)).
+		WithDetail("pruned_at", at.UTC().Format(time.RFC3339))
 }

@@ -171,10 +171,11 @@ const (
 			$22, $23, $24, $25, $26)
 		ON CONFLICT (idempotency_key) DO NOTHING
 		RETURNING seq`
-	insertEMLSQL   = `INSERT INTO message_emls (message_id, eml, created_at) VALUES ($1, $2, $3)`
-	selectEMLSQL   = `SELECT e.eml, m.sensitive FROM message_emls e JOIN messages m ON m.id = e.message_id WHERE e.message_id = $1`
-	selectEMLAtSQL = `SELECT eml_at, eml_size, sensitive FROM messages WHERE id = $1`
-	eraseEMLSQL    = `DELETE FROM message_emls WHERE message_id = $1`
+	insertEMLSQL    = `INSERT INTO message_emls (message_id, eml, created_at) VALUES ($1, $2, $3)`
+	selectEMLSQL    = `SELECT e.eml, m.sensitive FROM message_emls e JOIN messages m ON m.id = e.message_id WHERE e.message_id = $1`
+	selectPrunedSQL = `SELECT eml_pruned_at FROM messages WHERE id = $1 AND NOT sensitive`
+	selectEMLAtSQL  = `SELECT eml_at, eml_size, sensitive, eml_pruned_at FROM messages WHERE id = $1`
+	eraseEMLSQL     = `DELETE FROM message_emls WHERE message_id = $1`
 )
 
 // emlAAD is the associated data of a sensitive message's sealed bytes.

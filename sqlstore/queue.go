@@ -92,8 +92,8 @@ func (s *Store) ReleaseParked(ctx context.Context, key envoi.TokenKey) (int, err
 func (s *Store) RequeueMessage(ctx context.Context, id string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var status string
-		var lease time.Time
-		err := tx.QueryRowContext(ctx, `SELECT status, lease_until FROM messages WHERE id = $1`, id).Scan(&status, scanTime(&lease))
+		var lease, pruned time.Time
+		err := tx.QueryRowContext(ctx, `SELECT status, lease_until, eml_pruned_at FROM messages WHERE id = $1`, id).Scan(&status, scanTime(&lease), scanTime(&pruned))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("message", id)
 		}
@@ -105,6 +105,9 @@ func (s *Store) RequeueMessage(ctx context.Context, id string) error {
 		}
 		if status == envoi.StatusSending && lease.After(s.nowUTC()) {
 			return envoi.Errorf(envoi.EConflict, "message %s is being sent now", id).WithDetail("status", status)
+		}
+		if !pruned.IsZero() {
+			return prunedError(id, pruned)
 		}
 		return s.requeue(ctx, tx, id)
 	})

@@ -1,7 +1,9 @@
 package ui
 
 import (
+	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"envoi"
@@ -43,8 +45,9 @@ func (s *Server) documentRows(r *http.Request) ([]documentRow, int, error) {
 		byRule[x.DocumentFlow] = x
 	}
 	rows := make([]documentRow, 0, len(flows))
+	lang := s.language(noCookie{}, r)
 	for _, f := range flows {
-		rows = append(rows, documentRow{Flow: f, Setting: bySetting[f.Code], Rule: byRule[f.Code]})
+		rows = append(rows, documentRow{Flow: f.Localized(lang), Setting: bySetting[f.Code], Rule: byRule[f.Code]})
 	}
 	return rows, len(settings), nil
 }
@@ -113,22 +116,55 @@ func (s *Server) preview(flow *envoi.DocumentFlow, m *envoi.MailSetting, lang st
 }
 
 type mailSettingData struct {
-	Flow      *envoi.DocumentFlow
-	Setting   *envoi.MailSetting
-	Exists    bool
+	Flow    *envoi.DocumentFlow
+	Setting *envoi.MailSetting
+	Exists  bool
+	// Query is "?company=…&language=…" on a variant's page, "" on the
+	// default's; Variants lists the flow's variants.
+	Query     template.URL
+	Variants  []*envoi.MailSetting
 	Preview   previewData
 	Operators []*envoi.Operator
 	Companies []*envoi.Company
 	// The full message preview: who it is sent as, and the .eml.
 	MsgOperator string
 	MsgCompany  string
+	MsgLanguage string
 	EML         string
 	EMLErr      *errView
 }
 
+// variantQuery reads which variant of a mail setting a page is about
+// (?company=, ?language=; both empty for the default) and returns the
+// query to carry in its links and forms.
+func variantQuery(r *http.Request) (company, language string, query template.URL, err error) {
+	q := r.URL.Query()
+	company, language = strings.TrimSpace(q.Get("company")), strings.TrimSpace(q.Get("language"))
+	if company != "" && !envoi.ValidCode(company) {
+		return "", "", "", envoi.FieldError(envoi.EInvalidInput, "company", "%q is not a valid code", company)
+	}
+	if language != "" {
+		if language, err = envoi.MailLanguage(language); err != nil {
+			return "", "", "", err
+		}
+	}
+	if company == "" && language == "" {
+		return "", "", "", nil
+	}
+	v := url.Values{}
+	if company != "" {
+		v.Set("company", company)
+	}
+	if language != "" {
+		v.Set("language", language)
+	}
+	return company, language, template.URL("?" + v.Encode()), nil
+}
+
 func mailSettingForm(r *http.Request, flow string) *envoi.MailSetting {
+	company, language, _, _ := variantQuery(r)
 	return &envoi.MailSetting{
-		DocumentFlow: flow,
+		DocumentFlow: flow, Company: company, Language: language,
 		Subject:      strings.TrimSpace(r.PostFormValue("subject")),
 		Body:         r.PostFormValue("body"),
 		Priority:     r.PostFormValue("priority"),
@@ -150,6 +186,14 @@ func (s *Server) mailSettingPage(w http.ResponseWriter, r *http.Request, status 
 		return
 	}
 	d.Operators, d.Companies = ops, companies
+	d.Flow = d.Flow.Localized(s.language(noCookie{}, r))
+	if d.Variants, lerr = s.Store.MailSettingVariants(ctx, d.Flow.Code); lerr != nil {
+		s.renderError(w, r, lerr)
+		return
+	}
+	if _, _, q, qerr := variantQuery(r); qerr == nil {
+		d.Query = q
+	}
 	p := s.newPage(w, r, "mail", d)
 	p.Err = s.errView(err, p.Lang)
 	d.Preview = s.preview(d.Flow, d.Setting, p.Lang)
@@ -157,19 +201,24 @@ func (s *Server) mailSettingPage(w http.ResponseWriter, r *http.Request, status 
 	s.render(w, status, "mailsetting", p)
 }
 
-// loadMailSetting returns the document flow of the path and its setting
-// (a blank one at normal priority when it has none).
+// loadMailSetting returns the document flow of the path and its setting,
+// or the variant the query names (a blank one at normal priority when it
+// has none).
 func (s *Server) loadMailSetting(r *http.Request) (*envoi.DocumentFlow, *envoi.MailSetting, bool, error) {
+	company, language, _, err := variantQuery(r)
+	if err != nil {
+		return nil, nil, false, err
+	}
 	flow, err := s.Store.DocumentFlow(r.Context(), r.PathValue("flow"))
 	if err != nil {
 		return nil, nil, false, err
 	}
-	m, err := s.Store.MailSetting(r.Context(), flow.Code)
+	m, err := s.Store.MailSettingVariant(r.Context(), flow.Code, company, language)
 	switch envoi.ErrorCode(err) {
 	case "":
 		return flow, m, true, nil
 	case envoi.EMailSettingNotFound, envoi.ENotFound:
-		return flow, &envoi.MailSetting{DocumentFlow: flow.Code, Priority: envoi.PriorityNormal}, false, nil
+		return flow, &envoi.MailSetting{DocumentFlow: flow.Code, Company: company, Language: language, Priority: envoi.PriorityNormal}, false, nil
 	}
 	return nil, nil, false, err
 }
@@ -194,7 +243,8 @@ func (s *Server) saveMailSetting(w http.ResponseWriter, r *http.Request) {
 		s.mailSettingPage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), mailSettingData{Flow: flow, Setting: m, Exists: exists}, err)
 		return
 	}
-	s.done(w, r, "/mail-settings/"+flow.Code, "flash.mail_setting_saved", flow.Code)
+	_, _, q, _ := variantQuery(r)
+	s.done(w, r, "/mail-settings/"+flow.Code+string(q), "flash.mail_setting_saved", flow.Code)
 }
 
 // previewMailSetting answers the live preview of the form as it stands,
@@ -221,14 +271,21 @@ func (s *Server) previewMessage(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	d := mailSettingData{Flow: flow, Setting: m, Exists: exists, MsgOperator: r.PostFormValue("operator"), MsgCompany: r.PostFormValue("company")}
+	d := mailSettingData{Flow: flow, Setting: m, Exists: exists, MsgOperator: r.PostFormValue("operator"), MsgCompany: r.PostFormValue("msg_company"),
+		MsgLanguage: strings.TrimSpace(r.PostFormValue("msg_language"))}
 	lang := s.language(w, r)
 	if s.Messages == nil {
 		d.EMLErr = s.errView(envoi.Errorf(envoi.EUnavailable, "sending is not running in this process"), lang)
 	} else {
 		values, _ := s.sampleValues(flow.Keywords)
-		req := &envoi.SendRequest{DocumentFlow: flow.Code, Operator: d.MsgOperator, Company: d.MsgCompany, To: []string{"client@example.com"}, Context: values}
-		eml, perr := s.Messages.Preview(r.Context(), req)
+		// The variant a send of this company in this language would use.
+		req := &envoi.SendRequest{DocumentFlow: flow.Code, Operator: d.MsgOperator, Company: d.MsgCompany, Language: d.MsgLanguage,
+			To: []string{"client@example.com"}, Context: values}
+		var eml []byte
+		perr := req.Validate()
+		if perr == nil {
+			eml, perr = s.Messages.Preview(r.Context(), req)
+		}
 		if perr != nil {
 			d.EMLErr = s.errView(perr, lang)
 		} else {
@@ -243,8 +300,16 @@ func (s *Server) previewMessage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteMailSetting(w http.ResponseWriter, r *http.Request) {
 	flow := r.PathValue("flow")
-	if err := s.Store.DeleteMailSetting(r.Context(), flow); err != nil {
-		s.failTo(w, r, "/mail-settings/"+flow, err)
+	company, language, q, err := variantQuery(r)
+	if err == nil {
+		err = s.Store.DeleteMailSettingVariant(r.Context(), flow, company, language)
+	}
+	if err != nil {
+		s.failTo(w, r, "/mail-settings/"+flow+string(q), err)
+		return
+	}
+	if q != "" {
+		s.done(w, r, "/mail-settings/"+flow, "flash.deleted", "")
 		return
 	}
 	s.done(w, r, "/mail-settings", "flash.deleted", "")
@@ -337,3 +402,11 @@ func (s *Server) saveFileName(w http.ResponseWriter, r *http.Request) {
 	}
 	s.done(w, r, "/file-names/"+flow.Code, "flash.file_name_saved", flow.Code)
 }
+
+// noCookie is a ResponseWriter for reading the page's language where no
+// cookie is to be set (the page itself sets it).
+type noCookie struct{}
+
+func (noCookie) Header() http.Header         { return http.Header{} }
+func (noCookie) Write(b []byte) (int, error) { return len(b), nil }
+func (noCookie) WriteHeader(int)             {}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 
@@ -81,7 +82,7 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	a.Reports = &report.Renderer{}
 	reports := &report.Library{Renderer: a.Reports, Store: store}
 	a.Composer = &compose.Composer{Store: store, Reports: reports, Logger: logger, MessageIDDomain: cfg.MessageIDDomain}
-	a.Archive = &archive.Store{Root: filepath.Join(cfg.DataDir, "archive")}
+	a.Archive = archiveStore(cfg, store)
 	recorder := &archive.Recorder{Files: a.Archive, Records: store, Logger: logger, Names: a.Composer}
 	a.Recorder = recorder
 	// What this instance accepts, its workers send without reading it back.
@@ -135,6 +136,35 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 		return nil, err
 	}
 	return a, nil
+}
+
+// archiveStore is where archived documents' bytes live: on PostgreSQL in
+// the database every instance shares, on SQLite in files under the data
+// directory's archive/ (on PostgreSQL, where importArchive finds the files
+// an earlier version kept there).
+func archiveStore(cfg *Config, store *sqlstore.Store) *archive.Store {
+	a := &archive.Store{Root: filepath.Join(cfg.DataDir, "archive")}
+	if store.Dialect() == sqlstore.DialectPostgres {
+		a.Blobs = store
+	}
+	return a
+}
+
+// importArchive moves into the database the archived files an earlier
+// version kept under the data directory on PostgreSQL (nothing on SQLite,
+// nor once done).
+func importArchive(ctx context.Context, files *archive.Store, logger *slog.Logger) error {
+	got, err := files.ImportFiles(ctx)
+	if got.Files > 0 {
+		logger.Info("archived files imported into the database", "files", got.Files, "bytes", got.Bytes, "from", files.Root)
+	}
+	for _, path := range got.Damaged {
+		logger.Error("an archived file is damaged: its bytes no longer match its name; left in place, not imported", "path", path)
+	}
+	if err != nil {
+		return fmt.Errorf("importing the archive of %s into the database: %w", files.Root, err)
+	}
+	return nil
 }
 
 // Close releases what the app holds.

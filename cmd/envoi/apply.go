@@ -74,6 +74,19 @@ type mailSettingDoc struct {
 	Priority     string `yaml:"priority"`
 	ReadReceipt  bool   `yaml:"read_receipt"`
 	CopyToSender bool   `yaml:"copy_to_sender"`
+	// Variants for a company and/or a language; the setting itself, when
+	// it has neither subject nor body, is then left as it is.
+	Variants []mailSettingVariantDoc `yaml:"variants"`
+}
+
+type mailSettingVariantDoc struct {
+	Company      string `yaml:"company"`
+	Language     string `yaml:"language"`
+	Subject      string `yaml:"subject"`
+	Body         string `yaml:"body"`
+	Priority     string `yaml:"priority"`
+	ReadReceipt  bool   `yaml:"read_receipt"`
+	CopyToSender bool   `yaml:"copy_to_sender"`
 }
 
 type fileNameDoc struct {
@@ -259,8 +272,19 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string, warn func(s
 	steps = append(steps, passwords...)
 	for _, code := range sortedCodes(doc.MailSettings) {
 		d := doc.MailSettings[code]
-		m := &envoi.MailSetting{DocumentFlow: code, Subject: d.Subject, Body: d.Body, Priority: d.Priority, ReadReceipt: d.ReadReceipt, CopyToSender: d.CopyToSender}
-		steps = append(steps, applyStep{"mail setting " + code, func(ctx context.Context, s envoi.Store) error { return s.PutMailSetting(ctx, m) }})
+		if d.Subject != "" || d.Body != "" || len(d.Variants) == 0 {
+			m := &envoi.MailSetting{DocumentFlow: code, Subject: d.Subject, Body: d.Body, Priority: d.Priority, ReadReceipt: d.ReadReceipt, CopyToSender: d.CopyToSender}
+			steps = append(steps, applyStep{"mail setting " + code, func(ctx context.Context, s envoi.Store) error { return s.PutMailSetting(ctx, m) }})
+		}
+		for _, v := range d.Variants {
+			if v.Company == "" && v.Language == "" {
+				return nil, 0, fmt.Errorf("mail setting %s: a variant needs a company or a language", code)
+			}
+			m := &envoi.MailSetting{DocumentFlow: code, Company: v.Company, Language: v.Language, Subject: v.Subject, Body: v.Body,
+				Priority: v.Priority, ReadReceipt: v.ReadReceipt, CopyToSender: v.CopyToSender}
+			name := fmt.Sprintf("mail setting %s (company %q, language %q)", code, v.Company, v.Language)
+			steps = append(steps, applyStep{name, func(ctx context.Context, s envoi.Store) error { return s.PutMailSetting(ctx, m) }})
+		}
 	}
 	for _, code := range sortedCodes(doc.FileNames) {
 		d := doc.FileNames[code]

@@ -37,6 +37,9 @@ type Config struct {
 	// create). Other commands work on an existing one and say where they
 	// looked when there is none.
 	Create bool `yaml:"-"`
+	// BodyRetention is how long the composed bytes of a message sent or
+	// failed are kept (0: for good); serve prunes older ones.
+	BodyRetention time.Duration `yaml:"-"`
 }
 
 type setting struct {

@@ -141,6 +141,9 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer app.Close()
+	if err := importArchive(ctx, app.Archive, logger); err != nil {
+		return err
+	}
 
 	// Each route sets its own read and write deadlines (envoihttp's and
 	// ui's middleware); the server's own are the outer bound for any
@@ -168,9 +171,10 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer stopWork()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); _ = app.Worker.Run(workCtx) }()
 	go func() { defer wg.Done(); app.background(workCtx) }()
+	go func() { defer wg.Done(); app.pruneBodies(workCtx, cfg.BodyRetention) }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -211,10 +215,46 @@ func (a *App) background(ctx context.Context) {
 	}
 }
 
+// pruneBodies removes, until ctx ends, the bodies of the messages sent or
+// failed longer ago than retention (nothing when it is 0): at start, then
+// every tenth of retention, at least every second and at most every hour.
+// Every instance may run it (sqlstore.PruneBodies is safe so).
+func (a *App) pruneBodies(ctx context.Context, retention time.Duration) {
+	if retention <= 0 {
+		return
+	}
+	every := min(max(retention/10, time.Second), time.Hour)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		got, err := a.Store.PruneBodies(ctx, time.Now().Add(-retention))
+		if err != nil && ctx.Err() == nil {
+			a.Logger.Warn("removing the bodies of old messages", "err", err)
+		}
+		if got.Messages > 0 || got.Segments > 0 {
+			a.Logger.Info("bodies of old messages removed", "messages", got.Messages, "bytes", got.Bytes,
+				"spool_freed_bytes", got.Freed, "spool_segments_removed", got.Segments, "retention", retention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 func (p *Program) migrate(ctx context.Context, args []string) error {
-	return p.withStore(ctx, "migrate", "migrate [flags]", args, nil, nil, func(_ *Config, store *sqlstore.Store) error {
+	return p.withStore(ctx, "migrate", "migrate [flags]", args, nil, nil, func(cfg *Config, store *sqlstore.Store) error {
 		fmt.Fprintf(p.Stdout, "database migrated (%s)\n", store.Dialect())
-		return nil
+		files := archiveStore(cfg, store)
+		got, err := files.ImportFiles(ctx)
+		if got.Files > 0 || len(got.Damaged) > 0 {
+			fmt.Fprintf(p.Stdout, "archive: %d files (%d bytes) moved from %s into the database; %d damaged left in place\n", got.Files, got.Bytes, files.Root, len(got.Damaged))
+		}
+		for _, path := range got.Damaged {
+			fmt.Fprintf(p.Stdout, "archive: damaged, not imported: %s\n", path)
+		}
+		return err
 	})
 }
 

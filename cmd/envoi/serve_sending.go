@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -16,8 +17,16 @@ func (p *Program) sendingFlags(fs *flag.FlagSet) func(cfg *Config) error {
 	caFile := fs.String("smtp-ca-file", "", "PEM file of certificate authorities to trust for SMTP servers, besides the system's: a private CA of an internal relay (env ENVOI_SMTP_CA_FILE)")
 	lease := fs.String("queue-lease", "", "how long a send job stays with the worker that took it; after a crash it is sent again once this has passed (env ENVOI_QUEUE_LEASE, default \"2m\")")
 	maxUnfinished := fs.String("queue-max-unfinished", "", "how many sends of one message in a row may end without an outcome (the process died, the lease lapsed) before it fails as delivery_abandoned (env ENVOI_QUEUE_MAX_UNFINISHED, default 3)")
+	retention := fs.String("body-retention", "", "how long the body (.eml) of a message sent or failed is kept before serve removes it and gives its space back, e.g. 90d or 12h; the message, its outcome and its archived document stay (env ENVOI_BODY_RETENTION, default: kept for good)")
 	return func(cfg *Config) error {
 		pick := flagOrEnv(fs, p.Getenv)
+		if v := pick("body-retention", "ENVOI_BODY_RETENTION", retention); v != "" && v != "0" && v != "off" {
+			d, err := parseRetention(v)
+			if err != nil {
+				return fmt.Errorf("%w: --body-retention %q is not a duration of at least 1s (e.g. 90d, 12h, or off)", errUsage, v)
+			}
+			cfg.BodyRetention = d
+		}
 		cfg.SMTPCAFile = pick("smtp-ca-file", "ENVOI_SMTP_CA_FILE", caFile)
 		if v := pick("queue-lease", "ENVOI_QUEUE_LEASE", lease); v != "" {
 			d, err := time.ParseDuration(v)
@@ -35,4 +44,26 @@ func (p *Program) sendingFlags(fs *flag.FlagSet) func(cfg *Config) error {
 		}
 		return nil
 	}
+}
+
+// parseRetention reads a duration in days ("90d") or as Go writes one
+// ("12h", "30m"), of at least a second.
+func parseRetention(v string) (time.Duration, error) {
+	var d time.Duration
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 1 || n > 100*365 {
+			return 0, fmt.Errorf("bad number of days %q", days)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			return 0, err
+		}
+	}
+	if d < time.Second {
+		return 0, fmt.Errorf("%s is less than a second", d)
+	}
+	return d, nil
 }

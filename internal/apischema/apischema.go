@@ -203,30 +203,10 @@ func (d *Doc) validate(schema, v any, at string, errs *[]string) {
 	if where == "" {
 		where = "(the answer)"
 	}
-	if all, ok := s["allOf"].([]any); ok {
+	if _, ok := s["allOf"]; ok {
 		// Members are checked together: an object's fields may come from
-		// any member.
-		merged := map[string]any{}
-		props := map[string]any{}
-		for _, sub := range all {
-			m, _ := d.resolve(sub).(map[string]any)
-			for k, x := range m {
-				if k == "properties" {
-					for pk, pv := range x.(map[string]any) {
-						props[pk] = pv
-					}
-					continue
-				}
-				merged[k] = x
-			}
-		}
-		for k, x := range s {
-			if k != "allOf" {
-				merged[k] = x
-			}
-		}
-		merged["properties"] = props
-		d.validate(merged, v, at, errs)
+		// any member, nested allOf included.
+		d.validate(d.flatten(s), v, at, errs)
 		return
 	}
 	for _, key := range []string{"oneOf", "anyOf"} {
@@ -292,6 +272,37 @@ func (d *Doc) validate(schema, v any, at string, errs *[]string) {
 			}
 		}
 	}
+}
+
+// flatten merges a schema's allOf members, recursively, into one schema
+// whose properties are all of theirs.
+func (d *Doc) flatten(s map[string]any) map[string]any {
+	merged := map[string]any{}
+	props := map[string]any{}
+	add := func(m map[string]any) {
+		for k, x := range m {
+			switch k {
+			case "allOf":
+			case "properties":
+				for pk, pv := range x.(map[string]any) {
+					props[pk] = pv
+				}
+			default:
+				merged[k] = x
+			}
+		}
+	}
+	if all, ok := s["allOf"].([]any); ok {
+		for _, sub := range all {
+			m, _ := d.resolve(sub).(map[string]any)
+			add(d.flatten(m))
+		}
+	}
+	add(s)
+	if len(props) > 0 {
+		merged["properties"] = props
+	}
+	return merged
 }
 
 func typesOf(t any) []string {
