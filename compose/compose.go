@@ -375,11 +375,7 @@ func (c *Composer) FileName(ctx context.Context, req *envoi.FileNameRequest) (st
 		return "", nil, err
 	}
 	if _, err := c.Store.DocumentFlow(ctx, req.DocumentFlow); err != nil {
-		if envoi.ErrorCode(err) == envoi.ENotFound {
-			err = envoi.Errorf(envoi.ENotFound, "document flow %q not found", req.DocumentFlow).
-				WithDetail("document_flow", req.DocumentFlow).WithDetail("field", "document_flow")
-		}
-		return "", nil, err
+		return "", nil, envoi.DocumentFlowNotFound(err, req.DocumentFlow)
 	}
 	if req.Company != "" {
 		if _, err := c.Store.Company(ctx, req.Company); err != nil {

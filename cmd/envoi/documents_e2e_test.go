@@ -279,7 +279,7 @@ func testResolveFileName(t *testing.T, e *Env) {
 		t.Errorf("the mail names the document %v, resolve %q", keys(files), out.FileName)
 	}
 
-	ae := wantError(t, e.call("POST", "/v1/file-names/NOPE/resolve", e.Key, map[string]any{"context": map[string]string{}}), 404, "not_found")
+	ae := wantError(t, e.call("POST", "/v1/file-names/NOPE/resolve", e.Key, map[string]any{"context": map[string]string{}}), 404, "document_flow_not_found")
 	if ae.Error.Details["document_flow"] != "NOPE" {
 		t.Errorf("unknown flow: details %v", ae.Error.Details)
 	}
@@ -332,7 +332,7 @@ func testArchiveOutsideMail(t *testing.T, e *Env) {
 		{"NoEntity", map[string]any{"document_flow": "BL", "context": map[string]string{}, "content_base64": "JVBERg=="}, 400, "invalid_input"},
 		{"Empty", map[string]any{"document_flow": "BL", "entity": map[string]string{"type": "BL", "id": "1"}}, 400, "invalid_input"},
 		{"BadBase64", map[string]any{"document_flow": "BL", "entity": map[string]string{"type": "BL", "id": "1"}, "content_base64": "%%%"}, 400, "invalid_input"},
-		{"UnknownFlow", map[string]any{"document_flow": "NOPE", "entity": map[string]string{"type": "BL", "id": "1"}, "content_base64": "JVBERg=="}, 404, "not_found"},
+		{"UnknownFlow", map[string]any{"document_flow": "NOPE", "entity": map[string]string{"type": "BL", "id": "1"}, "content_base64": "JVBERg=="}, 404, "document_flow_not_found"},
 		{"KeywordMissing", map[string]any{"document_flow": "BL", "entity": map[string]string{"type": "BL", "id": "1"}, "content_base64": "JVBERg=="}, 422, "keyword_missing"},
 	} {
 		t.Run(tt.name, func(t *testing.T) { wantError(t, e.call("POST", "/v1/archive", e.Key, tt.body), tt.status, tt.code) })
