@@ -157,7 +157,7 @@ func (s *Service) Retry(ctx context.Context, id string) (*envoi.Message, error) 
 	if err != nil {
 		return nil, err
 	}
-	if m.Status == envoi.StatusSent {
+	if m.Status == envoi.StatusSent || m.Status == envoi.StatusBounced {
 		return nil, envoi.Errorf(envoi.EConflict, "message %s was already sent", id).WithDetail("status", m.Status)
 	}
 	if err := s.Store.RequeueMessage(ctx, id); err != nil {

@@ -183,7 +183,7 @@ func bounceJSON(b envoi.Bounce) (string, error) {
 	return string(v), nil
 }
 
-// parseBounce reads a bounce or delay column (” is nil).
+// parseBounce reads a bounce or delay column (empty: nil).
 func parseBounce(v string) *envoi.Bounce {
 	if v == "" {
 		return nil

@@ -32,6 +32,9 @@ type Config struct {
 	Limits     Limits        `yaml:"-"` // see limitFlags
 	// QueueMaxUnfinished is queue.Worker.MaxUnfinished (0: its default).
 	QueueMaxUnfinished int `yaml:"-"`
+	// ReportsEvery is the time between two reads of the sending mailboxes
+	// for reports (reportwatch.Watcher.Every); negative turns them off.
+	ReportsEvery time.Duration `yaml:"-"`
 }
 
 type setting struct {

@@ -130,6 +130,10 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = app.Worker.Run(workCtx) }()
 	go func() { defer wg.Done(); app.background(workCtx) }()
+	if cfg.ReportsEvery >= 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); app.Watcher.Run(workCtx) }()
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
