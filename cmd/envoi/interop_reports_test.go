@@ -208,3 +208,48 @@ Disposition: manual-action/MDN-sent-manually; displayed
 `, time.Now().UTC().Format(time.RFC1123Z), to, from, b, messageID)
 	return []byte(strings.ReplaceAll(msg, "\n", "\r\n"))
 }
+
+// TestInteropReportsBasic: on a basic flow the watcher logs in to IMAP
+// with the operator's SMTP password, and a Google-style bounce (no
+// multipart/report: X-Failed-Recipients, the reply in the text, the
+// original's id in References) is matched and recorded.
+func TestInteropReportsBasic(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dbURL string) {
+		ie := startInterop(t, dbURL, interopOptions{IMAP: true, Flags: []string{"--reports-every", "1s"}})
+		ie.MustDo(200, "PUT", "/v1/companies/FORTERRO", map[string]any{"name": "Forterro"}, nil)
+		ie.MustDo(200, "PUT", "/v1/mail-settings/BL", map[string]any{"subject": "[SOCIETE] : Envoi du BL : [ID_BL]", "body": "Bonjour", "priority": "normal"}, nil)
+		ie.MustDo(200, "PUT", "/v1/operators/jdupont", map[string]any{"name": "Basic User", "email": ie.Basic.Email, "smtp_password": ie.Basic.Password}, nil)
+		ie.MustDo(200, "PUT", "/v1/auth-flows/BASIC", map[string]any{
+			"kind": "smtp_basic", "name": "Dovecot", "operators": []string{"jdupont"},
+			"smtp": map[string]any{"host": ie.D.Host, "port": ie.D.Port, "security": "starttls"},
+			"imap": map[string]any{"enabled": true, "host": ie.D.Host, "port": ie.D.IMAPPort, "security": "tls"},
+		}, nil)
+		box := ie.Basic.Email
+		m := ie.mustSend("nobody@client.example", box)
+		bounce := "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\r\nTo: " + box +
+			"\r\nSubject: Delivery Status Notification (Failure)\r\nX-Failed-Recipients: nobody@client.example\r\nReferences: " + m.MessageID +
+			"\r\nIn-Reply-To: " + m.MessageID + "\r\nDate: " + time.Now().UTC().Format(time.RFC1123Z) +
+			"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nAddress not found\r\n\r\n" +
+			"The response from the remote server was:\r\n550 5.1.1 <nobody@client.example>: Recipient address rejected: User unknown\r\n"
+		ie.D.Deliver(t, box, "", []byte(bounce))
+
+		var b reportJSON
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			ie.MustDo(200, "GET", "/v1/messages/"+m.ID, nil, &b)
+			if b.Status == "bounced" || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if b.Status != "bounced" || b.Bounce == nil || b.Bounce.Recipient != "nobody@client.example" || b.Bounce.Status != "5.1.1" {
+			t.Fatalf("bounced message: %+v (bounce %+v)", b, b.Bounce)
+		}
+		if log := ie.D.Log(); !strings.Contains(log, "imap-login: Info: Login: user=<"+box+">, method=PLAIN") {
+			t.Errorf("no IMAP login by PLAIN in Dovecot's log:\n%s", log)
+		}
+		if flags := ie.D.Flags(t, box); len(flags) != 1 || strings.Contains(flags[0], `\Seen`) {
+			t.Errorf("the mailbox: %q", flags)
+		}
+	})
+}
