@@ -193,7 +193,12 @@ func (s *IMAP) folder(ctx context.Context, c *client.Client, box Mailbox, name s
 	}
 	if len(uids) == 0 {
 		if validity != status.UidValidity {
-			return s.Cursors.SetReportCursor(ctx, box.Key, name, status.UidValidity, max(last, status.UidNext-1))
+			// Nothing lately: go on from the folder's next UID (when the
+			// server names it).
+			if status.UidNext > 1 {
+				last = max(last, status.UidNext-1)
+			}
+			return s.Cursors.SetReportCursor(ctx, box.Key, name, status.UidValidity, last)
 		}
 		return nil
 	}
