@@ -195,7 +195,7 @@ func (p *parser) walk(h textproto.MIMEHeader, body io.Reader, depth int) {
 		p.returned(data)
 	case "text/plain", "text/html":
 		if p.text.Len() < maxText {
-			s := string(data)
+			s := string(data[:min(len(data), 4*maxText)])
 			if mt == "text/html" {
 				s = stripTags(s)
 			}
@@ -549,12 +549,27 @@ func decodeWords(s string) string {
 	return s
 }
 
-var tag = regexp.MustCompile(`<[^>]{0,1000}>`)
-
 // stripTags turns an HTML part into rough text, enough to find a status
-// code and a reply in it.
+// code and a reply in it: tags dropped (a line break for those that break
+// a line), the common entities decoded. Linear in the length of s.
 func stripTags(s string) string {
-	s = strings.NewReplacer("<br>", "\n", "<br/>", "\n", "<br />", "\n", "</p>", "\n", "</div>", "\n").Replace(s)
-	s = tag.ReplaceAllString(s, "")
-	return strings.NewReplacer("&#39;", "'", "&quot;", "\"", "&lt;", "<", "&gt;", ">", "&nbsp;", " ", "&amp;", "&").Replace(s)
+	var b strings.Builder
+	for len(s) > 0 {
+		i := strings.IndexByte(s, '<')
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		b.WriteString(s[:i])
+		j := strings.IndexByte(s[i:], '>')
+		if j < 0 {
+			break // an unclosed tag to the end
+		}
+		name := strings.ToLower(strings.TrimLeft(s[i+1:i+j], "/"))
+		if strings.HasPrefix(name, "br") || strings.HasPrefix(name, "p") || strings.HasPrefix(name, "div") || strings.HasPrefix(name, "tr") {
+			b.WriteByte('\n')
+		}
+		s = s[i+j+1:]
+	}
+	return strings.NewReplacer("&#39;", "'", "&quot;", "\"", "&lt;", "<", "&gt;", ">", "&nbsp;", " ", "&amp;", "&").Replace(b.String())
 }

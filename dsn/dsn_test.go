@@ -154,3 +154,12 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func mustRead(tb testing.TB, path string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
