@@ -345,7 +345,11 @@ func (p *parser) report(top mail.Header) (*Report, error) {
 // an enhanced status code or an SMTP reply in the text.
 func (p *parser) nonStandard(top mail.Header, r *Report) bool {
 	from, subject := top.Get("From"), decodeWords(top.Get("Subject"))
-	if !daemonFrom.MatchString(from) && !bounceSubject.MatchString(subject) && top.Get("X-Failed-Recipients") == "" {
+	// A person's mail ("Re: Undeliverable ...") is no bounce: the subject
+	// counts only on a message an automaton says it sent.
+	auto := strings.ToLower(strings.TrimSpace(top.Get("Auto-Submitted")))
+	automatic := auto != "" && auto != "no" || top.Get("X-MS-Exchange-Message-Is-Ndr") != ""
+	if !daemonFrom.MatchString(from) && top.Get("X-Failed-Recipients") == "" && !(automatic && bounceSubject.MatchString(subject)) {
 		return false
 	}
 	text := p.text.String()

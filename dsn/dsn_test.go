@@ -91,7 +91,7 @@ func TestKinds(t *testing.T) {
 			t.Errorf("%s: message ids %q lack %s", tt.file, r.MessageIDs, tt.messageID)
 		}
 	}
-	for _, f := range []string{"not_report", "rfc8098_deleted"} {
+	for _, f := range []string{"not_report", "rfc8098_deleted", "human_reply"} {
 		raw, _ := os.ReadFile("testdata/" + f + ".eml")
 		if r, err := dsn.Parse(bytes.NewReader(raw)); !errors.Is(err, dsn.ErrNotReport) {
 			t.Errorf("%s: %+v, %v; want ErrNotReport", f, r, err)
