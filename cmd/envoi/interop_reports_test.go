@@ -245,10 +245,26 @@ func TestInteropReportsBasic(t *testing.T) {
 		if b.Status != "bounced" || b.Bounce == nil || b.Bounce.Recipient != "nobody@client.example" || b.Bounce.Status != "5.1.1" {
 			t.Fatalf("bounced message: %+v (bounce %+v)", b, b.Bounce)
 		}
+		// The folder gets a new UIDVALIDITY (a restored mailbox): the
+		// watcher's cursor no longer holds, it reads the folder's recent
+		// mail again (what it recorded stays recorded once), and a read
+		// receipt that came after is found.
+		ie.D.RenumberUIDs(t, box, 4242)
+		ie.D.Deliver(t, box, "nobody@client.example", readReceipt(m.MessageID, box, "nobody@client.example"))
+		for {
+			ie.MustDo(200, "GET", "/v1/messages/"+m.ID, nil, &b)
+			if b.ReadAt != "" || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if b.ReadAt == "" || b.Status != "bounced" {
+			t.Fatalf("after the UIDs were renumbered: %+v", b)
+		}
 		if log := ie.D.Log(); !strings.Contains(log, "imap-login: Info: Login: user=<"+box+">, method=PLAIN") {
 			t.Errorf("no IMAP login by PLAIN in Dovecot's log:\n%s", log)
 		}
-		if flags := ie.D.Flags(t, box); len(flags) != 1 || strings.Contains(flags[0], `\Seen`) {
+		if flags := ie.D.Flags(t, box); len(flags) != 2 || strings.Contains(strings.Join(flags, " "), `\Seen`) {
 			t.Errorf("the mailbox: %q", flags)
 		}
 	})

@@ -243,6 +243,16 @@ func (d *Dovecot) Flags(tb testing.TB, user string) []string {
 	return lines
 }
 
+// RenumberUIDs gives user's INBOX a new UIDVALIDITY (doveadm mailbox
+// update): a client's remembered UIDs no longer hold.
+func (d *Dovecot) RenumberUIDs(tb testing.TB, user string, validity uint32) {
+	tb.Helper()
+	out, err := exec.Command("doveadm", "-c", d.confFile, "mailbox", "update", "-u", user, "--uid-validity", strconv.FormatUint(uint64(validity), 10), "INBOX").CombinedOutput()
+	if err != nil {
+		tb.Fatalf("doveadm mailbox update: %v\n%s", err, out)
+	}
+}
+
 // SetFlags adds flags to the message uid of user's INBOX (doveadm).
 func (d *Dovecot) SetFlags(tb testing.TB, user string, uid int, flags string) {
 	tb.Helper()
