@@ -60,6 +60,16 @@ type SMTPServer struct {
 	Security string `json:"security"` // starttls, tls or none
 }
 
+// IMAPServer is where the mailboxes a flow sends from are read for the
+// reports that come back (bounces, read receipts), and whether they are.
+// The presets fill host, port and security; Enabled is the flow's switch.
+type IMAPServer struct {
+	Enabled  bool   `json:"enabled" yaml:"enabled"`
+	Host     string `json:"host,omitempty" yaml:"host"`
+	Port     int    `json:"port,omitempty" yaml:"port"`
+	Security string `json:"security,omitempty" yaml:"security"` // tls, starttls or none
+}
+
 // GenericMailbox makes a flow send from one shared address, consented once by
 // the administrator, instead of each operator's own [case générique].
 type GenericMailbox struct {
@@ -105,6 +115,8 @@ type AuthFlow struct {
 	// Mail service part.
 	SMTP           SMTPServer     `json:"smtp"`
 	GenericMailbox GenericMailbox `json:"generic_mailbox"`
+	// IMAP is where reports are read (see IMAPServer).
+	IMAP IMAPServer `json:"imap"`
 
 	MaxAttachmentsMB int `json:"max_attachments_mb"`
 	// RatePerMinute caps messages a minute per mailbox (0: the preset's
@@ -142,6 +154,7 @@ type AuthFlowSettings struct {
 	TokenAuthMethod  string         `json:"token_auth_method" yaml:"token_auth_method"`
 	SMTP             SMTPServer     `json:"smtp" yaml:"smtp"`
 	GenericMailbox   GenericMailbox `json:"generic_mailbox" yaml:"generic_mailbox"`
+	IMAP             IMAPServer     `json:"imap" yaml:"imap"`
 	MaxAttachmentsMB int            `json:"max_attachments_mb" yaml:"max_attachments_mb"`
 	RatePerMinute    int            `json:"rate_per_minute" yaml:"rate_per_minute"`
 	Operators        []string       `json:"operators" yaml:"operators"`
@@ -156,7 +169,7 @@ func (s AuthFlowSettings) AuthFlow(code, clientSecret, serviceAccountKey string)
 		AuthURL: s.AuthURL, TokenURL: s.TokenURL, DeviceURL: s.DeviceURL, UserinfoURL: s.UserinfoURL,
 		ClientID: s.ClientID, ClientSecret: clientSecret, Tenant: s.Tenant, RedirectURL: s.RedirectURL,
 		Grant: s.Grant, ServiceAccountKey: serviceAccountKey, TokenAuthMethod: s.TokenAuthMethod,
-		SMTP: s.SMTP, GenericMailbox: s.GenericMailbox, MaxAttachmentsMB: s.MaxAttachmentsMB,
+		SMTP: s.SMTP, GenericMailbox: s.GenericMailbox, IMAP: s.IMAP, MaxAttachmentsMB: s.MaxAttachmentsMB,
 		RatePerMinute: s.RatePerMinute, Operators: s.Operators, Groups: s.Groups,
 	}
 }
@@ -174,6 +187,7 @@ type Preset struct {
 	RedirectURL   string
 	AppOnlyScope  string
 	SMTP          SMTPServer
+	IMAP          IMAPServer
 	RatePerMinute int
 	// TokenAuthMethod is the client authentication the provider is known
 	// to accept (auto when unknown).
@@ -194,6 +208,7 @@ func Presets() map[string]Preset {
 			RedirectURL:   "https://login.live.com/oauth20_desktop.srf",
 			AppOnlyScope:  "https://outlook.office365.com/.default",
 			SMTP:          SMTPServer{Host: "smtp.office365.com", Port: 587, Security: SecuritySTARTTLS},
+			IMAP:          IMAPServer{Host: "outlook.office365.com", Port: 993, Security: SecurityTLS},
 			RatePerMinute: 30,
 			// Microsoft accepts the body, as envoi always sent it; public
 			// clients (no secret) need client_id there anyway.
@@ -209,6 +224,7 @@ func Presets() map[string]Preset {
 			UserinfoURL: "https://openidconnect.googleapis.com/v1/userinfo",
 			RedirectURL: "http://localhost",
 			SMTP:        SMTPServer{Host: "smtp.gmail.com", Port: 587, Security: SecuritySTARTTLS},
+			IMAP:        IMAPServer{Host: "imap.gmail.com", Port: 993, Security: SecurityTLS},
 			// Google accepts the body, as envoi always sent it.
 			TokenAuthMethod: TokenAuthPost,
 		},
@@ -262,6 +278,15 @@ func (f *AuthFlow) ApplyPreset() error {
 	}
 	if f.SMTP.Security == "" {
 		f.SMTP.Security = p.SMTP.Security
+	}
+	if f.IMAP.Host == "" {
+		f.IMAP.Host = p.IMAP.Host
+	}
+	if f.IMAP.Port == 0 {
+		f.IMAP.Port = p.IMAP.Port
+	}
+	if f.IMAP.Security == "" {
+		f.IMAP.Security = p.IMAP.Security
 	}
 	if f.RatePerMinute == 0 {
 		f.RatePerMinute = p.RatePerMinute
@@ -355,6 +380,24 @@ func (f *AuthFlow) Validate() error {
 	case SecuritySTARTTLS, SecurityTLS, SecurityNone:
 	default:
 		return bad("smtp.security", "%q is not starttls, tls or none", f.SMTP.Security)
+	}
+	if f.IMAP.Enabled && (strings.TrimSpace(f.IMAP.Host) == "") {
+		return bad("imap.host", "the IMAP server name is required to read reports (outlook.office365.com, imap.gmail.com)")
+	}
+	if strings.ContainsAny(f.IMAP.Host, " /\r\n") {
+		return bad("imap.host", "%q is not a server name", f.IMAP.Host)
+	}
+	if f.IMAP.Port < 0 || f.IMAP.Port > 65535 || f.IMAP.Enabled && f.IMAP.Port == 0 {
+		return bad("imap.port", "%d is not a port (993 for TLS, 143 for STARTTLS)", f.IMAP.Port)
+	}
+	switch f.IMAP.Security {
+	case SecuritySTARTTLS, SecurityTLS, SecurityNone:
+	case "":
+		if f.IMAP.Enabled {
+			return bad("imap.security", "tls, starttls or none is required to read reports")
+		}
+	default:
+		return bad("imap.security", "%q is not tls, starttls or none", f.IMAP.Security)
 	}
 	if f.GenericMailbox.Enabled {
 		if _, err := ParseAddress(f.GenericMailbox.Email); err != nil {

@@ -162,6 +162,10 @@ func TestAuthFlowValidate(t *testing.T) {
 		{"ErrBasicWithoutSecret", func(f *envoi.AuthFlow) { f.TokenAuthMethod = envoi.TokenAuthBasic }, "client_secret"},
 		{"BasicWithSecret", func(f *envoi.AuthFlow) { f.TokenAuthMethod, f.ClientSecretSet = envoi.TokenAuthBasic, true }, ""},
 		{"NoneWithSecretStored", func(f *envoi.AuthFlow) { f.TokenAuthMethod, f.ClientSecret = envoi.TokenAuthNone, "kept, not sent" }, ""},
+		{"IMAPOn", func(f *envoi.AuthFlow) { f.IMAP.Enabled = true }, ""},
+		{"ErrIMAPNoHost", func(f *envoi.AuthFlow) { f.IMAP = envoi.IMAPServer{Enabled: true, Port: 993, Security: "tls"} }, "imap.host"},
+		{"ErrIMAPPort", func(f *envoi.AuthFlow) { f.IMAP.Port = 0; f.IMAP.Enabled = true }, "imap.port"},
+		{"ErrIMAPSecurity", func(f *envoi.AuthFlow) { f.IMAP.Security = "ssl" }, "imap.security"},
 		{"ErrNoneForClientCredentials", func(f *envoi.AuthFlow) {
 			f.TokenAuthMethod, f.Grant = envoi.TokenAuthNone, envoi.GrantClientCredentials
 			f.GenericMailbox = envoi.GenericMailbox{Enabled: true, Email: "sales@example.com"}
@@ -180,7 +184,8 @@ func TestAuthFlowValidate(t *testing.T) {
 					t.Fatalf("valid flow refused: %v", err)
 				}
 				r := f.Resolved()
-				if r.TokenURL != "https://login.microsoftonline.com/contoso/oauth2/v2.0/token" || f.SMTP.Host != "smtp.office365.com" || f.SMTP.Port != 587 || f.RatePerMinute != 30 {
+				if r.TokenURL != "https://login.microsoftonline.com/contoso/oauth2/v2.0/token" || f.SMTP.Host != "smtp.office365.com" || f.SMTP.Port != 587 || f.RatePerMinute != 30 ||
+					f.IMAP != (envoi.IMAPServer{Enabled: f.IMAP.Enabled, Host: "outlook.office365.com", Port: 993, Security: "tls"}) {
 					t.Errorf("preset not applied: %+v", r)
 				}
 				return
@@ -205,7 +210,7 @@ func TestAuthFlowValidate(t *testing.T) {
 		if err := f.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		if f.Scope != "https://mail.google.com/" || f.SMTP.Host != "smtp.gmail.com" || f.AuthURL != "https://accounts.google.com/o/oauth2/v2/auth" {
+		if f.Scope != "https://mail.google.com/" || f.SMTP.Host != "smtp.gmail.com" || f.IMAP.Host != "imap.gmail.com" || f.IMAP.Port != 993 || f.AuthURL != "https://accounts.google.com/o/oauth2/v2/auth" {
 			t.Errorf("gmail preset: %+v", f)
 		}
 	})

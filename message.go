@@ -29,9 +29,12 @@ func CheckStatus(status, field string) error {
 	return FieldError(EInvalidInput, field, "%q is not a message status (%s)", status, strings.Join(Statuses, ", "))
 }
 
-// Final reports whether status is an end state (sent or failed); a message
-// parked on consent_required is not final: it resumes after consent.
-func Final(status string) bool { return status == StatusSent || status == StatusFailed }
+// Final reports whether status is an end state (sent, failed, or sent
+// then bounced); a message parked on consent_required is not final: it
+// resumes after consent.
+func Final(status string) bool {
+	return status == StatusSent || status == StatusFailed || status == StatusBounced
+}
 
 // Entity is the business entity a document belongs to (e.g. BL 12345).
 type Entity struct {
@@ -204,10 +207,32 @@ type Message struct {
 	Duplicates int `json:"duplicates,omitempty"`
 	// Sensitive: see SendRequest.Sensitive.
 	Sensitive bool `json:"-"`
+	// Bounce is what a delivery status notification said when the message
+	// was reported undeliverable (status bounced), nil when none came.
+	Bounce *Bounce `json:"bounce,omitempty"`
+	// Delay is the latest delay notice (a report with action delayed): the
+	// status is unchanged, the notice is shown. Nil when none came.
+	Delay *Bounce `json:"delay,omitempty"`
+	// ReadAt is when a read receipt (RFC 8098, disposition displayed)
+	// says the message was displayed; zero when none came.
+	ReadAt time.Time `json:"read_at,omitzero"`
 	// Delivery is what acceptance decided about sending it (envelope,
 	// identity, transport, document, archive), stored whole with it; its
 	// composed bytes are stored beside it (see Accepted).
 	Delivery *Delivery `json:"-"`
+}
+
+// Bounce is what a report about a sent message said of one recipient: a
+// bounce (RFC 3464 action failed) or a delay notice (action delayed).
+type Bounce struct {
+	// Recipient is the address the report is about.
+	Recipient string `json:"recipient"`
+	// Status is the enhanced status code (RFC 3463), e.g. "5.1.1".
+	Status string `json:"status"`
+	// Diagnostic is the remote server's reply as the report quotes it.
+	Diagnostic string `json:"diagnostic"`
+	// At is when the report says it happened, else when envoi read it.
+	At time.Time `json:"at"`
 }
 
 // MessageFilter selects messages in a listing; zero fields do not filter.

@@ -200,6 +200,12 @@ func NewID(prefix string) string {
 	return prefix + strings.ToLower(idEncoding.EncodeToString(b))[:26]
 }
 
+// HeaderMessageID is the private header field every message carries with
+// envoi's id of it ("msg_..."), besides its Message-ID: providers may
+// rewrite the Message-ID, and a bounce or a read receipt that returns the
+// original header is matched to the message by either.
+const HeaderMessageID = "X-Envoi-Message-Id"
+
 // MessageIDFor returns the Message-ID header's value of the message of
 // that id, angle brackets included: its random part on the left, domain
 // ("envoi.invalid" when empty) on the right. A message keeps it when it

@@ -101,7 +101,7 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 	if req.Report != nil && c.Reports == nil {
 		return nil, envoi.FieldError(envoi.EInvalidInput, "report", "no report renderer configured")
 	}
-	msgID, err := c.messageID(m.MessageID)
+	msgID, envoiID, err := c.messageIDs(m)
 	if err != nil {
 		return nil, err
 	}
@@ -221,6 +221,7 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 
 	out, err := build(message{
 		id:       msgID,
+		envoiID:  envoiID,
 		date:     c.now(),
 		from:     from,
 		req:      req,

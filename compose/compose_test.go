@@ -473,6 +473,30 @@ func TestComposePreview(t *testing.T) {
 	}
 }
 
+// TestComposeCarriesEnvoiID checks that envoi's id is in the message
+// twice beside its Message-ID, which References repeats: in the private
+// header for a stored message, and for a preview the id its Message-ID was
+// made of.
+func TestComposeCarriesEnvoiID(t *testing.T) {
+	s, m := newStore(t), newMessage()
+	_, raw := compose1(t, s, m)
+	h := parse(t, raw).header
+	if got := h.Get(envoi.HeaderMessageID); got != m.ID {
+		t.Errorf("%s = %q, want %q", envoi.HeaderMessageID, got, m.ID)
+	}
+	if got := h.Get("References"); got != h.Get("Message-Id") || got == "" {
+		t.Errorf("References = %q, Message-ID %q", got, h.Get("Message-Id"))
+	}
+
+	m.ID, m.MessageID = "", ""
+	_, raw = compose1(t, s, m)
+	h = parse(t, raw).header
+	id := h.Get(envoi.HeaderMessageID)
+	if !strings.HasPrefix(id, "msg_") || envoi.MessageIDFor(id, "") != h.Get("Message-Id") || h.Get("References") != h.Get("Message-Id") {
+		t.Errorf("preview: %s = %q, Message-ID %q, References %q", envoi.HeaderMessageID, id, h.Get("Message-Id"), h.Get("References"))
+	}
+}
+
 // TestComposeMessageIDVerbatim checks that an id without angle brackets is
 // kept as it is, in brackets.
 func TestComposeMessageIDVerbatim(t *testing.T) {

@@ -227,7 +227,7 @@ func TestComposeHeaderInjection(t *testing.T) {
 	for line := range strings.Lines(string(head)) {
 		name, _, _ := strings.Cut(line, ":")
 		if line[0] != ' ' && !slices.Contains([]string{"Date", "Disposition-Notification-To", "Importance",
-			"MIME-Version", "Message-ID", "Subject", "X-Priority", "From", "To", "Content-Type"}, name) {
+			"MIME-Version", "Message-ID", "References", "X-Envoi-Message-Id", "Subject", "X-Priority", "From", "To", "Content-Type"}, name) {
 			t.Errorf("unexpected header line %q", line)
 		}
 	}

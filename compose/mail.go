@@ -255,6 +255,7 @@ type file struct {
 // message is everything the MIME structure is made from.
 type message struct {
 	id       string
+	envoiID  string
 	date     time.Time
 	from     *mail.Address
 	req      *envoi.SendRequest
@@ -370,6 +371,13 @@ func headAndAlternatives(msg message) ([]byte, error) {
 	g.Subject(headerText(msg.subject))
 	g.SetDateWithValue(msg.date)
 	g.SetMessageIDWithValue(strings.TrimSuffix(strings.TrimPrefix(msg.id, "<"), ">"))
+	// envoi's id a second time: in References, which replies and reports
+	// carry back when a provider rewrote the Message-ID, and in a header of
+	// its own (see envoi.HeaderMessageID).
+	g.SetGenHeader(gomail.HeaderReferences, msg.id)
+	if msg.envoiID != "" {
+		g.SetGenHeader(gomail.Header(envoi.HeaderMessageID), msg.envoiID)
+	}
 
 	// go-mail's SetImportance writes nothing for normal and its zero value
 	// is ImportanceLow: the two headers are set here for every priority.

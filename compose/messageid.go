@@ -8,13 +8,31 @@ import (
 	"envoi"
 )
 
-// messageID returns the Message-ID header's value for id, kept verbatim
-// and put in angle brackets when it has none, or a new one when id is
-// empty. It returns EInvalidInput for an id that could break the header.
-func (c *Composer) messageID(id string) (string, error) {
-	if id == "" {
-		return envoi.MessageIDFor(envoi.NewID("msg_"), c.MessageIDDomain), nil
+// messageIDs returns the Message-ID header's value of m and envoi's id
+// of it (the private header's, see envoi.HeaderMessageID): m's Message-ID
+// kept verbatim and put in angle brackets when it has none, or, when it
+// has none (a preview), new ones made together. It returns EInvalidInput
+// for a Message-ID that could break the header. An id that is not a
+// header-safe token (never one envoi made) is left out of the header.
+func (c *Composer) messageIDs(m *envoi.Message) (msgID, envoiID string, err error) {
+	envoiID = m.ID
+	if len(envoiID) > 100 || strings.ContainsFunc(envoiID, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+		envoiID = ""
 	}
+	if m.MessageID == "" {
+		if envoiID == "" {
+			envoiID = envoi.NewID("msg_")
+		}
+		return envoi.MessageIDFor(envoiID, c.MessageIDDomain), envoiID, nil
+	}
+	msgID, err = c.messageID(m.MessageID)
+	return msgID, envoiID, err
+}
+
+// messageID returns the Message-ID header's value for id, kept verbatim
+// and put in angle brackets when it has none. It returns EInvalidInput
+// for an id that could break the header.
+func (c *Composer) messageID(id string) (string, error) {
 	inner := strings.TrimSuffix(strings.TrimPrefix(id, "<"), ">")
 	at := strings.LastIndexByte(inner, '@')
 	if at <= 0 || at == len(inner)-1 || strings.ContainsFunc(inner, func(r rune) bool {

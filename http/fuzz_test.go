@@ -98,7 +98,7 @@ func FuzzDecodeSendRequest(f *testing.F) {
 	})
 }
 
-var emlHeaders = []string{"Date", "Importance", "MIME-Version", "Message-ID", "Subject", "X-Priority",
+var emlHeaders = []string{"Date", "Importance", "MIME-Version", "Message-ID", "References", "X-Envoi-Message-Id", "Subject", "X-Priority",
 	"From", "To", "Cc", "Content-Type", "Disposition-Notification-To"}
 
 // checkEML fails unless eml is a message with only envoi's header fields,

@@ -35,6 +35,11 @@ type messageOutput struct {
 	Company      string        `json:"company,omitempty"`
 	Entity       *envoi.Entity `json:"entity,omitempty"`
 	Duplicates   int           `json:"possible_duplicates,omitempty"`
+	// What came back after the send: a bounce (status bounced), the
+	// latest delay notice, a read receipt.
+	Bounce *envoi.Bounce `json:"bounce,omitempty"`
+	Delay  *envoi.Bounce `json:"delay,omitempty"`
+	ReadAt *time.Time    `json:"read_at,omitempty"`
 }
 
 func messageJSON(m *envoi.Message, lang string) messageOutput {
@@ -48,6 +53,10 @@ func messageJSON(m *envoi.Message, lang string) messageOutput {
 	}
 	if !m.NextTry.IsZero() {
 		out.NextTry = &m.NextTry
+	}
+	out.Bounce, out.Delay = m.Bounce, m.Delay
+	if !m.ReadAt.IsZero() {
+		out.ReadAt = &m.ReadAt
 	}
 	if m.ErrorCode != "" {
 		t := envoi.Describe(m.ErrorCode, lang)

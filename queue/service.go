@@ -157,7 +157,7 @@ func (s *Service) Retry(ctx context.Context, id string) (*envoi.Message, error) 
 	if err != nil {
 		return nil, err
 	}
-	if m.Status == envoi.StatusSent {
+	if m.Status == envoi.StatusSent || m.Status == envoi.StatusBounced {
 		return nil, envoi.Errorf(envoi.EMessageAlreadySent, "message %s was already sent at %s", id, m.SentAt.UTC().Format(time.RFC3339)).
 			WithDetail("status", m.Status).WithDetail("sent_at", m.SentAt.UTC().Format(time.RFC3339))
 	}

@@ -27,6 +27,8 @@ var nonConfigTables = map[string]string{
 	"message_emls":       "written for each message",
 	"messages":           "written for each message",
 	"oauth_states":       "consents in progress",
+	"report_cursors":     "written at each watch of a mailbox for reports",
+	"report_leases":      "the watchers' leases, written each round",
 	"report_templates":   "read at each render, uncached by the store",
 	"tokens":             "written at each refresh",
 	"ui_password_resets": "the admin UI's accounts",

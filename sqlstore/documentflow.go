@@ -166,6 +166,9 @@ func (s *Store) PutMailSetting(ctx context.Context, ms *envoi.MailSetting) error
 		if err := ms.Validate(d); err != nil {
 			return err
 		}
+		if err := ms.CheckSubject(); err != nil {
+			return err
+		}
 		if ms.IsVariant() {
 			return s.putMailSettingVariant(ctx, tx, ms, now)
 		}

@@ -19,7 +19,8 @@ const (
 
 func validStatus(s string) bool {
 	switch s {
-	case envoi.StatusQueued, envoi.StatusSending, envoi.StatusSent, envoi.StatusRetrying, envoi.StatusFailed, envoi.StatusConsentRequired:
+	case envoi.StatusQueued, envoi.StatusSending, envoi.StatusSent, envoi.StatusRetrying, envoi.StatusFailed, envoi.StatusConsentRequired,
+		envoi.StatusBounced:
 		return true
 	}
 	return false
@@ -184,18 +185,20 @@ func emlAAD(id string) string { return aad("message_emls", "eml", id) }
 const messageColumns = `id, coalesce(idempotency_key, ''), status, attempts, error_code, error, message_id,
 	flow, mailbox, next_try, sent_at, created_at, updated_at, eml_size, duplicates,
 	delivery,
-	operator, document_flow, company, recipients, entity_type, entity_id, sensitive`
+	operator, document_flow, company, recipients, entity_type, entity_id, sensitive,
+	bounce, delay, read_at`
 
 // scanMessage scans messageColumns, then the request when withRequest,
 // then extra.
 func scanMessage(row interface{ Scan(...any) error }, withRequest bool, extra ...any) (*envoi.Message, error) {
 	var m envoi.Message
-	var to, delivery, entityType, entityID string
+	var to, delivery, entityType, entityID, bounce, delay string
 	var req []byte
 	dest := []any{&m.ID, &m.IdempotencyKey, &m.Status, &m.Attempts, &m.ErrorCode, &m.Error, &m.MessageID,
 		&m.Flow, &m.Mailbox, scanTime(&m.NextTry), scanTime(&m.SentAt), scanTime(&m.CreatedAt), scanTime(&m.UpdatedAt), &m.EMLSize, &m.Duplicates,
 		&delivery,
-		&m.Request.Operator, &m.Request.DocumentFlow, &m.Request.Company, &to, &entityType, &entityID, &m.Sensitive}
+		&m.Request.Operator, &m.Request.DocumentFlow, &m.Request.Company, &to, &entityType, &entityID, &m.Sensitive,
+		&bounce, &delay, scanTime(&m.ReadAt)}
 	if withRequest {
 		dest = append(dest, &req)
 	}
@@ -203,6 +206,7 @@ func scanMessage(row interface{ Scan(...any) error }, withRequest bool, extra ..
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
+	m.Bounce, m.Delay = parseBounce(bounce), parseBounce(delay)
 	if withRequest {
 		// A message accepted without bytes (the store's own tests) has no
 		// delivery record.

@@ -172,6 +172,7 @@ func flowForm(r *http.Request) (*envoi.AuthFlow, error) {
 		TokenAuthMethod: v("token_auth_method"),
 		SMTP:            envoi.SMTPServer{Host: v("smtp_host"), Security: v("smtp_security")},
 		GenericMailbox:  envoi.GenericMailbox{Enabled: r.PostFormValue("generic_enabled") == "on", Email: v("generic_email")},
+		IMAP:            envoi.IMAPServer{Enabled: r.PostFormValue("imap_enabled") == "on", Host: v("imap_host"), Security: v("imap_security")},
 		Operators:       r.PostForm["operators"],
 		Groups:          r.PostForm["groups"],
 	}
@@ -187,7 +188,7 @@ func flowForm(r *http.Request) (*envoi.AuthFlow, error) {
 	ints := []struct {
 		field string
 		dst   *int
-	}{{"smtp_port", &f.SMTP.Port}, {"max_attachments_mb", &f.MaxAttachmentsMB}, {"rate_per_minute", &f.RatePerMinute}}
+	}{{"smtp_port", &f.SMTP.Port}, {"imap_port", &f.IMAP.Port}, {"max_attachments_mb", &f.MaxAttachmentsMB}, {"rate_per_minute", &f.RatePerMinute}}
 	for _, i := range ints {
 		raw := v(i.field)
 		if raw == "" {
@@ -195,7 +196,7 @@ func flowForm(r *http.Request) (*envoi.AuthFlow, error) {
 		}
 		n, err := strconv.Atoi(raw)
 		if err != nil {
-			return f, envoi.FieldError(envoi.EInvalidFlowData, strings.Replace(i.field, "smtp_", "smtp.", 1), "%q is not a whole number", raw)
+			return f, envoi.FieldError(envoi.EInvalidFlowData, strings.NewReplacer("smtp_", "smtp.", "imap_", "imap.").Replace(i.field), "%q is not a whole number", raw)
 		}
 		*i.dst = n
 	}

@@ -109,7 +109,7 @@ func (s *Server) showMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lang := s.language(w, r)
-	d := messageData{M: m, CanRetry: m.Status != envoi.StatusSent && s.Messages != nil}
+	d := messageData{M: m, CanRetry: m.Status != envoi.StatusSent && m.Status != envoi.StatusBounced && s.Messages != nil}
 	if m.ErrorCode != "" {
 		t := envoi.Describe(m.ErrorCode, lang)
 		d.Err = &errView{Code: m.ErrorCode, Message: t.Message, Remedy: t.Remedy, Reason: m.Error}

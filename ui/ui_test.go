@@ -614,6 +614,27 @@ func TestFlowForm(t *testing.T) {
 	if f.ClientSecret != "the-secret" || f.Scope == "" || !strings.Contains(f.AuthURL, "[tenant]") {
 		t.Errorf("stored flow: secret %v, scope %q, auth URL %q: want the preset's URLs", f.ClientSecret == "the-secret", f.Scope, f.AuthURL)
 	}
+	t.Run("IMAP", func(t *testing.T) {
+		// The preset's IMAP server, turned on; the form shows it again, and
+		// a save that keeps the box ticked keeps it on.
+		p := b.Submit("/auth-flows/O365", "/auth-flows/O365", with(ok, "imap_enabled", "on"))
+		if p.Status != http.StatusSeeOther {
+			t.Fatalf("save with imap: %d %s", p.Status, text(p.Body))
+		}
+		f, err := e.Store.AuthFlow(context.Background(), "O365")
+		must(t, err)
+		if f.IMAP != (envoi.IMAPServer{Enabled: true, Host: "outlook.office365.com", Port: 993, Security: "tls"}) {
+			t.Errorf("stored imap: %+v", f.IMAP)
+		}
+		if page := b.Get("/auth-flows/O365"); !strings.Contains(page.Body, `name="imap_enabled" id="imap_enabled" checked`) ||
+			!strings.Contains(page.Body, `value="outlook.office365.com"`) {
+			t.Errorf("the form does not show the imap setting: %s", text(page.Body))
+		}
+		p = b.Submit("/auth-flows/O365", "/auth-flows/O365", with(with(ok, "imap_enabled", "on"), "imap_port", "port"))
+		if p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, "imap.port") {
+			t.Errorf("bad imap port: %d %s", p.Status, text(p.Body))
+		}
+	})
 	t.Run("ErrConflict", func(t *testing.T) {
 		p := b.Submit("/auth-flows/new", "/auth-flows", ok)
 		if p.Status != http.StatusConflict {

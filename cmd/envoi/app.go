@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +22,7 @@ import (
 	"envoi/oauth"
 	"envoi/queue"
 	"envoi/report"
+	"envoi/reportwatch"
 	"envoi/smtp"
 	"envoi/sqlstore"
 	"envoi/ui"
@@ -39,6 +43,8 @@ type App struct {
 	Recorder *archive.Recorder
 	Service  *queue.Service
 	Worker   *queue.Worker
+	// Watcher reads the sending mailboxes for bounces and read receipts.
+	Watcher  *reportwatch.Watcher
 	HTTP     *envoihttp.Server
 	Registry *prometheus.Registry
 }
@@ -46,9 +52,10 @@ type App struct {
 // Setup lets tests adjust the parts before use: CAs trusting a test SMTP
 // server, an HTTP client for a test provider, a faster worker.
 type Setup struct {
-	SMTP   func(*smtp.Sender)
-	OAuth  func(*oauth.Service)
-	Worker func(*queue.Worker)
+	SMTP    func(*smtp.Sender)
+	OAuth   func(*oauth.Service)
+	Worker  func(*queue.Worker)
+	Watcher func(*reportwatch.Watcher)
 }
 
 // newApp opens the store and wires every part of envoi.
@@ -98,6 +105,22 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	}
 	if p.Setup.Worker != nil {
 		p.Setup.Worker(a.Worker)
+	}
+	imapTLS, err := caPool(cfg.SMTPCAFile)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	a.Watcher = &reportwatch.Watcher{
+		Store: store, Every: cfg.ReportsEvery, Logger: logger,
+		Sources: map[string]reportwatch.Source{
+			// The SMTP CA file serves the IMAP server too: one private CA
+			// for a company's own mail server.
+			envoi.TransportSMTP: &reportwatch.IMAP{Tokens: a.OAuth, Cursors: store, TLS: imapTLS},
+		},
+	}
+	if p.Setup.Watcher != nil {
+		p.Setup.Watcher(a.Watcher)
 	}
 	// A consent given in the browser releases the messages parked on it.
 	a.OAuth.Parked = a.Service
@@ -165,6 +188,28 @@ func importArchive(ctx context.Context, files *archive.Store, logger *slog.Logge
 		return fmt.Errorf("importing the archive of %s into the database: %w", files.Root, err)
 	}
 	return nil
+}
+
+// caPool returns a TLS configuration trusting the system's authorities
+// and those of the PEM file (none when file is "").
+func caPool(file string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if file == "" {
+		return cfg, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("the CA file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("the CA file %s holds no PEM certificate", file)
+	}
+	cfg.RootCAs = pool
+	return cfg, nil
 }
 
 // Close releases what the app holds.

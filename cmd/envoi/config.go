@@ -40,6 +40,9 @@ type Config struct {
 	// BodyRetention is how long the composed bytes of a message sent or
 	// failed are kept (0: for good); serve prunes older ones.
 	BodyRetention time.Duration `yaml:"-"`
+	// ReportsEvery is the time between two reads of the sending mailboxes
+	// for reports (reportwatch.Watcher.Every); negative turns them off.
+	ReportsEvery time.Duration `yaml:"-"`
 }
 
 type setting struct {

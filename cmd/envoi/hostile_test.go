@@ -72,7 +72,7 @@ func (e *Env) preview(req any) rawResult {
 }
 
 // allowedHeaders are the header fields envoi writes at the top of a message.
-var allowedHeaders = []string{"Date", "Importance", "MIME-Version", "Message-ID", "Subject", "X-Priority",
+var allowedHeaders = []string{"Date", "Importance", "MIME-Version", "Message-ID", "References", "X-Envoi-Message-Id", "Subject", "X-Priority",
 	"From", "To", "Cc", "Content-Type", "Disposition-Notification-To"}
 
 // allowedPartHeaders are those of the MIME parts.

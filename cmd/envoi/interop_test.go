@@ -58,6 +58,10 @@ const (
 type interopOptions struct {
 	// Mechanisms Dovecot offers (default all four).
 	Mechanisms []string
+	// IMAP has Dovecot serve the mailboxes over IMAP too.
+	IMAP bool
+	// Flags are more flags of envoi serve.
+	Flags []string
 }
 
 // forEachDB runs a scenario on SQLite and on PostgreSQL (a database of its
@@ -118,8 +122,9 @@ func startInterop(t *testing.T, dbURL string, o interopOptions) *interopEnv {
 		IntrospectionURL: ie.P.IntrospectionURLWithCredentials(),
 		Mechanisms:       o.Mechanisms,
 		Relay:            ie.Sink,
+		IMAP:             o.IMAP,
 	})
-	ie.Env = startEnvoiAt(t, addr, dbURL, "--smtp-ca-file", ie.D.CAFile, "--log-level", "debug")
+	ie.Env = startEnvoiAt(t, addr, dbURL, append([]string{"--smtp-ca-file", ie.D.CAFile, "--log-level", "debug"}, o.Flags...)...)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("Dovecot's log:\n%s\noidc-provider:\n%s\nenvoi:\n%s", ie.D.Log(), ie.P.Output(), ie.Logs())

@@ -75,6 +75,17 @@ func (p *Program) messages(ctx context.Context, args []string) error {
 		if !m.SentAt.IsZero() {
 			fmt.Fprintf(p.Stdout, "sent:        %s\n", m.SentAt.Local().Format(time.DateTime))
 		}
+		for _, r := range []struct {
+			label string
+			b     *envoi.Bounce
+		}{{"bounced:", m.Bounce}, {"delayed:", m.Delay}} {
+			if r.b != nil {
+				fmt.Fprintf(p.Stdout, "%-12s %s %s %s\n             %s\n", r.label, r.b.At.Local().Format(time.DateTime), r.b.Recipient, r.b.Status, r.b.Diagnostic)
+			}
+		}
+		if !m.ReadAt.IsZero() {
+			fmt.Fprintf(p.Stdout, "read:        %s\n", m.ReadAt.Local().Format(time.DateTime))
+		}
 		if m.ErrorCode != "" {
 			t := envoi.Describe(m.ErrorCode, "en")
 			fmt.Fprintf(p.Stdout, "error:       %s — %s\n             %s\nwhat to do:  %s\n", m.ErrorCode, t.Message, m.Error, t.Remedy)

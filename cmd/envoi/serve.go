@@ -175,6 +175,10 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	go func() { defer wg.Done(); _ = app.Worker.Run(workCtx) }()
 	go func() { defer wg.Done(); app.background(workCtx) }()
 	go func() { defer wg.Done(); app.pruneBodies(workCtx, cfg.BodyRetention) }()
+	if cfg.ReportsEvery >= 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); app.Watcher.Run(workCtx) }()
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -16,6 +16,7 @@ import (
 func (p *Program) sendingFlags(fs *flag.FlagSet) func(cfg *Config) error {
 	caFile := fs.String("smtp-ca-file", "", "PEM file of certificate authorities to trust for SMTP servers, besides the system's: a private CA of an internal relay (env ENVOI_SMTP_CA_FILE)")
 	lease := fs.String("queue-lease", "", "how long a send job stays with the worker that took it; after a crash it is sent again once this has passed (env ENVOI_QUEUE_LEASE, default \"2m\")")
+	reportsEvery := fs.String("reports-every", "", "how often the sending mailboxes of flows with imap.enabled are read for bounces and read receipts; 0 turns it off (env ENVOI_REPORTS_EVERY, default \"5m\")")
 	maxUnfinished := fs.String("queue-max-unfinished", "", "how many sends of one message in a row may end without an outcome (the process died, the lease lapsed) before it fails as delivery_abandoned (env ENVOI_QUEUE_MAX_UNFINISHED, default 3)")
 	retention := fs.String("body-retention", "", "how long the body (.eml) of a message sent or failed is kept before serve removes it and gives its space back, e.g. 90d or 12h; the message, its outcome and its archived document stay (env ENVOI_BODY_RETENTION, default: kept for good)")
 	return func(cfg *Config) error {
@@ -34,6 +35,16 @@ func (p *Program) sendingFlags(fs *flag.FlagSet) func(cfg *Config) error {
 				return fmt.Errorf("%w: --queue-lease %q is not a duration of at least 1s (e.g. 2m)", errUsage, v)
 			}
 			cfg.QueueLease = d
+		}
+		if v := pick("reports-every", "ENVOI_REPORTS_EVERY", reportsEvery); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || d > 0 && d < time.Second {
+				return fmt.Errorf("%w: --reports-every %q is not 0 or a duration of at least 1s (e.g. 5m)", errUsage, v)
+			}
+			cfg.ReportsEvery = d
+			if d == 0 {
+				cfg.ReportsEvery = -1
+			}
 		}
 		if v := pick("queue-max-unfinished", "ENVOI_QUEUE_MAX_UNFINISHED", maxUnfinished); v != "" {
 			n, err := strconv.Atoi(v)

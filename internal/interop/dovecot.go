@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"regexp"
@@ -37,19 +39,26 @@ type DovecotOptions struct {
 	// SameCertAs, when set, reuses that server's certificate (one CA file
 	// for envoi to trust).
 	SameCertAs *Dovecot
+	// IMAP also serves the users' mailboxes over IMAP (implicit TLS, on
+	// IMAPPort), with the same passdbs; Deliver puts mail in them.
+	IMAP bool
 }
 
 // Dovecot is a running Dovecot submission server on DovecotHost.
 type Dovecot struct {
 	Host string
 	Port int
+	// IMAPPort is the IMAP listener's (TLS from the first byte), 0
+	// without DovecotOptions.IMAP.
+	IMAPPort int
 	// CAFile is the PEM of its self-signed certificate, for envoi's
 	// --smtp-ca-file.
-	CAFile  string
-	logPath string
-	certPEM string
-	keyPEM  string
-	proc    *process
+	CAFile   string
+	logPath  string
+	confFile string
+	certPEM  string
+	keyPEM   string
+	proc     *process
 }
 
 // StartDovecot writes a configuration in a directory of its own and runs
@@ -119,13 +128,43 @@ active_value = true
 		}
 		internal, login, uid, gid, chroot = u.Username, u.Username, u.Uid, u.Gid, "chroot = "
 	}
+	protocols, imapServices := "submission", ""
+	if opts.IMAP {
+		// The mailboxes are written by the userdb's user (dovecot under
+		// root).
+		for _, sub := range []string{"mail", "home"} {
+			p := filepath.Join(dir, sub)
+			if err := os.Mkdir(p, 0o777); err != nil {
+				tb.Fatal(err)
+			}
+			_ = os.Chmod(p, 0o777)
+		}
+		d.IMAPPort = FreePort(tb, d.Host)
+		protocols = "submission imap"
+		imapServices = fmt.Sprintf(`service imap-login {
+  %[1]s
+  inet_listener imap {
+    port = 0
+  }
+  inet_listener imaps {
+    address = %[2]s
+    port = %[3]d
+    ssl = yes
+  }
+}
+service imap {
+  %[1]s
+}
+`, chroot, d.Host, d.IMAPPort)
+	}
 	conf := fmt.Sprintf(`# written by envoi's interoperability tests
 base_dir = %[1]s/run
 state_dir = %[1]s/state
 log_path = %[2]s
 instance_name = envoi-interop-%[3]d
-protocols = submission
+protocols = %[18]s
 listen = %[4]s
+postmaster_address = postmaster@dovecot.test
 ssl = required
 ssl_cert = <%[5]s
 ssl_key = <%[6]s
@@ -152,7 +191,7 @@ service submission-login {
 service submission {
   %[14]s
 }
-passdb {
+%[19]spassdb {
   driver = passwd-file
   args = scheme=PLAIN %[12]s
   mechanisms = plain login
@@ -162,11 +201,65 @@ passdb {
   args = uid=%[16]s gid=%[17]s home=%[1]s/home/%%u allow_all_users=yes
 }
 `, dir, d.logPath, d.Port, d.Host, cert, key, strings.Join(mechs, " "), internal, login,
-		opts.Relay.Host, opts.Relay.Port, passwdFile, "", chroot, oauthPassdb, uid, gid)
+		opts.Relay.Host, opts.Relay.Port, passwdFile, "", chroot, oauthPassdb, uid, gid, protocols, imapServices)
 	confFile := write("dovecot.conf", conf, 0o644)
+	d.confFile = confFile
 	d.proc = start(tb, "dovecot", nil, "dovecot", "-F", "-c", confFile)
 	waitDial(tb, d.proc, net.JoinHostPort(d.Host, strconv.Itoa(d.Port)))
+	if d.IMAPPort != 0 {
+		waitDial(tb, d.proc, net.JoinHostPort(d.Host, strconv.Itoa(d.IMAPPort)))
+	}
 	return d
+}
+
+// Deliver puts a message in user's INBOX as an MTA does, through
+// Dovecot's LDA (dovecot-lda -d user), envelope sender from.
+func (d *Dovecot) Deliver(tb testing.TB, user, from string, msg []byte) {
+	tb.Helper()
+	cmd := exec.Command(dovecotLDA, "-c", d.confFile, "-d", user, "-f", from)
+	cmd.Stdin = bytes.NewReader(msg)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("dovecot-lda -d %s: %v\n%s\n%s", user, err, out, d.Log())
+	}
+}
+
+// dovecotLDA is where Debian installs Dovecot's local delivery agent.
+const dovecotLDA = "/usr/lib/dovecot/dovecot-lda"
+
+// Flags returns each message of user's INBOX as "uid flags" lines, as
+// doveadm fetch lists them (read by doveadm, not over IMAP).
+func (d *Dovecot) Flags(tb testing.TB, user string) []string {
+	tb.Helper()
+	out, err := exec.Command("doveadm", "-c", d.confFile, "-f", "tab", "fetch", "-u", user, "uid flags", "mailbox", "INBOX", "all").CombinedOutput()
+	if err != nil {
+		tb.Fatalf("doveadm fetch: %v\n%s", err, out)
+	}
+	var lines []string
+	for i, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if i > 0 && l != "" { // the first line names the columns
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// RenumberUIDs gives user's INBOX a new UIDVALIDITY (doveadm mailbox
+// update): a client's remembered UIDs no longer hold.
+func (d *Dovecot) RenumberUIDs(tb testing.TB, user string, validity uint32) {
+	tb.Helper()
+	out, err := exec.Command("doveadm", "-c", d.confFile, "mailbox", "update", "-u", user, "--uid-validity", strconv.FormatUint(uint64(validity), 10), "INBOX").CombinedOutput()
+	if err != nil {
+		tb.Fatalf("doveadm mailbox update: %v\n%s", err, out)
+	}
+}
+
+// SetFlags adds flags to the message uid of user's INBOX (doveadm).
+func (d *Dovecot) SetFlags(tb testing.TB, user string, uid int, flags string) {
+	tb.Helper()
+	out, err := exec.Command("doveadm", "-c", d.confFile, "flags", "add", "-u", user, flags, "mailbox", "INBOX", "uid", strconv.Itoa(uid)).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("doveadm flags add: %v\n%s", err, out)
+	}
 }
 
 // Log returns Dovecot's log so far.

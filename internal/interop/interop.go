@@ -55,13 +55,16 @@ func Need(tb testing.TB) {
 	if _, err := os.Stat("/usr/lib/dovecot/submission"); err != nil {
 		missing = append(missing, "Dovecot's submission service (dovecot-submissiond)")
 	}
+	if _, err := os.Stat("/usr/lib/dovecot/imap"); err != nil {
+		missing = append(missing, "Dovecot's IMAP service (dovecot-imapd)")
+	}
 	if _, err := os.Stat(filepath.Join(OIDCDir(), "node_modules", "oidc-provider")); err != nil {
 		missing = append(missing, "oidc-provider (npm ci in internal/interop/oidc)")
 	}
 	if len(missing) == 0 {
 		return
 	}
-	msg := fmt.Sprintf("interoperability peers missing: %s (Debian: apt-get install dovecot-core dovecot-submissiond postfix, Node.js 20 and npm; then npm ci in internal/interop/oidc)", strings.Join(missing, ", "))
+	msg := fmt.Sprintf("interoperability peers missing: %s (Debian: apt-get install dovecot-core dovecot-submissiond dovecot-imapd postfix, Node.js 20 and npm; then npm ci in internal/interop/oidc)", strings.Join(missing, ", "))
 	if os.Getenv(RequireEnv) == "require" {
 		tb.Fatal(msg + "; " + RequireEnv + "=require makes this a failure")
 	}
