@@ -36,11 +36,16 @@ func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "flows", s.newPage(w, r, "flows", flowsData{Flows: flows, Presets: orderedPresets()}))
 }
 
-// testView is the outcome of a flow's Test action.
+// testView is the outcome of a flow's Test action, or its progress when
+// it runs in the background (ID set): Running is the step under way.
 type testView struct {
+	Flow     string
+	ID       string
 	Operator string
+	Done     bool
 	OK       bool
 	Steps    []envoi.TestStep
+	Running  *envoi.TestStep
 	Err      *errView
 }
 
@@ -265,7 +270,7 @@ func (s *Server) testFlow(w http.ResponseWriter, r *http.Request) {
 	if terr != nil && res.Error == nil {
 		res.Error = envoi.AsError(terr)
 	}
-	tv := &testView{Operator: operator, OK: res.OK && res.Error == nil, Steps: res.Steps}
+	tv := &testView{Flow: f.Code, Operator: operator, Done: true, OK: res.OK && res.Error == nil, Steps: res.Steps}
 	lang := s.language(w, r)
 	if res.Error != nil {
 		tv.Err = s.errView(res.Error, lang)

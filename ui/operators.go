@@ -193,6 +193,7 @@ func (s *Server) saveOperator(w http.ResponseWriter, r *http.Request) {
 	op.SignatureHTML = r.PostFormValue("signature_html")
 	op.OAuthEnabled = r.PostFormValue("oauth_enabled") == "on"
 	op.SMTPPassword = r.PostFormValue("smtp_password")
+	op.ClearSMTPPassword = r.PostFormValue("clear_smtp_password") == "on"
 	if err == nil {
 		err = s.Store.PutOperator(ctx, op)
 	}

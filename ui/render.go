@@ -26,7 +26,7 @@ var (
 		"documentflows", "documentflow", "mailsettings", "mailsetting", "filenames", "filename",
 		"messages", "message", "tokens", "apikeys", "users", "user", "settings",
 	}
-	fragments = []string{"preview"}
+	fragments = []string{"preview", "testresult"}
 )
 
 // parseViews parses every view in every language, with "t" bound to the

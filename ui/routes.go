@@ -51,6 +51,9 @@ func (s *Server) routes() []route {
 		{"POST /auth-flows/{code}", adminOnly, s.saveFlow},
 		{"POST /auth-flows/{code}/delete", adminOnly, s.deleteFlow},
 		{"POST /auth-flows/{code}/test", adminOnly, s.testFlow},
+		{"POST /auth-flows/{code}/test/start", adminOnly, s.startFlowTest},
+		{"GET /auth-flows/{code}/test/{id}", adminOnly, s.flowTestProgress},
+		{"POST /auth-flows/{code}/test/{id}/cancel", adminOnly, s.cancelFlowTest},
 		{"POST /auth-flows/{code}/authenticate", adminOnly, s.authenticateFlow},
 
 		{"GET /operators", adminOnly, s.listOperators},

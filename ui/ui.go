@@ -152,6 +152,8 @@ type Server struct {
 	accounts  *throttle // client address and account
 	clients   *throttle // client address
 	recovered *throttle // recovery mails by address
+
+	tests testRuns // flow tests run in the background for the page's script
 }
 
 func (s *Server) now() time.Time {

@@ -97,6 +97,43 @@
     sig.addEventListener("input", function () { frame.srcdoc = sig.value; });
   }
 
+  // Flow test: run in the background, its steps shown as they happen
+  // ("connecting…", "STARTTLS…", "AUTH…"), with a button to cancel.
+  var testForm = $("#test-form"), live = $("#test-live");
+  if (testForm && live && window.fetch) {
+    var csrf = testForm.elements.csrf.value, pollTimer = null;
+    var show = function (html) {
+      live.innerHTML = html;
+      var res = $("#test-result", live);
+      var cancel = $("#cancel-test", live);
+      if (cancel) {
+        cancel.addEventListener("click", function () {
+          cancel.disabled = true;
+          fetch(cancel.getAttribute("data-cancel"), { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf } }).catch(function () {});
+        });
+      }
+      if (res && res.getAttribute("data-done") !== "true" && res.getAttribute("data-poll")) {
+        pollTimer = setTimeout(function () { poll(res.getAttribute("data-poll")); }, 300);
+      } else {
+        $("#run-test", testForm).disabled = false;
+      }
+    };
+    var poll = function (url) {
+      fetch(url, { credentials: "same-origin" }).then(function (r) { return r.text(); }).then(show).catch(function () {
+        $("#run-test", testForm).disabled = false;
+      });
+    };
+    testForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      clearTimeout(pollTimer);
+      $("#run-test", testForm).disabled = true;
+      fetch(testForm.getAttribute("data-start"), {
+        method: "POST", body: new URLSearchParams(new FormData(testForm)), credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrf }
+      }).then(function (r) { return r.text(); }).then(show).catch(function () { testForm.submit(); });
+    });
+  }
+
   // A new API key: selected at once, ready to copy.
   var key = $("#key-value");
   if (key) {
