@@ -63,8 +63,11 @@ func (t *Tester) Test(ctx context.Context, flow, operator string) (envoi.TestRes
 		return res, nil
 	}
 	var e *envoi.Error
+	deadline, _ := ctx.Deadline()
 	switch {
-	case errors.Is(context.Cause(ctx), errTestTimeout):
+	// A connection's deadline is the context's: its read may time out
+	// just before the context's timer fires.
+	case errors.Is(context.Cause(ctx), errTestTimeout) || (outer.Err() == nil && !time.Now().Before(deadline)):
 		e = envoi.Errorf(envoi.ESMTPTimeout, "the test was stopped after %s: no answer during step %q", d, stepOrLast(running, res.Steps)).
 			WithDetail("timeout", d.String())
 	case outer.Err() != nil:
