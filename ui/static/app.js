@@ -6,10 +6,58 @@
   function $(sel, root) { return (root || document).querySelector(sel); }
   function $all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
 
-  // Ask before destructive actions.
+  document.documentElement.className = "js";
+
+  // The sidebar folds into a Menu button on narrow screens.
+  var toggle = $("#menu-toggle"), side = $("#side");
+  if (toggle && side) {
+    toggle.addEventListener("click", function () {
+      var open = !side.classList.contains("open");
+      side.classList.toggle("open", open);
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
+  // Ask before destructive actions, in a modal dialog: its text is read
+  // out (aria-describedby), Cancel has the focus, Escape cancels.
+  var ask = function (f) {
+    var d = document.createElement("dialog");
+    d.className = "confirm";
+    d.setAttribute("role", "alertdialog");
+    d.setAttribute("aria-modal", "true");
+    d.setAttribute("aria-describedby", "confirm-text");
+    var p = document.createElement("p");
+    p.id = "confirm-text";
+    p.textContent = f.getAttribute("data-confirm");
+    var actions = document.createElement("div");
+    actions.className = "actions";
+    var no = document.createElement("button");
+    no.type = "button";
+    no.id = "confirm-no";
+    no.textContent = document.body.getAttribute("data-cancel") || "Cancel";
+    var yes = document.createElement("button");
+    yes.type = "button";
+    yes.id = "confirm-yes";
+    yes.className = "danger";
+    var sub = f.querySelector("button[type=submit]");
+    yes.textContent = sub ? sub.textContent : "OK";
+    actions.appendChild(no);
+    actions.appendChild(yes);
+    d.appendChild(p);
+    d.appendChild(actions);
+    document.body.appendChild(d);
+    var done = function () { d.close(); d.remove(); if (sub) { sub.focus(); } };
+    no.addEventListener("click", done);
+    d.addEventListener("cancel", function (e) { e.preventDefault(); done(); });
+    yes.addEventListener("click", function () { d.close(); d.remove(); f.setAttribute("data-confirmed", "1"); f.submit(); });
+    d.showModal();
+    no.focus();
+  };
   $all("form[data-confirm]").forEach(function (f) {
     f.addEventListener("submit", function (e) {
-      if (!window.confirm(f.getAttribute("data-confirm"))) { e.preventDefault(); }
+      if (f.getAttribute("data-confirmed")) { return; }
+      e.preventDefault();
+      if (typeof HTMLDialogElement === "function") { ask(f); } else if (window.confirm(f.getAttribute("data-confirm"))) { f.submit(); }
     });
   });
 
@@ -18,10 +66,18 @@
   var flow = $("#flow-form");
   if (flow) {
     var kind = $("#kind", flow);
+    // Fields of some presets only (Tenant: Microsoft 365's).
+    var showPreset = function () {
+      var p = $("#preset", flow);
+      $all("[data-preset]", flow).forEach(function (el) {
+        el.hidden = !p || el.getAttribute("data-preset").split(" ").indexOf(p.value) < 0;
+      });
+    };
     var showKind = function () {
       $all("[data-kind]", flow).forEach(function (el) {
         el.hidden = el.getAttribute("data-kind") !== kind.value;
       });
+      showPreset();
     };
     kind.addEventListener("change", showKind);
     showKind();
@@ -45,6 +101,7 @@
           }
         });
         previous = preset.value;
+        showPreset();
       });
     }
   }
