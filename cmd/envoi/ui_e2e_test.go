@@ -306,8 +306,16 @@ func TestAdminUIInBrowser(t *testing.T) {
 	if strings.Contains(b.Text("main"), key) {
 		b.fail("the key is shown again")
 	}
-	b.Eval(`window.confirm = function () { return true; }`)
-	b.Submit(`#keys tr:last-child form[action$="/revoke"] button`)
+	// The confirmation is a modal dialog: Cancel has the focus.
+	b.Click(`#keys tr:last-child form[action$="/revoke"] button`)
+	if !b.Has("dialog.confirm[open]") || b.Text("#confirm-text") == "" {
+		b.fail("revoking a key asks nothing")
+	}
+	if focused := b.Text("dialog.confirm[open] :focus"); focused != "Cancel" {
+		b.fail("the dialog's focus is on %q, want Cancel", focused)
+	}
+	b.Shot("confirm-dialog")
+	b.Submit("#confirm-yes")
 	if st := apiStatus(t, e.Base, key); st != 401 {
 		t.Fatalf("the key revoked in the UI: status %d, want 401", st)
 	}
