@@ -67,6 +67,8 @@ type flowData struct {
 	// Warnings are what the administrator should know about the stored
 	// flow (internal addresses, security none towards another host).
 	Warnings []envoi.FlowWarning
+	// Errs are every wrong field of a refused save (flowErrors).
+	Errs []error
 }
 
 // presetJSON is what the page's script fills the form with when the
@@ -133,6 +135,15 @@ func (s *Server) flowPage(w http.ResponseWriter, r *http.Request, status int, d 
 	d.Flow.ClientSecret, d.Flow.ServiceAccountKey = "", ""
 	p := s.newPage(w, r, "flows", d)
 	p.Err = s.errView(err, p.Lang)
+	if err != nil {
+		p.Fields = s.fieldErrs(p.Lang, d.Errs)
+		if p.Fields == nil {
+			p.Fields = s.fieldErrs(p.Lang, []error{err})
+		}
+	}
+	if p.Err != nil {
+		p.Err.Fields = p.Fields
+	}
 	s.render(w, status, "flow", p)
 }
 
@@ -189,6 +200,7 @@ func flowForm(r *http.Request) (*envoi.AuthFlow, error) {
 	if f.Groups == nil {
 		f.Groups = []string{}
 	}
+	var bad error
 	ints := []struct {
 		field string
 		dst   *int
@@ -200,11 +212,16 @@ func flowForm(r *http.Request) (*envoi.AuthFlow, error) {
 		}
 		n, err := strconv.Atoi(raw)
 		if err != nil {
-			return f, envoi.FieldError(envoi.EInvalidFlowData, strings.Replace(i.field, "smtp_", "smtp.", 1), "%q is not a whole number", raw)
+			// The other numbers are read all the same: the page shows
+			// what was typed (flowErrors names every wrong one).
+			if bad == nil {
+				bad = envoi.FieldError(envoi.EInvalidFlowData, strings.Replace(i.field, "smtp_", "smtp.", 1), "%q is not a whole number", raw)
+			}
+			continue
 		}
 		*i.dst = n
 	}
-	return f, nil
+	return f, bad
 }
 
 // saveFlow creates (POST /auth-flows) or updates (POST /auth-flows/{code})
@@ -234,7 +251,7 @@ func (s *Server) saveFlow(w http.ResponseWriter, r *http.Request) {
 		err = s.Store.PutAuthFlow(ctx, f)
 	}
 	if err != nil {
-		s.flowPage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), flowData{Flow: f, New: isNew}, err)
+		s.flowPage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), flowData{Flow: f, New: isNew, Errs: flowErrors(r, f, err)}, err)
 		return
 	}
 	if f.Dropped.Code != "" {

@@ -143,6 +143,10 @@ func (s *Server) operatorPage(w http.ResponseWriter, r *http.Request, status int
 	op.SMTPPassword = ""
 	p := s.newPage(w, r, "operators", d)
 	p.Err = s.errView(err, p.Lang)
+	p.Fields = s.fieldErrs(p.Lang, []error{err})
+	if p.Err != nil {
+		p.Err.Fields = p.Fields
+	}
 	s.render(w, status, "operator", p)
 }
 

@@ -116,9 +116,12 @@ type page struct {
 	CSRF  string
 	Flash *flashView
 	Err   *errView
-	Nav   string
-	Path  string
-	D     any
+	// Fields are the form's wrong fields, each shown next to its input
+	// (the page's script places them; the list stays under the error).
+	Fields []fieldErr
+	Nav    string
+	Path   string
+	D      any
 }
 
 // errView is an error as a person reads it: the catalogue's message and
@@ -130,6 +133,8 @@ type errView struct {
 	Remedy  string
 	Reason  string
 	Field   string
+	// Fields are the wrong fields, each with its fix (page.Fields).
+	Fields []fieldErr
 }
 
 func (s *Server) errView(err error, lang string) *errView {

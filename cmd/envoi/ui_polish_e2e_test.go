@@ -248,3 +248,38 @@ func TestUIFlowTestProgress(t *testing.T) {
 	}
 	b.Shot("flow-test-cancelled")
 }
+
+// TestUIValidationErrors: a flow form with several wrong fields is refused
+// with every wrong field marked at once, next to the field, by its label,
+// with a fix for it; the typed values stay.
+func TestUIValidationErrors(t *testing.T) {
+	_, b := signedInBrowser(t, EnvOptions{})
+	b.Go("/auth-flows/new?preset=microsoft365")
+	b.Eval(`document.querySelectorAll("#flow-form [max], #flow-form [required]").forEach(function(el){ el.removeAttribute("max"); el.removeAttribute("required"); })`) // the server's checks, not the browser's
+	b.Type("#code", "NEWFLOW")
+	b.Type("#name", "Typed name")
+	b.Set("#client_id", "")
+	b.Set("#tenant", "")
+	b.Set("#smtp_port", "70000")
+	b.Submit("#save-flow")
+	b.Shot("flow-validation-errors")
+	n := int(b.Number(`document.querySelectorAll(".field.invalid .field-error").length`))
+	if n < 3 {
+		b.fail("%d fields marked, want client ID, tenant and port at least", n)
+	}
+	for _, c := range []struct{ id, label string }{{"client_id", "Client ID"}, {"tenant", "Tenant"}, {"smtp_port", "Port"}} {
+		if !b.Has("#" + c.id + `[aria-invalid="true"]`) {
+			b.fail("%s is not marked invalid", c.id)
+		}
+		msg := b.Text("#error-" + c.id)
+		if !strings.HasPrefix(msg, c.label) || len(msg) < len(c.label)+20 {
+			b.fail("the error next to %s says %q, want its label %q, the reason and a fix", c.id, msg, c.label)
+		}
+	}
+	if got := b.Text("#errbox"); strings.Contains(got, "smtp.port") || strings.Contains(got, "Correct the field named in the details") {
+		b.fail("the error box names fields by their codes or gives the generic remedy: %q", got)
+	}
+	if b.Value("#code") != "NEWFLOW" || b.Value("#name") != "Typed name" {
+		b.fail("the typed values are lost: code %q name %q", b.Value("#code"), b.Value("#name"))
+	}
+}

@@ -61,6 +61,39 @@
     });
   });
 
+  // A refused form: each wrong field is marked where it is, with its
+  // label, what is wrong and how to fix it; the list at the top names the
+  // fields by their labels and links to them.
+  var firstBad = null;
+  $all("#field-errors li[data-input]").forEach(function (li) {
+    var id = li.getAttribute("data-input"), input = document.getElementById(id);
+    if (!input) { return; }
+    var label = document.querySelector('label[for="' + id + '"]'), name = "";
+    if (label) {
+      for (var n = label.firstChild; n; n = n.nextSibling) { if (n.nodeType === 3) { name += n.textContent; } }
+      name = name.trim();
+    }
+    if (name) { $(".field-name", li).textContent = name; }
+    var field = input.closest(".field");
+    if (field) {
+      field.classList.add("invalid");
+      field.hidden = false;
+    }
+    input.setAttribute("aria-invalid", "true");
+    var p = document.createElement("p");
+    p.className = "field-error";
+    p.id = "error-" + id;
+    p.textContent = (name ? name + ": " : "") + li.getAttribute("data-reason");
+    var fix = document.createElement("span");
+    fix.className = "fix";
+    fix.textContent = li.getAttribute("data-fix");
+    p.appendChild(fix);
+    input.insertAdjacentElement("afterend", p);
+    input.setAttribute("aria-describedby", ((input.getAttribute("aria-describedby") || "") + " " + p.id).trim());
+    if (!firstBad) { firstBad = input; }
+  });
+  if (firstBad) { firstBad.focus(); }
+
   // Authentication flow: show the OAuth part only for OAuth flows, and
   // fill the fields from a preset when it changes.
   var flow = $("#flow-form");
