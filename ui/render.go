@@ -76,6 +76,14 @@ func funcs(cat catalogue, lang string) template.FuncMap {
 		"errmsg": func(code string) string { return envoi.Describe(code, lang).Message },
 		"remedy": func(code string) string { return envoi.Describe(code, lang).Remedy },
 		"date":   formatTime,
+		// when is a time the page's script shows in the viewer's zone
+		// (its text, UTC, is what shows without the script).
+		"when": func(t time.Time) template.HTML {
+			if t.IsZero() {
+				return "—"
+			}
+			return template.HTML(`<time datetime="` + t.UTC().Format(time.RFC3339) + `">` + template.HTMLEscapeString(formatTime(t)) + `</time>`)
+		},
 		"has": func(list []string, s string) bool {
 			for _, x := range list {
 				if x == s {

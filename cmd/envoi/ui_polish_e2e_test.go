@@ -7,7 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"envoi/internal/testmail"
@@ -282,4 +284,82 @@ func TestUIValidationErrors(t *testing.T) {
 	if b.Value("#code") != "NEWFLOW" || b.Value("#name") != "Typed name" {
 		b.fail("the typed values are lost: code %q name %q", b.Value("#code"), b.Value("#name"))
 	}
+}
+
+// TestUISentMailViews: the sent-mail log shows recipients and times in the
+// viewer's zone and pages both ways; a message's page shows the message
+// as read (subject, HTML in a sandboxed frame with its own styles, the
+// text part, the attachments) with the raw source one click away, and
+// says what is kept of its attempts; the mail setting's whole-message
+// preview shows the same.
+func TestUISentMailViews(t *testing.T) {
+	relay := testmail.StartSMTP(t, testmail.SMTPOptions{})
+	e, b := signedInBrowser(t, EnvOptions{Hooks: Hooks{SMTP: func(s *smtp.Sender) { s.RootCAs = relay.RootCAs }}})
+	e.Configure()
+	e.MustDo(200, "PUT", "/v1/auth-flows/O365", map[string]any{"kind": "smtp_basic", "smtp": relay.Endpoint(), "operators": []string{"jdupont"}}, nil)
+	var ids []string
+	for i := range 53 {
+		req := blRequest(fmt.Sprintf("client%d@example.org", i))
+		req["cc"] = []string{"copy@example.org"}
+		req["attachments"] = []map[string]any{{"filename": "BL_12345.pdf", "content_type": "application/pdf", "content_base64": "JVBERi0xLjQKJcOkw7zDtsOfCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9nPj4KZW5kb2JqCnRyYWlsZXIKPDwvUm9vdCAxIDAgUj4+CiUlRU9G"}}
+		var m messageJSON
+		e.MustDo(202, "POST", "/v1/messages", req, &m)
+		ids = append(ids, m.ID)
+	}
+	last := ids[len(ids)-1]
+	if got := e.waitStatus(last, "sent", 30*time.Second); got.Status != "sent" {
+		t.Fatalf("message %s is %s", last, got.Status)
+	}
+
+	if _, err := chromedp.Call(b.ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "America/New_York"}); err != nil {
+		t.Fatal(err)
+	}
+	b.Go("/messages")
+	if !strings.Contains(b.Text("#log thead"), "RECIPIENTS") || !strings.Contains(b.Text("#log tbody tr:first-child .recipients"), "client52@example.org") {
+		b.fail("the log has no recipients column with the copies: %q / %q", b.Text("#log thead"), b.Text("#log tbody tr:first-child .recipients"))
+	}
+	shown, utc := b.Text("#log tbody tr:first-child time"), b.Number(`document.querySelectorAll("#log time[title$='UTC']").length`)
+	if strings.HasSuffix(shown, "UTC") || utc == 0 {
+		b.fail("times are not in the viewer's zone: %q", shown)
+	}
+	if b.Has("#newer") || !b.Has("#older") {
+		b.fail("first page: want Older and no Newer")
+	}
+	b.Submit("#older")
+	if !b.Has("#newer") || b.Has("#older") {
+		b.fail("second (last) page: want Newer and no Older")
+	}
+	b.Submit("#newer")
+	if b.Has("#newer") || !b.Has("#older") || !b.Has(`#log tr[data-id="`+last+`"]`) {
+		b.fail("back to the first page: want the newest message and no Newer")
+	}
+
+	b.Go("/messages/" + last)
+	b.Shot("message-view")
+	if got := b.Text("#mail-subject"); got != "FORTERRO : Envoi du BL : 12345" {
+		b.fail("subject %q", got)
+	}
+	if !b.Has(`iframe#mail-html[sandbox=""]`) || !strings.Contains(b.Text("#mail-attachments"), "BL_12345.pdf") || !b.Has("#view-source") {
+		b.fail("the message view lacks the frame, the attachment or the source link")
+	}
+	if !strings.Contains(b.Text("#attempts"), "not each attempt apart") {
+		b.fail("the attempts do not say what is kept")
+	}
+	b.Go("/messages/" + last + "/html")
+	if !strings.Contains(b.Text("body"), "Veuillez trouver le BL") {
+		b.fail("the frame's page does not show the message")
+	}
+	b.Go("/messages/" + last + "/source")
+	if !strings.Contains(b.Text("body"), "Content-Type: multipart/") {
+		b.fail("the source is not the raw message")
+	}
+
+	// The mail setting's whole message.
+	b.Go("/mail-settings/BL")
+	b.Set("#pv-operator", "jdupont")
+	b.Submit(`#full-preview button[type="submit"]`)
+	if got := b.Text("#mail-subject"); !strings.Contains(got, "Envoi du BL") || !b.Has("iframe#mail-html") || !b.Has("details#raw-source") {
+		b.fail("the whole-message preview: subject %q, frame %v", got, b.Has("iframe#mail-html"))
+	}
+	b.Shot("mail-setting-whole-message")
 }

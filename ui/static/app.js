@@ -8,6 +8,16 @@
 
   document.documentElement.className = "js";
 
+  // Times in the viewer's own time zone; the UTC time stays as the tooltip.
+  $all("time[datetime]").forEach(function (el) {
+    var d = new Date(el.getAttribute("datetime"));
+    if (isNaN(d.getTime())) { return; }
+    el.title = el.textContent;
+    try {
+      el.textContent = d.toLocaleString(document.documentElement.lang || undefined, { dateStyle: "medium", timeStyle: "short" });
+    } catch (e) { el.textContent = d.toLocaleString(); }
+  });
+
   // The sidebar folds into a Menu button on narrow screens.
   var toggle = $("#menu-toggle"), side = $("#side");
   if (toggle && side) {
@@ -181,10 +191,27 @@
   }
 
   // Operator: the signature's preview follows the text, in a sandboxed
-  // frame where no script runs.
+  // frame where no script runs. The server renders it as mails carry it
+  // (the same allow-list, the styles it keeps), into the frame by a form.
   var sig = $("#signature_html"), frame = $("#signature-preview");
   if (sig && frame) {
-    sig.addEventListener("input", function () { frame.srcdoc = sig.value; });
+    var opForm = $("#operator-form"), sigTimer = null;
+    var sigForm = document.createElement("form");
+    sigForm.method = "post";
+    sigForm.action = frame.getAttribute("data-preview");
+    sigForm.target = frame.name;
+    sigForm.hidden = true;
+    var sigCSRF = document.createElement("input"), sigHTML = document.createElement("input");
+    sigCSRF.type = sigHTML.type = "hidden";
+    sigCSRF.name = "csrf";
+    sigCSRF.value = opForm ? opForm.elements.csrf.value : "";
+    sigHTML.name = "signature_html";
+    sigForm.appendChild(sigCSRF);
+    sigForm.appendChild(sigHTML);
+    document.body.appendChild(sigForm);
+    var render = function () { sigHTML.value = sig.value; frame.removeAttribute("srcdoc"); sigForm.submit(); };
+    sig.addEventListener("input", function () { clearTimeout(sigTimer); sigTimer = setTimeout(render, 250); });
+    render();
   }
 
   // Flow test: run in the background, its steps shown as they happen
