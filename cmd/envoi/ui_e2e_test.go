@@ -147,6 +147,10 @@ func TestAdminUIInBrowser(t *testing.T) {
 	if !strings.Contains(b.Text("body"), "Authentication succeeded") || !strings.Contains(b.Text("body"), "user@example.com") {
 		b.fail("the consent did not succeed")
 	}
+	// Styled as the console (its style sheet applies: a card) with a way back.
+	if b.Number(`parseFloat(getComputedStyle(document.querySelector("#consent-result")).borderTopWidth)`) == 0 || !b.Has(`a#consent-back.button[href="/operators/jdupont"]`) {
+		b.fail("the consent result page is not styled as the console or has no way back")
+	}
 	b.Shot("consent-callback")
 	b.Submit(`a[href="/operators/jdupont"]`)
 	if got := b.Text("#token-valid"); !strings.HasPrefix(got, "valid until") {
@@ -213,6 +217,10 @@ func TestAdminUIInBrowser(t *testing.T) {
 	b.Set("#pv-operator", "jdupont")
 	b.Set("#pv-company", "FORTERRO")
 	b.Submit(`#full-preview button[type="submit"]`)
+	if got := b.Text("#mail-subject"); got != "FORTERRO : Envoi du BL : 12345" {
+		b.fail("the whole message's subject reads %q", got)
+	}
+	b.Click("#raw-source summary") // the raw source, one click away
 	if eml := b.Text("#eml"); !strings.Contains(eml, "Subject: FORTERRO : Envoi du BL : 12345") || !strings.Contains(eml, "Importance: high") {
 		b.fail("the composed preview lacks the subject or priority")
 	}
