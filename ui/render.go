@@ -74,6 +74,8 @@ func funcs(cat catalogue, lang string) template.FuncMap {
 			return fallback
 		},
 		"errmsg": func(code string) string { return envoi.Describe(code, lang).Message },
+		// stepdetail is a flow test step's text in the page's language.
+		"stepdetail": func(detail string) string { return stepDetail(cat, lang, detail) },
 		"remedy": func(code string) string { return envoi.Describe(code, lang).Remedy },
 		"date":   formatTime,
 		// when is a time the page's script shows in the viewer's zone
