@@ -76,8 +76,8 @@ func funcs(cat catalogue, lang string) template.FuncMap {
 		"errmsg": func(code string) string { return envoi.Describe(code, lang).Message },
 		// stepdetail is a flow test step's text in the page's language.
 		"stepdetail": func(detail string) string { return stepDetail(cat, lang, detail) },
-		"remedy": func(code string) string { return envoi.Describe(code, lang).Remedy },
-		"date":   formatTime,
+		"remedy":     func(code string) string { return envoi.Describe(code, lang).Remedy },
+		"date":       formatTime,
 		// when is a time the page's script shows in the viewer's zone
 		// (its text, UTC, is what shows without the script).
 		"when": func(t time.Time) template.HTML {
