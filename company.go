@@ -40,7 +40,9 @@ type Group struct {
 //
 // SMTPPassword is write-only: the store keeps it encrypted, fills it on read
 // for the send path, and the API shows only SMTPPasswordSet. An empty
-// SMTPPassword on save keeps the stored one.
+// SMTPPassword on save keeps the stored one; ClearSMTPPassword removes it
+// (a basic flow's operator then sends without AUTH, through a relay that
+// accepts by address).
 type Operator struct {
 	Code            string    `json:"code"`
 	Name            string    `json:"name"`
@@ -53,6 +55,8 @@ type Operator struct {
 	SMTPPassword    string    `json:"-"`
 	SMTPPasswordSet bool      `json:"smtp_password_set"`
 	UpdatedAt       time.Time `json:"updated_at"`
+	// ClearSMTPPassword asks PutOperator to remove the stored password.
+	ClearSMTPPassword bool `json:"-"`
 }
 
 var codePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$`)
@@ -111,6 +115,9 @@ func (o *Operator) Validate() error {
 	}
 	if o.Language != "" && !KnownLanguage(o.Language) {
 		return FieldError(EInvalidInput, "language", "%q is not one of en, fr, es", o.Language)
+	}
+	if o.ClearSMTPPassword && o.SMTPPassword != "" {
+		return FieldError(EInvalidInput, "clear_smtp_password", "give a new SMTP password or clear the stored one, not both")
 	}
 	return nil
 }

@@ -25,7 +25,8 @@ type CompanyService interface {
 // OperatorService stores operators and groups. Operator returns the SMTP
 // password decrypted; PutOperator keeps the stored password when
 // SMTPPassword is empty, unless it is bound to an SMTP server other than
-// the one of the operator's flow (see Repoint). PutOperator creates the operator's group if needed.
+// the one of the operator's flow (see Repoint), and removes it when
+// ClearSMTPPassword is set. PutOperator creates the operator's group if needed.
 type OperatorService interface {
 	PutOperator(ctx context.Context, o *Operator) error
 	Operator(ctx context.Context, code string) (*Operator, error)

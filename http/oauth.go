@@ -33,24 +33,32 @@ func (s *Server) startConsent(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, u, http.StatusFound)
 }
 
-// consentStyle is the callback page's one style element; the page's
-// Content-Security-Policy allows it by its hash and nothing else.
-const consentStyle = `body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem}
-.ok{color:#176b2c}.err{color:#a61b1b}`
+// consentStyle is the callback page's own style element, for an instance
+// without the admin UI; with it, the UI's style sheet (/static/style.css)
+// makes the page look like the rest of the console. The page's
+// Content-Security-Policy allows the element by its hash, envoi's own
+// style sheet and icon, and nothing else.
+const consentStyle = `body{font-family:system-ui,sans-serif}.card{max-width:36rem;margin:4rem auto;padding:0 1rem}`
 
 var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
-<html lang="{{.Lang}}"><head><meta charset="utf-8"><title>envoi</title>
-<style>` + consentStyle + `</style></head><body>
-<h1 class="{{if .OK}}ok{{else}}err{{end}}">{{.Title}}</h1>
-<p>{{.Text}}</p>{{if .Remedy}}<p>{{.Remedy}}</p>{{end}}
-{{if .Back}}<p><a href="{{.Back}}">{{.BackLabel}}</a></p>{{end}}
-</body></html>`))
+<html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{{.Title}} · envoi</title>
+<style>` + consentStyle + `</style><link rel="stylesheet" href="/static/style.css"><link rel="icon" href="/static/favicon.svg" type="image/svg+xml"></head>
+<body class="bare"><main class="main" id="main">
+<section class="card narrow" id="consent-result">
+<div class="brandline"><img src="/static/favicon.svg" alt="" width="28" height="28"> envoi</div>
+<div class="flash {{if .OK}}ok{{else}}error{{end}}" role="{{if .OK}}status{{else}}alert{{end}}">
+<h1 class="msg">{{.Title}}</h1>
+<p>{{.Text}}</p>{{if .Remedy}}<p class="remedy">{{.Remedy}}</p>{{end}}
+</div>
+<p><a class="button primary" id="consent-back" href="{{.Back}}">{{.BackLabel}}</a></p>
+</section>
+</main></body></html>`))
 
 // consentCSP lets the callback page show its text and style, and nothing
-// else: no script, no image, no form, no frame around it.
+// else: no script, no form, no frame around it.
 var consentCSP = func() string {
 	h := sha256.Sum256([]byte(consentStyle))
-	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	return "default-src 'none'; style-src 'self' 'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 }()
 
 // consentTexts are the callback page's words, by key then language;
@@ -60,6 +68,7 @@ var consentTexts = map[string]map[string]string{
 	"ok_text":    {"en": "envoi can now send mail as %s. You can close this page.", "fr": "envoi peut maintenant envoyer des e-mails en tant que %s. Vous pouvez fermer cette page.", "es": "envoi ya puede enviar correos como %s. Puede cerrar esta página."},
 	"fail_title": {"en": "Authentication failed", "fr": "Échec de l'authentification", "es": "Falló la autenticación"},
 	"back":       {"en": "Back", "fr": "Retour", "es": "Volver"},
+	"home":       {"en": "Back to envoi", "fr": "Retour à envoi", "es": "Volver a envoi"},
 }
 
 func consentText(key, lang string) string {
@@ -73,7 +82,8 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	lang := Language(r)
 	tok, returnTo, err := s.Consent.Callback(r.Context(), q.Get("state"), q.Get("code"), q.Get("error"), q.Get("error_description"))
-	data := map[string]any{"Lang": lang, "BackLabel": consentText("back", lang)}
+	// The way back: the page the consent started from, else envoi's home.
+	data := map[string]any{"Lang": lang, "BackLabel": consentText("home", lang), "Back": "/"}
 	status := http.StatusOK
 	if err != nil {
 		e := envoi.AsError(err)
@@ -93,7 +103,7 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		data["OK"] = true
 		data["Title"], data["Text"] = consentText("ok_title", lang), strings.Replace(consentText("ok_text", lang), "%s", tok.Email, 1)
 		if strings.HasPrefix(returnTo, "/") && !strings.HasPrefix(returnTo, "//") {
-			data["Back"] = returnTo
+			data["Back"], data["BackLabel"] = returnTo, consentText("back", lang)
 		}
 	}
 	h := w.Header()

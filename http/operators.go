@@ -16,6 +16,8 @@ type operatorInput struct {
 	Language      string `json:"language"`
 	// SMTPPassword is write-only: empty keeps the stored password.
 	SMTPPassword string `json:"smtp_password"`
+	// ClearSMTPPassword removes the stored password.
+	ClearSMTPPassword bool `json:"clear_smtp_password"`
 }
 
 func (s *Server) putOperator(w http.ResponseWriter, r *http.Request) {
@@ -32,7 +34,7 @@ func (s *Server) putOperator(w http.ResponseWriter, r *http.Request) {
 	o := &envoi.Operator{
 		Code: r.PathValue("code"), Name: in.Name, Email: in.Email, Group: in.Group,
 		FooterText: in.FooterText, SignatureHTML: in.SignatureHTML, OAuthEnabled: in.OAuthEnabled,
-		Language: in.Language, SMTPPassword: in.SMTPPassword,
+		Language: in.Language, SMTPPassword: in.SMTPPassword, ClearSMTPPassword: in.ClearSMTPPassword,
 	}
 	if err := o.Validate(); err != nil {
 		s.writeError(w, r, err)

@@ -27,12 +27,16 @@ func (s *Service) Test(ctx context.Context, flowCode, operator string, probe Pro
 	var res envoi.TestResult
 	fail := func(name string, err error) (envoi.TestResult, error) {
 		e := envoi.AsError(err)
-		res.Steps = append(res.Steps, envoi.TestStep{Name: name, Detail: e.Message})
+		st := envoi.TestStep{Name: name, Detail: e.Message}
+		res.Steps = append(res.Steps, st)
+		envoi.ReportTestStep(ctx, st, false)
 		res.Error = e
 		return res, e
 	}
 	pass := func(name, detail string) {
-		res.Steps = append(res.Steps, envoi.TestStep{Name: name, OK: true, Detail: detail})
+		st := envoi.TestStep{Name: name, OK: true, Detail: detail}
+		res.Steps = append(res.Steps, st)
+		envoi.ReportTestStep(ctx, st, false)
 	}
 
 	flow, err := s.Store.AuthFlow(ctx, flowCode)
@@ -70,6 +74,9 @@ func (s *Service) Test(ctx context.Context, flowCode, operator string, probe Pro
 		pass("internal_address", strings.Join(internal, "; "))
 	}
 
+	if flow.Kind == envoi.KindOAuth2 {
+		envoi.ReportTestStep(ctx, envoi.TestStep{Name: tokenStep(flow), Detail: "obtaining an access token"}, true)
+	}
 	id, detail, err := s.identity(ctx, flow, op)
 	if err != nil {
 		return fail(tokenStep(flow), err)
@@ -125,14 +132,12 @@ func (s *Service) Identity(ctx context.Context, flowCode, operator string) (envo
 // identity returns the identity a send of op on flow authenticates as
 // (envoi.SendingIdentity, the rule sends use), with its credentials
 // checked: the password stored for basic SMTP, a valid token (refreshed
-// if needed) for OAuth 2.0.
+// if needed) for OAuth 2.0. A basic flow's operator without a password
+// sends without AUTH, as sending does.
 func (s *Service) identity(ctx context.Context, flow *envoi.AuthFlow, op *envoi.Operator) (envoi.Identity, string, error) {
 	if flow.Kind != envoi.KindOAuth2 {
 		if op == nil {
 			return envoi.Identity{Flow: flow, Key: KeyFor(flow, "")}, "", envoi.FieldError(envoi.EInvalidInput, "operator", "basic SMTP sends as an operator: say which one")
-		}
-		if op.SMTPPassword == "" {
-			return envoi.Identity{Flow: flow, Key: KeyFor(flow, op.Code)}, "", envoi.FieldError(envoi.EInvalidInput, "smtp_password", "operator %q has no SMTP password stored", op.Code)
 		}
 	}
 	id, err := envoi.SendingIdentity(flow, op)
@@ -140,6 +145,11 @@ func (s *Service) identity(ctx context.Context, flow *envoi.AuthFlow, op *envoi.
 		return id, "", err
 	}
 	if flow.Kind != envoi.KindOAuth2 {
+		if id.Password == "" {
+			// As sending does: no password, no AUTH (a relay that
+			// accepts by address); the probe shows whether it does.
+			return id, fmt.Sprintf("no SMTP password stored for %s: sends without authentication", id.Username), nil
+		}
 		return id, fmt.Sprintf("password stored for %s", id.Username), nil
 	}
 	if _, err := s.AccessToken(ctx, id.Key, false); err != nil {

@@ -36,6 +36,9 @@ type TokenExpirySource interface {
 // expiry of the token that authenticated, when known. Errors are final:
 // the token source's pass through unchanged, the server's are classified.
 // No credentials go over an unencrypted connection to another machine.
+// A basic flow whose server offers no AUTH extension, and is not one of
+// the providers' servers (providerHost), sends without AUTH even with a
+// password stored: the server is a relay that accepts by address.
 func (s *Sender) login(ctx context.Context, cn *conn, t target, id envoi.Identity) (time.Time, error) {
 	if hasCredentials(t, id) && !cn.tls && !loopbackAddr(cn.raw.RemoteAddr()) {
 		return time.Time{}, inClear(t.host)
@@ -45,6 +48,17 @@ func (s *Sender) login(ctx context.Context, cn *conn, t target, id envoi.Identit
 	case envoi.KindSMTPBasic:
 		if id.Password == "" {
 			return time.Time{}, nil // no password: a relay that asks no authentication (allowed by address)
+		}
+		if !cn.authExt && !providerHost(t.host) {
+			// A relay that accepts by address (an internal server, a
+			// smarthost) offers no AUTH at all: the password is not
+			// needed there, and sending without it is what the operator
+			// of a basic flow expects. A provider's server always offers
+			// AUTH; one that does not is refused below (noMechanism).
+			cn.relay = true
+			s.log().Warn("smtp: the server offers no authentication; sending without AUTH as to a relay (the stored SMTP password is not used)",
+				"flow", t.flow, "operator", id.Key.Operator, "server", t.host)
+			return time.Time{}, nil
 		}
 		var a gomail.Auth
 		switch {
@@ -157,4 +171,17 @@ func (a *oauthBearerAuth) Next(_ []byte, more bool) ([]byte, error) {
 		return []byte{0x01}, nil
 	}
 	return nil, nil
+}
+
+// providerHost reports whether host is the SMTP server of a provider envoi
+// knows (envoi.Presets): such a server always asks for authentication, so
+// its not offering AUTH is an error, never a relay.
+func providerHost(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
+	for _, p := range envoi.Presets() {
+		if p.SMTP.Host != "" && strings.EqualFold(p.SMTP.Host, host) {
+			return true
+		}
+	}
+	return false
 }

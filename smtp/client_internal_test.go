@@ -67,3 +67,12 @@ func TestLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestProviderHost: the providers' servers are never taken for relays.
+func TestProviderHost(t *testing.T) {
+	for host, want := range map[string]bool{"smtp.office365.com": true, "SMTP.Gmail.com.": true, "relay.internal.example": false, "127.0.0.1": false} {
+		if got := providerHost(host); got != want {
+			t.Errorf("providerHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

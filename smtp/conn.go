@@ -39,8 +39,12 @@ type conn struct {
 	eightBit bool
 	utf8     bool
 	auth     []string
+	authExt  bool // AUTH advertised at all
 	tls      bool
 	mech     string
+	// relay is set when a basic flow's stored password went unused: the
+	// server offers no authentication and is not a provider's (see login).
+	relay bool
 
 	dirty    bool      // a transaction began and did not end: RSET before the next
 	pipeline bool      // the server offers PIPELINING (RFC 2920)
@@ -120,6 +124,7 @@ func (cn *conn) capabilities() {
 	cn.eightBit, _ = cn.extension("8BITMIME")
 	cn.utf8, _ = cn.extension("SMTPUTF8")
 	cn.auth = nil
+	cn.authExt, _ = cn.extension("AUTH")
 	if ok, v := cn.extension("AUTH"); ok {
 		cn.auth = strings.Fields(strings.ToUpper(v))
 	}

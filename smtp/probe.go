@@ -27,7 +27,9 @@ func (s *Sender) Probe(ctx context.Context, id envoi.Identity, from, rcpt string
 		if err != nil {
 			detail = failureDetail(err)
 		}
-		steps = append(steps, envoi.TestStep{Name: name, OK: err == nil, Detail: detail})
+		st := envoi.TestStep{Name: name, OK: err == nil, Detail: detail}
+		steps = append(steps, st)
+		envoi.ReportTestStep(ctx, st, false)
 	}
 	t, err := targetOf(id)
 	if err != nil {
@@ -55,6 +57,7 @@ func (s *Sender) Probe(ctx context.Context, id envoi.Identity, from, rcpt string
 		line += " SMTPUTF8"
 	}
 	run := func(name, command string, expect int, line string) error {
+		envoi.ReportTestStep(ctx, envoi.TestStep{Name: name, Detail: line}, true)
 		_, msg, err := cn.cmd(ctx, command, expect, line)
 		if ce, ok := err.(*CommandError); ok && command == "RCPT" {
 			ce.Recipient = rcpts[0]

@@ -290,6 +290,7 @@ func (s *Sender) connect(ctx context.Context, t target, id envoi.Identity, step 
 		return fail("tls", err)
 	}
 	addr := net.JoinHostPort(t.host, strconv.Itoa(t.port))
+	envoi.ReportTestStep(ctx, envoi.TestStep{Name: "connect", Detail: "connecting to " + addr}, true)
 	d := net.Dialer{Timeout: s.dialTimeout()}
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -312,6 +313,7 @@ func (s *Sender) connect(ctx context.Context, t target, id envoi.Identity, step 
 	tlsConfig := &tls.Config{ServerName: t.host, RootCAs: roots, MinVersion: tls.VersionTLS12}
 	greet := s.greetingTimeout()
 	if t.security == envoi.SecurityTLS {
+		envoi.ReportTestStep(ctx, envoi.TestStep{Name: "tls", Detail: "TLS handshake with " + t.host}, true)
 		if err := cn.handshake(ctx, "TLS", tlsConfig, greet); err != nil {
 			e := Classify(err)
 			if hung(err) {
@@ -323,6 +325,7 @@ func (s *Sender) connect(ctx context.Context, t target, id envoi.Identity, step 
 	} else {
 		cn.speak(raw)
 	}
+	envoi.ReportTestStep(ctx, envoi.TestStep{Name: "connect", Detail: "waiting for the server's greeting"}, true)
 	if err := cn.greeting(ctx, greet); err != nil {
 		e := Classify(err)
 		if t.security != envoi.SecurityTLS && hung(err) {
@@ -341,6 +344,7 @@ func (s *Sender) connect(ctx context.Context, t target, id envoi.Identity, step 
 		if ok, _ := cn.extension("STARTTLS"); !ok {
 			return fail("tls", &CommandError{Command: "STARTTLS", Err: errNoSTARTTLS})
 		}
+		envoi.ReportTestStep(ctx, envoi.TestStep{Name: "tls", Detail: "STARTTLS"}, true)
 		if err := cn.startTLS(ctx, tlsConfig, greet, s.helloName()); err != nil {
 			e := Classify(err)
 			if hung(err) {
@@ -357,6 +361,7 @@ func (s *Sender) connect(ctx context.Context, t target, id envoi.Identity, step 
 	}
 	cn.capabilities()
 
+	envoi.ReportTestStep(ctx, envoi.TestStep{Name: "auth", Detail: "AUTH as " + id.Username}, true)
 	expiry, err := s.login(ctx, cn, t, id)
 	if err != nil {
 		step("auth", err, "")
@@ -370,6 +375,10 @@ func (s *Sender) connect(ctx context.Context, t target, id envoi.Identity, step 
 	switch {
 	case cn.mech != "":
 		step("auth", nil, "authenticated as "+id.Username+" with "+cn.mech)
+	case cn.relay:
+		step("auth", nil, "no authentication: the server offers none and is a relay; the stored SMTP password is not used")
+	case t.kind == envoi.KindSMTPBasic:
+		step("auth", nil, "no authentication: no SMTP password is stored, the server accepts by address")
 	default:
 		step("auth", nil, "no authentication: the flow has no credentials")
 	}

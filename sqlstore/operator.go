@@ -10,7 +10,7 @@ import (
 )
 
 // PutOperator inserts or replaces the operator of o.Code. An empty
-// o.SMTPPassword keeps the stored one, unless the change moves the operator
+// o.SMTPPassword keeps the stored one (o.ClearSMTPPassword removes it), unless the change moves the operator
 // into a flow whose SMTP server is not the one the password is bound to:
 // it is then dropped (see PutAuthFlow). The group is created if it does not
 // exist. Returns EInvalidInput naming the wrong field, and EInvalidFlowData
@@ -74,6 +74,12 @@ func (s *Store) PutOperator(ctx context.Context, o *envoi.Operator) error {
 			o.Code, o.Name, o.Email, group, o.FooterText, o.SignatureHTML, o.OAuthEnabled, o.Language, pw, s.ts(now)).Scan(&pwSet, &was)
 		if err != nil {
 			return fmt.Errorf("sqlstore: put operator %q: %w", o.Code, err)
+		}
+		if o.ClearSMTPPassword && pwSet {
+			if _, err := tx.ExecContext(ctx, `UPDATE operators SET smtp_password = NULL, smtp_password_target = '' WHERE code = $1`, o.Code); err != nil {
+				return fmt.Errorf("sqlstore: clear the SMTP password of operator %q: %w", o.Code, err)
+			}
+			pwSet = false
 		}
 		if !pwSet {
 			return nil

@@ -132,6 +132,9 @@ type mailSettingData struct {
 	MsgLanguage string
 	EML         string
 	EMLErr      *errView
+	// Mail is the composed message as read (its HTML is shown by
+	// /mail-settings/{flow}/preview-message/html).
+	Mail *mailView
 }
 
 // variantQuery reads which variant of a mail setting a page is about
@@ -289,6 +292,7 @@ func (s *Server) previewMessage(w http.ResponseWriter, r *http.Request) {
 		if perr != nil {
 			d.EMLErr = s.errView(perr, lang)
 		} else {
+			d.Mail = readMail(eml)
 			if len(eml) > maxPreviewEML {
 				eml = append(eml[:maxPreviewEML:maxPreviewEML], "\n…"...)
 			}
@@ -410,3 +414,30 @@ type noCookie struct{}
 func (noCookie) Header() http.Header         { return http.Header{} }
 func (noCookie) Write(b []byte) (int, error) { return len(b), nil }
 func (noCookie) WriteHeader(int)             {}
+
+// previewMessageHTML composes the saved setting as previewMessage does and
+// answers its HTML part for the page's sandboxed frame.
+func (s *Server) previewMessageHTML(w http.ResponseWriter, r *http.Request) {
+	flow, _, _, err := s.loadMailSetting(r)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	if s.Messages == nil {
+		writeFrame(w, "")
+		return
+	}
+	q := r.URL.Query()
+	values, _ := s.sampleValues(flow.Keywords)
+	req := &envoi.SendRequest{DocumentFlow: flow.Code, Operator: q.Get("operator"), Company: q.Get("company"), To: []string{"client@example.com"}, Context: values}
+	eml, err := s.Messages.Preview(r.Context(), req)
+	if err != nil {
+		writeFrame(w, "")
+		return
+	}
+	if v := readMail(eml); v != nil {
+		writeFrame(w, v.HTML)
+		return
+	}
+	writeFrame(w, "")
+}

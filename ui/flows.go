@@ -36,11 +36,16 @@ func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "flows", s.newPage(w, r, "flows", flowsData{Flows: flows, Presets: orderedPresets()}))
 }
 
-// testView is the outcome of a flow's Test action.
+// testView is the outcome of a flow's Test action, or its progress when
+// it runs in the background (ID set): Running is the step under way.
 type testView struct {
+	Flow     string
+	ID       string
 	Operator string
+	Done     bool
 	OK       bool
 	Steps    []envoi.TestStep
+	Running  *envoi.TestStep
 	Err      *errView
 }
 
@@ -62,6 +67,8 @@ type flowData struct {
 	// Warnings are what the administrator should know about the stored
 	// flow (internal addresses, security none towards another host).
 	Warnings []envoi.FlowWarning
+	// Errs are every wrong field of a refused save (flowErrors).
+	Errs []error
 }
 
 // presetJSON is what the page's script fills the form with when the
@@ -128,6 +135,15 @@ func (s *Server) flowPage(w http.ResponseWriter, r *http.Request, status int, d 
 	d.Flow.ClientSecret, d.Flow.ServiceAccountKey = "", ""
 	p := s.newPage(w, r, "flows", d)
 	p.Err = s.errView(err, p.Lang)
+	if err != nil {
+		p.Fields = s.fieldErrs(p.Lang, d.Errs)
+		if p.Fields == nil {
+			p.Fields = s.fieldErrs(p.Lang, []error{err})
+		}
+	}
+	if p.Err != nil {
+		p.Err.Fields = p.Fields
+	}
 	s.render(w, status, "flow", p)
 }
 
@@ -185,6 +201,7 @@ func flowForm(r *http.Request) (*envoi.AuthFlow, error) {
 	if f.Groups == nil {
 		f.Groups = []string{}
 	}
+	var bad error
 	ints := []struct {
 		field string
 		dst   *int
@@ -196,11 +213,16 @@ func flowForm(r *http.Request) (*envoi.AuthFlow, error) {
 		}
 		n, err := strconv.Atoi(raw)
 		if err != nil {
-			return f, envoi.FieldError(envoi.EInvalidFlowData, strings.NewReplacer("smtp_", "smtp.", "imap_", "imap.").Replace(i.field), "%q is not a whole number", raw)
+			// The other numbers are read all the same: the page shows
+			// what was typed (flowErrors names every wrong one).
+			if bad == nil {
+				bad = envoi.FieldError(envoi.EInvalidFlowData, strings.NewReplacer("smtp_", "smtp.", "imap_", "imap.").Replace(i.field), "%q is not a whole number", raw)
+			}
+			continue
 		}
 		*i.dst = n
 	}
-	return f, nil
+	return f, bad
 }
 
 // saveFlow creates (POST /auth-flows) or updates (POST /auth-flows/{code})
@@ -230,7 +252,7 @@ func (s *Server) saveFlow(w http.ResponseWriter, r *http.Request) {
 		err = s.Store.PutAuthFlow(ctx, f)
 	}
 	if err != nil {
-		s.flowPage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), flowData{Flow: f, New: isNew}, err)
+		s.flowPage(w, r, envoi.HTTPStatus(envoi.ErrorCode(err)), flowData{Flow: f, New: isNew, Errs: flowErrors(r, f, err)}, err)
 		return
 	}
 	if f.Dropped.Code != "" {
@@ -266,7 +288,7 @@ func (s *Server) testFlow(w http.ResponseWriter, r *http.Request) {
 	if terr != nil && res.Error == nil {
 		res.Error = envoi.AsError(terr)
 	}
-	tv := &testView{Operator: operator, OK: res.OK && res.Error == nil, Steps: res.Steps}
+	tv := &testView{Flow: f.Code, Operator: operator, Done: true, OK: res.OK && res.Error == nil, Steps: res.Steps}
 	lang := s.language(w, r)
 	if res.Error != nil {
 		tv.Err = s.errView(res.Error, lang)

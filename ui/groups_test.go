@@ -190,7 +190,7 @@ func TestGroupsRender(t *testing.T) {
 	full := map[string]map[string]string{
 		"en": {"/groups": "no flow", "/groups/SALES": "envoi never moves operators out by itself", "/groups/EMPTY": "deleting it changes nothing for any operator"},
 		"fr": {"/groups": "aucun flux", "/groups/SALES": "envoi ne retire jamais les opérateurs de lui-même", "/groups/EMPTY": "le supprimer ne change rien pour aucun opérateur"},
-		"es": {"/groups": "ningún flujo", "/groups/SALES": "envoi nunca saca a los usuarios por sí mismo", "/groups/EMPTY": "eliminarlo no cambia nada para ningún usuario"},
+		"es": {"/groups": "ningún flujo", "/groups/SALES": "envoi nunca saca a los operadores por sí mismo", "/groups/EMPTY": "eliminarlo no cambia nada para ningún operador"},
 	}
 	for _, lang := range envoi.Languages {
 		t.Run("Full_"+lang, func(t *testing.T) { renders(t, e, lang, full[lang]) })

@@ -58,6 +58,15 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Flows, d.Operators, d.Companies, d.MailSettings = len(flows), len(ops), len(companies), len(settings)
+	// The mail settings of the mails envoi sends by itself (consent
+	// alerts, password recovery) come with envoi: a fresh install has
+	// written none of the ERP's.
+	written := 0
+	for _, m := range settings {
+		if m.DocumentFlow != ownConsentAlertFlow && m.DocumentFlow != RecoveryFlow {
+			written++
+		}
+	}
 	for _, k := range keys {
 		if k.RevokedAt.IsZero() {
 			d.ActiveKeys++
@@ -104,7 +113,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		{"home.step_operator", "/operators/new", d.Operators > 0 && assigned},
 		{"home.step_consent", "/tokens", d.Operators > 0 && d.NeedConsent == 0},
 		{"home.step_company", "/companies/new", d.Companies > 0},
-		{"home.step_mail", "/mail-settings", d.MailSettings > 0},
+		{"home.step_mail", "/mail-settings", written > 0},
 		{"home.step_key", "/api-keys", d.ActiveKeys > 0},
 		{"home.step_recovery", "/settings", set[SettingSystemSender] != ""},
 	}
@@ -135,3 +144,7 @@ func (s *Server) health(r *http.Request) ([]TokenState, error) {
 	}
 	return out, nil
 }
+
+// ownConsentAlertFlow is the document flow of the consent alert envoi
+// mails by itself (notice.ConsentAlertFlow), whose mail setting is built in.
+const ownConsentAlertFlow = "CONSENT_REQUIRED"

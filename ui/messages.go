@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"envoi"
@@ -27,8 +28,9 @@ type messagesData struct {
 	Statuses  []string
 	Flows     []*envoi.DocumentFlow
 	Operators []*envoi.Operator
-	// Older is the link to the next page, "" on the last one.
-	Older string
+	// Older is the link to the next page, "" on the last one; Newer the
+	// link to the page before, "" on the first.
+	Older, Newer string
 }
 
 // listMessages is the sent-mail log: newest first, searchable by status,
@@ -63,14 +65,42 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 			ferr = err
 		}
 	}
+	// The pages seen are carried in "pages" (the before of each, "" for
+	// the first): Newer goes back one, Older adds this one.
+	var seen []string
+	if raw := q.Get("pages"); raw != "" || q.Get("before") != "" {
+		seen = strings.Split(raw, ",")
+		if raw == "" {
+			seen = []string{""}
+		}
+		if len(seen) > 1000 {
+			seen = seen[len(seen)-1000:]
+		}
+	}
+	link := func(before string, pages []string) string {
+		v := url.Values{}
+		for k, vals := range q {
+			v[k] = vals
+		}
+		v.Del("before")
+		v.Del("pages")
+		if before != "" {
+			v.Set("before", before)
+		}
+		if len(pages) > 0 {
+			v.Set("pages", strings.Join(pages, ","))
+		}
+		if len(v) == 0 {
+			return "/messages"
+		}
+		return "/messages?" + v.Encode()
+	}
+	if len(seen) > 0 {
+		d.Newer = link(seen[len(seen)-1], seen[:len(seen)-1])
+	}
 	if len(d.Messages) > logPage {
 		d.Messages = d.Messages[:logPage]
-		next := url.Values{}
-		for k, v := range q {
-			next[k] = v
-		}
-		next.Set("before", d.Messages[logPage-1].ID)
-		d.Older = "/messages?" + next.Encode()
+		d.Older = link(d.Messages[logPage-1].ID, append(append([]string(nil), seen...), q.Get("before")))
 	}
 	if d.Flows, err = s.Store.DocumentFlows(ctx); err != nil {
 		s.renderError(w, r, err)
@@ -94,6 +124,9 @@ type messageData struct {
 	Err      *errView
 	CanRetry bool
 	Headers  string
+	// Mail is the message as read (subject, text, attachments; its HTML
+	// is shown by /messages/{id}/html), nil when it cannot be read.
+	Mail *mailView
 }
 
 // maxHeaders bounds the header block shown on a message's page.
@@ -115,6 +148,7 @@ func (s *Server) showMessage(w http.ResponseWriter, r *http.Request) {
 		d.Err = &errView{Code: m.ErrorCode, Message: t.Message, Remedy: t.Remedy, Reason: m.Error}
 	}
 	if eml, err := s.Store.EML(ctx, m.ID); err == nil {
+		d.Mail = readMail(eml)
 		if i := bytes.Index(eml, []byte("\r\n\r\n")); i >= 0 {
 			eml = eml[:i]
 		} else if i := bytes.Index(eml, []byte("\n\n")); i >= 0 {

@@ -143,6 +143,10 @@ func (s *Server) operatorPage(w http.ResponseWriter, r *http.Request, status int
 	op.SMTPPassword = ""
 	p := s.newPage(w, r, "operators", d)
 	p.Err = s.errView(err, p.Lang)
+	p.Fields = s.fieldErrs(p.Lang, []error{err})
+	if p.Err != nil {
+		p.Err.Fields = p.Fields
+	}
 	s.render(w, status, "operator", p)
 }
 
@@ -193,6 +197,7 @@ func (s *Server) saveOperator(w http.ResponseWriter, r *http.Request) {
 	op.SignatureHTML = r.PostFormValue("signature_html")
 	op.OAuthEnabled = r.PostFormValue("oauth_enabled") == "on"
 	op.SMTPPassword = r.PostFormValue("smtp_password")
+	op.ClearSMTPPassword = r.PostFormValue("clear_smtp_password") == "on"
 	if err == nil {
 		err = s.Store.PutOperator(ctx, op)
 	}

@@ -26,7 +26,7 @@ var (
 		"documentflows", "documentflow", "mailsettings", "mailsetting", "filenames", "filename",
 		"messages", "message", "tokens", "apikeys", "users", "user", "settings",
 	}
-	fragments = []string{"preview"}
+	fragments = []string{"preview", "testresult"}
 )
 
 // parseViews parses every view in every language, with "t" bound to the
@@ -74,8 +74,18 @@ func funcs(cat catalogue, lang string) template.FuncMap {
 			return fallback
 		},
 		"errmsg": func(code string) string { return envoi.Describe(code, lang).Message },
-		"remedy": func(code string) string { return envoi.Describe(code, lang).Remedy },
-		"date":   formatTime,
+		// stepdetail is a flow test step's text in the page's language.
+		"stepdetail": func(detail string) string { return stepDetail(cat, lang, detail) },
+		"remedy":     func(code string) string { return envoi.Describe(code, lang).Remedy },
+		"date":       formatTime,
+		// when is a time the page's script shows in the viewer's zone
+		// (its text, UTC, is what shows without the script).
+		"when": func(t time.Time) template.HTML {
+			if t.IsZero() {
+				return "—"
+			}
+			return template.HTML(`<time datetime="` + t.UTC().Format(time.RFC3339) + `">` + template.HTMLEscapeString(formatTime(t)) + `</time>`)
+		},
 		"has": func(list []string, s string) bool {
 			for _, x := range list {
 				if x == s {
@@ -116,9 +126,12 @@ type page struct {
 	CSRF  string
 	Flash *flashView
 	Err   *errView
-	Nav   string
-	Path  string
-	D     any
+	// Fields are the form's wrong fields, each shown next to its input
+	// (the page's script places them; the list stays under the error).
+	Fields []fieldErr
+	Nav    string
+	Path   string
+	D      any
 }
 
 // errView is an error as a person reads it: the catalogue's message and
@@ -130,6 +143,8 @@ type errView struct {
 	Remedy  string
 	Reason  string
 	Field   string
+	// Fields are the wrong fields, each with its fix (page.Fields).
+	Fields []fieldErr
 }
 
 func (s *Server) errView(err error, lang string) *errView {

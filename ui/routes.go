@@ -51,6 +51,9 @@ func (s *Server) routes() []route {
 		{"POST /auth-flows/{code}", adminOnly, s.saveFlow},
 		{"POST /auth-flows/{code}/delete", adminOnly, s.deleteFlow},
 		{"POST /auth-flows/{code}/test", adminOnly, s.testFlow},
+		{"POST /auth-flows/{code}/test/start", adminOnly, s.startFlowTest},
+		{"GET /auth-flows/{code}/test/{id}", adminOnly, s.flowTestProgress},
+		{"POST /auth-flows/{code}/test/{id}/cancel", adminOnly, s.cancelFlowTest},
 		{"POST /auth-flows/{code}/authenticate", adminOnly, s.authenticateFlow},
 
 		{"GET /operators", adminOnly, s.listOperators},
@@ -88,6 +91,7 @@ func (s *Server) routes() []route {
 		{"POST /mail-settings/{flow}", adminOnly, s.saveMailSetting},
 		{"POST /mail-settings/{flow}/preview", adminOnly, s.previewMailSetting},
 		{"POST /mail-settings/{flow}/preview-message", adminOnly, s.previewMessage},
+		{"GET /mail-settings/{flow}/preview-message/html", adminOnly, s.previewMessageHTML},
 		{"POST /mail-settings/{flow}/delete", adminOnly, s.deleteMailSetting},
 
 		{"GET /file-names", adminOnly, s.listFileNames},
@@ -97,6 +101,9 @@ func (s *Server) routes() []route {
 		{"GET /messages", adminOnly, s.listMessages},
 		{"GET /messages/{id}", adminOnly, s.showMessage},
 		{"GET /messages/{id}/eml", adminOnly, s.messageEML},
+		{"GET /messages/{id}/html", adminOnly, s.messageHTML},
+		{"GET /messages/{id}/source", adminOnly, s.messageSource},
+		{"POST /signature-preview", signedIn, s.signaturePreview},
 		{"POST /messages/{id}/retry", adminOnly, s.retryMessage},
 
 		{"GET /tokens", adminOnly, s.listTokens},

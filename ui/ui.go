@@ -152,6 +152,8 @@ type Server struct {
 	accounts  *throttle // client address and account
 	clients   *throttle // client address
 	recovered *throttle // recovery mails by address
+
+	tests *testRuns // flow tests run in the background for the page's script
 }
 
 func (s *Server) now() time.Time {
@@ -211,6 +213,7 @@ func (s *Server) Handler() (http.Handler, error) {
 		s.key = make([]byte, 32)
 		_, _ = rand.Read(s.key)
 	}
+	s.tests = &testRuns{}
 	s.slots = newHashSlots(orDefaultInt(s.HashConcurrency, DefaultHashConcurrency))
 	s.accounts = newThrottle(s.maxFailed(), s.lockout())
 	s.clients = newThrottle(orDefaultInt(s.MaxClientFailures, DefaultMaxClientFailures), s.lockout())

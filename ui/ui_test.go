@@ -827,7 +827,7 @@ func TestLanguageChoice(t *testing.T) {
 	other := e.Browser()
 	other.Lang = "fr"
 	other.SignIn("admin@forterro.example", adminPW)
-	if p := other.Get("/operators"); !strings.Contains(p.Body, `<html lang="es">`) || !strings.Contains(p.Body, "Todavía no hay usuarios") {
+	if p := other.Get("/operators"); !strings.Contains(p.Body, `<html lang="es">`) || !strings.Contains(p.Body, "Todavía no hay operadores") {
 		t.Errorf("another browser of the same user: not in the saved language: %s", text(p.Body))
 	}
 	// ?lang= switches for this browser.

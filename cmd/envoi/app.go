@@ -127,7 +127,7 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	// A token that dies is mailed to the administrators.
 	alerts := &notice.ConsentAlerts{Store: store, Messages: a.Service, PublicURL: cfg.PublicURL, Logger: logger}
 	a.OAuth.Notify = alerts.Notify
-	a.Tester = &oauth.Tester{OAuth: a.OAuth, Mail: a.Sender}
+	a.Tester = &oauth.Tester{OAuth: a.OAuth, Mail: a.Sender, Timeout: cfg.Limits.TestTimeout}
 	lim := cfg.Limits
 	a.HTTP = &envoihttp.Server{
 		Store: store, Pinger: store, Logger: logger,

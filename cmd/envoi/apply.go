@@ -51,6 +51,8 @@ type operatorDoc struct {
 	OAuthEnabled    bool   `yaml:"oauth_enabled"`
 	Language        string `yaml:"language"`
 	SMTPPasswordEnv string `yaml:"smtp_password_env"`
+	// ClearSMTPPassword removes the stored password (not with smtp_password_env).
+	ClearSMTPPassword bool `yaml:"clear_smtp_password"`
 }
 
 type documentFlowDoc struct {
@@ -220,7 +222,8 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string, warn func(s
 			return nil, 0, err
 		}
 		o := &envoi.Operator{Code: code, Name: d.Name, Email: d.Email, Group: d.Group, FooterText: d.FooterText,
-			SignatureHTML: d.SignatureHTML, OAuthEnabled: d.OAuthEnabled, Language: d.Language, SMTPPassword: pw}
+			SignatureHTML: d.SignatureHTML, OAuthEnabled: d.OAuthEnabled, Language: d.Language, SMTPPassword: pw,
+			ClearSMTPPassword: d.ClearSMTPPassword}
 		if err := o.Validate(); err != nil {
 			return nil, 0, fmt.Errorf("operator %s: %w", code, err)
 		}

@@ -212,7 +212,7 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 	h := get(e.Base, "/oauth/callback?state=forged&code=x")
 	csp := h.Get("Content-Security-Policy")
-	for _, want := range []string{"default-src 'none'", "frame-ancestors 'none'", "style-src 'sha256-"} {
+	for _, want := range []string{"default-src 'none'", "frame-ancestors 'none'", "style-src 'self' 'sha256-"} {
 		if !strings.Contains(csp, want) {
 			t.Errorf("callback CSP %q lacks %q", csp, want)
 		}

@@ -110,16 +110,15 @@ func TestRepointSMTPDropsPassword(t *testing.T) {
 		t.Error("smtp_password_set is still true after the flow's server changed")
 	}
 
+	// Without a password the Test probes as sending would: it connects
+	// and asks no AUTH, and this server, which insists on AUTH, refuses.
 	res = testAnswer{}
 	e.MustDo(200, "POST", "/v1/auth-flows/BASIC/test", map[string]any{"operator": "ops"}, &res)
 	if res.OK {
-		t.Errorf("test passed without a password: %+v", res)
+		t.Errorf("test passed without a password on a server that insists on AUTH: %+v", res)
 	}
 	if n := attacker.AuthCommands(); n != 0 {
 		t.Errorf("the new server received %d AUTH commands, want none", n)
-	}
-	if n := attacker.Connections(); n != 0 {
-		t.Errorf("the new server received %d connections, want none", n)
 	}
 }
 
@@ -269,8 +268,8 @@ auth_flows:
 	}
 	var res testAnswer
 	e.MustDo(200, "POST", "/v1/auth-flows/BASIC/test", map[string]any{"operator": "ops"}, &res)
-	if res.OK || attacker.AuthCommands() != 0 || attacker.Connections() != 0 {
-		t.Errorf("test: ok %v, the new server saw %d connections and %d AUTH commands, want none", res.OK, attacker.Connections(), attacker.AuthCommands())
+	if res.OK || attacker.AuthCommands() != 0 {
+		t.Errorf("test: ok %v, the new server saw %d AUTH commands, want none", res.OK, attacker.AuthCommands())
 	}
 
 	// Re-pointed with the password in the same file: the file's password

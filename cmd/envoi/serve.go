@@ -279,6 +279,8 @@ type Limits struct {
 	RecoveryInterval    time.Duration
 	// TrustedProxies is the comma-separated list of --trusted-proxies.
 	TrustedProxies string
+	// TestTimeout bounds a flow's Test action (oauth.Tester.Timeout).
+	TestTimeout time.Duration
 }
 
 // DefaultIdleTimeout is how long a kept-alive connection waits for its
@@ -317,6 +319,7 @@ func (p *Program) limitFlags(fs *flag.FlagSet) func(cfg *Config) error {
 		{"http-write-timeout", "ENVOI_HTTP_WRITE_TIMEOUT", "2m", "time to write an answer, after the body's time", time.Second, func(l *Limits) *time.Duration { return &l.WriteTimeout }},
 		{"http-idle-timeout", "ENVOI_HTTP_IDLE_TIMEOUT", "2m", "time a kept-alive connection waits for its next request", time.Second, func(l *Limits) *time.Duration { return &l.IdleTimeout }},
 		{"login-wait", "ENVOI_LOGIN_WAIT", "15m", "how long a client address waits after too many failed sign-ins", time.Second, func(l *Limits) *time.Duration { return &l.LoginWait }},
+		{"test-timeout", "ENVOI_TEST_TIMEOUT", "30s", "time a flow's Test action may take before it stops with smtp_timeout (a server that never answers)", time.Second, func(l *Limits) *time.Duration { return &l.TestTimeout }},
 		{"recovery-interval", "ENVOI_RECOVERY_INTERVAL", "15m", "least time between two password recovery mails to one address", time.Second, func(l *Limits) *time.Duration { return &l.RecoveryInterval }},
 	}
 	counts := []countFlag{

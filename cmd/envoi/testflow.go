@@ -4,21 +4,27 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"time"
+
+	"envoi/oauth"
 )
 
 // test runs a flow's Test action from the terminal.
 func (p *Program) test(ctx context.Context, args []string) error {
 	var flow, operator string
 	var smtpCA func(*Config)
+	var timeout time.Duration
 	cfg, logger, err := p.setup("test", "test --flow FLOW --operator OP [flags]", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&flow, "flow", "", "authentication flow code; required")
 		fs.StringVar(&operator, "operator", "", "operator to test the flow for")
 		smtpCA = p.smtpCAFlag(fs)
+		fs.DurationVar(&timeout, "timeout", oauth.DefaultTestTimeout, "time the test may take before it stops with smtp_timeout")
 	})
 	if err != nil {
 		return err
 	}
 	smtpCA(cfg)
+	cfg.Limits.TestTimeout = timeout
 	if flow == "" {
 		return fmt.Errorf("%w: test needs --flow", errUsage)
 	}

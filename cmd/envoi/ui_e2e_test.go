@@ -147,6 +147,10 @@ func TestAdminUIInBrowser(t *testing.T) {
 	if !strings.Contains(b.Text("body"), "Authentication succeeded") || !strings.Contains(b.Text("body"), "user@example.com") {
 		b.fail("the consent did not succeed")
 	}
+	// Styled as the console (its style sheet applies: a card) with a way back.
+	if b.Number(`parseFloat(getComputedStyle(document.querySelector("#consent-result")).borderTopWidth)`) == 0 || !b.Has(`a#consent-back.button[href="/operators/jdupont"]`) {
+		b.fail("the consent result page is not styled as the console or has no way back")
+	}
 	b.Shot("consent-callback")
 	b.Submit(`a[href="/operators/jdupont"]`)
 	if got := b.Text("#token-valid"); !strings.HasPrefix(got, "valid until") {
@@ -154,10 +158,12 @@ func TestAdminUIInBrowser(t *testing.T) {
 	}
 	b.Shot("operator-authenticated")
 
-	// Test the flow: every step passes.
+	// Test the flow: it runs in the background, the page follows its
+	// steps, and every step passes.
 	b.Go("/auth-flows/O365")
 	b.Set("#test-operator", "jdupont")
-	b.Submit("#run-test")
+	b.Click("#run-test")
+	b.Wait("#test-live", "Everything works", false)
 	if !b.Has("#test-result.ok") {
 		b.fail("the flow's test failed")
 	}
@@ -211,6 +217,10 @@ func TestAdminUIInBrowser(t *testing.T) {
 	b.Set("#pv-operator", "jdupont")
 	b.Set("#pv-company", "FORTERRO")
 	b.Submit(`#full-preview button[type="submit"]`)
+	if got := b.Text("#mail-subject"); got != "FORTERRO : Envoi du BL : 12345" {
+		b.fail("the whole message's subject reads %q", got)
+	}
+	b.Click("#raw-source summary") // the raw source, one click away
 	if eml := b.Text("#eml"); !strings.Contains(eml, "Subject: FORTERRO : Envoi du BL : 12345") || !strings.Contains(eml, "Importance: high") {
 		b.fail("the composed preview lacks the subject or priority")
 	}
@@ -304,8 +314,16 @@ func TestAdminUIInBrowser(t *testing.T) {
 	if strings.Contains(b.Text("main"), key) {
 		b.fail("the key is shown again")
 	}
-	b.Eval(`window.confirm = function () { return true; }`)
-	b.Submit(`#keys tr:last-child form[action$="/revoke"] button`)
+	// The confirmation is a modal dialog: Cancel has the focus.
+	b.Click(`#keys tr:last-child form[action$="/revoke"] button`)
+	if !b.Has("dialog.confirm[open]") || b.Text("#confirm-text") == "" {
+		b.fail("revoking a key asks nothing")
+	}
+	if focused := b.Text("dialog.confirm[open] :focus"); focused != "Cancel" {
+		b.fail("the dialog's focus is on %q, want Cancel", focused)
+	}
+	b.Shot("confirm-dialog")
+	b.Submit("#confirm-yes")
 	if st := apiStatus(t, e.Base, key); st != 401 {
 		t.Fatalf("the key revoked in the UI: status %d, want 401", st)
 	}
