@@ -158,13 +158,19 @@ type Message struct {
 	MessageID      string      `json:"message_id"`
 	// Mailbox is the identity the message is sent as (for rate limits and
 	// parking on consent): flow code and operator ("" for a generic mailbox).
-	Flow      string    `json:"flow"`
-	Mailbox   string    `json:"mailbox"`
-	NextTry   time.Time `json:"next_try,omitzero"`
-	SentAt    time.Time `json:"sent_at,omitzero"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-	EMLSize   int64     `json:"eml_size,omitempty"`
+	Flow    string    `json:"flow"`
+	Mailbox string    `json:"mailbox"`
+	NextTry time.Time `json:"next_try,omitzero"`
+	// NextAttemptAt and WaitReason say, of a message that waits, until
+	// when and why (envoi.WaitRateLimited, WaitQuota, WaitServerRetry,
+	// WaitScheduled): its own due time, or its mailbox's pause when
+	// that is later.
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
+	WaitReason    string    `json:"wait_reason,omitempty"`
+	SentAt        time.Time `json:"sent_at,omitzero"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	EMLSize       int64     `json:"eml_size,omitempty"`
 	// Duplicates counts the claims over a lapsed lease (a send cut by a
 	// crash): the message may have gone out that many times more. Shown
 	// to users (possible_duplicates), so a fact of the message, not of a

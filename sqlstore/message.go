@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"envoi"
 )
@@ -183,7 +184,7 @@ func emlAAD(id string) string { return aad("message_emls", "eml", id) }
 const messageColumns = `id, coalesce(idempotency_key, ''), status, attempts, error_code, error, message_id,
 	flow, mailbox, next_try, sent_at, created_at, updated_at, eml_size, duplicates,
 	delivery,
-	operator, document_flow, company, recipients, entity_type, entity_id, sensitive`
+	operator, document_flow, company, recipients, entity_type, entity_id, sensitive, due_at, wait_reason`
 
 // scanMessage scans messageColumns, then the request when withRequest,
 // then extra.
@@ -191,10 +192,11 @@ func scanMessage(row interface{ Scan(...any) error }, withRequest bool, extra ..
 	var m envoi.Message
 	var to, delivery, entityType, entityID string
 	var req []byte
+	var due time.Time
 	dest := []any{&m.ID, &m.IdempotencyKey, &m.Status, &m.Attempts, &m.ErrorCode, &m.Error, &m.MessageID,
 		&m.Flow, &m.Mailbox, scanTime(&m.NextTry), scanTime(&m.SentAt), scanTime(&m.CreatedAt), scanTime(&m.UpdatedAt), &m.EMLSize, &m.Duplicates,
 		&delivery,
-		&m.Request.Operator, &m.Request.DocumentFlow, &m.Request.Company, &to, &entityType, &entityID, &m.Sensitive}
+		&m.Request.Operator, &m.Request.DocumentFlow, &m.Request.Company, &to, &entityType, &entityID, &m.Sensitive, scanTime(&due), &m.WaitReason}
 	if withRequest {
 		dest = append(dest, &req)
 	}
@@ -202,6 +204,7 @@ func scanMessage(row interface{ Scan(...any) error }, withRequest bool, extra ..
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
+	waiting(&m, due)
 	if withRequest {
 		// A message accepted without bytes (the store's own tests) has no
 		// delivery record.
@@ -239,8 +242,14 @@ func (s *Store) message(ctx context.Context, q queryRower, cond string, arg stri
 // Message returns the message of that id with its whole request and its
 // envelope (not its bytes: see EML); ENotFound if none, and for a
 // sensitive message (it carries a credential: no reader sees it).
+// A waiting message shows its mailbox's pause when that ends later than
+// its own due time (NextAttemptAt, WaitReason).
 func (s *Store) Message(ctx context.Context, id string) (*envoi.Message, error) {
-	return s.message(ctx, s.reads(), `id = $1 AND NOT sensitive`, id)
+	m, err := s.message(ctx, s.reads(), `id = $1 AND NOT sensitive`, id)
+	if err != nil {
+		return nil, err
+	}
+	return m, s.ApplyMailboxWaits(ctx, m)
 }
 
 // Messages returns the messages f selects, newest first, at most f.Limit
@@ -296,7 +305,11 @@ func (s *Store) Messages(ctx context.Context, f envoi.MessageFilter) ([]*envoi.M
 		}
 		out = append(out, m)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: messages: %w", err)
+	}
+	rows.Close()
+	return out, s.ApplyMailboxWaits(ctx, out...)
 }
 
 // UpdateMessage writes m's status, attempts, error, next try, sent time,
