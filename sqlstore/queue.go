@@ -200,7 +200,7 @@ const (
 			unfinished = CASE WHEN $1 = $8 THEN unfinished ELSE 0 END,
 			due_at = CASE WHEN $1 = $8 THEN due_at ELSE $9 END, wait_reason = $10`
 	finishSQL       = `UPDATE messages SET ` + finishSet + ` WHERE id = $11`
-	finishFencedSQL = `UPDATE messages SET ` + finishSet + ` WHERE id = $11 AND claim = $12`
+	finishFencedSQL = `UPDATE messages SET ` + finishSet + ` WHERE id = $11 AND claim = $12 AND status = $8`
 	claimOfSQL      = `SELECT claim FROM messages WHERE id = $1`
 )
 
