@@ -52,6 +52,10 @@ type SendRequest struct {
 	Report       *ReportRequest    `json:"report"`
 	Attachments  []Attachment      `json:"attachments"`
 	Entity       *Entity           `json:"entity"`
+	// SendAt, when set, asks to send no sooner (RFC 3339): the message
+	// waits as StatusScheduled. At most MaxSendAhead ahead; a past time
+	// is now.
+	SendAt *time.Time `json:"send_at,omitempty"`
 	// Sensitive marks a mail that carries a credential (envoi's own
 	// password reset mail): its composed bytes are kept sealed only until
 	// it is sent or failed, its keyword values are not stored, and no
@@ -75,6 +79,8 @@ const (
 	// addresses, the attachments' names and types, and the subject once
 	// filled.
 	MaxHeaderBytes = 64 << 10
+	// MaxSendAhead bounds a request's send_at.
+	MaxSendAhead = 366 * 24 * time.Hour
 )
 
 // Validate checks what can be checked without the store: codes,

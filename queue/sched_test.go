@@ -210,7 +210,7 @@ func TestThrottleIsPacing(t *testing.T) {
 				other := testmail.StartSMTP(t, testmail.SMTPOptions{Security: testmail.SMTPSecurityNone, Users: map[string]string{operatorEmail: operatorPass}})
 				w.addMailbox("other", other, envoi.Limits{})
 				in := w.admin
-						const pause = 2 * time.Second
+				const pause = 2 * time.Second
 				var mu sync.Mutex
 				in.worker.ThrottleBackoff = func(reason string, n int) time.Duration {
 					mu.Lock()
@@ -306,6 +306,75 @@ func TestLimitsAcrossInstances(t *testing.T) {
 		held := ins[0].message(t, quota[5].ID)
 		if held.WaitReason != envoi.WaitQuota || held.NextAttemptAt.Before(time.Now().Add(23*time.Hour)) {
 			t.Errorf("held message: wait %q until %v; want quota until the window rolls (a day)", held.WaitReason, held.NextAttemptAt)
+		}
+	})
+}
+
+// TestSendAtWaits: a request's send_at makes the message wait as
+// scheduled until then (its time and reason shown); a past one is now;
+// more than a year ahead is refused.
+func TestSendAtWaits(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		w := newWorld(t, dialect)
+		in := w.admin
+		ctx := context.Background()
+		later, soon, past := time.Now().Add(time.Hour).Truncate(time.Second), time.Now().Add(1500*time.Millisecond), time.Now().Add(-time.Hour)
+		accept := func(at time.Time) (*envoi.Message, error) {
+			r := bl("42", "client@example.org")
+			r.SendAt = &at
+			m, _, err := in.service.Accept(ctx, r, "")
+			return m, err
+		}
+		_, err := accept(time.Now().Add(400 * 24 * time.Hour))
+		if e := envoi.AsError(err); e == nil || e.Code != envoi.EInvalidInput || e.Details["field"] != "send_at" {
+			t.Fatalf("send_at 400 days ahead: %v, want invalid_input on send_at", err)
+		}
+		mLater, err := accept(later)
+		must(t, err)
+		mSoon, err := accept(soon)
+		must(t, err)
+		mPast, err := accept(past)
+		must(t, err)
+		if _, err := in.worker.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got := in.message(t, mLater.ID)
+		if got.Status != envoi.StatusScheduled || got.WaitReason != envoi.WaitScheduled || !got.NextAttemptAt.Equal(later) {
+			t.Errorf("send_at in an hour: %s, wait %q until %v; want scheduled until %v", got.Status, got.WaitReason, got.NextAttemptAt, later)
+		}
+		if got := in.message(t, mPast.ID); got.Status != envoi.StatusSent {
+			t.Errorf("send_at in the past: %s, want sent now", got.Status)
+		}
+		waitFor(t, "the message due in a second and a half sent", func() bool {
+			if _, err := in.worker.RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			return in.message(t, mSoon.ID).Status == envoi.StatusSent
+		})
+		if got := in.message(t, mLater.ID); got.Status != envoi.StatusScheduled || w.smtp.MessageCount() != 2 {
+			t.Errorf("later: %s with %d sent; want still scheduled, 2 sent", got.Status, w.smtp.MessageCount())
+		}
+	})
+}
+
+// TestRecipientsPerMessageRefused: a request with more recipients than
+// its flow's provider accepts in one message is refused at acceptance,
+// saying the limit; nothing is stored.
+func TestRecipientsPerMessageRefused(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		w := newWorld(t, dialect)
+		w.putFlow(&envoi.AuthFlow{Code: "BASIC", Name: "basic", Kind: envoi.KindSMTPBasic, SMTP: w.smtp.Endpoint(),
+			Operators: []string{"jdupont"}, Limits: envoi.Limits{RecipientsPerMessage: 2}})
+		r := bl("1", "a@example.org")
+		r.Cc = []string{"b@example.org", "c@example.org"}
+		_, _, err := w.admin.service.Accept(context.Background(), r, "")
+		e := envoi.AsError(err)
+		if e == nil || e.Code != envoi.EInvalidInput || e.Details["field"] != "to" || e.Details["limit"] != 2 {
+			t.Fatalf("3 recipients with a limit of 2: %v, want invalid_input on to with the limit", err)
+		}
+		r.Cc = r.Cc[:1]
+		if _, _, err := w.admin.service.Accept(context.Background(), r, ""); err != nil {
+			t.Fatalf("2 recipients: %v", err)
 		}
 	})
 }

@@ -20,7 +20,7 @@ const (
 
 func validStatus(s string) bool {
 	switch s {
-	case envoi.StatusQueued, envoi.StatusSending, envoi.StatusSent, envoi.StatusRetrying, envoi.StatusFailed, envoi.StatusConsentRequired:
+	case envoi.StatusQueued, envoi.StatusScheduled, envoi.StatusSending, envoi.StatusSent, envoi.StatusRetrying, envoi.StatusFailed, envoi.StatusConsentRequired:
 		return true
 	}
 	return false
@@ -114,6 +114,10 @@ func (s *Store) CreateMessage(ctx context.Context, a *envoi.Accepted) (created b
 	var due any
 	if !envoi.Final(m.Status) {
 		due = s.ts(now)
+		if m.Status == envoi.StatusScheduled && m.NextAttemptAt.After(now) {
+			// send_at: due then.
+			due = s.ts(m.NextAttemptAt)
+		}
 	}
 	var existing *envoi.Message
 	err = s.tx(ctx, func(tx *sql.Tx) error {
