@@ -179,11 +179,9 @@ func (s *Store) writeStmts(ctx context.Context, queries ...string) ([]*sql.Stmt,
 	return out, nil
 }
 
-// The send path's statements. A claim is one statement: it picks the due
-// messages, leases them and counts the claim, so two instances asking at
-// once never get the same message; on PostgreSQL FOR UPDATE SKIP LOCKED
-// gives each instance other messages instead of making it wait for (and
-// then lose) the first one.
+// The send path's statements. A claim (ClaimDue, schedule.go) leases
+// each message it takes with claimSet, in one transaction serialised
+// across instances, so two instances never get the same message.
 const (
 	// claimSet leases a message: $1 sending, $2 the lease's end, $3 now.
 	// due_at is the lease's end too: a message whose worker died is due

@@ -26,6 +26,11 @@ import (
 // SQLite by its one writer, on PostgreSQL by a transaction-scoped
 // advisory lock — so that the counts hold across every instance.
 
+// rateWindow is the window messages_per_minute counts claims in: a
+// minute, and a second for the time between a claim and the provider's
+// count of it (the provider's minute starts at its MAIL, later).
+const rateWindow = time.Minute + time.Second
+
 // claimLockKey is the PostgreSQL advisory lock of the claims.
 const claimLockKey = 0x656e766f69 // "envoi"
 
@@ -262,7 +267,7 @@ func (s *Store) loadMailbox(ctx context.Context, tx *sql.Tx, c *mailboxState, no
 	}
 	c.room = c.limits.EffectiveConnections() - inflight
 	if c.limits.MessagesPerMinute > 0 {
-		if err := tx.QueryRowContext(ctx, minuteSQL, c.flow, c.mailbox, s.ts(now.Add(-time.Minute))).
+		if err := tx.QueryRowContext(ctx, minuteSQL, c.flow, c.mailbox, s.ts(now.Add(-rateWindow))).
 			Scan(&c.minute, scanTime(&c.minuteOldest)); err != nil {
 			return fmt.Errorf("sqlstore: mailbox %s/%s rate: %w", c.flow, c.mailbox, err)
 		}
@@ -283,7 +288,7 @@ func (s *Store) claimOne(ctx context.Context, tx *sql.Tx, c *mailboxState, now t
 		return nil, nil
 	}
 	if l := c.limits.MessagesPerMinute; l > 0 && c.minute >= l {
-		until := c.minuteOldest.Add(time.Minute)
+		until := c.minuteOldest.Add(rateWindow)
 		if c.minuteOldest.IsZero() || !until.After(now) {
 			until = now.Add(time.Minute / time.Duration(l))
 		}

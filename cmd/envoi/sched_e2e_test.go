@@ -3,6 +3,9 @@ package main_test
 import (
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,4 +104,34 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestApplyLimits: `envoi apply` sets a flow's limits from its YAML.
+func TestApplyLimits(t *testing.T) {
+	e := MustStart(t, EnvOptions{})
+	e.Configure()
+	cfg := filepath.Join(t.TempDir(), "envoi.yaml")
+	doc := "auth_flows:\n  O365:\n    kind: oauth2\n    preset: microsoft365\n    tenant: contoso\n" +
+		"    client_id: " + e.OAuth.ClientID() + "\n    auth_url: " + e.OAuth.AuthURL() + "\n    token_url: " + e.OAuth.TokenURL() + "\n" +
+		"    smtp: {host: " + e.SMTP.Endpoint().Host + ", port: " + strconv.Itoa(e.SMTP.Endpoint().Port) + ", security: " + e.SMTP.Endpoint().Security + "}\n" +
+		"    limits: {messages_per_minute: 7, connections: 1, recipients_per_day: 900, recipients_per_message: 40, messages_per_day: 300}\n" +
+		"    operators: [jdupont]\n"
+	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.Run("apply", "-f", cfg)
+	var flow struct {
+		RatePerMinute int            `json:"rate_per_minute"`
+		Limits        map[string]int `json:"limits"`
+	}
+	e.MustDo(200, "GET", "/v1/auth-flows/O365", nil, &flow)
+	want := map[string]int{"messages_per_minute": 7, "connections": 1, "recipients_per_day": 900, "recipients_per_message": 40, "messages_per_day": 300}
+	for k, v := range want {
+		if flow.Limits[k] != v {
+			t.Errorf("limits.%s = %d, want %d (all: %v)", k, flow.Limits[k], v, flow.Limits)
+		}
+	}
+	if flow.RatePerMinute != 7 {
+		t.Errorf("rate_per_minute %d, want 7 (the alias)", flow.RatePerMinute)
+	}
 }
