@@ -229,7 +229,7 @@ func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 		// is cancelled and its outcome not recorded: the message never
 		// has two live attempts.
 		sendCtx, cancel := context.WithCancel(ctx)
-		hb := func() bool { return false }
+		hb := w.heartbeat(sendCtx, cancel, log, m)
 		start := w.Now()
 		d, out, err = w.send(sendCtx, flow, m.Message)
 		w.Metrics.observeSend(w.Now().Sub(start))
