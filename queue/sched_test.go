@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,10 +95,21 @@ func TestLeaseOutlivedBySlowSend(t *testing.T) {
 }
 
 // noHeartbeat is a store on which leases cannot be extended (the
-// database unreachable for the heartbeat only).
-type noHeartbeat struct{ *sqlstore.Store }
+// database unreachable for the heartbeat only), and that gives its
+// worker one claim only.
+type noHeartbeat struct {
+	*sqlstore.Store
+	claimed atomic.Bool
+}
 
-func (noHeartbeat) ExtendLease(context.Context, *envoi.Claim, time.Time) error {
+func (s *noHeartbeat) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*envoi.Claim, error) {
+	if s.claimed.Swap(true) {
+		return nil, nil
+	}
+	return s.Store.ClaimDue(ctx, n, lease)
+}
+
+func (*noHeartbeat) ExtendLease(context.Context, *envoi.Claim, time.Time) error {
 	e := envoi.Errorf(envoi.EUnavailable, "the database is unavailable")
 	e.Temporary = true
 	return e
@@ -111,7 +123,7 @@ func TestLostLeaseStopsTheSend(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		w := newWorld(t, dialect)
 		a, b := w.admin, w.instance()
-		a.worker.Store = noHeartbeat{a.store}
+		a.worker.Store = &noHeartbeat{Store: a.store}
 		for _, in := range []*instance{a, b} {
 			in.worker.Lease = 800 * time.Millisecond
 		}
