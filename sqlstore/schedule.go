@@ -31,6 +31,10 @@ import (
 // count of it (the provider's minute starts at its MAIL, later).
 const rateWindow = time.Minute + time.Second
 
+// quotaWindow is the window of the daily limits: 24 hours and a minute
+// for the time between a claim and the provider's count of it.
+const quotaWindow = envoi.QuotaWindow + time.Minute
+
 // claimLockKey is the PostgreSQL advisory lock of the claims.
 const claimLockKey = 0x656e766f69 // "envoi"
 
@@ -164,7 +168,13 @@ const (
 		AND EXISTS (SELECT 1 FROM messages m WHERE m.flow = b.flow AND m.mailbox = b.mailbox AND m.due_at <= $1 AND m.status NOT IN ($2, $3))
 		ORDER BY (b.last_claim IS NOT NULL), b.last_claim`
 	inflightSQL = `SELECT count(*) FROM messages WHERE flow = $1 AND mailbox = $2 AND status = $3 AND lease_until > $4`
-	minuteSQL   = `SELECT count(*), min(claimed_at) FROM messages WHERE flow = $1 AND mailbox = $2 AND claimed_at > $3`
+	// minuteSQL counts the mailbox's messages handed to the provider in
+	// the rate's window: being sent now, or whose last outcome came in
+	// it (an outcome comes after the provider counted the message, a
+	// claim before: counting outcomes keeps a slow hand-over from
+	// pushing one past the provider's minute). $6 bounds the scan.
+	minuteSQL = `SELECT count(*), min(CASE WHEN status = $4 THEN $5 ELSE updated_at END) FROM messages
+		WHERE flow = $1 AND mailbox = $2 AND claimed_at > $6 AND (status = $4 OR updated_at > $3)`
 	daySQL      = `SELECT count(*), coalesce(sum(rcpt_count), 0), min(claimed_at) FROM messages
 		WHERE flow = $1 AND mailbox = $2 AND claimed_at > $3 AND status IN ($4, $5, $6)`
 	nextDueSQL = `SELECT seq, delivery FROM messages WHERE flow = $1 AND mailbox = $2 AND due_at <= $3 AND status NOT IN ($4, $5)
@@ -267,13 +277,14 @@ func (s *Store) loadMailbox(ctx context.Context, tx *sql.Tx, c *mailboxState, no
 	}
 	c.room = c.limits.EffectiveConnections() - inflight
 	if c.limits.MessagesPerMinute > 0 {
-		if err := tx.QueryRowContext(ctx, minuteSQL, c.flow, c.mailbox, s.ts(now.Add(-rateWindow))).
+		if err := tx.QueryRowContext(ctx, minuteSQL, c.flow, c.mailbox, s.ts(now.Add(-rateWindow)), envoi.StatusSending, s.ts(now),
+			s.ts(now.Add(-envoi.QuotaWindow))).
 			Scan(&c.minute, scanTime(&c.minuteOldest)); err != nil {
 			return fmt.Errorf("sqlstore: mailbox %s/%s rate: %w", c.flow, c.mailbox, err)
 		}
 	}
 	if c.limits.MessagesPerDay > 0 || c.limits.RecipientsPerDay > 0 {
-		if err := tx.QueryRowContext(ctx, daySQL, c.flow, c.mailbox, s.ts(now.Add(-envoi.QuotaWindow)),
+		if err := tx.QueryRowContext(ctx, daySQL, c.flow, c.mailbox, s.ts(now.Add(-quotaWindow)),
 			envoi.StatusSending, envoi.StatusSent, envoi.StatusBounced).Scan(&c.dayMsgs, &c.dayRcpts, scanTime(&c.dayOldest)); err != nil {
 			return fmt.Errorf("sqlstore: mailbox %s/%s quota: %w", c.flow, c.mailbox, err)
 		}
@@ -304,7 +315,7 @@ func (s *Store) claimOne(ctx context.Context, tx *sql.Tx, c *mailboxState, now t
 		return nil, fmt.Errorf("sqlstore: next message of %s/%s: %w", c.flow, c.mailbox, err)
 	}
 	rcpts := recipientCount(delivery)
-	quotaUntil := c.dayOldest.Add(envoi.QuotaWindow)
+	quotaUntil := c.dayOldest.Add(quotaWindow)
 	if c.dayOldest.IsZero() || !quotaUntil.After(now) {
 		quotaUntil = now.Add(time.Minute)
 	}

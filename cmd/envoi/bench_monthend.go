@@ -100,7 +100,7 @@ func (r *benchRun) monthEndReport() {
 	r.mu.Unlock()
 	fmt.Fprintf(w, "slow mailbox done after %.1fs; its own floor %.1fs (%d connections × %s a message)\n",
 		slowTook.Seconds(), slowIdeal.Seconds(), r.o.mbConns, r.o.slowDelay)
-	fmt.Fprintf(w, "throttle replies received (432 4.3.2): %d (goal 0); duplicates at the sink: %d (goal 0)\n",
-		r.sink.Throttled(), max(extra, 0))
+	fmt.Fprintf(w, "throttle replies received (432 4.3.2): %d (goal 0), %d of them for connections; duplicates at the sink: %d (goal 0)\n",
+		r.sink.Throttled(), r.sink.ThrottledConnections(), max(extra, 0))
 	fmt.Fprintf(w, "per mailbox: %s\n", strings.Join(lines, "; "))
 }

@@ -66,7 +66,7 @@ type Sink struct {
 	tls  *tls.Config
 	wg   sync.WaitGroup
 
-	messages, bytes, conns, auths, throttled atomic.Int64
+	messages, bytes, conns, auths, throttled, throttledConns atomic.Int64
 
 	mu    sync.Mutex
 	users map[string]*sinkUser // guarded by mu
@@ -129,8 +129,12 @@ func (s *Sink) Bytes() int64 { return s.bytes.Load() }
 // Connections is the number of connections accepted.
 func (s *Sink) Connections() int64 { return s.conns.Load() }
 
-// Throttled is the number of MAIL commands answered 432 4.3.2 (Limits).
+// Throttled is the number of MAIL commands answered 432 4.3.2 (Limits);
+// ThrottledConnections those of them for too many connections.
 func (s *Sink) Throttled() int64 { return s.throttled.Load() }
+
+// ThrottledConnections: see Throttled.
+func (s *Sink) ThrottledConnections() int64 { return s.throttledConns.Load() }
 
 // AuthCommands is the number of AUTH commands received, failed ones included.
 func (s *Sink) AuthCommands() int64 { return s.auths.Load() }
@@ -406,6 +410,7 @@ func (s *Sink) mailAllowed(user string) bool {
 		return true
 	}
 	if conns > 0 && u.conns > conns {
+		s.throttledConns.Add(1)
 		return false
 	}
 	now := time.Now()
