@@ -175,7 +175,7 @@ const (
 	// pushing one past the provider's minute). $6 bounds the scan.
 	minuteSQL = `SELECT count(*), min(CASE WHEN status = $4 THEN $5 ELSE updated_at END) FROM messages
 		WHERE flow = $1 AND mailbox = $2 AND claimed_at > $6 AND (status = $4 OR updated_at > $3)`
-	daySQL      = `SELECT count(*), coalesce(sum(rcpt_count), 0), min(claimed_at) FROM messages
+	daySQL = `SELECT count(*), coalesce(sum(rcpt_count), 0), min(claimed_at) FROM messages
 		WHERE flow = $1 AND mailbox = $2 AND claimed_at > $3 AND status IN ($4, $5, $6)`
 	nextDueSQL = `SELECT seq, delivery FROM messages WHERE flow = $1 AND mailbox = $2 AND due_at <= $3 AND status NOT IN ($4, $5)
 		ORDER BY due_at, seq LIMIT 1`
