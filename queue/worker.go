@@ -237,8 +237,13 @@ func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 		cancel()
 		if lost {
 			w.Metrics.leaseLost()
-			log.Warn("queue: the lease was lost during the send; its outcome is not recorded", "outcome_err", err)
-			return
+			if err != nil {
+				log.Warn("queue: the lease was lost during the send; the send was stopped and its outcome is not recorded", "outcome_err", err)
+				return
+			}
+			// The provider took it just before: recorded if no other
+			// claim took the message since (Finish is fenced).
+			log.Warn("queue: the lease was lost as the provider accepted the message; recording it if the claim is still the latest")
 		}
 	} else if envoi.ErrorCode(err) == envoi.ENotFound {
 		err = envoi.Errorf(envoi.ENoFlowForOperator, "the flow %q of this message no longer exists", m.Flow)
