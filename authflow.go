@@ -122,6 +122,10 @@ type AuthFlow struct {
 	// RatePerMinute caps messages a minute per mailbox (0: the preset's
 	// default, 30 for Microsoft 365 as Exchange Online allows).
 	RatePerMinute int `json:"rate_per_minute,omitempty"`
+	// Limits are the provider's sending limits per mailbox (0: none,
+	// or the preset's default); Limits.MessagesPerMinute and
+	// RatePerMinute are one setting (see SyncRate).
+	Limits Limits `json:"limits"`
 
 	Operators []string  `json:"operators"`
 	Groups    []string  `json:"groups"`
@@ -157,6 +161,7 @@ type AuthFlowSettings struct {
 	IMAP             IMAPServer     `json:"imap" yaml:"imap"`
 	MaxAttachmentsMB int            `json:"max_attachments_mb" yaml:"max_attachments_mb"`
 	RatePerMinute    int            `json:"rate_per_minute" yaml:"rate_per_minute"`
+	Limits           Limits         `json:"limits" yaml:"limits"`
 	Operators        []string       `json:"operators" yaml:"operators"`
 	Groups           []string       `json:"groups" yaml:"groups"`
 }
@@ -170,7 +175,7 @@ func (s AuthFlowSettings) AuthFlow(code, clientSecret, serviceAccountKey string)
 		ClientID: s.ClientID, ClientSecret: clientSecret, Tenant: s.Tenant, RedirectURL: s.RedirectURL,
 		Grant: s.Grant, ServiceAccountKey: serviceAccountKey, TokenAuthMethod: s.TokenAuthMethod,
 		SMTP: s.SMTP, GenericMailbox: s.GenericMailbox, IMAP: s.IMAP, MaxAttachmentsMB: s.MaxAttachmentsMB,
-		RatePerMinute: s.RatePerMinute, Operators: s.Operators, Groups: s.Groups,
+		RatePerMinute: s.RatePerMinute, Limits: s.Limits, Operators: s.Operators, Groups: s.Groups,
 	}
 }
 
@@ -189,6 +194,8 @@ type Preset struct {
 	SMTP          SMTPServer
 	IMAP          IMAPServer
 	RatePerMinute int
+	// Limits are the provider's default sending limits per mailbox.
+	Limits Limits
 	// TokenAuthMethod is the client authentication the provider is known
 	// to accept (auto when unknown).
 	TokenAuthMethod string
@@ -210,6 +217,7 @@ func Presets() map[string]Preset {
 			SMTP:          SMTPServer{Host: "smtp.office365.com", Port: 587, Security: SecuritySTARTTLS},
 			IMAP:          IMAPServer{Host: "outlook.office365.com", Port: 993, Security: SecurityTLS},
 			RatePerMinute: 30,
+			Limits:        Limits{MessagesPerMinute: 30, Connections: 3, RecipientsPerDay: 10_000, RecipientsPerMessage: 500},
 			// Microsoft accepts the body, as envoi always sent it; public
 			// clients (no secret) need client_id there anyway.
 			TokenAuthMethod: TokenAuthPost,
@@ -225,6 +233,7 @@ func Presets() map[string]Preset {
 			RedirectURL: "http://localhost",
 			SMTP:        SMTPServer{Host: "smtp.gmail.com", Port: 587, Security: SecuritySTARTTLS},
 			IMAP:        IMAPServer{Host: "imap.gmail.com", Port: 993, Security: SecurityTLS},
+			Limits:      Limits{MessagesPerDay: 2_000, RecipientsPerDay: 10_000, RecipientsPerMessage: 100},
 			// Google accepts the body, as envoi always sent it.
 			TokenAuthMethod: TokenAuthPost,
 		},
@@ -249,6 +258,7 @@ func (f *AuthFlow) ClearOAuth() {
 // ApplyPreset fills the fields of f that are empty from its preset. It
 // returns EInvalidFlowData for an unknown preset.
 func (f *AuthFlow) ApplyPreset() error {
+	f.SyncRate()
 	if f.Kind != KindOAuth2 {
 		return nil
 	}
@@ -288,9 +298,11 @@ func (f *AuthFlow) ApplyPreset() error {
 	if f.IMAP.Security == "" {
 		f.IMAP.Security = p.IMAP.Security
 	}
+	f.Limits.fill(p.Limits)
 	if f.RatePerMinute == 0 {
 		f.RatePerMinute = p.RatePerMinute
 	}
+	f.SyncRate()
 	return nil
 }
 
@@ -412,6 +424,9 @@ func (f *AuthFlow) Validate() error {
 	}
 	if f.RatePerMinute < 0 {
 		return bad("rate_per_minute", "must not be negative")
+	}
+	if err := f.Limits.validate(); err != nil {
+		return err
 	}
 	for _, o := range f.Operators {
 		if !ValidCode(o) {

@@ -78,6 +78,10 @@ type SendRequest struct {
 	// it picks the mail setting's variant (ChooseMailSetting), the
 	// company's language when empty.
 	Language string `json:"language,omitempty"`
+	// SendAt, when set, asks to send no sooner (RFC 3339): the message
+	// waits as StatusScheduled. At most MaxSendAhead ahead; a past time
+	// is now.
+	SendAt *time.Time `json:"send_at,omitempty"`
 	// Sensitive marks a mail that carries a credential (envoi's own
 	// password reset mail): its composed bytes are kept sealed only until
 	// it is sent or failed, its keyword values are not stored, and no
@@ -101,6 +105,8 @@ const (
 	// addresses, the attachments' names and types, and the subject once
 	// filled.
 	MaxHeaderBytes = 64 << 10
+	// MaxSendAhead bounds a request's send_at.
+	MaxSendAhead = 366 * 24 * time.Hour
 )
 
 // Validate checks what can be checked without the store: codes,
@@ -193,13 +199,19 @@ type Message struct {
 	MessageID      string      `json:"message_id"`
 	// Mailbox is the identity the message is sent as (for rate limits and
 	// parking on consent): flow code and operator ("" for a generic mailbox).
-	Flow      string    `json:"flow"`
-	Mailbox   string    `json:"mailbox"`
-	NextTry   time.Time `json:"next_try,omitzero"`
-	SentAt    time.Time `json:"sent_at,omitzero"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-	EMLSize   int64     `json:"eml_size,omitempty"`
+	Flow    string    `json:"flow"`
+	Mailbox string    `json:"mailbox"`
+	NextTry time.Time `json:"next_try,omitzero"`
+	// NextAttemptAt and WaitReason say, of a message that waits, until
+	// when and why (envoi.WaitRateLimited, WaitQuota, WaitServerRetry,
+	// WaitScheduled): its own due time, or its mailbox's pause when
+	// that is later.
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
+	WaitReason    string    `json:"wait_reason,omitempty"`
+	SentAt        time.Time `json:"sent_at,omitzero"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	EMLSize       int64     `json:"eml_size,omitempty"`
 	// Duplicates counts the claims over a lapsed lease (a send cut by a
 	// crash): the message may have gone out that many times more. Shown
 	// to users (possible_duplicates), so a fact of the message, not of a

@@ -29,6 +29,8 @@ type messageOutput struct {
 	MessageID    string        `json:"message_id"`
 	SentAt       *time.Time    `json:"sent_at"`
 	NextTry      *time.Time    `json:"next_try,omitempty"`
+	NextAttempt  *time.Time    `json:"next_attempt_at,omitempty"`
+	WaitReason   string        `json:"wait_reason,omitempty"`
 	CreatedAt    time.Time     `json:"created_at"`
 	DocumentFlow string        `json:"document_flow"`
 	Operator     string        `json:"operator"`
@@ -57,6 +59,9 @@ func messageJSON(m *envoi.Message, lang string) messageOutput {
 	out.Bounce, out.Delay = m.Bounce, m.Delay
 	if !m.ReadAt.IsZero() {
 		out.ReadAt = &m.ReadAt
+	}
+	if !m.NextAttemptAt.IsZero() {
+		out.NextAttempt, out.WaitReason = &m.NextAttemptAt, m.WaitReason
 	}
 	if m.ErrorCode != "" {
 		t := envoi.Describe(m.ErrorCode, lang)

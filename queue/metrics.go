@@ -14,6 +14,10 @@ type Metrics struct {
 	Retries      *prometheus.CounterVec
 	Parked       prometheus.Counter
 	SendDuration prometheus.Histogram
+	// Throttled counts the provider's throttling replies, by reason
+	// (rate_limited, quota); LeaseLost the sends whose lease was lost.
+	Throttled *prometheus.CounterVec
+	LeaseLost prometheus.Counter
 }
 
 // NewMetrics registers the queue's metrics on reg.
@@ -29,7 +33,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
 		}),
 	}
-	reg.MustRegister(m.Accepted, m.Sent, m.Failed, m.Retries, m.Parked, m.SendDuration)
+	m.Throttled = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoi_throttle_replies_total", Help: "Throttling replies of providers (pacing, not failures), by reason."}, []string{"reason"})
+	m.LeaseLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "envoi_send_lease_lost_total", Help: "Sends whose lease was lost mid-send; their outcome was not recorded."})
+	reg.MustRegister(m.Accepted, m.Sent, m.Failed, m.Retries, m.Parked, m.SendDuration, m.Throttled, m.LeaseLost)
 	return m
 }
 
@@ -66,5 +72,17 @@ func (m *Metrics) parked() {
 func (m *Metrics) observeSend(d time.Duration) {
 	if m != nil {
 		m.SendDuration.Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) throttled(reason string) {
+	if m != nil {
+		m.Throttled.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) leaseLost() {
+	if m != nil {
+		m.LeaseLost.Inc()
 	}
 }

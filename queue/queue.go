@@ -25,7 +25,10 @@ type Store interface {
 	// configuration: the reads of one task (composing, sending) under it
 	// see the same flows, operators and settings.
 	ConfigSnapshot(ctx context.Context) context.Context
-	// ClaimDue claims up to n due messages: each returned message is
+	// ClaimDue claims up to n due messages, taking a message only when
+	// its mailbox (flow and mailbox) has room in its flow's limits
+	// (connections, rate, daily quotas), round the mailboxes with due
+	// messages so that none starves another: each returned message is
 	// marked sending, its attempts counted, leased for lease (it is due
 	// again when the lease lapses), as a claim with its token.
 	// Several instances may ask at once; a message is claimed by one
@@ -40,8 +43,13 @@ type Store interface {
 	// EConflict. An outcome other than sending sets Unfinished back to 0;
 	// a final one erases a sensitive message's bytes.
 	Finish(ctx context.Context, c *envoi.Claim, delay time.Duration) error
-	// SentSince counts messages sent as (flow, mailbox) since t.
-	SentSince(ctx context.Context, flow, mailbox string, t time.Time) (int, error)
+	// ExtendLease extends a claim's lease to until while it is sent (the
+	// heartbeat); EConflict when the claim is no longer the message's
+	// latest or the message no longer sending: the lease is lost.
+	ExtendLease(ctx context.Context, c *envoi.Claim, until time.Time) error
+	// PauseMailbox holds the messages of (flow, mailbox) until until, for
+	// reason (envoi.WaitRateLimited, WaitQuota): a throttling reply.
+	PauseMailbox(ctx context.Context, flow, mailbox string, until time.Time, reason string) error
 	// ReleaseParked makes the messages parked on consent for key due now.
 	ReleaseParked(ctx context.Context, key envoi.TokenKey) (int, error)
 	// RequeueMessage makes the message due now (manual retry).

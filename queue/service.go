@@ -115,6 +115,16 @@ func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool
 		CreatedAt: now,
 		UpdatedAt: now,
 	}
+	if req.SendAt != nil {
+		at := req.SendAt.UTC()
+		if at.After(now.Add(envoi.MaxSendAhead)) {
+			return nil, envoi.FieldError(envoi.EInvalidInput, "send_at", "%s is more than a year ahead; give a date within a year", req.SendAt.Format(time.RFC3339)).
+				WithDetail("limit", "1 year")
+		}
+		if at.After(now) {
+			m.Status, m.NextAttemptAt, m.WaitReason = envoi.StatusScheduled, at, envoi.WaitScheduled
+		}
+	}
 	a := &envoi.Accepted{Message: m}
 	if hash {
 		a.RequestHash = RequestHash(req)
@@ -137,6 +147,12 @@ func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool
 	m.EMLSize = int64(buf.Len())
 	m.Delivery = d
 	m.Delivery.Envelope.Size = m.EMLSize
+	if f := d.Identity.Flow; f != nil && f.Limits.RecipientsPerMessage > 0 && len(d.Envelope.Recipients) > f.Limits.RecipientsPerMessage {
+		n, l := len(d.Envelope.Recipients), f.Limits.RecipientsPerMessage
+		return nil, envoi.FieldError(envoi.EInvalidInput, "to",
+			"%d recipients (To, Cc and Bcc); the provider of flow %s accepts %d a message: split them over several messages, or raise the flow's limits.recipients_per_message if the provider allows more",
+			n, f.Code, l).WithDetail("limit", l).WithDetail("recipients", n)
+	}
 	m.Flow = m.Delivery.Identity.Key.Flow
 	m.Mailbox = m.Delivery.Identity.Key.Operator
 	// The attachments travel in the composed bytes; keep the stored request

@@ -36,6 +36,9 @@ func TestWorkerShutdownHandsBack(t *testing.T) {
 		slow := &slowFlowStore{Store: in.store, release: make(chan struct{})}
 		in.worker.Store = slow
 		in.worker.Concurrency = 3
+		// Three connections for the mailbox, so that all three are taken.
+		w.putFlow(&envoi.AuthFlow{Code: "BASIC", Name: "basic", Kind: envoi.KindSMTPBasic, SMTP: w.smtp.Endpoint(),
+			Operators: []string{"jdupont"}, Limits: envoi.Limits{Connections: 3}})
 		msgs := in.accept(t, 3)
 
 		ctx, stop := context.WithCancel(context.Background())

@@ -52,6 +52,12 @@ type Worker struct {
 	Logger  *slog.Logger
 	// OnChange, when set, is told each status change (for waiting clients).
 	OnChange func(m *envoi.Message)
+	// ThrottleBackoff returns how long a mailbox waits after its n-th
+	// throttling reply in a row that named no time (Retry-After), for
+	// reason envoi.WaitRateLimited or WaitQuota (default: 30s doubling
+	// to 15m for a rate, 1h doubling to 24h for a quota, ±20% jitter).
+	ThrottleBackoff func(reason string, n int) time.Duration
+	throttles       throttleCounts
 	// OnSent, when set, is called once a message is recorded sent, with
 	// its delivery as delivered: the bytes sent in Content, the document
 	// located in them, the archive decision (the archive hooks here).
@@ -76,6 +82,9 @@ func (w *Worker) defaults() {
 	}
 	if w.Backoff == nil {
 		w.Backoff = DefaultBackoff
+	}
+	if w.ThrottleBackoff == nil {
+		w.ThrottleBackoff = DefaultThrottleBackoff
 	}
 	if w.ParkFor <= 0 {
 		w.ParkFor = 6 * time.Hour
@@ -205,14 +214,6 @@ func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 	flow, err := w.Store.AuthFlow(ctx, m.Flow)
 	if err != nil && envoi.ErrorCode(err) != envoi.ENotFound {
 		err = tempIfInternal(err)
-	} else if err == nil {
-		if wait, rerr := w.rateWait(ctx, flow, m.Message); rerr != nil {
-			log.Warn("queue: rate check failed", "err", rerr)
-		} else if wait > 0 {
-			m.NextTry = w.Now().Add(wait)
-			w.handBack(ctx, log, m, wait)
-			return
-		}
 	}
 	if stop.Err() != nil {
 		// Shutting down: not started, so handed back now.
@@ -223,12 +224,38 @@ func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 	var d *envoi.Delivery
 	var out envoi.Outcome
 	if err == nil {
+		// The send runs under a heartbeat that extends the lease; if the
+		// lease is lost (claimed again, or not extended in time) the send
+		// is cancelled and its outcome not recorded: the message never
+		// has two live attempts.
+		sendCtx, cancel := context.WithCancel(ctx)
+		hb := w.heartbeat(sendCtx, cancel, log, m)
 		start := w.Now()
-		d, out, err = w.send(ctx, flow, m.Message)
+		d, out, err = w.send(sendCtx, flow, m.Message)
 		w.Metrics.observeSend(w.Now().Sub(start))
+		lost := hb()
+		cancel()
+		if lost {
+			w.Metrics.leaseLost()
+			if err != nil {
+				log.Warn("queue: the lease was lost during the send; the send was stopped and its outcome is not recorded", "outcome_err", err)
+				return
+			}
+			// The provider took it just before: recorded if no other
+			// claim took the message since (Finish is fenced).
+			log.Warn("queue: the lease was lost as the provider accepted the message; recording it if the claim is still the latest")
+		}
 	} else if envoi.ErrorCode(err) == envoi.ENotFound {
 		err = envoi.Errorf(envoi.ENoFlowForOperator, "the flow %q of this message no longer exists", m.Flow)
 	}
+	if err == nil {
+		w.throttles.reset(m.Flow, m.Mailbox)
+	}
+	if th := envoi.AsThrottle(err); th != nil {
+		w.throttle(ctx, log, m, th, err)
+		return
+	}
+	m.WaitReason = ""
 	switch {
 	case err == nil:
 		m.Status = envoi.StatusSent
@@ -252,6 +279,7 @@ func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 	case envoi.IsTemporary(err) && m.Attempts < w.MaxAttempts:
 		delay := w.Backoff(m.Attempts)
 		m.Status = envoi.StatusRetrying
+		m.WaitReason = envoi.WaitServerRetry
 		m.ErrorCode, m.Error = envoi.ErrorCode(err), err.Error()
 		m.NextTry = w.Now().Add(delay)
 		w.finish(ctx, log, m, delay)
@@ -334,23 +362,6 @@ func (w *Worker) notify(m *envoi.Message) {
 		c := *m
 		w.OnChange(&c)
 	}
-}
-
-// rateWait returns how long to wait before sending as m's mailbox so the
-// flow's per-minute limit holds across every instance (it counts in the
-// database what was sent in the last minute).
-func (w *Worker) rateWait(ctx context.Context, flow *envoi.AuthFlow, m *envoi.Message) (time.Duration, error) {
-	if flow.RatePerMinute <= 0 {
-		return 0, nil
-	}
-	n, err := w.Store.SentSince(ctx, m.Flow, m.Mailbox, w.Now().Add(-time.Minute))
-	if err != nil {
-		return 0, err
-	}
-	if n < flow.RatePerMinute {
-		return 0, nil
-	}
-	return time.Duration(60/float64(flow.RatePerMinute)*float64(time.Second)) + time.Duration(rand.IntN(500))*time.Millisecond, nil
 }
 
 // send hands m's delivery record, as acceptance stored it, to the

@@ -225,8 +225,9 @@ func TestWorkerRateLimit(t *testing.T) {
 				sent++
 			case envoi.StatusQueued:
 				held++
-				if got.NextTry.IsZero() || got.Attempts != 0 {
-					t.Errorf("held message %s: next try %v attempts %d, want a next try and no attempt counted", m.ID, got.NextTry, got.Attempts)
+				if got.NextAttemptAt.IsZero() || got.WaitReason != envoi.WaitRateLimited || got.Attempts != 0 {
+					t.Errorf("held message %s: next attempt %v (%q) attempts %d, want a next attempt, rate_limited and no attempt counted",
+						m.ID, got.NextAttemptAt, got.WaitReason, got.Attempts)
 				}
 			default:
 				t.Errorf("message %s is %s", m.ID, got.Status)

@@ -193,6 +193,15 @@ func classifyReply(ce *CommandError, err error) *envoi.Error {
 	e := envoi.Errorf(c, "%s %s", what, strings.TrimSpace(fmt.Sprintf("%d %s", code, enh)))
 	e.Temporary = class == 4
 	e.Err = err
+	if th := throttleOf(ce); th != nil {
+		// Pacing, not failure: the queue holds the mailbox, the message
+		// waits without an attempt spent.
+		e.Temporary = true
+		if class == 5 {
+			e.Code = envoi.ESMTPTemporary
+		}
+		e.Err = &throttled{th, err}
+	}
 	e.WithDetail("reply_code", code).WithDetail("server_text", ce.Text)
 	if enh != "" {
 		e.WithDetail("enhanced_code", enh)
@@ -205,6 +214,37 @@ func classifyReply(ce *CommandError, err error) *envoi.Error {
 	}
 	return e
 }
+
+// throttleOf returns the envoi.Throttle of a provider's reply that says
+// "not now" about the mailbox rather than about the message: Microsoft's
+// 432 4.3.2 (too many connections, sender thread limit), a temporary
+// 4.7.x (Gmail's 421 4.7.0, Microsoft's throttles), Gmail's 550 5.4.5
+// (daily sending quota used up). nil for any other reply. SMTP replies
+// name no time to wait: RetryAfter is zero.
+func throttleOf(ce *CommandError) *envoi.Throttle {
+	code, enh := ce.Code, ce.EnhancedCode
+	reply := strings.TrimSpace(fmt.Sprintf("%d %s %s", code, enh, ce.Text))
+	switch {
+	case enh == "5.4.5" && code/100 == 5:
+		return &envoi.Throttle{Reason: envoi.WaitQuota, Reply: reply}
+	case code == 432 && enh == "4.3.2",
+		// 4.7.x on AUTH is about the credentials; 4.7.66 is TLS 1.0/1.1
+		// refused: neither is pacing.
+		code/100 == 4 && strings.HasPrefix(enh, "4.7.") && ce.Command != "AUTH" && enh != "4.7.66":
+		return &envoi.Throttle{Reason: envoi.WaitRateLimited, Reply: reply}
+	}
+	return nil
+}
+
+// throttled is a classified reply's cause when it throttles: the
+// Throttle for the queue (envoi.AsThrottle), and the reply's error.
+type throttled struct {
+	th    *envoi.Throttle
+	cause error
+}
+
+func (t *throttled) Error() string   { return t.cause.Error() }
+func (t *throttled) Unwrap() []error { return []error{t.th, t.cause} }
 
 func classifyFailure(ce *CommandError, err error) *envoi.Error {
 	var e *envoi.Error

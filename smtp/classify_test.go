@@ -137,3 +137,50 @@ func TestClassify_NilValuesInInterfaces(t *testing.T) {
 		}
 	}
 }
+
+// Throttling replies are pacing about the mailbox: temporary, with an
+// envoi.Throttle the queue reads; others carry none.
+func TestClassifyThrottle(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		err      error
+		reason   string // "" when not a throttle
+		wantCode string
+	}{
+		{"Microsoft432", reply("MAIL", 432, "4.3.2", "STOREDRV.ClientSubmit; sender thread limit exceeded"), envoi.WaitRateLimited, envoi.ESMTPTemporary},
+		{"Microsoft451_4.7.500", reply("DATA", 451, "4.7.500", "Server busy. Please try again later"), envoi.WaitRateLimited, envoi.ESMTPTemporary},
+		{"Gmail421", reply("MAIL", 421, "4.7.0", "Try again later, closing connection"), envoi.WaitRateLimited, envoi.ESMTPUnavailable},
+		{"GmailDailyQuota", reply("MAIL", 550, "5.4.5", "Daily user sending limit exceeded"), envoi.WaitQuota, envoi.ESMTPTemporary},
+		{"Wrapped", fmt.Errorf("attempt: %w", reply("RCPT", 432, "4.3.2", "sender thread limit exceeded")), envoi.WaitRateLimited, envoi.ESMTPTemporary},
+		{"Temporary451", reply("DATA", 451, "4.3.0", "Temporary server error"), "", envoi.ESMTPTemporary},
+		{"TLSVersion", reply("MAIL", 421, "4.7.66", "TLS 1.0 and 1.1 are not supported"), "", envoi.ESMTPUnavailable},
+		{"AuthTemporary", reply("AUTH", 454, "4.7.0", "Temporary authentication failure"), "", envoi.ESMTPTemporary},
+		{"Permanent550", reply("MAIL", 550, "5.7.60", "no permission"), "", envoi.ESMTPPermanent},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := smtp.Classify(tc.err)
+			if e.Code != tc.wantCode {
+				t.Errorf("code %s, want %s", e.Code, tc.wantCode)
+			}
+			th := envoi.AsThrottle(e)
+			if tc.reason == "" {
+				if th != nil {
+					t.Fatalf("a throttle (%v) for a reply that is not one", th)
+				}
+				return
+			}
+			if th == nil {
+				t.Fatalf("no throttle in %v", e)
+			}
+			if th.Reason != tc.reason || !e.Temporary || th.Reply == "" {
+				t.Errorf("throttle %+v temporary %v, want reason %s, temporary, the reply", th, e.Temporary, tc.reason)
+			}
+			if !errors.Is(e, tc.err) && envoi.AsError(tc.err) == nil {
+				var ce *smtp.CommandError
+				if !errors.As(e, &ce) {
+					t.Errorf("the reply is no longer in the error's chain")
+				}
+			}
+		})
+	}
+}

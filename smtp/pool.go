@@ -31,7 +31,10 @@ func (p *pool) release() { <-p.slots }
 
 // enter returns the pool of key and counts a send under way; it fails
 // once the sender is closed.
-func (s *Sender) enter(key poolKey) (*pool, error) {
+// A flow's limits.connections, when larger, raises the bound: the queue
+// already keeps the mailbox's sends within it, and a send must not wait
+// here for a connection while holding a worker.
+func (s *Sender) enter(key poolKey, conns int) (*pool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -48,6 +51,7 @@ func (s *Sender) enter(key poolKey) (*pool, error) {
 		if n <= 0 {
 			n = DefaultMaxConnsPerMailbox
 		}
+		n = max(n, conns)
 		p = &pool{slots: make(chan struct{}, n)}
 		s.pools[key] = p
 	}

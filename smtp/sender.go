@@ -215,7 +215,7 @@ func (s *Sender) send(ctx context.Context, id envoi.Identity, env envoi.Envelope
 	if err := credentialsInClear(t, id); err != nil {
 		return "", err
 	}
-	p, err := s.enter(t.key)
+	p, err := s.enter(t.key, id.Flow.Limits.Connections)
 	if err != nil {
 		return "", err
 	}

@@ -70,9 +70,10 @@ func (s *Store) PutAuthFlow(ctx context.Context, f *envoi.AuthFlow) error {
 				client_id, client_secret, tenant, redirect_url, grant_type, service_account_key,
 				smtp_host, smtp_port, smtp_security, generic_enabled, generic_email,
 				max_attachments_mb, rate_per_minute, updated_at, token_auth_method,
-				imap_enabled, imap_host, imap_port, imap_security)
+				imap_enabled, imap_host, imap_port, imap_security,
+				messages_per_day, connections, recipients_per_day, recipients_per_message)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,
-				$25, $26, $27, $28)
+				$25, $26, $27, $28, $29, $30, $31, $32)
 			ON CONFLICT (code) DO UPDATE SET
 				name = excluded.name, kind = excluded.kind, preset = excluded.preset, scope = excluded.scope,
 				auth_url = excluded.auth_url, token_url = excluded.token_url, device_url = excluded.device_url,
@@ -86,6 +87,8 @@ func (s *Store) PutAuthFlow(ctx context.Context, f *envoi.AuthFlow) error {
 				updated_at = excluded.updated_at, token_auth_method = excluded.token_auth_method,
 				imap_enabled = excluded.imap_enabled, imap_host = excluded.imap_host, imap_port = excluded.imap_port,
 				imap_security = excluded.imap_security,
+				messages_per_day = excluded.messages_per_day, connections = excluded.connections,
+				recipients_per_day = excluded.recipients_per_day, recipients_per_message = excluded.recipients_per_message,
 				token_auth_learned = CASE WHEN auth_flows.token_url = excluded.token_url AND auth_flows.tenant = excluded.tenant
 					AND auth_flows.client_id = excluded.client_id AND auth_flows.token_auth_method = excluded.token_auth_method
 					THEN auth_flows.token_auth_learned ELSE '' END`,
@@ -93,7 +96,8 @@ func (s *Store) PutAuthFlow(ctx context.Context, f *envoi.AuthFlow) error {
 			f.ClientID, cs, f.Tenant, f.RedirectURL, f.Grant, sak,
 			f.SMTP.Host, f.SMTP.Port, f.SMTP.Security, f.GenericMailbox.Enabled, f.GenericMailbox.Email,
 			f.MaxAttachmentsMB, f.RatePerMinute, s.ts(now), f.TokenAuthMethod,
-			f.IMAP.Enabled, f.IMAP.Host, f.IMAP.Port, f.IMAP.Security)
+			f.IMAP.Enabled, f.IMAP.Host, f.IMAP.Port, f.IMAP.Security,
+			f.Limits.MessagesPerDay, f.Limits.Connections, f.Limits.RecipientsPerDay, f.Limits.RecipientsPerMessage)
 		if err != nil {
 			return fmt.Errorf("sqlstore: put flow %q: %w", f.Code, err)
 		}
@@ -324,7 +328,8 @@ const authFlowColumns = `code, name, kind, preset, scope, auth_url, token_url, d
 	client_id, client_secret, tenant, redirect_url, grant_type, service_account_key,
 	smtp_host, smtp_port, smtp_security, generic_enabled, generic_email,
 	max_attachments_mb, rate_per_minute, updated_at, token_auth_method, token_auth_learned,
-	imap_enabled, imap_host, imap_port, imap_security`
+	imap_enabled, imap_host, imap_port, imap_security,
+	messages_per_day, connections, recipients_per_day, recipients_per_message`
 
 // scanAuthFlow scans a row; the returned function decrypts the secrets,
 // to be called once the row's connection is released (see openAll).
@@ -335,10 +340,12 @@ func (s *Store) scanAuthFlow(row interface{ Scan(...any) error }) (*envoi.AuthFl
 		&f.ClientID, &cs, &f.Tenant, &f.RedirectURL, &f.Grant, &sak,
 		&f.SMTP.Host, &f.SMTP.Port, &f.SMTP.Security, &f.GenericMailbox.Enabled, &f.GenericMailbox.Email,
 		&f.MaxAttachmentsMB, &f.RatePerMinute, scanTime(&f.UpdatedAt), &f.TokenAuthMethod, &f.TokenAuthLearned,
-		&f.IMAP.Enabled, &f.IMAP.Host, &f.IMAP.Port, &f.IMAP.Security)
+		&f.IMAP.Enabled, &f.IMAP.Host, &f.IMAP.Port, &f.IMAP.Security,
+		&f.Limits.MessagesPerDay, &f.Limits.Connections, &f.Limits.RecipientsPerDay, &f.Limits.RecipientsPerMessage)
 	if err != nil {
 		return nil, nil, err
 	}
+	f.Limits.MessagesPerMinute = f.RatePerMinute
 	f.ClientSecretSet, f.ServiceAccountKeySet = cs != nil, sak != nil
 	f.Operators, f.Groups = []string{}, []string{}
 	return &f, func() (err error) {

@@ -24,6 +24,7 @@ var nonConfigTables = map[string]string{
 	"config_version":     "the configuration's version itself",
 	"data_keys":          "the key ring, reloaded on its own (keys.go)",
 	"goose_db_version":   "the migrations applied",
+	"mailboxes":          "written at each claim (scheduling per mailbox)",
 	"message_emls":       "written for each message",
 	"messages":           "written for each message",
 	"oauth_states":       "consents in progress",

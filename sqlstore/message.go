@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"envoi"
 )
@@ -19,7 +20,7 @@ const (
 
 func validStatus(s string) bool {
 	switch s {
-	case envoi.StatusQueued, envoi.StatusSending, envoi.StatusSent, envoi.StatusRetrying, envoi.StatusFailed, envoi.StatusConsentRequired,
+	case envoi.StatusQueued, envoi.StatusScheduled, envoi.StatusSending, envoi.StatusSent, envoi.StatusRetrying, envoi.StatusFailed, envoi.StatusConsentRequired,
 		envoi.StatusBounced:
 		return true
 	}
@@ -114,6 +115,10 @@ func (s *Store) CreateMessage(ctx context.Context, a *envoi.Accepted) (created b
 	var due any
 	if !envoi.Final(m.Status) {
 		due = s.ts(now)
+		if m.Status == envoi.StatusScheduled && m.NextAttemptAt.After(now) {
+			// send_at: due then.
+			due = s.ts(m.NextAttemptAt)
+		}
 	}
 	var existing *envoi.Message
 	err = s.tx(ctx, func(tx *sql.Tx) error {
@@ -186,7 +191,7 @@ const messageColumns = `id, coalesce(idempotency_key, ''), status, attempts, err
 	flow, mailbox, next_try, sent_at, created_at, updated_at, eml_size, duplicates,
 	delivery,
 	operator, document_flow, company, recipients, entity_type, entity_id, sensitive,
-	bounce, delay, read_at`
+	bounce, delay, read_at, due_at, wait_reason`
 
 // scanMessage scans messageColumns, then the request when withRequest,
 // then extra.
@@ -194,11 +199,12 @@ func scanMessage(row interface{ Scan(...any) error }, withRequest bool, extra ..
 	var m envoi.Message
 	var to, delivery, entityType, entityID, bounce, delay string
 	var req []byte
+	var due time.Time
 	dest := []any{&m.ID, &m.IdempotencyKey, &m.Status, &m.Attempts, &m.ErrorCode, &m.Error, &m.MessageID,
 		&m.Flow, &m.Mailbox, scanTime(&m.NextTry), scanTime(&m.SentAt), scanTime(&m.CreatedAt), scanTime(&m.UpdatedAt), &m.EMLSize, &m.Duplicates,
 		&delivery,
 		&m.Request.Operator, &m.Request.DocumentFlow, &m.Request.Company, &to, &entityType, &entityID, &m.Sensitive,
-		&bounce, &delay, scanTime(&m.ReadAt)}
+		&bounce, &delay, scanTime(&m.ReadAt), scanTime(&due), &m.WaitReason}
 	if withRequest {
 		dest = append(dest, &req)
 	}
@@ -207,6 +213,7 @@ func scanMessage(row interface{ Scan(...any) error }, withRequest bool, extra ..
 		return nil, err
 	}
 	m.Bounce, m.Delay = parseBounce(bounce), parseBounce(delay)
+	waiting(&m, due)
 	if withRequest {
 		// A message accepted without bytes (the store's own tests) has no
 		// delivery record.
@@ -244,8 +251,14 @@ func (s *Store) message(ctx context.Context, q queryRower, cond string, arg stri
 // Message returns the message of that id with its whole request and its
 // envelope (not its bytes: see EML); ENotFound if none, and for a
 // sensitive message (it carries a credential: no reader sees it).
+// A waiting message shows its mailbox's pause when that ends later than
+// its own due time (NextAttemptAt, WaitReason).
 func (s *Store) Message(ctx context.Context, id string) (*envoi.Message, error) {
-	return s.message(ctx, s.reads(), `id = $1 AND NOT sensitive`, id)
+	m, err := s.message(ctx, s.reads(), `id = $1 AND NOT sensitive`, id)
+	if err != nil {
+		return nil, err
+	}
+	return m, s.ApplyMailboxWaits(ctx, m)
 }
 
 // Messages returns the messages f selects, newest first, at most f.Limit
@@ -301,7 +314,11 @@ func (s *Store) Messages(ctx context.Context, f envoi.MessageFilter) ([]*envoi.M
 		}
 		out = append(out, m)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: messages: %w", err)
+	}
+	rows.Close()
+	return out, s.ApplyMailboxWaits(ctx, out...)
 }
 
 // UpdateMessage writes m's status, attempts, error, next try, sent time,

@@ -182,11 +182,9 @@ func (s *Store) writeStmts(ctx context.Context, queries ...string) ([]*sql.Stmt,
 	return out, nil
 }
 
-// The send path's statements. A claim is one statement: it picks the due
-// messages, leases them and counts the claim, so two instances asking at
-// once never get the same message; on PostgreSQL FOR UPDATE SKIP LOCKED
-// gives each instance other messages instead of making it wait for (and
-// then lose) the first one.
+// The send path's statements. A claim (ClaimDue, schedule.go) leases
+// each message it takes with claimSet, in one transaction serialised
+// across instances, so two instances never get the same message.
 const (
 	// claimSet leases a message: $1 sending, $2 the lease's end, $3 now.
 	// due_at is the lease's end too: a message whose worker died is due
@@ -195,29 +193,15 @@ const (
 	claimSet = `status = $1, attempts = attempts + 1, lease_until = $2, due_at = $2, claim = claim + 1, updated_at = $3,
 			duplicates = duplicates + CASE WHEN status = $1 THEN 1 ELSE 0 END,
 			unfinished = unfinished + CASE WHEN status = $1 THEN 1 ELSE 0 END`
-	claimDueSQLite = `
-		UPDATE messages SET ` + claimSet + `
-		WHERE seq IN (
-			SELECT seq FROM messages WHERE due_at <= $3 AND status NOT IN ($4, $5)
-			ORDER BY due_at LIMIT $6)
-		RETURNING ` + messageColumns + `, request, claim, lease_until, unfinished`
-	claimDuePostgres = `
-		WITH due AS (
-			SELECT seq FROM messages WHERE due_at <= $3 AND status NOT IN ($4, $5)
-			ORDER BY due_at LIMIT $6
-			FOR UPDATE SKIP LOCKED)
-		UPDATE messages SET ` + claimSet + `
-		FROM due WHERE messages.seq = due.seq
-		RETURNING ` + messageColumns + `, request, claim, lease_until, unfinished`
 	// finishSet records an outcome: $8 sending (the lease and due time
 	// stay while the message is still being sent), $9 the next due time
 	// (NULL when final).
 	finishSet = `status = $1, attempts = $2, error_code = $3, error = $4, next_try = $5, sent_at = $6, updated_at = $7,
 			lease_until = CASE WHEN $1 = $8 THEN lease_until ELSE NULL END,
 			unfinished = CASE WHEN $1 = $8 THEN unfinished ELSE 0 END,
-			due_at = CASE WHEN $1 = $8 THEN due_at ELSE $9 END`
-	finishSQL       = `UPDATE messages SET ` + finishSet + ` WHERE id = $10`
-	finishFencedSQL = `UPDATE messages SET ` + finishSet + ` WHERE id = $10 AND claim = $11`
+			due_at = CASE WHEN $1 = $8 THEN due_at ELSE $9 END, wait_reason = $10`
+	finishSQL       = `UPDATE messages SET ` + finishSet + ` WHERE id = $11`
+	finishFencedSQL = `UPDATE messages SET ` + finishSet + ` WHERE id = $11 AND claim = $12 AND status = $8`
 	claimOfSQL      = `SELECT claim FROM messages WHERE id = $1`
 )
 
@@ -232,42 +216,6 @@ func scanClaimed(row interface{ Scan(...any) error }) (*envoi.Claim, error) {
 	}
 	c.Message, c.Token = m, strconv.FormatInt(claim, 10)
 	return c, nil
-}
-
-// ClaimDue claims up to n due messages as ClaimMessage does, in one
-// statement: each is marked sending, its attempts counted and leased for
-// lease, and returned as a claim with its token. It returns no EML (see
-// EMLToSend).
-func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*envoi.Claim, error) {
-	if n <= 0 {
-		return nil, nil
-	}
-	q := claimDueSQLite
-	if s.dialect == DialectPostgres {
-		q = claimDuePostgres
-	}
-	st, err := s.prepared(ctx, s.db, q)
-	if err != nil {
-		return nil, locked(fmt.Errorf("sqlstore: claim due messages: %w", err))
-	}
-	now := s.nowUTC()
-	rows, err := st.QueryContext(ctx, envoi.StatusSending, s.ts(now.Add(lease)), s.ts(now), envoi.StatusSent, envoi.StatusFailed, n)
-	if err != nil {
-		return nil, locked(fmt.Errorf("sqlstore: claim due messages: %w", err))
-	}
-	defer rows.Close()
-	var won []*envoi.Claim
-	for rows.Next() {
-		m, err := scanClaimed(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: claim due messages: %w", err)
-		}
-		won = append(won, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, locked(fmt.Errorf("sqlstore: claim due messages: %w", err))
-	}
-	return won, nil
 }
 
 // Finish records the outcome of a claimed message — c's status, attempts,
@@ -310,7 +258,11 @@ func (s *Store) Finish(ctx context.Context, c *envoi.Claim, delay time.Duration)
 	if !envoi.Final(m.Status) {
 		due = s.ts(now.Add(max(delay, 0)))
 	}
-	args := []any{m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), s.ts(now), envoi.StatusSending, due, m.ID}
+	wait := m.WaitReason
+	if envoi.Final(m.Status) || m.Status == envoi.StatusSending {
+		wait = ""
+	}
+	args := []any{m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), s.ts(now), envoi.StatusSending, due, wait, m.ID}
 	if c.Token != "" {
 		args = append(args, claim)
 	}

@@ -205,7 +205,9 @@ func flowForm(r *http.Request) (*envoi.AuthFlow, error) {
 	ints := []struct {
 		field string
 		dst   *int
-	}{{"smtp_port", &f.SMTP.Port}, {"imap_port", &f.IMAP.Port}, {"max_attachments_mb", &f.MaxAttachmentsMB}, {"rate_per_minute", &f.RatePerMinute}}
+	}{{"smtp_port", &f.SMTP.Port}, {"imap_port", &f.IMAP.Port}, {"max_attachments_mb", &f.MaxAttachmentsMB}, {"rate_per_minute", &f.RatePerMinute},
+		{"limits.connections", &f.Limits.Connections}, {"limits.messages_per_day", &f.Limits.MessagesPerDay},
+		{"limits.recipients_per_day", &f.Limits.RecipientsPerDay}, {"limits.recipients_per_message", &f.Limits.RecipientsPerMessage}}
 	for _, i := range ints {
 		raw := v(i.field)
 		if raw == "" {

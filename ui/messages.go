@@ -15,7 +15,7 @@ import (
 const logPage = 50
 
 // statuses are the message states, in the order of the log's filter.
-var statuses = []string{envoi.StatusQueued, envoi.StatusSending, envoi.StatusSent, envoi.StatusRetrying, envoi.StatusFailed, envoi.StatusConsentRequired}
+var statuses = []string{envoi.StatusQueued, envoi.StatusScheduled, envoi.StatusSending, envoi.StatusSent, envoi.StatusRetrying, envoi.StatusFailed, envoi.StatusConsentRequired}
 
 type logFilter struct {
 	Status, Operator, Flow, EntityType, EntityID, Since, Until string

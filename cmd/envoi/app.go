@@ -75,7 +75,7 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 		}
 		return float64(n)
 	})
-	a.Registry.MustRegister(refreshes, depth)
+	a.Registry.MustRegister(refreshes, depth, mailboxCollector{store})
 
 	a.OAuth = &oauth.Service{Store: store, PublicURL: cfg.PublicURL, Logger: logger,
 		OnTokenCall: func(outcome string) { refreshes.WithLabelValues(outcome).Inc() }}
@@ -216,4 +216,49 @@ func caPool(file string) (*tls.Config, error) {
 func (a *App) Close() error {
 	a.Sender.Close()
 	return a.Store.Close()
+}
+
+// mailboxCollector reports, per mailbox with messages waiting, being sent
+// or paused, what the scheduler sees: envoi_mailbox_queued,
+// envoi_mailbox_in_flight, envoi_mailbox_throttled (1 while its rate or a
+// throttling reply holds it) and envoi_mailbox_waiting_quota (1 while its
+// daily quota holds it), labelled by flow and mailbox (the operator, ""
+// for a generic mailbox).
+type mailboxCollector struct{ store *sqlstore.Store }
+
+var (
+	mailboxLabels      = []string{"flow", "mailbox"}
+	mailboxQueuedDesc  = prometheus.NewDesc("envoi_mailbox_queued", "Messages of the mailbox waiting to be sent (queued, scheduled, retrying, parked).", mailboxLabels, nil)
+	mailboxFlightDesc  = prometheus.NewDesc("envoi_mailbox_in_flight", "Messages of the mailbox being sent now, all instances.", mailboxLabels, nil)
+	mailboxThrotDesc   = prometheus.NewDesc("envoi_mailbox_throttled", "1 while the mailbox waits for its rate or after a provider's throttling reply.", mailboxLabels, nil)
+	mailboxQuotaDesc   = prometheus.NewDesc("envoi_mailbox_waiting_quota", "1 while the mailbox's daily quota is used up.", mailboxLabels, nil)
+	mailboxCollectDesc = []*prometheus.Desc{mailboxQueuedDesc, mailboxFlightDesc, mailboxThrotDesc, mailboxQuotaDesc}
+)
+
+func (c mailboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range mailboxCollectDesc {
+		ch <- d
+	}
+}
+
+func (c mailboxCollector) Collect(ch chan<- prometheus.Metric) {
+	stats, err := c.store.MailboxStats(context.Background())
+	if err != nil {
+		return
+	}
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	for _, st := range stats {
+		if st.Queued == 0 && st.InFlight == 0 && !st.Throttled && !st.WaitingQuota {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(mailboxQueuedDesc, prometheus.GaugeValue, float64(st.Queued), st.Flow, st.Mailbox)
+		ch <- prometheus.MustNewConstMetric(mailboxFlightDesc, prometheus.GaugeValue, float64(st.InFlight), st.Flow, st.Mailbox)
+		ch <- prometheus.MustNewConstMetric(mailboxThrotDesc, prometheus.GaugeValue, b(st.Throttled), st.Flow, st.Mailbox)
+		ch <- prometheus.MustNewConstMetric(mailboxQuotaDesc, prometheus.GaugeValue, b(st.WaitingQuota), st.Flow, st.Mailbox)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -52,6 +53,13 @@ type benchOptions struct {
 	timeout      time.Duration
 	keepDatabase bool
 	phased       bool
+	// Month-end mode (--month-end): --operators mailboxes with these
+	// limits, a sink enforcing them, the last mailbox's server slow.
+	monthEnd   bool
+	perMinute  int
+	mbConns    int
+	perMailbox int
+	slowDelay  time.Duration
 }
 
 // bench drives the whole sending path and measures it: real HTTP requests
@@ -77,8 +85,27 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up when the run has not ended after this long")
 	fs.BoolVar(&o.phased, "phased", false, "accept every message first with the workers stopped, then start them: each side's rate alone")
 	fs.BoolVar(&o.keepDatabase, "keep-database", false, "keep the PostgreSQL database of the run")
+	fs.BoolVar(&o.monthEnd, "month-end", false, "month-end run: --operators mailboxes (default 8 in this mode) of --per-mailbox messages each, with --per-minute and --connections limits that the sink enforces (432 4.3.2 past them), the last mailbox's server answering after --slow-delay; reports the time against the ideal, throttle replies, the slow mailbox's effect on the others and duplicates")
+	fs.IntVar(&o.perMinute, "per-minute", 60, "month-end: each mailbox's messages a minute (its flow's limits.messages_per_minute, enforced by the sink)")
+	fs.IntVar(&o.mbConns, "connections", 3, "month-end: each mailbox's connections at once (limits.connections, enforced by the sink)")
+	fs.IntVar(&o.perMailbox, "per-mailbox", 150, "month-end: messages per mailbox")
+	fs.DurationVar(&o.slowDelay, "slow-delay", 3*time.Second, "month-end: how long the slow mailbox's server takes to acknowledge a message")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if o.monthEnd {
+		explicit := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+		if !explicit["operators"] {
+			o.operators = 8
+		}
+		if o.operators < 2 || o.perMinute <= 0 || o.mbConns <= 0 || o.perMailbox <= 0 {
+			return fmt.Errorf("%w: --month-end needs --operators of 2 or more and positive --per-minute, --connections and --per-mailbox", errUsage)
+		}
+		if o.smtpAddr != "" {
+			return fmt.Errorf("%w: --month-end uses the built-in sink (it enforces the limits): no --smtp", errUsage)
+		}
+		o.count = o.operators * o.perMailbox
 	}
 	if o.sink != "builtin" {
 		return fmt.Errorf("%w: --sink must be builtin (the testmail sink is gone: the envoi binary links no test code)", errUsage)
@@ -133,6 +160,8 @@ type benchRun struct {
 	sendLat     []time.Duration
 	deliveryLat []time.Duration
 	firstErrors []string
+	// Month-end: each mailbox's sent count and last send.
+	mailboxes map[string]*mailboxRun
 }
 
 func runBench(ctx context.Context, p *Program, o benchOptions) error {
@@ -153,7 +182,11 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	var roots *x509.CertPool
 	switch {
 	case o.smtpAddr == "":
-		r.sink, err = benchpeer.StartSink(benchpeer.SinkOptions{Token: r.provider.Validate, Password: checkBenchPassword})
+		so := benchpeer.SinkOptions{Token: r.provider.Validate, Password: checkBenchPassword}
+		if o.monthEnd {
+			r.monthEndSink(&so)
+		}
+		r.sink, err = benchpeer.StartSink(so)
 		if err != nil {
 			return err
 		}
@@ -214,6 +247,11 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	key, operators, err := benchConfigure(ctx, app, r.provider, endpoint, o.operators, o.smtpAuth)
 	if err != nil {
 		return err
+	}
+	if o.monthEnd {
+		if err := r.monthEndLimits(ctx, app); err != nil {
+			return err
+		}
 	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -276,6 +314,9 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		}
 	}
 	r.report(acceptEnd, key)
+	if o.monthEnd {
+		r.monthEndReport()
+	}
 	if n := r.failed.Load(); n > 0 {
 		return fmt.Errorf("bench: %d messages failed: %s", n, strings.Join(r.firstErrors, "; "))
 	}
@@ -492,6 +533,9 @@ func (r *benchRun) changed(m *envoi.Message) {
 	switch m.Status {
 	case envoi.StatusSent:
 		now := time.Now()
+		if r.o.monthEnd {
+			r.sentBy(m.Mailbox, now)
+		}
 		r.lastSent.Store(now.UnixNano())
 		r.mu.Lock()
 		r.deliveryLat = append(r.deliveryLat, now.Sub(m.CreatedAt))

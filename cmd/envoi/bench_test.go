@@ -61,3 +61,28 @@ func TestBenchMechanisms(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchMonthEnd runs the month-end mode small (a minute's worth, so
+// that it is quick): every mailbox's messages go out within its limits,
+// which the sink enforces (no 432 reply), none twice, and the report
+// says so.
+func TestBenchMonthEnd(t *testing.T) {
+	var out syncBuffer
+	p := &main.Program{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
+	args := []string{"bench", "--month-end", "--operators", "3", "--per-mailbox", "5", "--per-minute", "5", "--connections", "2",
+		"--slow-delay", "300ms", "--attachment-kb", "1", "--clients", "2"}
+	if code := p.Main(context.Background(), args); code != 0 {
+		t.Fatalf("envoi bench --month-end: exit %d\n%s", code, out.String())
+	}
+	for _, want := range []string{
+		`(?m)^delivered +15 in `,
+		`(?m)^month-end: 3 mailboxes × 5 messages, limits 5 a minute and 2 connections each`,
+		`(?m)^healthy mailboxes done after [\d.]+s; ideal 0.0s`,
+		`(?m)^throttle replies received \(432 4\.3\.2\): 0 \(goal 0\), 0 of them for connections; duplicates at the sink: 0 \(goal 0\)`,
+		`(?m)^per mailbox: bench01 5 sent, .*bench03 5 sent`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("output lacks %s:\n%s", want, out.String())
+		}
+	}
+}

@@ -34,7 +34,7 @@ func (p *Program) messages(ctx context.Context, args []string) error {
 	var f envoi.MessageFilter
 	cfg, logger, err := p.setup("messages "+sub, "messages list|show ID|retry ID [flags]", rest, func(fs *flag.FlagSet) {
 		if sub == "list" {
-			fs.StringVar(&f.Status, "status", "", "only this status (queued, sending, sent, retrying, failed, consent_required)")
+			fs.StringVar(&f.Status, "status", "", "only this status (queued, scheduled, sending, sent, retrying, failed, consent_required)")
 			fs.StringVar(&f.Operator, "operator", "", "only this operator")
 			fs.StringVar(&f.DocumentFlow, "flow", "", "only this document flow")
 			fs.IntVar(&f.Limit, "limit", 50, "at most this many, newest first")
@@ -85,6 +85,12 @@ func (p *Program) messages(ctx context.Context, args []string) error {
 		}
 		if !m.ReadAt.IsZero() {
 			fmt.Fprintf(p.Stdout, "read:        %s\n", m.ReadAt.Local().Format(time.DateTime))
+		}
+		if !m.NextAttemptAt.IsZero() {
+			fmt.Fprintf(p.Stdout, "next:        %s\n", m.NextAttemptAt.Local().Format(time.DateTime))
+		}
+		if m.WaitReason != "" {
+			fmt.Fprintf(p.Stdout, "waiting:     %s\n", m.WaitReason)
 		}
 		if m.ErrorCode != "" {
 			t := envoi.Describe(m.ErrorCode, "en")

@@ -40,6 +40,15 @@ type SinkOptions struct {
 	Token func(user, token string) error
 	// Password checks a PLAIN user name and password.
 	Password func(user, password string) error
+	// Limits, when set, gives a user's sending limits, as Exchange Online
+	// enforces them: messages in any 60 seconds and connections
+	// authenticated at once (0: none). Past either, MAIL is answered
+	// "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded"
+	// (counted in Throttled).
+	Limits func(user string) (perMinute, connections int)
+	// Delay, when set, is how long the sink waits before acknowledging a
+	// message of user: a slow server.
+	Delay func(user string) time.Duration
 }
 
 // Sink is an SMTP server in the spirit of Postfix's smtp-sink: it answers
@@ -57,7 +66,16 @@ type Sink struct {
 	tls  *tls.Config
 	wg   sync.WaitGroup
 
-	messages, bytes, conns, auths atomic.Int64
+	messages, bytes, conns, auths, throttled, throttledConns atomic.Int64
+
+	mu    sync.Mutex
+	users map[string]*sinkUser // guarded by mu
+}
+
+// sinkUser is what the sink counts of one user for Limits.
+type sinkUser struct {
+	conns int
+	mails []time.Time // MAIL commands accepted in the last minute
 }
 
 // StartSink listens on a free port of 127.0.0.1 and serves until Close.
@@ -111,6 +129,13 @@ func (s *Sink) Bytes() int64 { return s.bytes.Load() }
 // Connections is the number of connections accepted.
 func (s *Sink) Connections() int64 { return s.conns.Load() }
 
+// Throttled is the number of MAIL commands answered 432 4.3.2 (Limits);
+// ThrottledConnections those of them for too many connections.
+func (s *Sink) Throttled() int64 { return s.throttled.Load() }
+
+// ThrottledConnections: see Throttled.
+func (s *Sink) ThrottledConnections() int64 { return s.throttledConns.Load() }
+
 // AuthCommands is the number of AUTH commands received, failed ones included.
 func (s *Sink) AuthCommands() int64 { return s.auths.Load() }
 
@@ -142,6 +167,8 @@ func (s *Sink) session(c net.Conn) {
 	r := bufio.NewReaderSize(c, 64<<10)
 	w := bufio.NewWriterSize(c, 4<<10)
 	secure, authed := false, false
+	user := ""
+	defer func() { s.leave(user) }()
 	reply := func(lines ...string) {
 		for _, l := range lines {
 			w.WriteString(l)
@@ -190,7 +217,7 @@ func (s *Sink) session(c net.Conn) {
 				reply("538 5.7.11 Encryption required for requested authentication mechanism")
 				continue
 			}
-			ok, err := s.auth(line, r, w)
+			u, ok, err := s.auth(line, r, w)
 			if err != nil {
 				return
 			}
@@ -199,10 +226,18 @@ func (s *Sink) session(c net.Conn) {
 				continue
 			}
 			authed = true
+			s.leave(user)
+			user = u
+			s.enter(user)
 			reply("235 2.7.0 Authentication successful")
 		case "MAIL":
 			if !authed {
 				reply("530 5.7.0 Authentication required")
+				continue
+			}
+			if !s.mailAllowed(user) {
+				s.throttled.Add(1)
+				reply("432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded")
 				continue
 			}
 			reply("250 2.1.0 OK")
@@ -216,6 +251,11 @@ func (s *Sink) session(c net.Conn) {
 			n, err := readData(r)
 			if err != nil {
 				return
+			}
+			if s.opts.Delay != nil {
+				if d := s.opts.Delay(user); d > 0 {
+					time.Sleep(d)
+				}
 			}
 			s.messages.Add(1)
 			s.bytes.Add(n)
@@ -272,10 +312,10 @@ var errRefused = errors.New("credentials refused")
 // a refusal (the caller answers 535); err is a broken connection. A refused
 // OAUTHBEARER gets its RFC 7628 error challenge first, and the client's
 // dummy answer is read.
-func (s *Sink) auth(line []byte, r *bufio.Reader, w *bufio.Writer) (ok bool, err error) {
+func (s *Sink) auth(line []byte, r *bufio.Reader, w *bufio.Writer) (user string, ok bool, err error) {
 	f := bytes.Fields(line)
 	if len(f) < 2 || len(f) > 3 {
-		return false, nil
+		return "", false, nil
 	}
 	mech := strings.ToUpper(string(f[1]))
 	var resp []byte
@@ -284,44 +324,106 @@ func (s *Sink) auth(line []byte, r *bufio.Reader, w *bufio.Writer) (ok bool, err
 	} else {
 		w.WriteString("334 \r\n")
 		if err := w.Flush(); err != nil {
-			return false, err
+			return "", false, err
 		}
 		l, err := r.ReadSlice('\n')
 		if err != nil {
-			return false, err
+			return "", false, err
 		}
 		resp = bytes.TrimRight(l, "\r\n")
 		if string(resp) == "*" {
-			return false, nil
+			return "", false, nil
 		}
 	}
 	raw, err := base64.StdEncoding.DecodeString(string(resp))
 	if err != nil {
-		return false, nil
+		return "", false, nil
 	}
 	switch mech {
 	case MechXOAuth2:
 		user, token, parsed := parseXOAuth2(raw)
-		return parsed && s.opts.Token != nil && s.opts.Token(user, token) == nil, nil
+		return user, parsed && s.opts.Token != nil && s.opts.Token(user, token) == nil, nil
 	case MechOAuthBearer:
 		user, token, parsed := parseOAuthBearer(raw)
 		if parsed && s.opts.Token != nil && s.opts.Token(user, token) == nil {
-			return true, nil
+			return user, true, nil
 		}
 		w.WriteString("334 " + base64.StdEncoding.EncodeToString([]byte(`{"status":"invalid_token","scope":"smtp"}`)) + "\r\n")
 		if err := w.Flush(); err != nil {
-			return false, err
+			return "", false, err
 		}
 		if _, err := r.ReadSlice('\n'); err != nil {
-			return false, err
+			return "", false, err
 		}
-		return false, nil
+		return "", false, nil
 	case MechPlain:
 		// authzid NUL authcid NUL password
 		p := bytes.Split(raw, []byte{0})
-		return len(p) == 3 && s.opts.Password != nil && s.opts.Password(string(p[1]), string(p[2])) == nil, nil
+		if len(p) != 3 {
+			return "", false, nil
+		}
+		return string(p[1]), s.opts.Password != nil && s.opts.Password(string(p[1]), string(p[2])) == nil, nil
 	}
-	return false, nil
+	return "", false, nil
+}
+
+// enter counts an authenticated connection of user; leave uncounts it.
+func (s *Sink) enter(user string) {
+	if s.opts.Limits == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.users == nil {
+		s.users = map[string]*sinkUser{}
+	}
+	u := s.users[user]
+	if u == nil {
+		u = &sinkUser{}
+		s.users[user] = u
+	}
+	u.conns++
+}
+
+func (s *Sink) leave(user string) {
+	if s.opts.Limits == nil || user == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.users[user]; u != nil {
+		u.conns--
+	}
+}
+
+// mailAllowed reports whether user may start a message now under
+// Limits, and counts it when so.
+func (s *Sink) mailAllowed(user string) bool {
+	if s.opts.Limits == nil {
+		return true
+	}
+	perMinute, conns := s.opts.Limits(user)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[user]
+	if u == nil {
+		return true
+	}
+	if conns > 0 && u.conns > conns {
+		s.throttledConns.Add(1)
+		return false
+	}
+	now := time.Now()
+	i := 0
+	for i < len(u.mails) && now.Sub(u.mails[i]) >= time.Minute {
+		i++
+	}
+	u.mails = u.mails[i:]
+	if perMinute > 0 && len(u.mails) >= perMinute {
+		return false
+	}
+	u.mails = append(u.mails, now)
+	return true
 }
 
 // parseXOAuth2 reads "user=U\x01auth=Bearer T\x01\x01".
