@@ -160,7 +160,7 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 	limit := flow.MaxAttachmentsBytes()
 	var total int64
 	for _, a := range req.Attachments {
-		total += int64(len(a.Content))
+		total += a.Size()
 	}
 	if err := checkLimit(limit, total); err != nil {
 		return nil, err
@@ -186,9 +186,9 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 	for _, a := range req.Attachments {
 		name := attachmentName(a.Filename)
 		ct := attachmentType(a.ContentType, name)
-		files = append(files, file{name: name, contentType: ct, content: a.Content})
+		files = append(files, file{name: name, contentType: ct, content: a.Content, encoded: a.Encoded})
 		if document == nil && isPDF(ct) {
-			document = &Document{Name: name, ContentType: ct, Content: a.Content}
+			document = &Document{Name: name, ContentType: ct, Content: a.Content, Encoded: a.Encoded}
 		}
 	}
 

@@ -173,7 +173,9 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 // decodeOptions: unknown members are refused; names match whatever their
 // case, as encoding/json matched them, but underscores count ("document_flow"
 // or "Document_Flow", never "documentflow").
-var decodeOptions = jsonv2.JoinOptions(jsonv2.RejectUnknownMembers(true), jsonv2.MatchCaseInsensitiveNames(true), jsonv1.MatchCaseSensitiveDelimiter(true))
+// Attachments keep their base64 text (decodeAttachment).
+var decodeOptions = jsonv2.JoinOptions(jsonv2.RejectUnknownMembers(true), jsonv2.MatchCaseInsensitiveNames(true), jsonv1.MatchCaseSensitiveDelimiter(true),
+	attachmentUnmarshalers)
 
 // bodyBuffers holds buffers of request bodies for reuse. Buffers over
 // maxPooledBody are left to the garbage collector.

@@ -3,6 +3,7 @@ package queue_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"testing"
 	"time"
 
@@ -141,6 +142,14 @@ func TestServiceAccept(t *testing.T) {
 	if queue.RequestHash(withPDF('a')) != queue.RequestHash(withPDF('a')) {
 		t.Errorf("one request hashes two ways")
 	}
+	// The API keeps a file's base64 (Encoded): the same file hashes alike
+	// either way, and a reused key with it replays the message.
+	encoded := withPDF('a')
+	a := &encoded.Attachments[0]
+	a.Encoded, a.Content = []byte(base64.StdEncoding.EncodeToString(a.Content)), nil
+	if queue.RequestHash(encoded) != queue.RequestHash(withPDF('a')) {
+		t.Errorf("a file in base64 and the same file as bytes hash differently")
+	}
 
 	for _, c := range []struct {
 		name string
@@ -163,6 +172,13 @@ func TestServiceAccept(t *testing.T) {
 	}
 	if n, _ := in.worker.RunOnce(ctx); n != 1 {
 		t.Errorf("%d jobs queued, want only the one accepted message's", n)
+	}
+	m3, _, err := in.service.Accept(ctx, withPDF('a'), "bl-777")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m4, created, err := in.service.Accept(ctx, encoded, "bl-777"); err != nil || created || m4.ID != m3.ID {
+		t.Errorf("the same file in base64 under the same key: created %v, %v; want the message %s replayed", created, err, m3.ID)
 	}
 }
 
