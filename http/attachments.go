@@ -2,6 +2,12 @@ package http
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"mime/multipart"
+	"net/http"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -53,3 +59,94 @@ func decodeAttachment(dec *jsontext.Decoder, a *envoi.Attachment) error {
 // attachmentUnmarshalers apply decodeAttachment to every attachment a body
 // carries.
 var attachmentUnmarshalers = jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(decodeAttachment))
+
+// multipartRequestPart and multipartFilePart are the part names of a send
+// request uploaded as multipart/form-data: one "request" part holding the
+// JSON of the request, and one "attachments" part a file.
+const (
+	multipartRequestPart = "request"
+	multipartFilePart    = "attachments"
+)
+
+// decodeSendMultipart reads a send request uploaded as
+// multipart/form-data (curl -F 'request=<send.json' -F
+// 'attachments=@BL.pdf;type=application/pdf'): the "request" part is the
+// JSON a JSON body would be, every "attachments" part a file, attached
+// after the JSON's own attachments in the order sent, named by the part's
+// file name and typed by its Content-Type. The parts are read as they
+// arrive (nothing goes to disk), each file base64-encoded as it is read
+// (the text composing cuts into lines), within the route's body limit.
+// The same checks as a JSON body follow (SendRequest.Validate).
+func (s *Server) decodeSendMultipart(r *http.Request) (*envoi.SendRequest, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, envoi.FieldError(envoi.EInvalidInput, "body", "multipart/form-data: %v", err)
+	}
+	var req *envoi.SendRequest
+	var files []envoi.Attachment
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, multipartError(err, s.maxBody())
+		}
+		switch name := p.FormName(); name {
+		case multipartRequestPart:
+			if req != nil {
+				return nil, envoi.FieldError(envoi.EInvalidInput, multipartRequestPart, "the part is sent twice")
+			}
+			req = &envoi.SendRequest{}
+			if err := s.decodeJSON(p, 0, req); err != nil {
+				return nil, err
+			}
+		case multipartFilePart:
+			if len(files) >= envoi.MaxAttachments {
+				return nil, envoi.FieldError(envoi.EInvalidInput, "attachments", "over %d attachments; the limit is %d per message", envoi.MaxAttachments, envoi.MaxAttachments).
+					WithDetail("limit", envoi.MaxAttachments)
+			}
+			a, err := readFilePart(p, len(files))
+			if err != nil {
+				return nil, multipartError(err, s.maxBody())
+			}
+			files = append(files, a)
+		default:
+			return nil, envoi.FieldError(envoi.EInvalidInput, name, "unknown part (a multipart send has a %q part and %q parts)", multipartRequestPart, multipartFilePart)
+		}
+	}
+	if req == nil {
+		return nil, envoi.FieldError(envoi.EInvalidInput, multipartRequestPart, "no %q part: the send request's JSON is required", multipartRequestPart)
+	}
+	req.Attachments = append(req.Attachments, files...)
+	return req, nil
+}
+
+// readFilePart reads the i-th file part into an attachment, base64-encoded.
+func readFilePart(p *multipart.Part, i int) (envoi.Attachment, error) {
+	a := envoi.Attachment{Filename: p.FileName(), ContentType: p.Header.Get("Content-Type")}
+	if a.Filename == "" {
+		return a, envoi.FieldError(envoi.EInvalidInput, "attachments", "file %d has no filename (curl -F 'attachments=@file.pdf')", i)
+	}
+	var buf bytes.Buffer
+	enc := base64.NewEncoder(base64.StdEncoding, &buf)
+	if _, err := io.Copy(enc, p); err != nil {
+		return a, err
+	}
+	_ = enc.Close()
+	a.Encoded = buf.Bytes()
+	return a, nil
+}
+
+// multipartError turns an error reading a multipart body into the API's.
+func multipartError(err error, limit int64) error {
+	var maxErr *http.MaxBytesError
+	var late *bodyTimeout
+	if errors.As(err, &maxErr) || errors.As(err, &late) || errors.Is(err, context.Canceled) {
+		return decodeError(err, limit)
+	}
+	if e := envoi.AsError(err); e != nil && e.Code != envoi.EInternal {
+		return err
+	}
+	return envoi.FieldError(envoi.EInvalidInput, "body", "multipart/form-data: %v", err)
+}

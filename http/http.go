@@ -149,14 +149,20 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		refuseBody(w, r)
 		return envoi.Errorf(envoi.ETooLarge, "the body is %d bytes; the limit is %d", r.ContentLength, s.maxBody()).WithDetail("limit_bytes", s.maxBody())
 	}
+	return s.decodeJSON(http.MaxBytesReader(w, r.Body, s.maxBody()), r.ContentLength, v)
+}
+
+// decodeJSON reads the JSON object body, of size bytes (<= 0: unknown),
+// into v.
+func (s *Server) decodeJSON(body io.Reader, size int64, v any) error {
 	// The body is read whole, then decoded: the decoder's one-buffer path
 	// is about 40% faster than its streaming one on a message carrying a
 	// 100 KB attachment, and allocates a sixth as much.
-	buf := bodyBuffer(r.ContentLength)
+	buf := bodyBuffer(size)
 	defer putBodyBuffer(buf)
-	body := bytes.NewBuffer((*buf)[:0])
-	_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, s.maxBody()))
-	*buf = body.Bytes()
+	b := bytes.NewBuffer((*buf)[:0])
+	_, err := b.ReadFrom(body)
+	*buf = b.Bytes()
 	if err != nil {
 		return decodeError(err, s.maxBody())
 	}
