@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -52,6 +53,8 @@ type benchOptions struct {
 	timeout      time.Duration
 	keepDatabase bool
 	phased       bool
+	// rate, when positive, posts open-loop at this many requests a second.
+	rate float64
 }
 
 // bench drives the whole sending path and measures it: real HTTP requests
@@ -77,6 +80,7 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up when the run has not ended after this long")
 	fs.BoolVar(&o.phased, "phased", false, "accept every message first with the workers stopped, then start them: each side's rate alone")
 	fs.BoolVar(&o.keepDatabase, "keep-database", false, "keep the PostgreSQL database of the run")
+	fs.Float64Var(&o.rate, "rate", 0, "post open-loop at this many requests a second (each sent at its time whether or not the previous were answered; latency counted from that time), instead of --clients posting as fast as they can")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -88,7 +92,7 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("%w: --smtp-auth must be xoauth2, oauthbearer, plain or none", errUsage)
 	}
-	if o.count <= 0 || o.clients <= 0 || o.attachmentKB < 0 || o.operators <= 0 {
+	if o.count <= 0 || o.clients <= 0 || o.attachmentKB < 0 || o.operators <= 0 || o.rate < 0 {
 		return fmt.Errorf("%w: --count, --clients and --operators must be positive, --attachment-kb not negative", errUsage)
 	}
 	for _, a := range []string{o.smtpAddr} {
@@ -120,6 +124,8 @@ type benchRun struct {
 	// is what it measured.
 	pg    *pgServerCPU
 	pgCPU time.Duration
+	// smtpWrites and smtpBytes count the writes to the SMTP sockets.
+	smtpWrites, smtpBytes atomic.Int64
 
 	start    time.Time
 	cpuStart time.Duration
@@ -184,6 +190,7 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	logger := newLogger(&lockedWriter{w: &logs}, "warn", "text")
 	bp := &Program{Stdout: p.Stdout, Stderr: p.Stderr, Getenv: p.Getenv}
 	bp.Setup.SMTP = func(s *smtp.Sender) {
+		s.WrapConn = func(c net.Conn) net.Conn { return countingConn{c, r} }
 		if roots != nil {
 			s.RootCAs = roots
 		}
@@ -252,8 +259,12 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		defer pprof.StopCPUProfile()
 	}
 
-	fmt.Fprintf(r.out, "envoi bench: %d messages with a %d KB PDF, %d API clients, %d workers, %d mailbox(es), database %s, SMTP %s (%s, auth %s)\n",
-		o.count, o.attachmentKB, o.clients, app.Worker.Concurrency, o.operators, app.Store.Dialect(), net.JoinHostPort(endpoint.Host, strconv.Itoa(endpoint.Port)), endpoint.Security, o.smtpAuth)
+	clients := fmt.Sprintf("%d API clients", o.clients)
+	if o.rate > 0 {
+		clients = fmt.Sprintf("open-loop at %.0f requests/s", o.rate)
+	}
+	fmt.Fprintf(r.out, "envoi bench: %d messages with a %d KB PDF, %s, %d workers, %d mailbox(es), database %s, SMTP %s (%s, auth %s)\n",
+		o.count, o.attachmentKB, clients, app.Worker.Concurrency, o.operators, app.Store.Dialect(), net.JoinHostPort(endpoint.Host, strconv.Itoa(endpoint.Port)), endpoint.Security, o.smtpAuth)
 	bodies := benchBodies(o.attachmentKB)
 	if dbURL != "" {
 		if r.pg, err = startPGServerCPU(ctx, dbURL); err != nil {
@@ -262,7 +273,11 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	}
 	r.cpuStart = cpuTime()
 	r.start = time.Now()
-	acceptEnd, err := r.post(ctx, base, key, operators, bodies)
+	post := r.post
+	if o.rate > 0 {
+		post = r.postAtRate
+	}
+	acceptEnd, err := post(ctx, base, key, operators, bodies)
 	if err != nil {
 		return err
 	}
@@ -500,6 +515,65 @@ func (r *benchRun) post(ctx context.Context, base, key string, operators []strin
 	return end, ctx.Err()
 }
 
+// postAtRate sends o.count messages open-loop, the i-th at start + i/rate,
+// each on its own goroutine whether or not the earlier ones were answered
+// (at most 1,024 in flight), and counts each one's latency from the time
+// it was due, so a stall shows in the latencies of every request it held
+// up (no coordinated omission). It returns when the last was accepted.
+func (r *benchRun) postAtRate(ctx context.Context, base, key string, operators []string, bodies [2][]byte) (time.Time, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: 1024, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 2 * time.Minute}
+	interval := time.Duration(float64(time.Second) / r.o.rate)
+	sem := make(chan struct{}, 1024)
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	start := time.Now()
+	for i := 1; i <= r.o.count && ctx.Err() == nil && firstErr.Load() == nil; i++ {
+		due := start.Add(time.Duration(i-1) * interval)
+		if d := time.Until(due); d > 0 {
+			time.Sleep(d)
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			number := fmt.Sprintf("%06d", i)
+			body := make([]byte, 0, len(bodies[0])+len(bodies[1])+32)
+			body = append(body, bodies[0]...)
+			body = append(body, operators[i%len(operators)]...)
+			body = append(body, bytes.ReplaceAll(bodies[1], []byte("NUMBER"), []byte(number))...)
+			req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/messages", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Idempotency-Key", "bench-"+number)
+			resp, err := client.Do(req)
+			if err != nil {
+				firstErr.CompareAndSwap(nil, &err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			lat := time.Since(due)
+			if resp.StatusCode != http.StatusAccepted {
+				err := fmt.Errorf("bench: POST /v1/messages: %d %s", resp.StatusCode, b)
+				firstErr.CompareAndSwap(nil, &err)
+				return
+			}
+			r.mu.Lock()
+			r.acceptLat = append(r.acceptLat, lat)
+			r.mu.Unlock()
+			r.accepted.Add(1)
+		}()
+	}
+	wg.Wait()
+	end := time.Now()
+	if p := firstErr.Load(); p != nil {
+		return end, *p
+	}
+	return end, ctx.Err()
+}
+
 func (r *benchRun) changed(m *envoi.Message) {
 	switch m.Status {
 	case envoi.StatusSent:
@@ -521,6 +595,18 @@ func (r *benchRun) changed(m *envoi.Message) {
 			close(r.done)
 		}
 	}
+}
+
+// countingConn counts the writes to an SMTP socket.
+type countingConn struct {
+	net.Conn
+	r *benchRun
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	c.r.smtpWrites.Add(1)
+	c.r.smtpBytes.Add(int64(len(p)))
+	return c.Conn.Write(p)
 }
 
 // timedTransport measures each delivery, token included.
@@ -548,12 +634,15 @@ func (r *benchRun) report(acceptEnd time.Time, _ string) {
 	acceptSecs := acceptEnd.Sub(r.start).Seconds()
 	deliverSecs := last.Sub(r.deliverStart).Seconds()
 	n := float64(r.o.count)
-	fmt.Fprintf(w, "accepted   %6d in %7.2fs  %8.0f msg/s   accept latency   p50 %8s  p99 %8s\n", r.accepted.Load(), acceptSecs, n/acceptSecs, pct(r.acceptLat, 50), pct(r.acceptLat, 99))
+	fmt.Fprintf(w, "accepted   %6d in %7.2fs  %8.0f msg/s   accept latency   p50 %8s  p99 %8s  p99.9 %8s\n", r.accepted.Load(), acceptSecs, n/acceptSecs, pct(r.acceptLat, 50), pct(r.acceptLat, 99), pct(r.acceptLat, 99.9))
 	fmt.Fprintf(w, "delivered  %6d in %7.2fs  %8.0f msg/s   send latency     p50 %8s  p99 %8s\n", r.delivered.Load(), deliverSecs, float64(r.delivered.Load())/deliverSecs, pct(r.sendLat, 50), pct(r.sendLat, 99))
 	fmt.Fprintf(w, "                                                 accept-to-sent   p50 %8s  p99 %8s\n", pct(r.deliveryLat, 50), pct(r.deliveryLat, 99))
 	cpu := cpuTime() - r.cpuStart
 	fmt.Fprintf(w, "failed %d, SMTP sends %d, token endpoint calls %d, peak memory (VmHWM) %s, CPU %.1fs (%.2f ms a message, %d cores)\n",
 		r.failed.Load(), len(r.sendLat), r.provider.Calls(), peakRSS(), cpu.Seconds(), float64(cpu.Microseconds())/1000/n, runtime.NumCPU())
+	if writes := r.smtpWrites.Load(); writes > 0 {
+		fmt.Fprintf(w, "SMTP socket: %d writes, %.1f a message, %.0f KB each on average (TLS included)\n", writes, float64(writes)/n, float64(r.smtpBytes.Load())/float64(writes)/1024)
+	}
 	if r.pg != nil {
 		fmt.Fprintf(w, "PostgreSQL server: CPU %.1fs (%.2f ms a message) in the backends serving the run's database\n", r.pgCPU.Seconds(), float64(r.pgCPU.Microseconds())/1000/n)
 	}
@@ -562,13 +651,13 @@ func (r *benchRun) report(acceptEnd time.Time, _ string) {
 	}
 }
 
-func pct(d []time.Duration, p int) time.Duration {
+func pct(d []time.Duration, p float64) time.Duration {
 	if len(d) == 0 {
 		return 0
 	}
 	s := slices.Clone(d)
 	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
+	i := int(math.Ceil(float64(len(s)) * p / 100))
 	i = min(max(i-1, 0), len(s)-1)
 	return s[i].Round(10 * time.Microsecond)
 }
