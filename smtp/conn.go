@@ -56,7 +56,7 @@ type conn struct {
 	// batch is under TLS: it makes the records of one write of DATA one
 	// write to the socket (nil in clear).
 	batch *batchConn
-	dw  deadlineWriter
+	dw    deadlineWriter
 
 	// cancelled is set when the context of the current operation ends; the
 	// deadline is then in the past and must stay there.
