@@ -67,9 +67,11 @@ func (h *Handoff) Put(id string, eml []byte) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.bytes+int64(len(eml)) > limit {
+	// What is held is the memory kept: the capacity, not the length.
+	size := int64(cap(eml))
+	if h.bytes+size > limit {
 		h.sweep(now)
-		if h.bytes+int64(len(eml)) > limit {
+		if h.bytes+size > limit {
 			return
 		}
 	}
@@ -80,7 +82,7 @@ func (h *Handoff) Put(id string, eml []byte) {
 		return
 	}
 	h.items[id] = handoffItem{eml, now}
-	h.bytes += int64(len(eml))
+	h.bytes += size
 }
 
 // sweep drops the entries older than MaxAge, at most once a second.
@@ -96,7 +98,7 @@ func (h *Handoff) sweep(now time.Time) {
 	for id, it := range h.items {
 		if now.Sub(it.put) > age {
 			delete(h.items, id)
-			h.bytes -= int64(len(it.eml))
+			h.bytes -= int64(cap(it.eml))
 		}
 	}
 }
@@ -113,7 +115,7 @@ func (h *Handoff) Take(id string) []byte {
 		return nil
 	}
 	delete(h.items, id)
-	h.bytes -= int64(len(it.eml))
+	h.bytes -= int64(cap(it.eml))
 	return it.eml
 }
 

@@ -130,13 +130,9 @@ func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool
 	if err != nil {
 		return nil, err
 	}
-	// The message is about the size of its attachments in base64, plus
-	// headers, text and logo: one allocation instead of doubling.
-	size := 32 << 10
-	for _, a := range req.Attachments {
-		size += int(a.Size())/57*78 + 80
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
+	// The composer says exactly how many bytes it writes: one allocation
+	// of that size, which the handoff then holds without slack.
+	buf := bytes.NewBuffer(make([]byte, 0, max(d.Envelope.Size, 0)))
 	if _, err := c.WriteTo(buf); err != nil {
 		return nil, err
 	}

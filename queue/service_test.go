@@ -124,6 +124,11 @@ func TestServiceAccept(t *testing.T) {
 	if err != nil || !created {
 		t.Fatalf("Accept = %v, %v", created, err)
 	}
+	// The composed bytes are allocated at their exact size: the handoff
+	// holds no slack.
+	if eml := in.service.Handoff.Take(m1.ID); eml == nil || cap(eml) != len(eml) || int64(len(eml)) != m1.EMLSize {
+		t.Errorf("handoff holds %d bytes in %d (EMLSize %d), want exactly the message", len(eml), cap(eml), m1.EMLSize)
+	}
 	m2, created, err := in.service.Accept(ctx, bl("12345", "client@example.org"), "bl-12345")
 	if err != nil || created || m2.ID != m1.ID || m2.MessageID != m1.MessageID {
 		t.Errorf("same key and request: created %v id %s, %v; want the first message %s", created, m2.ID, err, m1.ID)
@@ -220,6 +225,11 @@ func TestHandoff(t *testing.T) {
 	h.Put("big", make([]byte, 101))
 	if h.Take("big") != nil || h.Len() != 0 {
 		t.Errorf("an entry bigger than the bound was kept")
+	}
+	// The bound counts the memory held: a slice's capacity.
+	h.Put("slack", make([]byte, 10, 101))
+	if h.Take("slack") != nil {
+		t.Errorf("10 bytes in a buffer of 101 were taken in under a bound of 100")
 	}
 	var none *queue.Handoff
 	none.Put("x", []byte("x"))
