@@ -131,6 +131,11 @@ func TestSendMultipart(t *testing.T) {
 		t.Errorf("the PDF was sent as %q", types["BL_12345.pdf"])
 	}
 
+	// The preview takes the same upload.
+	if pr := e.postMultipart("/v1/messages/preview", parts); pr.Status != 200 || !bytes.Contains(pr.Body, []byte("BL_12345.pdf")) {
+		t.Errorf("multipart preview: %d %.300s", pr.Status, pr.Body)
+	}
+
 	// The same request as one JSON body, under the same key: replayed.
 	same := blRequest("client@example.org")
 	same["attachments"] = []map[string]string{
