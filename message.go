@@ -52,6 +52,74 @@ type Attachment struct {
 	ContentType string `json:"content_type"`
 	Content     []byte `json:"content_base64"`
 	Document    bool   `json:"document,omitempty"`
+	// Encoded, when set, is the file in standard base64 (padded, one line,
+	// checked by CanonicalBase64) and Content is nil: the API keeps the
+	// text it received, which composing cuts into 76-character lines
+	// instead of decoding it and encoding it again.
+	Encoded []byte `json:"-"`
+}
+
+// Size returns the file's size in bytes, decoded.
+func (a *Attachment) Size() int64 {
+	if a.Encoded != nil {
+		return Base64DecodedLen(a.Encoded)
+	}
+	return int64(len(a.Content))
+}
+
+// Base64DecodedLen returns the number of bytes the padded standard base64
+// text b decodes to.
+func Base64DecodedLen(b []byte) int64 {
+	n := int64(len(b)) / 4 * 3
+	for i := len(b) - 1; i >= 0 && i >= len(b)-2 && b[i] == '='; i-- {
+		n--
+	}
+	return n
+}
+
+// base64Values maps a standard base64 character to its value, other bytes
+// to 0xff.
+var base64Values = func() (t [256]byte) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i := range len(alphabet) {
+		t[alphabet[i]] = byte(i)
+	}
+	return t
+}()
+
+// CanonicalBase64 reports whether b is standard base64 exactly as
+// base64.StdEncoding encodes some bytes: a multiple of four characters of
+// the alphabet, the padding only at the end, the bits the padding leaves
+// unused zero, and no line break or space. Such text decodes to one byte
+// string and is the encoding of it, so it can be sent as it is, cut into
+// lines.
+func CanonicalBase64(b []byte) bool {
+	if len(b)%4 != 0 {
+		return false
+	}
+	end := len(b)
+	pad := 0
+	for pad < 2 && end > 0 && b[end-1] == '=' {
+		end--
+		pad++
+	}
+	var bad byte
+	for _, c := range b[:end] {
+		bad |= base64Values[c]
+	}
+	if bad&0x80 != 0 {
+		return false
+	}
+	switch pad {
+	case 1: // the last character before "=" carries 2 unused bits
+		return base64Values[b[end-1]]&0x3 == 0
+	case 2: // 4 unused bits
+		return base64Values[b[end-1]]&0xf == 0
+	}
+	return true
 }
 
 // ReportRequest asks envoi to render a report to PDF from data. Template is

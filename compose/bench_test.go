@@ -2,6 +2,7 @@ package compose_test
 
 import (
 	"context"
+	"encoding/base64"
 	"io"
 	"math/rand/v2"
 	"runtime"
@@ -77,4 +78,53 @@ func BenchmarkCompose25MB(b *testing.B) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.HeapSys)/(1<<20), "heapSys-MB")
+}
+
+// BenchmarkComposeAttachment composes and writes a message with the ERP's
+// 100 KB PDF, given as bytes (decoded: the JSON's base64 decoded at
+// acceptance, then encoded here) or as its base64 text (encoded: checked at
+// acceptance, cut into lines here), each with what acceptance does to it
+// first: decode it, or check it (envoi.CanonicalBase64).
+//
+//	go test ./compose -run '^$' -bench ComposeAttachment -benchmem
+func BenchmarkComposeAttachment(b *testing.B) {
+	pdf := randomBytes(100 << 10)
+	text := []byte(base64.StdEncoding.EncodeToString(pdf))
+	for _, encoded := range []bool{false, true} {
+		name := "decoded"
+		if encoded {
+			name = "encoded"
+		}
+		b.Run(name, func(b *testing.B) {
+			s, m := newStore(b), newMessage()
+			c := newComposer(s)
+			ctx := context.Background()
+			buf := make([]byte, len(pdf))
+			b.ReportAllocs()
+			b.SetBytes(int64(len(text)))
+			for b.Loop() {
+				a := envoi.Attachment{Filename: "BL.pdf", ContentType: "application/pdf"}
+				if encoded {
+					if !envoi.CanonicalBase64(text) {
+						b.Fatal("not canonical")
+					}
+					a.Encoded = text
+				} else {
+					n, err := base64.StdEncoding.Decode(buf, text)
+					if err != nil {
+						b.Fatal(err)
+					}
+					a.Content = buf[:n]
+				}
+				m.Request.Attachments = []envoi.Attachment{a}
+				mail, err := c.Compose(ctx, m)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := mail.WriteTo(io.Discard); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -179,7 +179,7 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 	limit := flow.MaxAttachmentsBytes()
 	var total int64
 	for _, a := range req.Attachments {
-		total += int64(len(a.Content))
+		total += a.Size()
 	}
 	if err := checkLimit(limit, total); err != nil {
 		return nil, err
@@ -210,9 +210,9 @@ func (c *Composer) Compose(ctx context.Context, m *envoi.Message) (*Mail, error)
 			if name, err = documentName(rule, req, name, ct); err != nil {
 				return nil, err
 			}
-			document = &Document{Name: name, ContentType: ct, Content: a.Content}
+			document = &Document{Name: name, ContentType: ct, Content: a.Content, Encoded: a.Encoded}
 		}
-		files = append(files, file{name: name, contentType: ct, content: a.Content})
+		files = append(files, file{name: name, contentType: ct, content: a.Content, encoded: a.Encoded})
 	}
 
 	// 4. Footers, signature and logo.

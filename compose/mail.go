@@ -59,11 +59,20 @@ type AttachmentInfo struct {
 }
 
 // Document is a document sent with a mail, kept for the archive. Content is
-// the bytes attached, not a copy.
+// the bytes attached, not a copy; when the request gave them in base64
+// (envoi.Attachment.Encoded), Content is nil and Encoded holds that text.
 type Document struct {
 	Name        string
 	ContentType string
 	Content     []byte
+	Encoded     []byte
+}
+
+func (d *Document) size() int64 {
+	if d.Encoded != nil {
+		return envoi.Base64DecodedLen(d.Encoded)
+	}
+	return int64(len(d.Content))
 }
 
 // Envelope returns the SMTP envelope: From is the sender's address,
@@ -109,22 +118,25 @@ func (m *Mail) deliveryRecord() *envoi.Delivery {
 		d.FileType = m.FileNameRule.FileType
 	}
 	if doc := m.Document; doc != nil {
-		d.Document = &envoi.DeliveryDocument{Name: doc.Name, ContentType: doc.ContentType, Size: int64(len(doc.Content))}
-		d.Document.At, d.Document.Encoded = m.locate(doc.Content)
+		d.Document = &envoi.DeliveryDocument{Name: doc.Name, ContentType: doc.ContentType, Size: doc.size()}
+		d.Document.At, d.Document.Encoded = m.locate(doc.Content, doc.Encoded)
 	}
 	return d
 }
 
-// locate returns where content is written, base64-encoded, in what
-// WriteTo writes: its offset and its encoded length (0, 0 when empty).
-func (m *Mail) locate(content []byte) (at, n int64) {
+// locate returns where content (or, given as base64, encoded) is written,
+// base64-encoded, in what WriteTo writes: its offset and its encoded
+// length (0, 0 when empty).
+func (m *Mail) locate(content, encoded []byte) (at, n int64) {
+	if encoded != nil {
+		content = encoded
+	}
 	if len(content) == 0 {
 		return 0, 0
 	}
 	for _, s := range m.segments {
-		size := int64(len(s.data))
-		if s.encode {
-			size = base64Size(len(s.data))
+		size := s.size()
+		if s.encode || s.wrap {
 			if len(s.data) == len(content) && &s.data[0] == &content[0] {
 				return at, size
 			}
@@ -142,13 +154,14 @@ func (m *Mail) Archive() bool {
 }
 
 // WriteTo writes the message (RFC 5322, CRLF line ends) to w. Attachments
-// are base64-encoded as they are written, through a buffer of 20 KB: no
-// copy of an attachment is made. No Bcc header is written.
+// are base64-encoded as they are written, or, given in base64, cut into
+// lines, through a buffer of 20 KB: no copy of an attachment is made. No
+// Bcc header is written.
 func (m *Mail) WriteTo(w io.Writer) (int64, error) {
 	var n int64
 	var buf []byte
 	for _, s := range m.segments {
-		if !s.encode {
+		if !s.encode && !s.wrap {
 			k, err := w.Write(s.data)
 			n += int64(k)
 			if err != nil {
@@ -159,7 +172,13 @@ func (m *Mail) WriteTo(w io.Writer) (int64, error) {
 		if buf == nil {
 			buf = make([]byte, 0, linesPerWrite*(base64LineBytes+2))
 		}
-		k, err := writeBase64(w, s.data, buf)
+		var k int64
+		var err error
+		if s.wrap {
+			k, err = writeLines(w, s.data, buf)
+		} else {
+			k, err = writeBase64(w, s.data, buf)
+		}
 		n += k
 		if err != nil {
 			return n, err
@@ -168,11 +187,58 @@ func (m *Mail) WriteTo(w io.Writer) (int64, error) {
 	return n, nil
 }
 
-// segment is a run of the message: bytes written as they are, or an
-// attachment's content written base64-encoded in lines of 76 characters.
+// segment is a run of the message: bytes written as they are, an
+// attachment's content written base64-encoded in lines of 76 characters
+// (encode), or an attachment's base64 text cut into such lines (wrap).
 type segment struct {
 	data   []byte
 	encode bool
+	wrap   bool
+}
+
+// size returns the number of bytes WriteTo writes for s.
+func (s segment) size() int64 {
+	switch {
+	case s.encode:
+		return base64Size(len(s.data))
+	case s.wrap:
+		return linesSize(len(s.data))
+	}
+	return int64(len(s.data))
+}
+
+// writeLines writes text, base64 already, in lines of 76 characters
+// separated by CRLF, the last line without one: what writeBase64 writes
+// for the bytes text decodes to, without decoding them. buf is the scratch
+// space, empty with capacity for linesPerWrite lines.
+func writeLines(w io.Writer, text, buf []byte) (int64, error) {
+	var n int64
+	for len(text) > 0 {
+		out := buf[:0]
+		for i := 0; i < linesPerWrite && len(text) > 0; i++ {
+			k := min(base64LineBytes, len(text))
+			out = append(out, text[:k]...)
+			text = text[k:]
+			if len(text) > 0 {
+				out = append(out, '\r', '\n')
+			}
+		}
+		k, err := w.Write(out)
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// linesSize is the number of bytes writeLines writes for n characters.
+func linesSize(n int) int64 {
+	if n == 0 {
+		return 0
+	}
+	lines := (int64(n) + base64LineBytes - 1) / base64LineBytes
+	return int64(n) + 2*(lines-1)
 }
 
 const (
@@ -244,12 +310,21 @@ func base64Size(n int) int64 {
 	return enc + 2*(lines-1)
 }
 
-// file is an attachment, or the inline logo when contentID is set.
+// file is an attachment, or the inline logo when contentID is set. Its
+// content is in content, or in base64 in encoded.
 type file struct {
 	name        string
 	contentType string
 	content     []byte
+	encoded     []byte
 	contentID   string
+}
+
+func (f file) size() int64 {
+	if f.encoded != nil {
+		return envoi.Base64DecodedLen(f.encoded)
+	}
+	return int64(len(f.content))
 }
 
 // message is everything the MIME structure is made from.
@@ -327,14 +402,10 @@ func build(msg message) (*Mail, error) {
 		segments:  a.done(),
 	}
 	for _, s := range out.segments {
-		if s.encode {
-			out.envelope.Size += base64Size(len(s.data))
-		} else {
-			out.envelope.Size += int64(len(s.data))
-		}
+		out.envelope.Size += s.size()
 	}
 	for _, f := range msg.files {
-		out.Attachments = append(out.Attachments, AttachmentInfo{Name: f.name, ContentType: f.contentType, Size: int64(len(f.content))})
+		out.Attachments = append(out.Attachments, AttachmentInfo{Name: f.name, ContentType: f.contentType, Size: f.size()})
 	}
 	return out, nil
 }
@@ -481,6 +552,9 @@ func filePart(f file) part {
 	if f.contentID != "" {
 		h += "Content-ID: <" + f.contentID + ">\r\n"
 	}
+	if f.encoded != nil {
+		return part{header: h, body: func(a *assembler) { a.lines(f.encoded) }}
+	}
 	return part{header: h, body: func(a *assembler) { a.base64(f.content) }}
 }
 
@@ -554,6 +628,14 @@ func (a *assembler) raw(b []byte) { a.cur = append(a.cur, b...) }
 func (a *assembler) base64(content []byte) {
 	a.flush()
 	a.segs = append(a.segs, segment{data: content, encode: true})
+}
+
+func (a *assembler) lines(text []byte) {
+	if len(text) == 0 {
+		return
+	}
+	a.flush()
+	a.segs = append(a.segs, segment{data: text, wrap: true})
 }
 
 func (a *assembler) flush() {

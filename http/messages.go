@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -70,7 +71,17 @@ func messageJSON(m *envoi.Message, lang string) messageOutput {
 	return out
 }
 
+// decodeSend reads a send request: a JSON body, or multipart/form-data
+// with the JSON in a part and binary files (decodeSendMultipart).
 func (s *Server) decodeSend(w http.ResponseWriter, r *http.Request) (*envoi.SendRequest, error) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		if r.ContentLength > s.maxBody() {
+			refuseBody(w, r)
+			return nil, envoi.Errorf(envoi.ETooLarge, "the body is %d bytes; the limit is %d", r.ContentLength, s.maxBody()).WithDetail("limit_bytes", s.maxBody())
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody())
+		return s.decodeSendMultipart(r)
+	}
 	var req envoi.SendRequest
 	if err := s.decode(w, r, &req); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -43,8 +44,10 @@ func (s *Service) now() time.Time {
 }
 
 // RequestHash returns the fingerprint of a send request, compared when an
-// Idempotency-Key is reused. Attachments are hashed as bytes, not as the
-// base64 of their JSON.
+// Idempotency-Key is reused. Attachments are hashed as their standard
+// base64 text (padded, on one line): the text the API keeps
+// (Attachment.Encoded) is hashed as it is, without decoding it, and a file
+// given as bytes hashes the same as the same file given in base64.
 func RequestHash(req *envoi.SendRequest) string {
 	h := sha256.New()
 	r := *req
@@ -55,9 +58,13 @@ func RequestHash(req *envoi.SendRequest) string {
 	_ = json.NewEncoder(h).Encode(&r)
 	var n [8]byte
 	for _, a := range req.Attachments {
-		binary.BigEndian.PutUint64(n[:], uint64(len(a.Content)))
+		text := a.Encoded
+		if text == nil {
+			text = base64.StdEncoding.AppendEncode(nil, a.Content)
+		}
+		binary.BigEndian.PutUint64(n[:], uint64(len(text)))
 		h.Write(n[:])
-		h.Write(a.Content)
+		h.Write(text)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -133,13 +140,9 @@ func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool
 	if err != nil {
 		return nil, err
 	}
-	// The message is about the size of its attachments in base64, plus
-	// headers, text and logo: one allocation instead of doubling.
-	size := 32 << 10
-	for _, a := range req.Attachments {
-		size += len(a.Content)/57*78 + 80
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
+	// The composer says exactly how many bytes it writes: one allocation
+	// of that size, which the handoff then holds without slack.
+	buf := bytes.NewBuffer(make([]byte, 0, max(d.Envelope.Size, 0)))
 	if _, err := c.WriteTo(buf); err != nil {
 		return nil, err
 	}
@@ -160,6 +163,7 @@ func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool
 	m.Request.Attachments = slices.Clone(m.Request.Attachments)
 	for i := range m.Request.Attachments {
 		m.Request.Attachments[i].Content = nil
+		m.Request.Attachments[i].Encoded = nil
 	}
 	if m.Request.Report != nil {
 		m.Request.Report = &envoi.ReportRequest{Template: m.Request.Report.Template}

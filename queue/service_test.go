@@ -3,6 +3,7 @@ package queue_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"testing"
 	"time"
 
@@ -123,6 +124,11 @@ func TestServiceAccept(t *testing.T) {
 	if err != nil || !created {
 		t.Fatalf("Accept = %v, %v", created, err)
 	}
+	// The composed bytes are allocated at their exact size: the handoff
+	// holds no slack.
+	if eml := in.service.Handoff.Take(m1.ID); eml == nil || cap(eml) != len(eml) || int64(len(eml)) != m1.EMLSize {
+		t.Errorf("handoff holds %d bytes in %d (EMLSize %d), want exactly the message", len(eml), cap(eml), m1.EMLSize)
+	}
 	m2, created, err := in.service.Accept(ctx, bl("12345", "client@example.org"), "bl-12345")
 	if err != nil || created || m2.ID != m1.ID || m2.MessageID != m1.MessageID {
 		t.Errorf("same key and request: created %v id %s, %v; want the first message %s", created, m2.ID, err, m1.ID)
@@ -140,6 +146,14 @@ func TestServiceAccept(t *testing.T) {
 	}
 	if queue.RequestHash(withPDF('a')) != queue.RequestHash(withPDF('a')) {
 		t.Errorf("one request hashes two ways")
+	}
+	// The API keeps a file's base64 (Encoded): the same file hashes alike
+	// either way, and a reused key with it replays the message.
+	encoded := withPDF('a')
+	a := &encoded.Attachments[0]
+	a.Encoded, a.Content = []byte(base64.StdEncoding.EncodeToString(a.Content)), nil
+	if queue.RequestHash(encoded) != queue.RequestHash(withPDF('a')) {
+		t.Errorf("a file in base64 and the same file as bytes hash differently")
 	}
 
 	for _, c := range []struct {
@@ -163,6 +177,13 @@ func TestServiceAccept(t *testing.T) {
 	}
 	if n, _ := in.worker.RunOnce(ctx); n != 1 {
 		t.Errorf("%d jobs queued, want only the one accepted message's", n)
+	}
+	m3, _, err := in.service.Accept(ctx, withPDF('a'), "bl-777")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m4, created, err := in.service.Accept(ctx, encoded, "bl-777"); err != nil || created || m4.ID != m3.ID {
+		t.Errorf("the same file in base64 under the same key: created %v, %v; want the message %s replayed", created, err, m3.ID)
 	}
 }
 
@@ -204,6 +225,11 @@ func TestHandoff(t *testing.T) {
 	h.Put("big", make([]byte, 101))
 	if h.Take("big") != nil || h.Len() != 0 {
 		t.Errorf("an entry bigger than the bound was kept")
+	}
+	// The bound counts the memory held: a slice's capacity.
+	h.Put("slack", make([]byte, 10, 101))
+	if h.Take("slack") != nil {
+		t.Errorf("10 bytes in a buffer of 101 were taken in under a bound of 100")
 	}
 	var none *queue.Handoff
 	none.Put("x", []byte("x"))

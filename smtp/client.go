@@ -164,7 +164,8 @@ func (cn *conn) handshake(ctx context.Context, command string, cfg *tls.Config, 
 	if err := cn.armFor(ctx, d); err != nil {
 		return &CommandError{Command: command, Err: err}
 	}
-	tc := tls.Client(cn.raw, cfg)
+	cn.batch = &batchConn{Conn: cn.raw}
+	tc := tls.Client(cn.batch, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		cn.broken = true
 		if isTimeout(err) && ctx.Err() == nil {

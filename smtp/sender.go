@@ -84,6 +84,10 @@ type Sender struct {
 	Logger *slog.Logger
 	// HelloName is the name sent with EHLO ("localhost" when empty).
 	HelloName string
+	// WrapConn, when set, wraps each TCP connection as soon as it is
+	// made, before TLS (envoi bench counts the writes to the socket with
+	// it).
+	WrapConn func(net.Conn) net.Conn
 
 	rootsOnce sync.Once
 	roots     *x509.CertPool
@@ -298,6 +302,9 @@ func (s *Sender) connect(ctx context.Context, t target, id envoi.Identity, step 
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
 		return fail("connect", &CommandError{Command: "CONNECT", Err: err})
+	}
+	if s.WrapConn != nil {
+		raw = s.WrapConn(raw)
 	}
 	cn := &conn{raw: raw, timeout: s.commandTimeout()}
 	stop := cn.watch(ctx)

@@ -282,6 +282,11 @@ func (s *Store) Messages(ctx context.Context, f envoi.MessageFilter) ([]*envoi.M
 			where = append(where, c.col+" = "+a.add(c.v))
 		}
 	}
+	if f.Status != "" && f.Status != envoi.StatusSent {
+		// Said outright, so the planner may use messages_status_idx,
+		// which holds only the messages not sent (migration 00190).
+		where = append(where, "status <> '"+envoi.StatusSent+"'")
+	}
 	if !f.Since.IsZero() {
 		where = append(where, "created_at >= "+a.add(s.ts(f.Since)))
 	}

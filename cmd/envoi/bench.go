@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -60,6 +61,8 @@ type benchOptions struct {
 	mbConns    int
 	perMailbox int
 	slowDelay  time.Duration
+	// rate, when positive, posts open-loop at this many requests a second.
+	rate float64
 }
 
 // bench drives the whole sending path and measures it: real HTTP requests
@@ -90,6 +93,7 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.mbConns, "connections", 3, "month-end: each mailbox's connections at once (limits.connections, enforced by the sink)")
 	fs.IntVar(&o.perMailbox, "per-mailbox", 150, "month-end: messages per mailbox")
 	fs.DurationVar(&o.slowDelay, "slow-delay", 3*time.Second, "month-end: how long the slow mailbox's server takes to acknowledge a message")
+	fs.Float64Var(&o.rate, "rate", 0, "post open-loop at this many requests a second (each sent at its time whether or not the previous were answered; latency counted from that time), instead of --clients posting as fast as they can")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -115,7 +119,7 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("%w: --smtp-auth must be xoauth2, oauthbearer, plain or none", errUsage)
 	}
-	if o.count <= 0 || o.clients <= 0 || o.attachmentKB < 0 || o.operators <= 0 {
+	if o.count <= 0 || o.clients <= 0 || o.attachmentKB < 0 || o.operators <= 0 || o.rate < 0 {
 		return fmt.Errorf("%w: --count, --clients and --operators must be positive, --attachment-kb not negative", errUsage)
 	}
 	for _, a := range []string{o.smtpAddr} {
@@ -143,6 +147,12 @@ type benchRun struct {
 	out      io.Writer
 	provider *benchpeer.Provider
 	sink     *benchpeer.Sink
+	// pg measures the PostgreSQL backends' CPU (--database-url), pgCPU
+	// is what it measured.
+	pg    *pgServerCPU
+	pgCPU time.Duration
+	// smtpWrites and smtpBytes count the writes to the SMTP sockets.
+	smtpWrites, smtpBytes atomic.Int64
 
 	start    time.Time
 	cpuStart time.Duration
@@ -213,6 +223,7 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	logger := newLogger(&lockedWriter{w: &logs}, "warn", "text")
 	bp := &Program{Stdout: p.Stdout, Stderr: p.Stderr, Getenv: p.Getenv}
 	bp.Setup.SMTP = func(s *smtp.Sender) {
+		s.WrapConn = func(c net.Conn) net.Conn { return countingConn{c, r} }
 		if roots != nil {
 			s.RootCAs = roots
 		}
@@ -286,12 +297,25 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		defer pprof.StopCPUProfile()
 	}
 
-	fmt.Fprintf(r.out, "envoi bench: %d messages with a %d KB PDF, %d API clients, %d workers, %d mailbox(es), database %s, SMTP %s (%s, auth %s)\n",
-		o.count, o.attachmentKB, o.clients, app.Worker.Concurrency, o.operators, app.Store.Dialect(), net.JoinHostPort(endpoint.Host, strconv.Itoa(endpoint.Port)), endpoint.Security, o.smtpAuth)
+	clients := fmt.Sprintf("%d API clients", o.clients)
+	if o.rate > 0 {
+		clients = fmt.Sprintf("open-loop at %.0f requests/s", o.rate)
+	}
+	fmt.Fprintf(r.out, "envoi bench: %d messages with a %d KB PDF, %s, %d workers, %d mailbox(es), database %s, SMTP %s (%s, auth %s)\n",
+		o.count, o.attachmentKB, clients, app.Worker.Concurrency, o.operators, app.Store.Dialect(), net.JoinHostPort(endpoint.Host, strconv.Itoa(endpoint.Port)), endpoint.Security, o.smtpAuth)
 	bodies := benchBodies(o.attachmentKB)
+	if dbURL != "" {
+		if r.pg, err = startPGServerCPU(ctx, dbURL); err != nil {
+			return fmt.Errorf("bench: measure the PostgreSQL server's CPU: %w", err)
+		}
+	}
 	r.cpuStart = cpuTime()
 	r.start = time.Now()
-	acceptEnd, err := r.post(ctx, base, key, operators, bodies)
+	post := r.post
+	if o.rate > 0 {
+		post = r.postAtRate
+	}
+	acceptEnd, err := post(ctx, base, key, operators, bodies)
 	if err != nil {
 		return err
 	}
@@ -312,6 +336,9 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		if err := writeHeapProfile(o.memProfile); err != nil {
 			return err
 		}
+	}
+	if r.pg != nil {
+		r.pgCPU = r.pg.Stop(ctx)
 	}
 	r.report(acceptEnd, key)
 	if o.monthEnd {
@@ -467,6 +494,24 @@ func benchBodies(kb int) [2][]byte {
 	return [2][]byte{[]byte(s[:i+1]), []byte(s[i+len(`OPERATOR"`):])}
 }
 
+// appendBody appends to dst the send request of bodies for operator and
+// the delivery note number: the bench's own garbage counts in the
+// process's memory it reports, so no copy is made on the way.
+func appendBody(dst []byte, bodies [2][]byte, operator, number string) []byte {
+	dst = append(dst, bodies[0]...)
+	dst = append(dst, operator...)
+	rest := bodies[1]
+	for {
+		i := bytes.Index(rest, []byte("NUMBER"))
+		if i < 0 {
+			return append(dst, rest...)
+		}
+		dst = append(dst, rest[:i]...)
+		dst = append(dst, number...)
+		rest = rest[i+len("NUMBER"):]
+	}
+}
+
 // post sends o.count messages with o.clients concurrent clients and returns
 // when the last was accepted.
 func (r *benchRun) post(ctx context.Context, base, key string, operators []string, bodies [2][]byte) (time.Time, error) {
@@ -495,9 +540,7 @@ func (r *benchRun) post(ctx context.Context, base, key string, operators []strin
 				number := fmt.Sprintf("%06d", i)
 				// The operator and the number are the only parts that change.
 				buf.Reset()
-				buf.Write(bodies[0])
-				buf.WriteString(operators[i%len(operators)])
-				buf.Write(bytes.ReplaceAll(bodies[1], []byte("NUMBER"), []byte(number)))
+				buf.Write(appendBody(buf.AvailableBuffer(), bodies, operators[i%len(operators)], number))
 				req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/messages", bytes.NewReader(buf.Bytes()))
 				req.Header.Set("Authorization", "Bearer "+key)
 				req.Header.Set("Content-Type", "application/json")
@@ -529,6 +572,62 @@ func (r *benchRun) post(ctx context.Context, base, key string, operators []strin
 	return end, ctx.Err()
 }
 
+// postAtRate sends o.count messages open-loop, the i-th at start + i/rate,
+// each on its own goroutine whether or not the earlier ones were answered
+// (at most 1,024 in flight), and counts each one's latency from the time
+// it was due, so a stall shows in the latencies of every request it held
+// up (no coordinated omission). It returns when the last was accepted.
+func (r *benchRun) postAtRate(ctx context.Context, base, key string, operators []string, bodies [2][]byte) (time.Time, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: 1024, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 2 * time.Minute}
+	interval := time.Duration(float64(time.Second) / r.o.rate)
+	sem := make(chan struct{}, 1024)
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	start := time.Now()
+	for i := 1; i <= r.o.count && ctx.Err() == nil && firstErr.Load() == nil; i++ {
+		due := start.Add(time.Duration(i-1) * interval)
+		if d := time.Until(due); d > 0 {
+			time.Sleep(d)
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			number := fmt.Sprintf("%06d", i)
+			body := appendBody(make([]byte, 0, len(bodies[0])+len(bodies[1])+32), bodies, operators[i%len(operators)], number)
+			req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/messages", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Idempotency-Key", "bench-"+number)
+			resp, err := client.Do(req)
+			if err != nil {
+				firstErr.CompareAndSwap(nil, &err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			lat := time.Since(due)
+			if resp.StatusCode != http.StatusAccepted {
+				err := fmt.Errorf("bench: POST /v1/messages: %d %s", resp.StatusCode, b)
+				firstErr.CompareAndSwap(nil, &err)
+				return
+			}
+			r.mu.Lock()
+			r.acceptLat = append(r.acceptLat, lat)
+			r.mu.Unlock()
+			r.accepted.Add(1)
+		}()
+	}
+	wg.Wait()
+	end := time.Now()
+	if p := firstErr.Load(); p != nil {
+		return end, *p
+	}
+	return end, ctx.Err()
+}
+
 func (r *benchRun) changed(m *envoi.Message) {
 	switch m.Status {
 	case envoi.StatusSent:
@@ -553,6 +652,18 @@ func (r *benchRun) changed(m *envoi.Message) {
 			close(r.done)
 		}
 	}
+}
+
+// countingConn counts the writes to an SMTP socket.
+type countingConn struct {
+	net.Conn
+	r *benchRun
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	c.r.smtpWrites.Add(1)
+	c.r.smtpBytes.Add(int64(len(p)))
+	return c.Conn.Write(p)
 }
 
 // timedTransport measures each delivery, token included.
@@ -580,24 +691,30 @@ func (r *benchRun) report(acceptEnd time.Time, _ string) {
 	acceptSecs := acceptEnd.Sub(r.start).Seconds()
 	deliverSecs := last.Sub(r.deliverStart).Seconds()
 	n := float64(r.o.count)
-	fmt.Fprintf(w, "accepted   %6d in %7.2fs  %8.0f msg/s   accept latency   p50 %8s  p99 %8s\n", r.accepted.Load(), acceptSecs, n/acceptSecs, pct(r.acceptLat, 50), pct(r.acceptLat, 99))
+	fmt.Fprintf(w, "accepted   %6d in %7.2fs  %8.0f msg/s   accept latency   p50 %8s  p99 %8s  p99.9 %8s\n", r.accepted.Load(), acceptSecs, n/acceptSecs, pct(r.acceptLat, 50), pct(r.acceptLat, 99), pct(r.acceptLat, 99.9))
 	fmt.Fprintf(w, "delivered  %6d in %7.2fs  %8.0f msg/s   send latency     p50 %8s  p99 %8s\n", r.delivered.Load(), deliverSecs, float64(r.delivered.Load())/deliverSecs, pct(r.sendLat, 50), pct(r.sendLat, 99))
 	fmt.Fprintf(w, "                                                 accept-to-sent   p50 %8s  p99 %8s\n", pct(r.deliveryLat, 50), pct(r.deliveryLat, 99))
 	cpu := cpuTime() - r.cpuStart
 	fmt.Fprintf(w, "failed %d, SMTP sends %d, token endpoint calls %d, peak memory (VmHWM) %s, CPU %.1fs (%.2f ms a message, %d cores)\n",
 		r.failed.Load(), len(r.sendLat), r.provider.Calls(), peakRSS(), cpu.Seconds(), float64(cpu.Microseconds())/1000/n, runtime.NumCPU())
+	if writes := r.smtpWrites.Load(); writes > 0 {
+		fmt.Fprintf(w, "SMTP socket: %d writes, %.1f a message, %.0f KB each on average (TLS included)\n", writes, float64(writes)/n, float64(r.smtpBytes.Load())/float64(writes)/1024)
+	}
+	if r.pg != nil {
+		fmt.Fprintf(w, "PostgreSQL server: CPU %.1fs (%.2f ms a message) in the backends serving the run's database\n", r.pgCPU.Seconds(), float64(r.pgCPU.Microseconds())/1000/n)
+	}
 	if r.sink != nil {
 		fmt.Fprintf(w, "sink: %d messages, %.1f MB, %d connections, %d AUTH commands\n", r.sink.Messages(), float64(r.sink.Bytes())/1e6, r.sink.Connections(), r.sink.AuthCommands())
 	}
 }
 
-func pct(d []time.Duration, p int) time.Duration {
+func pct(d []time.Duration, p float64) time.Duration {
 	if len(d) == 0 {
 		return 0
 	}
 	s := slices.Clone(d)
 	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
+	i := int(math.Ceil(float64(len(s)) * p / 100))
 	i = min(max(i-1, 0), len(s)-1)
 	return s[i].Round(10 * time.Microsecond)
 }
@@ -638,4 +755,119 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pgServerCPU measures the CPU time the PostgreSQL backends serving one
+// database spend, read from /proc (the server runs on this machine: the
+// bench uses only a loopback PostgreSQL). It samples the backends
+// connected to the database every 100 ms, so a backend that ends between
+// two samples loses at most that much; the server's shared processes (WAL
+// writer, checkpointer) are not counted.
+type pgServerCPU struct {
+	db   *sql.DB
+	stop chan struct{}
+	done chan struct{}
+
+	mu    sync.Mutex
+	first map[int]time.Duration // a backend's CPU when first seen (0 if it started during the run)
+	last  map[int]time.Duration
+}
+
+// startPGServerCPU starts sampling the backends of the database at dbURL.
+func startPGServerCPU(ctx context.Context, dbURL string) (*pgServerCPU, error) {
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	p := &pgServerCPU{db: db, stop: make(chan struct{}), done: make(chan struct{}), first: map[int]time.Duration{}, last: map[int]time.Duration{}}
+	if err := p.sample(ctx, true); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+				_ = p.sample(ctx, false)
+			}
+		}
+	}()
+	return p, nil
+}
+
+func (p *pgServerCPU) sample(ctx context.Context, start bool) error {
+	rows, err := p.db.QueryContext(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
+	if err != nil {
+		return err
+	}
+	var pids []int
+	for rows.Next() {
+		var pid int
+		if rows.Scan(&pid) == nil {
+			pids = append(pids, pid)
+		}
+	}
+	rows.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pid := range pids {
+		cpu, ok := procCPU(pid)
+		if !ok {
+			continue
+		}
+		if _, seen := p.first[pid]; !seen {
+			p.first[pid] = 0
+			if start {
+				p.first[pid] = cpu
+			}
+		}
+		p.last[pid] = cpu
+	}
+	return nil
+}
+
+// Stop ends the sampling and returns the backends' CPU time since the start.
+func (p *pgServerCPU) Stop(ctx context.Context) time.Duration {
+	close(p.stop)
+	<-p.done
+	_ = p.sample(ctx, false)
+	p.db.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var total time.Duration
+	for pid, cpu := range p.last {
+		total += cpu - p.first[pid]
+	}
+	return total
+}
+
+// procCPU returns the user and system CPU time of process pid.
+func procCPU(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// The command name, in parentheses, may hold spaces: fields count
+	// from after its closing parenthesis (state is field 3).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	const clockTicks = 100 // USER_HZ, 100 on Linux
+	return time.Duration(utime+stime) * time.Second / clockTicks, true
 }

@@ -24,11 +24,18 @@ func TestBench(t *testing.T) {
 			if code := p.Main(context.Background(), args); code != 0 {
 				t.Fatalf("envoi bench: exit %d\n%s", code, out.String())
 			}
+			if db == "postgres" {
+				if !regexp.MustCompile(`(?m)^PostgreSQL server: CPU [\d.]+s \([\d.]+ ms a message\) in the backends`).MatchString(out.String()) {
+					t.Errorf("output lacks the PostgreSQL server's CPU:\n%s", out.String())
+				}
+			}
 			for _, want := range []string{
 				`(?m)^accepted +60 in .* msg/s +accept latency +p50 .* p99 `,
 				`(?m)^delivered +60 in .* msg/s +send latency +p50 .* p99 `,
 				`(?m)^failed 0, SMTP sends 60, token endpoint calls 1, peak memory \(VmHWM\) \d+ MB`,
 				`(?m)^sink: 60 messages, `,
+				// The writes to the SMTP socket, a few a message.
+				`(?m)^SMTP socket: \d+ writes, [1-9]\.\d a message, `,
 			} {
 				if !regexp.MustCompile(want).MatchString(out.String()) {
 					t.Errorf("output lacks %s:\n%s", want, out.String())
@@ -80,6 +87,26 @@ func TestBenchMonthEnd(t *testing.T) {
 		`(?m)^healthy mailboxes done after [\d.]+s; ideal 0.0s`,
 		`(?m)^throttle replies received \(432 4\.3\.2\): 0 \(goal 0\), 0 of them for connections; duplicates at the sink: 0 \(goal 0\)`,
 		`(?m)^per mailbox: bench01 5 sent, .*bench03 5 sent`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("output lacks %s:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestBenchRate: with --rate the requests go open-loop at that rate and the
+// acceptance latencies, p50 to p99.9, are reported.
+func TestBenchRate(t *testing.T) {
+	var out syncBuffer
+	p := &main.Program{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
+	args := []string{"bench", "--count", "40", "--attachment-kb", "5", "--workers", "2", "--rate", "200"}
+	if code := p.Main(context.Background(), args); code != 0 {
+		t.Fatalf("envoi bench: exit %d\n%s", code, out.String())
+	}
+	for _, want := range []string{
+		`open-loop at 200 requests/s`,
+		`(?m)^accepted +40 in .* accept latency +p50 .* p99 .* p99\.9 `,
+		`(?m)^failed 0, SMTP sends 40,`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out.String()) {
 			t.Errorf("output lacks %s:\n%s", want, out.String())
