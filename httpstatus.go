@@ -27,7 +27,7 @@ func HTTPStatus(code string) int {
 		return http.StatusServiceUnavailable
 	case EInternal:
 		return http.StatusInternalServerError
-	case ESMTPUnavailable, ESMTPTemporary, ESMTPTimeout, EOAuthProvider:
+	case ESMTPUnavailable, ESMTPTemporary, ESMTPTimeout, EOAuthProvider, EAPIUnavailable, EAPIThrottled:
 		return http.StatusBadGateway
 	}
 	return http.StatusUnprocessableEntity

@@ -69,8 +69,8 @@ func (s *Store) PutAuthFlow(ctx context.Context, f *envoi.AuthFlow) error {
 			INSERT INTO auth_flows (code, name, kind, preset, scope, auth_url, token_url, device_url, userinfo_url,
 				client_id, client_secret, tenant, redirect_url, grant_type, service_account_key,
 				smtp_host, smtp_port, smtp_security, generic_enabled, generic_email,
-				max_attachments_mb, rate_per_minute, updated_at, token_auth_method)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
+				max_attachments_mb, rate_per_minute, updated_at, token_auth_method, transport, api_url)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)
 			ON CONFLICT (code) DO UPDATE SET
 				name = excluded.name, kind = excluded.kind, preset = excluded.preset, scope = excluded.scope,
 				auth_url = excluded.auth_url, token_url = excluded.token_url, device_url = excluded.device_url,
@@ -82,13 +82,14 @@ func (s *Store) PutAuthFlow(ctx context.Context, f *envoi.AuthFlow) error {
 				generic_enabled = excluded.generic_enabled, generic_email = excluded.generic_email,
 				max_attachments_mb = excluded.max_attachments_mb, rate_per_minute = excluded.rate_per_minute,
 				updated_at = excluded.updated_at, token_auth_method = excluded.token_auth_method,
+				transport = excluded.transport, api_url = excluded.api_url,
 				token_auth_learned = CASE WHEN auth_flows.token_url = excluded.token_url AND auth_flows.tenant = excluded.tenant
 					AND auth_flows.client_id = excluded.client_id AND auth_flows.token_auth_method = excluded.token_auth_method
 					THEN auth_flows.token_auth_learned ELSE '' END`,
 			f.Code, f.Name, f.Kind, f.Preset, f.Scope, f.AuthURL, f.TokenURL, f.DeviceURL, f.UserinfoURL,
 			f.ClientID, cs, f.Tenant, f.RedirectURL, f.Grant, sak,
 			f.SMTP.Host, f.SMTP.Port, f.SMTP.Security, f.GenericMailbox.Enabled, f.GenericMailbox.Email,
-			f.MaxAttachmentsMB, f.RatePerMinute, s.ts(now), f.TokenAuthMethod)
+			f.MaxAttachmentsMB, f.RatePerMinute, s.ts(now), f.TokenAuthMethod, f.EffectiveTransport(), f.APIURL)
 		if err != nil {
 			return fmt.Errorf("sqlstore: put flow %q: %w", f.Code, err)
 		}
@@ -318,7 +319,7 @@ func checkAssignments(ctx context.Context, tx *sql.Tx, f *envoi.AuthFlow) error 
 const authFlowColumns = `code, name, kind, preset, scope, auth_url, token_url, device_url, userinfo_url,
 	client_id, client_secret, tenant, redirect_url, grant_type, service_account_key,
 	smtp_host, smtp_port, smtp_security, generic_enabled, generic_email,
-	max_attachments_mb, rate_per_minute, updated_at, token_auth_method, token_auth_learned`
+	max_attachments_mb, rate_per_minute, updated_at, token_auth_method, token_auth_learned, transport, api_url`
 
 // scanAuthFlow scans a row; the returned function decrypts the secrets,
 // to be called once the row's connection is released (see openAll).
@@ -328,7 +329,7 @@ func (s *Store) scanAuthFlow(row interface{ Scan(...any) error }) (*envoi.AuthFl
 	err := row.Scan(&f.Code, &f.Name, &f.Kind, &f.Preset, &f.Scope, &f.AuthURL, &f.TokenURL, &f.DeviceURL, &f.UserinfoURL,
 		&f.ClientID, &cs, &f.Tenant, &f.RedirectURL, &f.Grant, &sak,
 		&f.SMTP.Host, &f.SMTP.Port, &f.SMTP.Security, &f.GenericMailbox.Enabled, &f.GenericMailbox.Email,
-		&f.MaxAttachmentsMB, &f.RatePerMinute, scanTime(&f.UpdatedAt), &f.TokenAuthMethod, &f.TokenAuthLearned)
+		&f.MaxAttachmentsMB, &f.RatePerMinute, scanTime(&f.UpdatedAt), &f.TokenAuthMethod, &f.TokenAuthLearned, &f.Transport, &f.APIURL)
 	if err != nil {
 		return nil, nil, err
 	}
