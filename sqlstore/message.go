@@ -182,7 +182,7 @@ func emlAAD(id string) string { return aad("message_emls", "eml", id) }
 
 const messageColumns = `id, coalesce(idempotency_key, ''), status, attempts, error_code, error, message_id,
 	flow, mailbox, next_try, sent_at, created_at, updated_at, eml_size, duplicates,
-	delivery,
+	delivery, provider_message_id,
 	operator, document_flow, company, recipients, entity_type, entity_id, sensitive`
 
 // scanMessage scans messageColumns, then the request when withRequest,
@@ -193,7 +193,7 @@ func scanMessage(row interface{ Scan(...any) error }, withRequest bool, extra ..
 	var req []byte
 	dest := []any{&m.ID, &m.IdempotencyKey, &m.Status, &m.Attempts, &m.ErrorCode, &m.Error, &m.MessageID,
 		&m.Flow, &m.Mailbox, scanTime(&m.NextTry), scanTime(&m.SentAt), scanTime(&m.CreatedAt), scanTime(&m.UpdatedAt), &m.EMLSize, &m.Duplicates,
-		&delivery,
+		&delivery, &m.ProviderMessageID,
 		&m.Request.Operator, &m.Request.DocumentFlow, &m.Request.Company, &to, &entityType, &entityID, &m.Sensitive}
 	if withRequest {
 		dest = append(dest, &req)

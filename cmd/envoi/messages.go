@@ -64,6 +64,9 @@ func (p *Program) messages(ctx context.Context, args []string) error {
 		if !m.SentAt.IsZero() {
 			fmt.Fprintf(p.Stdout, "sent:        %s\n", m.SentAt.Local().Format(time.DateTime))
 		}
+		if m.ProviderMessageID != "" {
+			fmt.Fprintf(p.Stdout, "provider-id: %s\n", m.ProviderMessageID)
+		}
 		if m.ErrorCode != "" {
 			t := envoi.Describe(m.ErrorCode, "en")
 			fmt.Fprintf(p.Stdout, "error:       %s — %s\n             %s\nwhat to do:  %s\n", m.ErrorCode, t.Message, m.Error, t.Remedy)
