@@ -326,13 +326,31 @@ func (f *AuthFlow) ApplyPreset() error {
 			*dst = v
 		}
 	}
+	// A scope the preset filled for another transport is the one this
+	// transport needs replaced (Graph and Outlook scopes cannot be
+	// mixed); a scope typed by the administrator is kept.
+	presetScope := func(s string) bool {
+		if s == p.Scope {
+			return true
+		}
+		for _, a := range p.APIs {
+			if s == a.Scope || s == a.AppOnlyScope {
+				return true
+			}
+		}
+		return false
+	}
 	if api, ok := p.APIs[f.Transport]; ok {
 		scope := api.Scope
 		if f.grant() == GrantClientCredentials && api.AppOnlyScope != "" {
 			scope = api.AppOnlyScope
 		}
-		fill(&f.Scope, scope)
+		if f.Scope == "" || presetScope(f.Scope) {
+			f.Scope = scope
+		}
 		fill(&f.APIURL, api.APIURL)
+	} else if f.Transport == TransportSMTP && f.Scope != "" && f.Scope != p.Scope && presetScope(f.Scope) {
+		f.Scope = p.Scope
 	}
 	fill(&f.Scope, p.Scope)
 	fill(&f.AuthURL, p.AuthURL)
