@@ -208,10 +208,10 @@ func flowForm(r *http.Request) (*envoi.AuthFlow, error) {
 		RedirectURL: v("redirect_url"), Grant: v("grant"), ServiceAccountKey: r.PostFormValue("service_account_key"),
 		TokenAuthMethod: v("token_auth_method"),
 		Transport:       v("transport"), APIURL: v("api_url"),
-		SMTP:            envoi.SMTPServer{Host: v("smtp_host"), Security: v("smtp_security")},
-		GenericMailbox:  envoi.GenericMailbox{Enabled: r.PostFormValue("generic_enabled") == "on", Email: v("generic_email")},
-		Operators:       r.PostForm["operators"],
-		Groups:          r.PostForm["groups"],
+		SMTP:           envoi.SMTPServer{Host: v("smtp_host"), Security: v("smtp_security")},
+		GenericMailbox: envoi.GenericMailbox{Enabled: r.PostFormValue("generic_enabled") == "on", Email: v("generic_email")},
+		Operators:      r.PostForm["operators"],
+		Groups:         r.PostForm["groups"],
 	}
 	if code := r.PathValue("code"); code != "" {
 		f.Code = code

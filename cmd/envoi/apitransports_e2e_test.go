@@ -80,7 +80,7 @@ func TestGraphTransportE2E(t *testing.T) {
 		"kind": "oauth2", "preset": "microsoft365", "tenant": "contoso", "transport": "graph", "api_url": fake.URL,
 		"client_id": e.OAuth.ClientID(), "client_secret": e.OAuth.ClientSecret(),
 		"auth_url": e.OAuth.AuthURL(), "token_url": e.OAuth.TokenURL(),
-		"scope": "offline_access https://outlook.office.com/SMTP.Send https://outlook.office.com/IMAP.AccessAsUser.All",
+		"scope":           "offline_access https://outlook.office.com/SMTP.Send https://outlook.office.com/IMAP.AccessAsUser.All",
 		"rate_per_minute": 1000000, "operators": []string{"jdupont"},
 	}, nil)
 	var flow struct {
