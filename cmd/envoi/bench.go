@@ -52,6 +52,7 @@ type benchOptions struct {
 	timeout      time.Duration
 	keepDatabase bool
 	phased       bool
+	transport    string
 }
 
 // bench drives the whole sending path and measures it: real HTTP requests
@@ -77,8 +78,18 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up when the run has not ended after this long")
 	fs.BoolVar(&o.phased, "phased", false, "accept every message first with the workers stopped, then start them: each side's rate alone")
 	fs.BoolVar(&o.keepDatabase, "keep-database", false, "keep the PostgreSQL database of the run")
+	fs.StringVar(&o.transport, "transport", envoi.TransportSMTP, "smtp, graph or gmail_api: with graph or gmail_api the messages go to an in-process fake of Microsoft Graph or of the Gmail API on loopback (OAuth 2.0, tokens from the built-in provider)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	switch o.transport {
+	case envoi.TransportSMTP:
+	case envoi.TransportGraph, envoi.TransportGmailAPI:
+		if o.smtpAuth != "xoauth2" || o.smtpAddr != "" {
+			return fmt.Errorf("%w: --transport %s sends with OAuth 2.0 to its fake API: --smtp and --smtp-auth do not apply", errUsage, o.transport)
+		}
+	default:
+		return fmt.Errorf("%w: --transport must be smtp, graph or gmail_api", errUsage)
 	}
 	if o.sink != "builtin" {
 		return fmt.Errorf("%w: --sink must be builtin (the testmail sink is gone: the envoi binary links no test code)", errUsage)
@@ -116,6 +127,11 @@ type benchRun struct {
 	out      io.Writer
 	provider *benchpeer.Provider
 	sink     *benchpeer.Sink
+	// api is the fake mail API of --transport graph or gmail_api: its
+	// base URL, and the count of messages and bytes it accepted.
+	api      string
+	apiCount func() (int, int64)
+	apiClose func()
 
 	start    time.Time
 	cpuStart time.Duration
@@ -149,6 +165,12 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	}
 	defer r.provider.Close()
 
+	if err := r.startAPI(); err != nil {
+		return err
+	}
+	if r.apiClose != nil {
+		defer r.apiClose()
+	}
 	endpoint := envoi.SMTPServer{Security: o.smtpSecurity}
 	var roots *x509.CertPool
 	switch {
@@ -211,7 +233,7 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		r.changed(m)
 	}
 
-	key, operators, err := benchConfigure(ctx, app, r.provider, endpoint, o.operators, o.smtpAuth)
+	key, operators, err := benchConfigure(ctx, app, r.provider, endpoint, o.operators, o.smtpAuth, o.transport, r.api)
 	if err != nil {
 		return err
 	}
@@ -248,8 +270,13 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		defer pprof.StopCPUProfile()
 	}
 
-	fmt.Fprintf(r.out, "envoi bench: %d messages with a %d KB PDF, %d API clients, %d workers, %d mailbox(es), database %s, SMTP %s (%s, auth %s)\n",
-		o.count, o.attachmentKB, o.clients, app.Worker.Concurrency, o.operators, app.Store.Dialect(), net.JoinHostPort(endpoint.Host, strconv.Itoa(endpoint.Port)), endpoint.Security, o.smtpAuth)
+	if r.api != "" {
+		fmt.Fprintf(r.out, "envoi bench: %d messages with a %d KB PDF, %d API clients, %d workers, %d mailbox(es), database %s, transport %s (fake API %s)\n",
+			o.count, o.attachmentKB, o.clients, app.Worker.Concurrency, o.operators, app.Store.Dialect(), o.transport, r.api)
+	} else {
+		fmt.Fprintf(r.out, "envoi bench: %d messages with a %d KB PDF, %d API clients, %d workers, %d mailbox(es), database %s, SMTP %s (%s, auth %s)\n",
+			o.count, o.attachmentKB, o.clients, app.Worker.Concurrency, o.operators, app.Store.Dialect(), net.JoinHostPort(endpoint.Host, strconv.Itoa(endpoint.Port)), endpoint.Security, o.smtpAuth)
+	}
 	bodies := benchBodies(o.attachmentKB)
 	r.cpuStart = cpuTime()
 	r.start = time.Now()
@@ -350,7 +377,7 @@ func benchDatabase(ctx context.Context, o benchOptions) (string, func(), error) 
 // OAuth 2.0 flow on the built-in provider and the sink, their tokens (as a
 // consent would leave them, the access token already expired so the first
 // send refreshes it), the BL mail setting and an API key.
-func benchConfigure(ctx context.Context, app *App, provider *benchpeer.Provider, endpoint envoi.SMTPServer, n int, auth string) (string, []string, error) {
+func benchConfigure(ctx context.Context, app *App, provider *benchpeer.Provider, endpoint envoi.SMTPServer, n int, auth, transport, apiURL string) (string, []string, error) {
 	st := app.Store
 	if err := st.PutCompany(ctx, &envoi.Company{Code: "FORTERRO", Name: "Forterro", FooterText: "Forterro SAS — 1 rue de la Paix, Paris"}); err != nil {
 		return "", nil, err
@@ -371,6 +398,9 @@ func benchConfigure(ctx context.Context, app *App, provider *benchpeer.Provider,
 		Scope: "smtp", AuthURL: provider.URL + "/authorize", TokenURL: provider.URL + "/token",
 		ClientID: "bench-client", ClientSecret: "bench-secret", RedirectURL: "http://127.0.0.1/oauth/callback",
 		SMTP: endpoint, MaxAttachmentsMB: 25, Operators: ops,
+	}
+	if transport != envoi.TransportSMTP {
+		flow.Transport, flow.APIURL, flow.Scope = transport, apiURL, benchAPIScope(transport)
 	}
 	if auth == "none" || auth == "plain" {
 		flow = &envoi.AuthFlow{Code: "BENCH", Name: "bench", Kind: envoi.KindSMTPBasic, SMTP: endpoint, MaxAttachmentsMB: 25, Operators: ops}
@@ -540,9 +570,12 @@ func (r *benchRun) report(acceptEnd time.Time, _ string) {
 	fmt.Fprintf(w, "delivered  %6d in %7.2fs  %8.0f msg/s   send latency     p50 %8s  p99 %8s\n", r.delivered.Load(), deliverSecs, float64(r.delivered.Load())/deliverSecs, pct(r.sendLat, 50), pct(r.sendLat, 99))
 	fmt.Fprintf(w, "                                                 accept-to-sent   p50 %8s  p99 %8s\n", pct(r.deliveryLat, 50), pct(r.deliveryLat, 99))
 	cpu := cpuTime() - r.cpuStart
-	fmt.Fprintf(w, "failed %d, SMTP sends %d, token endpoint calls %d, peak memory (VmHWM) %s, CPU %.1fs (%.2f ms a message, %d cores)\n",
-		r.failed.Load(), len(r.sendLat), r.provider.Calls(), peakRSS(), cpu.Seconds(), float64(cpu.Microseconds())/1000/n, runtime.NumCPU())
-	if r.sink != nil {
+	fmt.Fprintf(w, "failed %d, %s sends %d, token endpoint calls %d, peak memory (VmHWM) %s, CPU %.1fs (%.2f ms a message, %d cores)\n",
+		r.failed.Load(), sendsLabel(r.o.transport), len(r.sendLat), r.provider.Calls(), peakRSS(), cpu.Seconds(), float64(cpu.Microseconds())/1000/n, runtime.NumCPU())
+	if r.apiCount != nil {
+		n, b := r.apiCount()
+		fmt.Fprintf(w, "fake %s: %d messages, %.1f MB\n", r.o.transport, n, float64(b)/1e6)
+	} else if r.sink != nil {
 		fmt.Fprintf(w, "sink: %d messages, %.1f MB, %d connections, %d AUTH commands\n", r.sink.Messages(), float64(r.sink.Bytes())/1e6, r.sink.Connections(), r.sink.AuthCommands())
 	}
 }

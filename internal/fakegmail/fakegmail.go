@@ -32,15 +32,12 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/mail"
 	"strings"
 	"sync"
-	"testing"
 
-	"envoi/internal/testmail"
+	"envoi/internal/fakeapi"
 )
 
 // MaxMessageBytes is the discovery document's mediaUpload maxSize of
@@ -60,7 +57,9 @@ var (
 // Options configure Start.
 type Options struct {
 	// Tokens checks a bearer token (testmail.OAuthProvider.AccessTokenGrant).
-	Tokens func(token string) (testmail.OAuthGrant, error)
+	Tokens fakeapi.Tokens
+	// Discard keeps no message, only their count and size (Count).
+	Discard bool
 }
 
 // Sent is one message the API accepted.
@@ -86,33 +85,51 @@ type Server struct {
 	URL string
 
 	opts     Options
+	close    func()
 	mu       sync.Mutex
 	sent     []Sent
 	faults   []fault
 	disabled map[string]bool
 	seq      int
+	count    int
+	bytes    int64
+}
+
+// Count returns the number of messages accepted and their bytes.
+func (s *Server) Count() (int, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.count, s.bytes
 }
 
 // Start runs a fake Gmail API on 127.0.0.1 until the test ends.
-func Start(tb testing.TB, opts Options) *Server {
+func Start(tb fakeapi.TB, opts Options) *Server {
 	tb.Helper()
-	s := &Server{opts: opts, disabled: map[string]bool{}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := New(opts)
 	if err != nil {
-		tb.Fatalf("fakegmail: listen: %v", err)
+		tb.Fatalf("fakegmail: %v", err)
 	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// New runs a fake Gmail API on 127.0.0.1 until Close.
+func New(opts Options) (*Server, error) {
+	s := &Server{opts: opts, disabled: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /gmail/v1/users/{user}/messages/send", s.send)
 	mux.HandleFunc("POST /upload/gmail/v1/users/{user}/messages/send", s.send)
 	mux.HandleFunc("GET /gmail/v1/users/{user}/profile", s.profile)
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Listener.Close()
-	srv.Listener = l
-	srv.Start()
-	s.URL = srv.URL
-	tb.Cleanup(srv.Close)
-	return s
+	base, closeFn, err := fakeapi.Serve(mux)
+	if err != nil {
+		return nil, err
+	}
+	s.URL, s.close = base, closeFn
+	return s, nil
 }
+
+// Close stops the fake.
+func (s *Server) Close() { s.close() }
 
 // Sent returns the messages accepted so far.
 func (s *Server) Sent() []Sent {
@@ -252,7 +269,11 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.seq++
 	id := fmt.Sprintf("18c%013x", s.seq)
-	s.sent = append(s.sent, Sent{Mailbox: user, MIME: msg, Upload: upload, ID: id})
+	s.count++
+	s.bytes += int64(len(msg))
+	if !s.opts.Discard {
+		s.sent = append(s.sent, Sent{Mailbox: user, MIME: msg, Upload: upload, ID: id})
+	}
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	_ = json.NewEncoder(w).Encode(map[string]any{"id": id, "threadId": id, "labelIds": []string{"SENT"}})

@@ -43,16 +43,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/mail"
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 
-	"envoi/internal/testmail"
+	"envoi/internal/fakeapi"
 )
 
 // Limits of the service, as Microsoft Learn gives them.
@@ -69,10 +66,13 @@ const (
 // Options configure Start.
 type Options struct {
 	// Tokens checks a bearer token (testmail.OAuthProvider.AccessTokenGrant).
-	Tokens func(token string) (testmail.OAuthGrant, error)
+	Tokens fakeapi.Tokens
 	// MessageLimit is the mailboxes' message size limit
 	// (DefaultMessageLimit).
 	MessageLimit int
+	// Discard keeps no message, only their count and size (Count): a
+	// bench sends many.
+	Discard bool
 }
 
 // Attachment is one attachment added to a draft.
@@ -118,48 +118,78 @@ type Server struct {
 	// api_url).
 	URL string
 
-	opts Options
-	srv  *httptest.Server
+	opts  Options
+	base  string
+	close func()
 
-	mu        sync.Mutex
-	sent      []Sent
-	drafts    map[string]*draft
-	sessions  map[string]*session
-	seq       int
-	throttle  []string // Retry-After values of the next answers, 429 each
-	disabled  map[string]bool
-	sendAs    map[string]bool // "user\x00mailbox"
-	inflight  map[string]int
-	maxSeen   int
-	requests  int
-	deleted   int
-	uploadsAt []string
+	mu       sync.Mutex
+	sent     []Sent
+	drafts   map[string]*draft
+	sessions map[string]*session
+	seq      int
+	throttle []string // Retry-After values of the next answers, 429 each
+	disabled map[string]bool
+	sendAs   map[string]bool // "user\x00mailbox"
+	inflight map[string]int
+	maxSeen  int
+	requests int
+	deleted  int
+	count    int
+	bytes    int64
 }
 
 // Start runs a fake Graph on 127.0.0.1 until the test ends.
-func Start(tb testing.TB, opts Options) *Server {
+func Start(tb fakeapi.TB, opts Options) *Server {
 	tb.Helper()
+	s, err := New(opts)
+	if err != nil {
+		tb.Fatalf("fakegraph: %v", err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// New runs a fake Graph on 127.0.0.1 until Close.
+func New(opts Options) (*Server, error) {
 	if opts.MessageLimit <= 0 {
 		opts.MessageLimit = DefaultMessageLimit
 	}
 	s := &Server{opts: opts, drafts: map[string]*draft{}, sessions: map[string]*session{},
 		disabled: map[string]bool{}, sendAs: map[string]bool{}, inflight: map[string]int{}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("fakegraph: listen: %v", err)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1.0/{user...}", s.post)
 	mux.HandleFunc("GET /v1.0/{user...}", s.get)
 	mux.HandleFunc("DELETE /v1.0/{user...}", s.del)
 	mux.HandleFunc("PUT /upload/{id}", s.upload)
-	s.srv = httptest.NewUnstartedServer(mux)
-	s.srv.Listener.Close()
-	s.srv.Listener = l
-	s.srv.Start()
-	s.URL = s.srv.URL + "/v1.0"
-	tb.Cleanup(s.srv.Close)
-	return s
+	base, closeFn, err := fakeapi.Serve(mux)
+	if err != nil {
+		return nil, err
+	}
+	s.base, s.close = base, closeFn
+	s.URL = base + "/v1.0"
+	return s, nil
+}
+
+// Close stops the fake.
+func (s *Server) Close() { s.close() }
+
+// Count returns the number of messages accepted and their MIME bytes.
+func (s *Server) Count() (int, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.count, s.bytes
+}
+
+// record keeps one accepted message; s.mu is held.
+func (s *Server) record(m Sent) {
+	s.count++
+	s.bytes += int64(len(m.MIME))
+	for _, a := range m.Attachments {
+		s.bytes += int64(len(a.Content))
+	}
+	if !s.opts.Discard {
+		s.sent = append(s.sent, m)
+	}
 }
 
 // Sent returns the messages accepted so far.
@@ -362,7 +392,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.mu.Lock()
-		s.sent = append(s.sent, Sent{Mailbox: req.mailbox, MIME: mime, InternetMessageID: messageID(mime)})
+		s.record(Sent{Mailbox: req.mailbox, MIME: mime, InternetMessageID: messageID(mime)})
 		s.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
 	case req.rest == "/messages":
@@ -402,7 +432,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		for _, a := range d.atts {
 			sent.Attachments = append(sent.Attachments, *a)
 		}
-		s.sent = append(s.sent, sent)
+		s.record(sent)
 		s.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
 	case len(parts) == 3 && parts[0] == "messages" && parts[2] == "attachments":
@@ -459,7 +489,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		s.sessions[id] = &session{draft: d, size: in.AttachmentItem.Size,
 			att: &Attachment{Name: in.AttachmentItem.Name, ContentType: in.AttachmentItem.ContentType}}
 		s.mu.Unlock()
-		writeJSON(w, http.StatusCreated, map[string]any{"uploadUrl": s.srv.URL + "/upload/" + id,
+		writeJSON(w, http.StatusCreated, map[string]any{"uploadUrl": s.base + "/upload/" + id,
 			"expirationDateTime": "2099-01-01T00:00:00Z", "nextExpectedRanges": []string{"0-"}})
 	default:
 		writeError(w, http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+req.rest+"'.")

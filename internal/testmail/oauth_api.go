@@ -10,17 +10,12 @@ import (
 	"sync"
 
 	"envoi"
+	"envoi/internal/fakeapi"
 )
 
-// OAuthGrant is what an access token the provider issued stands for: the
-// user who consented (for an app-only token, none in particular), the
-// scope granted, and whether it is app-only (client credentials, or a
-// service account acting for User).
-type OAuthGrant struct {
-	User  string
-	Scope string
-	App   bool
-}
+// OAuthGrant is what an access token the provider issued stands for (the
+// mail API fakes check tokens with AccessTokenGrant).
+type OAuthGrant = fakeapi.Grant
 
 // AccessTokenGrant returns what token stands for, or an error when the
 // provider did not issue it, or it expired or was revoked: what a mail
