@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -193,5 +195,40 @@ func TestGmailAPITransportE2E(t *testing.T) {
 	e.MustDo(202, "POST", "/v1/messages?wait=30s", blRequest("after@example.org"), &m)
 	if m.Status != "consent_required" {
 		t.Errorf("after revocation: %s, want consent_required", fmtJSON(m))
+	}
+
+	// A service account with domain-wide delegation sends as the shared
+	// mailbox: the flow made on SMTP through the API, moved to the Gmail
+	// API by `envoi apply` (the stored key is kept, the preset gives the
+	// gmail.send scope).
+	sa := e.OAuth.NewOAuthServiceAccount(t, "envoi@project.iam.example")
+	e.MustDo(200, "PUT", "/v1/operators/compta", map[string]any{"name": "Compta", "email": "compta@example.com"}, nil)
+	e.MustDo(200, "PUT", "/v1/auth-flows/GSA", map[string]any{
+		"kind": "oauth2", "preset": "gmail", "grant": "jwt_bearer", "service_account_key": string(sa),
+		"token_url": e.OAuth.TokenURL(), "generic_mailbox": map[string]any{"enabled": true, "email": "sales@example.com"},
+		"smtp": e.SMTP.Endpoint(), "operators": []string{"compta"},
+	}, nil)
+	cfg := filepath.Join(t.TempDir(), "envoi.yaml")
+	doc := "auth_flows:\n  GSA:\n    kind: oauth2\n    preset: gmail\n    grant: jwt_bearer\n    transport: gmail_api\n" +
+		"    api_url: " + fake.URL + "\n    token_url: " + e.OAuth.TokenURL() + "\n" +
+		"    generic_mailbox: {enabled: true, email: sales@example.com}\n    operators: [compta]\n"
+	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.Run("apply", "-f", cfg)
+	var gsa struct{ Transport, Scope string }
+	e.MustDo(200, "GET", "/v1/auth-flows/GSA", nil, &gsa)
+	if gsa.Transport != "gmail_api" || gsa.Scope != "https://www.googleapis.com/auth/gmail.send" {
+		t.Fatalf("after apply: %+v", gsa)
+	}
+	req := blRequest("dwd@example.org")
+	req["operator"] = "compta"
+	e.MustDo(200, "POST", "/v1/messages?wait=30s", req, &m)
+	if m.Status != "sent" {
+		t.Fatalf("service account message = %s, want sent", fmtJSON(m))
+	}
+	sent = fake.Sent()
+	if last := sent[len(sent)-1]; last.Mailbox != "sales@example.com" {
+		t.Errorf("sent as %s, want the delegated mailbox", last.Mailbox)
 	}
 }
