@@ -75,7 +75,18 @@ func (e *Env) testFlow(flow, operator string) (ok bool, steps string) {
 // the mailbox; a 429 does not lose the message; an app-only flow sends
 // as its shared mailbox.
 func TestGraphTransportE2E(t *testing.T) {
-	e := MustStart(t, EnvOptions{})
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			var dbURL string
+			if db == "postgres" {
+				dbURL = freshPostgres(t)
+			}
+			testGraphTransport(t, MustStart(t, EnvOptions{DatabaseURL: dbURL}))
+		})
+	}
+}
+
+func testGraphTransport(t *testing.T, e *Env) {
 	fake := fakegraph.Start(t, fakegraph.Options{Tokens: e.OAuth.AccessTokenGrant})
 	e.Configure()
 	e.MustDo(200, "PUT", "/v1/auth-flows/O365", map[string]any{
