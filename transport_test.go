@@ -98,3 +98,31 @@ func TestAPIMessage(t *testing.T) {
 		t.Errorf("got %q, want %q", got[:60], want[:60])
 	}
 }
+
+// TestRepointTransport: access tokens are dropped when they would go
+// elsewhere: another transport, another API URL; not when the SMTP server
+// of a flow on a mail API changes.
+func TestRepointTransport(t *testing.T) {
+	base := func() *envoi.AuthFlow {
+		return &envoi.AuthFlow{Code: "O", Kind: envoi.KindOAuth2, TokenURL: "https://login.example/t", ClientID: "c",
+			SMTP: envoi.SMTPServer{Host: "smtp.example", Port: 587, Security: "starttls"}}
+	}
+	graph := func(url string) *envoi.AuthFlow { f := base(); f.Transport, f.APIURL = "graph", url; return f }
+	for _, tc := range []struct {
+		name     string
+		old, new *envoi.AuthFlow
+		tokens   bool
+	}{
+		{"SMTPToGraph", base(), graph(""), true},
+		{"GraphDefaultURL", graph(""), graph(envoi.GraphURL), false},
+		{"GraphOtherURL", graph(""), graph("https://graph.microsoft.us/v1.0"), true},
+		{"GraphSMTPHost", graph(""), func() *envoi.AuthFlow { f := graph(""); f.SMTP.Host = "other.example"; return f }(), false},
+		{"SMTPHost", base(), func() *envoi.AuthFlow { f := base(); f.SMTP.Host = "other.example"; return f }(), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := envoi.Repoint(tc.old, tc.new).Tokens; got != tc.tokens {
+				t.Errorf("Tokens = %v, want %v", got, tc.tokens)
+			}
+		})
+	}
+}

@@ -154,9 +154,9 @@ func storedTarget(ctx context.Context, tx *sql.Tx, code string) (old *envoi.Auth
 	old = &envoi.AuthFlow{Code: code}
 	err = tx.QueryRowContext(ctx, `
 		SELECT client_secret IS NOT NULL, service_account_key IS NOT NULL, token_url, client_id, tenant,
-			smtp_host, smtp_port, smtp_security
+			smtp_host, smtp_port, smtp_security, transport, api_url
 		FROM auth_flows WHERE code = $1`, code).Scan(&csSet, &sakSet, &old.TokenURL, &old.ClientID, &old.Tenant,
-		&old.SMTP.Host, &old.SMTP.Port, &old.SMTP.Security)
+		&old.SMTP.Host, &old.SMTP.Port, &old.SMTP.Security, &old.Transport, &old.APIURL)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, false, nil
 	}
