@@ -53,7 +53,6 @@ type Sender struct {
 	RawLimit int
 	// Timeout bounds each call (DefaultTimeout).
 	Timeout time.Duration
-	Logger  *slog.Logger
 }
 
 var _ envoi.Transport = (*Sender)(nil)
@@ -107,7 +106,9 @@ func (s *Sender) newCall(ctx context.Context, id envoi.Identity) (*call, error) 
 		}
 		c.user = id.Username
 	}
-	svc, err := gmail.NewService(ctx, option.WithEndpoint(base+"/"), option.WithHTTPClient(&http.Client{Transport: c.auth}))
+	// The library's own request log is off: it would not be envoi's.
+	svc, err := gmail.NewService(ctx, option.WithEndpoint(base+"/"), option.WithHTTPClient(&http.Client{Transport: c.auth}),
+		option.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return nil, envoi.Errorf(envoi.EInternal, "the Gmail API client: %v", err)
 	}
@@ -179,16 +180,17 @@ func (s *Sender) Deliver(ctx context.Context, d *envoi.Delivery) (envoi.Outcome,
 	}
 	var sent *gmail.Message
 	err = c.retry(ctx, func(ctx context.Context) error {
-		var err error
-		call := c.svc.Users.Messages.Send(c.user, &gmail.Message{}).Context(ctx)
+		var call *gmail.UsersMessagesSendCall
 		if len(mime) <= rawLimit {
-			call = c.svc.Users.Messages.Send(c.user, &gmail.Message{Raw: base64.URLEncoding.EncodeToString(mime)}).Context(ctx)
+			call = c.svc.Users.Messages.Send(c.user, &gmail.Message{Raw: base64.URLEncoding.EncodeToString(mime)})
 		} else {
 			// One multipart upload request (no resumable session): its
 			// retries would be the library's, not the queue's.
-			call = call.Media(bytes.NewReader(mime), googleapi.ContentType("message/rfc822"), googleapi.ChunkSize(0))
+			call = c.svc.Users.Messages.Send(c.user, &gmail.Message{}).
+				Media(bytes.NewReader(mime), googleapi.ContentType("message/rfc822"), googleapi.ChunkSize(0))
 		}
-		sent, err = call.Do()
+		var err error
+		sent, err = call.Context(ctx).Do()
 		return err
 	})
 	if err != nil {

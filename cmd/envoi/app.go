@@ -81,7 +81,7 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 		p.Setup.SMTP(a.Sender)
 	}
 	a.Graph = &graph.Sender{Tokens: a.OAuth, Logger: logger}
-	a.GmailAPI = &gmailapi.Sender{Tokens: a.OAuth, Logger: logger}
+	a.GmailAPI = &gmailapi.Sender{Tokens: a.OAuth}
 	if p.Setup.APIs != nil {
 		p.Setup.APIs(a.Graph, a.GmailAPI)
 	}
