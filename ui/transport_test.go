@@ -58,4 +58,7 @@ func TestFlowTransportForm(t *testing.T) {
 	if strings.Contains(page.Body, `id="smtp-auth-disabled"`) {
 		t.Errorf("a Graph flow is still told about SMTP AUTH")
 	}
+	if list := b.Get("/auth-flows"); !strings.Contains(list.Body, "Microsoft Graph") || strings.Contains(list.Body, "smtp.office365.com:587") {
+		t.Errorf("the flows list does not show the Graph transport:\n%s", text(list.Body))
+	}
 }
