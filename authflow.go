@@ -112,7 +112,13 @@ type AuthFlow struct {
 	// when the token URL, tenant, client ID or method changes).
 	TokenAuthLearned string `json:"token_auth_method_learned,omitempty"`
 
-	// Mail service part.
+	// Mail service part. Transport is how messages leave: smtp (the
+	// default, ""), graph (Microsoft Graph's sendMail) or gmail_api (the
+	// Gmail API's messages.send); APIURL is the Graph or Gmail API base
+	// URL (the preset's global endpoint when empty: a national cloud or a
+	// test points elsewhere).
+	Transport      string         `json:"transport"`
+	APIURL         string         `json:"api_url,omitempty"`
 	SMTP           SMTPServer     `json:"smtp"`
 	GenericMailbox GenericMailbox `json:"generic_mailbox"`
 	// IMAP is where reports are read (see IMAPServer).
@@ -156,6 +162,8 @@ type AuthFlowSettings struct {
 	RedirectURL      string         `json:"redirect_url" yaml:"redirect_url"`
 	Grant            string         `json:"grant" yaml:"grant"`
 	TokenAuthMethod  string         `json:"token_auth_method" yaml:"token_auth_method"`
+	Transport        string         `json:"transport" yaml:"transport"`
+	APIURL           string         `json:"api_url" yaml:"api_url"`
 	SMTP             SMTPServer     `json:"smtp" yaml:"smtp"`
 	GenericMailbox   GenericMailbox `json:"generic_mailbox" yaml:"generic_mailbox"`
 	IMAP             IMAPServer     `json:"imap" yaml:"imap"`
@@ -174,7 +182,7 @@ func (s AuthFlowSettings) AuthFlow(code, clientSecret, serviceAccountKey string)
 		AuthURL: s.AuthURL, TokenURL: s.TokenURL, DeviceURL: s.DeviceURL, UserinfoURL: s.UserinfoURL,
 		ClientID: s.ClientID, ClientSecret: clientSecret, Tenant: s.Tenant, RedirectURL: s.RedirectURL,
 		Grant: s.Grant, ServiceAccountKey: serviceAccountKey, TokenAuthMethod: s.TokenAuthMethod,
-		SMTP: s.SMTP, GenericMailbox: s.GenericMailbox, IMAP: s.IMAP, MaxAttachmentsMB: s.MaxAttachmentsMB,
+		Transport: s.Transport, APIURL: s.APIURL, SMTP: s.SMTP, GenericMailbox: s.GenericMailbox, IMAP: s.IMAP, MaxAttachmentsMB: s.MaxAttachmentsMB,
 		RatePerMinute: s.RatePerMinute, Limits: s.Limits, Operators: s.Operators, Groups: s.Groups,
 	}
 }
@@ -199,7 +207,32 @@ type Preset struct {
 	// TokenAuthMethod is the client authentication the provider is known
 	// to accept (auto when unknown).
 	TokenAuthMethod string
+	// APIs are what the preset fills for the transports other than SMTP
+	// it offers, by transport: each needs its own scope.
+	APIs map[string]APIPreset
 }
+
+// APIPreset is what a preset fills for a mail API transport (graph,
+// gmail_api): the delegated scope, the app-only scope (client
+// credentials) and the API's global endpoint.
+type APIPreset struct {
+	Scope        string
+	AppOnlyScope string
+	APIURL       string
+}
+
+// Scopes of the mail API transports.
+const (
+	// ScopeGraphSend is Graph's delegated Mail.Send; without offline_access
+	// there is no refresh token. Graph and Outlook scopes cannot be mixed
+	// in one token request, so a flow moving from SMTP to Graph changes its
+	// scope and its mailboxes consent again.
+	ScopeGraphSend    = "https://graph.microsoft.com/Mail.Send offline_access"
+	ScopeGraphAppOnly = "https://graph.microsoft.com/.default"
+	// ScopeGmailSend is narrower than https://mail.google.com/, which SMTP
+	// needs.
+	ScopeGmailSend = "https://www.googleapis.com/auth/gmail.send"
+)
 
 // Presets returns the providers envoi knows, by code. URLs of Microsoft 365
 // hold "[tenant]", replaced by the flow's tenant (see AuthFlow.Resolved).
@@ -221,6 +254,9 @@ func Presets() map[string]Preset {
 			// Microsoft accepts the body, as envoi always sent it; public
 			// clients (no secret) need client_id there anyway.
 			TokenAuthMethod: TokenAuthPost,
+			APIs: map[string]APIPreset{
+				TransportGraph: {Scope: ScopeGraphSend, AppOnlyScope: ScopeGraphAppOnly, APIURL: GraphURL},
+			},
 		},
 		PresetGmail: {
 			Code:        PresetGmail,
@@ -236,6 +272,9 @@ func Presets() map[string]Preset {
 			Limits:      Limits{MessagesPerDay: 2_000, RecipientsPerDay: 10_000, RecipientsPerMessage: 100},
 			// Google accepts the body, as envoi always sent it.
 			TokenAuthMethod: TokenAuthPost,
+			APIs: map[string]APIPreset{
+				TransportGmailAPI: {Scope: ScopeGmailSend, APIURL: GmailAPIURL},
+			},
 		},
 		PresetGeneric: {Code: PresetGeneric, Name: "Generic OAuth 2.0 provider", TokenAuthMethod: TokenAuthAuto},
 	}
@@ -255,10 +294,49 @@ func (f *AuthFlow) ClearOAuth() {
 	f.TokenAuthMethod, f.TokenAuthLearned = "", ""
 }
 
-// ApplyPreset fills the fields of f that are empty from its preset. It
-// returns EInvalidFlowData for an unknown preset.
+// EffectiveTransport returns the flow's transport, smtp when unset.
+func (f *AuthFlow) EffectiveTransport() string {
+	if f.Transport == "" {
+		return TransportSMTP
+	}
+	return f.Transport
+}
+
+// AppOnlyScope returns the scope of the flow's client credentials grant:
+// the resource's "/.default" its preset names for its transport (Graph's
+// for graph, Exchange Online's for SMTP), "" when the preset names none
+// (the flow's scope is then used as it is).
+func (f *AuthFlow) AppOnlyScope() string {
+	p := Presets()[f.Preset]
+	if a, ok := p.APIs[f.EffectiveTransport()]; ok {
+		return a.AppOnlyScope
+	}
+	return p.AppOnlyScope
+}
+
+// EffectiveAPIURL returns the base URL of the flow's mail API: its
+// api_url, else the global endpoint of its transport ("" for smtp).
+func (f *AuthFlow) EffectiveAPIURL() string {
+	if f.APIURL != "" {
+		return strings.TrimRight(f.APIURL, "/")
+	}
+	switch f.EffectiveTransport() {
+	case TransportGraph:
+		return GraphURL
+	case TransportGmailAPI:
+		return strings.TrimRight(GmailAPIURL, "/")
+	}
+	return ""
+}
+
+// ApplyPreset fills the fields of f that are empty from its preset: for
+// a mail API transport, the scope that transport needs and its endpoint.
+// It returns EInvalidFlowData for an unknown preset.
 func (f *AuthFlow) ApplyPreset() error {
 	f.SyncRate()
+	if f.Transport == "" {
+		f.Transport = TransportSMTP
+	}
 	if f.Kind != KindOAuth2 {
 		return nil
 	}
@@ -273,6 +351,32 @@ func (f *AuthFlow) ApplyPreset() error {
 		if *dst == "" {
 			*dst = v
 		}
+	}
+	// A scope the preset filled for another transport is the one this
+	// transport needs replaced (Graph and Outlook scopes cannot be
+	// mixed); a scope typed by the administrator is kept.
+	presetScope := func(s string) bool {
+		if s == p.Scope {
+			return true
+		}
+		for _, a := range p.APIs {
+			if s == a.Scope || s == a.AppOnlyScope {
+				return true
+			}
+		}
+		return false
+	}
+	if api, ok := p.APIs[f.Transport]; ok {
+		scope := api.Scope
+		if f.grant() == GrantClientCredentials && api.AppOnlyScope != "" {
+			scope = api.AppOnlyScope
+		}
+		if f.Scope == "" || presetScope(f.Scope) {
+			f.Scope = scope
+		}
+		fill(&f.APIURL, api.APIURL)
+	} else if f.Transport == TransportSMTP && f.Scope != "" && f.Scope != p.Scope && presetScope(f.Scope) {
+		f.Scope = p.Scope
 	}
 	fill(&f.Scope, p.Scope)
 	fill(&f.AuthURL, p.AuthURL)
@@ -335,6 +439,9 @@ func (f *AuthFlow) Validate() error {
 	default:
 		return bad("token_auth_method", "%q is not auto, client_secret_basic, client_secret_post or none", f.TokenAuthMethod)
 	}
+	if err := f.validateTransport(); err != nil {
+		return err
+	}
 	if f.Kind == KindOAuth2 {
 		if _, ok := Presets()[f.Preset]; !ok {
 			return bad("preset", "unknown preset %q (microsoft365, gmail or generic)", f.Preset)
@@ -382,16 +489,8 @@ func (f *AuthFlow) Validate() error {
 			}
 		}
 	}
-	if strings.TrimSpace(f.SMTP.Host) == "" || strings.ContainsAny(f.SMTP.Host, " /\r\n") {
-		return bad("smtp.host", "the SMTP server name is required")
-	}
-	if f.SMTP.Port < 1 || f.SMTP.Port > 65535 {
-		return bad("smtp.port", "%d is not a port (587 for STARTTLS, 465 for TLS)", f.SMTP.Port)
-	}
-	switch f.SMTP.Security {
-	case SecuritySTARTTLS, SecurityTLS, SecurityNone:
-	default:
-		return bad("smtp.security", "%q is not starttls, tls or none", f.SMTP.Security)
+	if err := f.validateSMTP(); err != nil {
+		return err
 	}
 	if f.IMAP.Enabled && (strings.TrimSpace(f.IMAP.Host) == "") {
 		return bad("imap.host", "the IMAP server name is required to read reports (outlook.office365.com, imap.gmail.com)")
@@ -437,6 +536,69 @@ func (f *AuthFlow) Validate() error {
 		if !ValidCode(g) {
 			return bad("groups", "%q is not a valid group code", g)
 		}
+	}
+	return nil
+}
+
+// validateSMTP checks the SMTP server of a flow that sends over SMTP; a
+// flow on a mail API may keep one (to switch back) or none.
+func (f *AuthFlow) validateSMTP() error {
+	bad := func(field, format string, args ...any) error {
+		return FieldError(EInvalidFlowData, field, format, args...)
+	}
+	if f.EffectiveTransport() != TransportSMTP && f.SMTP == (SMTPServer{}) {
+		return nil
+	}
+	if strings.TrimSpace(f.SMTP.Host) == "" || strings.ContainsAny(f.SMTP.Host, " /\r\n") {
+		return bad("smtp.host", "the SMTP server name is required")
+	}
+	if f.SMTP.Port < 1 || f.SMTP.Port > 65535 {
+		return bad("smtp.port", "%d is not a port (587 for STARTTLS, 465 for TLS)", f.SMTP.Port)
+	}
+	switch f.SMTP.Security {
+	case SecuritySTARTTLS, SecurityTLS, SecurityNone:
+	default:
+		return bad("smtp.security", "%q is not starttls, tls or none", f.SMTP.Security)
+	}
+	return nil
+}
+
+// validateTransport checks the transport and, for a mail API, that the
+// flow is OAuth 2.0 with a provider and a scope that API takes.
+func (f *AuthFlow) validateTransport() error {
+	bad := func(field, format string, args ...any) error {
+		return FieldError(EInvalidFlowData, field, format, args...)
+	}
+	t := f.EffectiveTransport()
+	switch t {
+	case TransportSMTP:
+		return nil
+	case TransportGraph, TransportGmailAPI:
+	default:
+		return bad("transport", "%q is not smtp, graph or gmail_api", f.Transport)
+	}
+	if f.Kind != KindOAuth2 {
+		return bad("transport", "the %s transport authenticates with OAuth 2.0 tokens: choose the oauth2 kind", t)
+	}
+	if f.APIURL != "" {
+		if err := checkURL(f.APIURL); err != nil {
+			return bad("api_url", "%v", err)
+		}
+	}
+	switch {
+	case t == TransportGraph && f.Preset == PresetGmail:
+		return bad("transport", "Microsoft Graph sends for Microsoft 365 mailboxes: choose the microsoft365 preset, or gmail_api for Gmail")
+	case t == TransportGmailAPI && f.Preset == PresetMicrosoft365:
+		return bad("transport", "the Gmail API sends for Google mailboxes: choose the gmail preset, or graph for Microsoft 365")
+	case t == TransportGraph && f.Preset == PresetMicrosoft365 && !strings.Contains(f.Scope, "graph.microsoft.com"):
+		want := ScopeGraphSend
+		if f.grant() == GrantClientCredentials {
+			want = ScopeGraphAppOnly
+		}
+		return bad("scope", "the graph transport needs a Microsoft Graph scope (%s), not the Outlook SMTP one: change the scope, then consent again", want)
+	case t == TransportGmailAPI && f.Preset == PresetGmail && !strings.Contains(f.Scope, "auth/gmail.send") &&
+		!strings.Contains(f.Scope, "mail.google.com") && !strings.Contains(f.Scope, "auth/gmail.compose") && !strings.Contains(f.Scope, "auth/gmail.modify"):
+		return bad("scope", "the gmail_api transport needs the scope %s: change the scope, then consent again", ScopeGmailSend)
 	}
 	return nil
 }

@@ -80,6 +80,30 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Codes of the mail API transports (Microsoft Graph, the Gmail API); the
+// provider's own code and text are kept in Details["provider_code"] and
+// Details["provider_text"].
+const (
+	// EAPIAccessDenied: the provider refused to send as this mailbox
+	// (Graph's ErrorSendAsDenied or 403, the Gmail API's 403): a
+	// permission, not a token.
+	EAPIAccessDenied = "api_access_denied"
+	// EAPIMailboxNotEnabled: the mailbox cannot be reached through the
+	// API (Graph's MailboxNotEnabledForRESTAPI: on-premises, unlicensed or
+	// inactive).
+	EAPIMailboxNotEnabled = "api_mailbox_not_enabled"
+	// EAPIMessageTooBig: the provider refused the message's size.
+	EAPIMessageTooBig = "api_message_too_big"
+	// EAPIThrottled: the provider asked to wait (429, 503 with
+	// Retry-After, a rate or daily limit); the error wraps an *Throttle.
+	// Temporary: the message waits, it does not fail.
+	EAPIThrottled = "api_throttled"
+	// EAPIUnavailable: the API could not be reached or answered 5xx.
+	EAPIUnavailable = "api_unavailable"
+	// EAPIRejected: the provider refused the request for another reason.
+	EAPIRejected = "api_rejected"
+)
+
 // Codes of the send queue.
 const (
 	// EDeliveryAbandoned: the message's sends kept ending without an

@@ -145,9 +145,39 @@ var catalogue = map[string]map[string]Text{
 		"es": {"El proveedor rechazó las credenciales del cliente", "Compruebe el ID y el secreto de cliente (un secreto caduca: cree uno nuevo en el registro de la aplicación y escríbalo en el flujo). Si son correctos, puede que el proveedor no acepte cómo se envían: ajuste el token_auth_method del flujo a auto, client_secret_basic o client_secret_post, o none para un cliente público."},
 	},
 	ESMTPAuthDisabled: {
-		"en": {"SMTP AUTH is disabled for the tenant or mailbox", "In Microsoft 365, an administrator must enable Authenticated SMTP for this mailbox (Exchange admin center > mailbox > Manage email apps) or for the tenant (Set-TransportConfig -SmtpClientAuthenticationDisabled $false)."},
-		"fr": {"SMTP AUTH est désactivé pour le tenant ou la boîte", "Dans Microsoft 365, un administrateur doit activer SMTP authentifié pour cette boîte (centre d'administration Exchange > boîte > Gérer les applications de messagerie) ou pour le tenant."},
-		"es": {"SMTP AUTH está deshabilitado para el tenant o el buzón", "En Microsoft 365, un administrador debe habilitar SMTP autenticado para este buzón o para el tenant."},
+		"en": {"SMTP AUTH is disabled for the tenant or mailbox", "In Microsoft 365, an administrator must enable Authenticated SMTP for this mailbox (Exchange admin center > mailbox > Manage email apps) or for the tenant (Set-TransportConfig -SmtpClientAuthenticationDisabled $false). Or move the flow to the graph transport, which sends through Microsoft Graph without SMTP AUTH: its scope becomes https://graph.microsoft.com/Mail.Send offline_access (https://graph.microsoft.com/.default with the Mail.Send application permission for app-only), and each mailbox consents again."},
+		"fr": {"SMTP AUTH est désactivé pour le tenant ou la boîte", "Dans Microsoft 365, un administrateur doit activer SMTP authentifié pour cette boîte (centre d'administration Exchange > boîte > Gérer les applications de messagerie) ou pour le tenant. Ou passez le flux au transport graph, qui envoie par Microsoft Graph sans SMTP AUTH : sa portée devient https://graph.microsoft.com/Mail.Send offline_access (https://graph.microsoft.com/.default avec la permission d'application Mail.Send en app-only), et chaque boîte donne de nouveau son consentement."},
+		"es": {"SMTP AUTH está deshabilitado para el tenant o el buzón", "En Microsoft 365, un administrador debe habilitar SMTP autenticado para este buzón o para el tenant. O cambie el flujo al transporte graph, que envía por Microsoft Graph sin SMTP AUTH: su ámbito pasa a ser https://graph.microsoft.com/Mail.Send offline_access (https://graph.microsoft.com/.default con el permiso de aplicación Mail.Send para app-only), y cada buzón debe dar su consentimiento de nuevo."},
+	},
+	EAPIAccessDenied: {
+		"en": {"The provider refused to send as this mailbox", "Grant the permission: for Microsoft Graph, the Mail.Send permission (delegated, or application with the mailbox in scope of Exchange's RBAC for Applications) and Send As on a shared mailbox; for the Gmail API, the gmail.send scope (domain-wide delegation for a service account). Then run the flow's Test."},
+		"fr": {"Le fournisseur a refusé d'envoyer au nom de cette boîte", "Accordez la permission : pour Microsoft Graph, Mail.Send (déléguée, ou d'application avec la boîte dans le périmètre RBAC d'Exchange) et Envoyer en tant que sur une boîte partagée ; pour l'API Gmail, la portée gmail.send (délégation à l'échelle du domaine pour un compte de service). Puis lancez le Test du flux."},
+		"es": {"El proveedor rechazó enviar como este buzón", "Conceda el permiso: para Microsoft Graph, Mail.Send (delegado, o de aplicación con el buzón en el ámbito RBAC de Exchange) y Enviar como en un buzón compartido; para la API de Gmail, el ámbito gmail.send (delegación en todo el dominio para una cuenta de servicio). Luego ejecute la Prueba del flujo."},
+	},
+	EAPIMailboxNotEnabled: {
+		"en": {"The mailbox cannot be used through the mail API", "Microsoft Graph answers MailboxNotEnabledForRESTAPI for a mailbox that is on-premises, unlicensed or inactive: send from an Exchange Online mailbox (a shared mailbox needs no licence but must exist in Exchange Online), or use the smtp transport."},
+		"fr": {"La boîte n'est pas utilisable par l'API de messagerie", "Microsoft Graph répond MailboxNotEnabledForRESTAPI pour une boîte sur site, sans licence ou inactive : envoyez depuis une boîte Exchange Online (une boîte partagée n'a pas besoin de licence mais doit exister dans Exchange Online), ou utilisez le transport smtp."},
+		"es": {"El buzón no se puede usar con la API de correo", "Microsoft Graph responde MailboxNotEnabledForRESTAPI para un buzón local, sin licencia o inactivo: envíe desde un buzón de Exchange Online, o use el transporte smtp."},
+	},
+	EAPIMessageTooBig: {
+		"en": {"The provider refused the message's size", "Reduce the attachments: Microsoft 365 takes 35 MB by default (150 MB at most, set by the administrator), Gmail 35 MB. Lower the flow's maximum attachments size to match."},
+		"fr": {"Le fournisseur a refusé la taille du message", "Réduisez les pièces jointes : Microsoft 365 accepte 35 Mo par défaut (150 Mo au plus, réglé par l'administrateur), Gmail 35 Mo. Ajustez la taille maximale des pièces jointes du flux."},
+		"es": {"El proveedor rechazó el tamaño del mensaje", "Reduzca los adjuntos: Microsoft 365 acepta 35 MB por defecto (150 MB como máximo), Gmail 35 MB. Ajuste el tamaño máximo de adjuntos del flujo."},
+	},
+	EAPIThrottled: {
+		"en": {"The provider asked to wait", "Nothing to do: the message waits for the time the provider asked and is sent then. If it happens often, lower the flow's rate per minute."},
+		"fr": {"Le fournisseur a demandé d'attendre", "Rien à faire : le message attend le délai demandé par le fournisseur puis part. Si cela se répète, baissez le débit par minute du flux."},
+		"es": {"El proveedor pidió esperar", "Nada que hacer: el mensaje espera el tiempo que pidió el proveedor y se envía entonces. Si ocurre a menudo, reduzca el ritmo por minuto del flujo."},
+	},
+	EAPIUnavailable: {
+		"en": {"The mail API could not be reached", "The message is tried again later. If it lasts, check the flow's api_url and the network path to it."},
+		"fr": {"L'API de messagerie est injoignable", "Le message sera retenté plus tard. Si cela dure, vérifiez l'api_url du flux et l'accès réseau."},
+		"es": {"No se pudo contactar con la API de correo", "El mensaje se reintentará más tarde. Si persiste, verifique el api_url del flujo y la red."},
+	},
+	EAPIRejected: {
+		"en": {"The mail API refused the message", "Read the provider's text in the details; correct the message or the flow, then send again."},
+		"fr": {"L'API de messagerie a refusé le message", "Lisez le texte du fournisseur dans le détail ; corrigez le message ou le flux, puis renvoyez."},
+		"es": {"La API de correo rechazó el mensaje", "Lea el texto del proveedor en el detalle; corrija el mensaje o el flujo y vuelva a enviar."},
 	},
 	ESMTPAuthFailed: {
 		"en": {"The mail server refused the authentication", "Check the password (basic SMTP) or, for OAuth, the scope, the app's consent and API permissions; then Test the flow."},

@@ -30,8 +30,9 @@ type Repointing struct {
 	ClientSecret bool
 	// ServiceAccountKey: the token URL changed and no new key is given.
 	ServiceAccountKey bool
-	// Tokens: the token URL, the client ID or the SMTP server changed; the
-	// identities of the flow consent again.
+	// Tokens: the token URL, the client ID or where the access tokens go
+	// changed (the SMTP server of an smtp flow, the transport or the API
+	// URL of a mail API's); the identities of the flow consent again.
 	Tokens bool
 	// SMTP: the SMTP server changed; the operators' passwords, bound to the
 	// old one, are dropped (per operator, by their bound target).
@@ -53,9 +54,18 @@ func Repoint(old, f *AuthFlow) Repointing {
 	return Repointing{
 		ClientSecret:      oauth && f.ClientSecret == "",
 		ServiceAccountKey: tokenURL && f.ServiceAccountKey == "",
-		Tokens:            oauth || smtp,
+		Tokens:            oauth || tokenTarget(old) != tokenTarget(f),
 		SMTP:              smtp,
 	}
+}
+
+// tokenTarget names where f's access tokens are sent: its SMTP server, or
+// its mail API.
+func tokenTarget(f *AuthFlow) string {
+	if t := f.EffectiveTransport(); t != TransportSMTP {
+		return t + " " + strings.ToLower(f.EffectiveAPIURL())
+	}
+	return "smtp " + f.SMTP.Target()
 }
 
 // Kinds of FlowWarning.
@@ -132,7 +142,7 @@ func DroppedWarning(r Repointing, operators []string) (w FlowWarning, ok bool) {
 		return FlowWarning{}, false
 	}
 	return FlowWarning{Code: WarnSecretsDropped, Field: "",
-		Message: "the flow now sends its credentials elsewhere (token URL, client ID or SMTP server changed): dropped " + strings.Join(what, "; ") + "; give them again"}, true
+		Message: "the flow now sends its credentials elsewhere (token URL, client ID, SMTP server or mail API changed): dropped " + strings.Join(what, "; ") + "; give them again"}, true
 }
 
 // InternalAddress says whether host (a name, or an IP literal, brackets

@@ -29,7 +29,7 @@ func HTTPStatus(code string) int {
 		return http.StatusInternalServerError
 	case EMessageBodyPruned:
 		return http.StatusGone
-	case ESMTPUnavailable, ESMTPTemporary, ESMTPTimeout, EOAuthProvider:
+	case ESMTPUnavailable, ESMTPTemporary, ESMTPTimeout, EOAuthProvider, EAPIUnavailable, EAPIThrottled:
 		return http.StatusBadGateway
 	}
 	return http.StatusUnprocessableEntity

@@ -27,6 +27,8 @@ func TestHTTPStatus(t *testing.T) {
 		envoi.ESMTPTemporary:         http.StatusBadGateway,
 		envoi.ESMTPTimeout:           http.StatusBadGateway,
 		envoi.EOAuthProvider:         http.StatusBadGateway,
+		envoi.EAPIUnavailable:        http.StatusBadGateway,
+		envoi.EAPIThrottled:          http.StatusBadGateway,
 		envoi.EInvalidFlowData:       http.StatusUnprocessableEntity,
 		envoi.EMailSettingNotFound:   http.StatusUnprocessableEntity,
 		envoi.EDocumentFlowNotFound:  http.StatusNotFound,

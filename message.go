@@ -265,6 +265,10 @@ type Message struct {
 	ErrorCode      string      `json:"error_code,omitempty"`
 	Error          string      `json:"error,omitempty"`
 	MessageID      string      `json:"message_id"`
+	// ProviderMessageID is the provider's own id of the sent message (an
+	// SMTP server's queue id, Graph's internetMessageId, Gmail's message
+	// id), "" when it named none.
+	ProviderMessageID string `json:"provider_message_id,omitempty"`
 	// Mailbox is the identity the message is sent as (for rate limits and
 	// parking on consent): flow code and operator ("" for a generic mailbox).
 	Flow    string    `json:"flow"`

@@ -113,9 +113,19 @@ type Sender interface {
 	Send(ctx context.Context, id Identity, env Envelope, data io.WriterTo) error
 }
 
-// Transports a message can be delivered by.
+// Transports a message can be delivered by (a flow's transport).
 const (
 	TransportSMTP = "smtp"
+	// TransportGraph sends through Microsoft Graph's sendMail.
+	TransportGraph = "graph"
+	// TransportGmailAPI sends through the Gmail API's users.messages.send.
+	TransportGmailAPI = "gmail_api"
+)
+
+// Global endpoints of the mail APIs: a flow's api_url when it names none.
+const (
+	GraphURL    = "https://graph.microsoft.com/v1.0"
+	GmailAPIURL = "https://gmail.googleapis.com/"
 )
 
 // Delivery is what acceptance decided about sending one message, stored

@@ -106,8 +106,12 @@ func (m *Mail) Delivery() *envoi.Delivery {
 
 // deliveryRecord makes the Delivery of the composed m.
 func (m *Mail) deliveryRecord() *envoi.Delivery {
+	transport := envoi.TransportSMTP
+	if m.identity.Flow != nil {
+		transport = m.identity.Flow.EffectiveTransport()
+	}
 	d := &envoi.Delivery{
-		Transport: envoi.TransportSMTP,
+		Transport: transport,
 		Envelope:  m.envelope,
 		Identity:  m.identity,
 		// The sent document and the message are kept when the rule asks,

@@ -23,21 +23,23 @@ type Messages interface {
 const MaxWait = 120 * time.Second
 
 type messageOutput struct {
-	ID           string        `json:"id"`
-	Status       string        `json:"status"`
-	Attempts     int           `json:"attempts"`
-	Error        *errorFields  `json:"error"`
-	MessageID    string        `json:"message_id"`
-	SentAt       *time.Time    `json:"sent_at"`
-	NextTry      *time.Time    `json:"next_try,omitempty"`
-	NextAttempt  *time.Time    `json:"next_attempt_at,omitempty"`
-	WaitReason   string        `json:"wait_reason,omitempty"`
-	CreatedAt    time.Time     `json:"created_at"`
-	DocumentFlow string        `json:"document_flow"`
-	Operator     string        `json:"operator"`
-	Company      string        `json:"company,omitempty"`
-	Entity       *envoi.Entity `json:"entity,omitempty"`
-	Duplicates   int           `json:"possible_duplicates,omitempty"`
+	ID        string       `json:"id"`
+	Status    string       `json:"status"`
+	Attempts  int          `json:"attempts"`
+	Error     *errorFields `json:"error"`
+	MessageID string       `json:"message_id"`
+	// ProviderMessageID is the provider's own id of the sent message.
+	ProviderMessageID string        `json:"provider_message_id,omitempty"`
+	SentAt            *time.Time    `json:"sent_at"`
+	NextTry           *time.Time    `json:"next_try,omitempty"`
+	CreatedAt         time.Time     `json:"created_at"`
+	DocumentFlow      string        `json:"document_flow"`
+	Operator          string        `json:"operator"`
+	Company           string        `json:"company,omitempty"`
+	Entity            *envoi.Entity `json:"entity,omitempty"`
+	Duplicates        int           `json:"possible_duplicates,omitempty"`
+	NextAttempt       *time.Time    `json:"next_attempt_at,omitempty"`
+	WaitReason        string        `json:"wait_reason,omitempty"`
 	// What came back after the send: a bounce (status bounced), the
 	// latest delay notice, a read receipt.
 	Bounce *envoi.Bounce `json:"bounce,omitempty"`
@@ -47,7 +49,7 @@ type messageOutput struct {
 
 func messageJSON(m *envoi.Message, lang string) messageOutput {
 	out := messageOutput{
-		ID: m.ID, Status: m.Status, Attempts: m.Attempts, MessageID: m.MessageID,
+		ID: m.ID, Status: m.Status, Attempts: m.Attempts, MessageID: m.MessageID, ProviderMessageID: m.ProviderMessageID,
 		CreatedAt: m.CreatedAt, DocumentFlow: m.Request.DocumentFlow, Operator: m.Request.Operator,
 		Company: m.Request.Company, Entity: m.Request.Entity, Duplicates: m.Duplicates,
 	}

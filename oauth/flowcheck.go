@@ -104,6 +104,9 @@ func tokenStep(flow *envoi.AuthFlow) string {
 
 func flowSummary(f *envoi.AuthFlow) string {
 	if f.Kind == envoi.KindOAuth2 {
+		if t := f.EffectiveTransport(); t != envoi.TransportSMTP {
+			return fmt.Sprintf("OAuth 2.0 %s, %s grant, %s %s", f.Preset, f.EffectiveGrant(), t, f.EffectiveAPIURL())
+		}
 		return fmt.Sprintf("OAuth 2.0 %s, %s grant, SMTP %s:%d", f.Preset, f.EffectiveGrant(), f.SMTP.Host, f.SMTP.Port)
 	}
 	return fmt.Sprintf("basic SMTP %s:%d", f.SMTP.Host, f.SMTP.Port)

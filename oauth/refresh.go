@@ -324,12 +324,13 @@ func (s *Service) fetch(ctx context.Context, flow *envoi.AuthFlow, refreshToken 
 }
 
 // appScopes is the scope of a client credentials request: Microsoft wants
-// the resource's "/.default"; the preset's app-only scope replaces a
-// delegated scope left from the preset.
+// the resource's "/.default"; the preset's app-only scope of the flow's
+// transport (Graph's or Exchange Online's) replaces a delegated scope left
+// from the preset.
 func appScopes(f *envoi.AuthFlow) []string {
 	scopes := strings.Fields(f.Scope)
 	if f.Preset == envoi.PresetMicrosoft365 && (len(scopes) != 1 || !strings.HasSuffix(scopes[0], "/.default")) {
-		return []string{envoi.Presets()[envoi.PresetMicrosoft365].AppOnlyScope}
+		return []string{f.AppOnlyScope()}
 	}
 	return scopes
 }

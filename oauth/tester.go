@@ -20,12 +20,18 @@ type Prober interface {
 const DefaultTestTimeout = 30 * time.Second
 
 // Tester runs a flow's Test action for one operator: OAuth's part (Test),
-// then Mail's probe as the identity found, from and to its own address.
-// It is what the API, the admin UI and "envoi test" call. OAuth is
-// required; without Mail the test stops after the token.
+// then the probe of the flow's transport as the identity found, from and
+// to its own address. It is what the API, the admin UI and "envoi test"
+// call. OAuth is required; without a prober for the flow's transport the
+// test stops after the token.
 type Tester struct {
 	OAuth *Service
-	Mail  Prober
+	// Mail probes flows that send over SMTP.
+	Mail Prober
+	// APIs probe flows on a mail API, by transport (envoi.TransportGraph,
+	// envoi.TransportGmailAPI): a call that proves the permission without
+	// sending.
+	APIs map[string]Prober
 	// Timeout bounds the whole test (DefaultTestTimeout): a server that
 	// never answers ends the test with smtp_timeout in that time.
 	Timeout time.Duration
@@ -52,11 +58,15 @@ func (t *Tester) Test(ctx context.Context, flow, operator string) (envoi.TestRes
 	})
 	ctx, cancel := context.WithTimeoutCause(ctx, d, errTestTimeout)
 	defer cancel()
-	var probe Probe
-	if t.Mail != nil {
-		probe = func(ctx context.Context, id envoi.Identity) ([]envoi.TestStep, error) {
-			return t.Mail.Probe(ctx, id, id.Username, id.Username)
+	probe := func(ctx context.Context, id envoi.Identity) ([]envoi.TestStep, error) {
+		p := t.Mail
+		if tr := id.Flow.EffectiveTransport(); tr != envoi.TransportSMTP {
+			p = t.APIs[tr]
 		}
+		if p == nil {
+			return nil, nil
+		}
+		return p.Probe(ctx, id, id.Username, id.Username)
 	}
 	res, err := t.OAuth.Test(ctx, flow, operator, probe)
 	if err == nil {

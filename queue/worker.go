@@ -260,6 +260,7 @@ func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 	case err == nil:
 		m.Status = envoi.StatusSent
 		m.SentAt = w.Now()
+		m.ProviderMessageID = out.ProviderMessageID
 		m.ErrorCode, m.Error = "", ""
 		m.NextTry = time.Time{}
 		if w.finish(ctx, log, m, 0) {

@@ -71,9 +71,9 @@ func (s *Store) PutAuthFlow(ctx context.Context, f *envoi.AuthFlow) error {
 				smtp_host, smtp_port, smtp_security, generic_enabled, generic_email,
 				max_attachments_mb, rate_per_minute, updated_at, token_auth_method,
 				imap_enabled, imap_host, imap_port, imap_security,
-				messages_per_day, connections, recipients_per_day, recipients_per_message)
+				messages_per_day, connections, recipients_per_day, recipients_per_message, transport, api_url)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,
-				$25, $26, $27, $28, $29, $30, $31, $32)
+				$25, $26, $27, $28, $29, $30, $31, $32, $33, $34)
 			ON CONFLICT (code) DO UPDATE SET
 				name = excluded.name, kind = excluded.kind, preset = excluded.preset, scope = excluded.scope,
 				auth_url = excluded.auth_url, token_url = excluded.token_url, device_url = excluded.device_url,
@@ -89,6 +89,7 @@ func (s *Store) PutAuthFlow(ctx context.Context, f *envoi.AuthFlow) error {
 				imap_security = excluded.imap_security,
 				messages_per_day = excluded.messages_per_day, connections = excluded.connections,
 				recipients_per_day = excluded.recipients_per_day, recipients_per_message = excluded.recipients_per_message,
+				transport = excluded.transport, api_url = excluded.api_url,
 				token_auth_learned = CASE WHEN auth_flows.token_url = excluded.token_url AND auth_flows.tenant = excluded.tenant
 					AND auth_flows.client_id = excluded.client_id AND auth_flows.token_auth_method = excluded.token_auth_method
 					THEN auth_flows.token_auth_learned ELSE '' END`,
@@ -97,7 +98,7 @@ func (s *Store) PutAuthFlow(ctx context.Context, f *envoi.AuthFlow) error {
 			f.SMTP.Host, f.SMTP.Port, f.SMTP.Security, f.GenericMailbox.Enabled, f.GenericMailbox.Email,
 			f.MaxAttachmentsMB, f.RatePerMinute, s.ts(now), f.TokenAuthMethod,
 			f.IMAP.Enabled, f.IMAP.Host, f.IMAP.Port, f.IMAP.Security,
-			f.Limits.MessagesPerDay, f.Limits.Connections, f.Limits.RecipientsPerDay, f.Limits.RecipientsPerMessage)
+			f.Limits.MessagesPerDay, f.Limits.Connections, f.Limits.RecipientsPerDay, f.Limits.RecipientsPerMessage, f.EffectiveTransport(), f.APIURL)
 		if err != nil {
 			return fmt.Errorf("sqlstore: put flow %q: %w", f.Code, err)
 		}
@@ -162,9 +163,9 @@ func storedTarget(ctx context.Context, tx *sql.Tx, code string) (old *envoi.Auth
 	old = &envoi.AuthFlow{Code: code}
 	err = tx.QueryRowContext(ctx, `
 		SELECT client_secret IS NOT NULL, service_account_key IS NOT NULL, token_url, client_id, tenant,
-			smtp_host, smtp_port, smtp_security
+			smtp_host, smtp_port, smtp_security, transport, api_url
 		FROM auth_flows WHERE code = $1`, code).Scan(&csSet, &sakSet, &old.TokenURL, &old.ClientID, &old.Tenant,
-		&old.SMTP.Host, &old.SMTP.Port, &old.SMTP.Security)
+		&old.SMTP.Host, &old.SMTP.Port, &old.SMTP.Security, &old.Transport, &old.APIURL)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, false, nil
 	}
@@ -329,7 +330,7 @@ const authFlowColumns = `code, name, kind, preset, scope, auth_url, token_url, d
 	smtp_host, smtp_port, smtp_security, generic_enabled, generic_email,
 	max_attachments_mb, rate_per_minute, updated_at, token_auth_method, token_auth_learned,
 	imap_enabled, imap_host, imap_port, imap_security,
-	messages_per_day, connections, recipients_per_day, recipients_per_message`
+	messages_per_day, connections, recipients_per_day, recipients_per_message, transport, api_url`
 
 // scanAuthFlow scans a row; the returned function decrypts the secrets,
 // to be called once the row's connection is released (see openAll).
@@ -341,7 +342,7 @@ func (s *Store) scanAuthFlow(row interface{ Scan(...any) error }) (*envoi.AuthFl
 		&f.SMTP.Host, &f.SMTP.Port, &f.SMTP.Security, &f.GenericMailbox.Enabled, &f.GenericMailbox.Email,
 		&f.MaxAttachmentsMB, &f.RatePerMinute, scanTime(&f.UpdatedAt), &f.TokenAuthMethod, &f.TokenAuthLearned,
 		&f.IMAP.Enabled, &f.IMAP.Host, &f.IMAP.Port, &f.IMAP.Security,
-		&f.Limits.MessagesPerDay, &f.Limits.Connections, &f.Limits.RecipientsPerDay, &f.Limits.RecipientsPerMessage)
+		&f.Limits.MessagesPerDay, &f.Limits.Connections, &f.Limits.RecipientsPerDay, &f.Limits.RecipientsPerMessage, &f.Transport, &f.APIURL)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -189,7 +189,7 @@ func emlAAD(id string) string { return aad("message_emls", "eml", id) }
 
 const messageColumns = `id, coalesce(idempotency_key, ''), status, attempts, error_code, error, message_id,
 	flow, mailbox, next_try, sent_at, created_at, updated_at, eml_size, duplicates,
-	delivery,
+	delivery, provider_message_id,
 	operator, document_flow, company, recipients, entity_type, entity_id, sensitive,
 	bounce, delay, read_at, due_at, wait_reason`
 
@@ -202,7 +202,7 @@ func scanMessage(row interface{ Scan(...any) error }, withRequest bool, extra ..
 	var due time.Time
 	dest := []any{&m.ID, &m.IdempotencyKey, &m.Status, &m.Attempts, &m.ErrorCode, &m.Error, &m.MessageID,
 		&m.Flow, &m.Mailbox, scanTime(&m.NextTry), scanTime(&m.SentAt), scanTime(&m.CreatedAt), scanTime(&m.UpdatedAt), &m.EMLSize, &m.Duplicates,
-		&delivery,
+		&delivery, &m.ProviderMessageID,
 		&m.Request.Operator, &m.Request.DocumentFlow, &m.Request.Company, &to, &entityType, &entityID, &m.Sensitive,
 		&bounce, &delay, scanTime(&m.ReadAt), scanTime(&due), &m.WaitReason}
 	if withRequest {

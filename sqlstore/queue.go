@@ -199,9 +199,10 @@ const (
 	finishSet = `status = $1, attempts = $2, error_code = $3, error = $4, next_try = $5, sent_at = $6, updated_at = $7,
 			lease_until = CASE WHEN $1 = $8 THEN lease_until ELSE NULL END,
 			unfinished = CASE WHEN $1 = $8 THEN unfinished ELSE 0 END,
-			due_at = CASE WHEN $1 = $8 THEN due_at ELSE $9 END, wait_reason = $10`
-	finishSQL       = `UPDATE messages SET ` + finishSet + ` WHERE id = $11`
-	finishFencedSQL = `UPDATE messages SET ` + finishSet + ` WHERE id = $11 AND claim = $12 AND status = $8`
+			due_at = CASE WHEN $1 = $8 THEN due_at ELSE $9 END, wait_reason = $10,
+			provider_message_id = $11`
+	finishSQL       = `UPDATE messages SET ` + finishSet + ` WHERE id = $12`
+	finishFencedSQL = `UPDATE messages SET ` + finishSet + ` WHERE id = $12 AND claim = $13 AND status = $8`
 	claimOfSQL      = `SELECT claim FROM messages WHERE id = $1`
 )
 
@@ -262,7 +263,7 @@ func (s *Store) Finish(ctx context.Context, c *envoi.Claim, delay time.Duration)
 	if envoi.Final(m.Status) || m.Status == envoi.StatusSending {
 		wait = ""
 	}
-	args := []any{m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), s.ts(now), envoi.StatusSending, due, wait, m.ID}
+	args := []any{m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), s.ts(now), envoi.StatusSending, due, wait, m.ProviderMessageID, m.ID}
 	if c.Token != "" {
 		args = append(args, claim)
 	}

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"sort"
@@ -69,6 +70,12 @@ type flowData struct {
 	Warnings []envoi.FlowWarning
 	// Errs are every wrong field of a refused save (flowErrors).
 	Errs []error
+	// Transports are the choices of transport.
+	Transports []string
+	// SMTPAuthDisabled: the flow sends over SMTP and the server said SMTP
+	// AUTH is disabled (535 5.7.139), at its Test or for a recent message:
+	// the page proposes the graph transport.
+	SMTPAuthDisabled bool
 }
 
 // presetJSON is what the page's script fills the form with when the
@@ -83,12 +90,18 @@ type presetJSON struct {
 	Security    string `json:"smtp_security"`
 	Rate        int    `json:"rate_per_minute"`
 	TokenAuth   string `json:"token_auth_method"`
+	// Scopes are the scope each transport the preset offers needs.
+	Scopes map[string]string `json:"scopes"`
 }
 
 func presetsJSON() string {
 	m := map[string]presetJSON{}
 	for c, p := range envoi.Presets() {
-		m[c] = presetJSON{Scope: p.Scope, AuthURL: p.AuthURL, TokenURL: p.TokenURL, SMTPHost: p.SMTP.Host, SMTPPort: p.SMTP.Port, Security: p.SMTP.Security, Rate: p.RatePerMinute, TokenAuth: p.TokenAuthMethod}
+		scopes := map[string]string{envoi.TransportSMTP: p.Scope}
+		for t, a := range p.APIs {
+			scopes[t] = a.Scope
+		}
+		m[c] = presetJSON{Scope: p.Scope, AuthURL: p.AuthURL, TokenURL: p.TokenURL, SMTPHost: p.SMTP.Host, SMTPPort: p.SMTP.Port, Security: p.SMTP.Security, Rate: p.RatePerMinute, TokenAuth: p.TokenAuthMethod, Scopes: scopes}
 	}
 	b, _ := json.Marshal(m)
 	return string(b)
@@ -132,6 +145,13 @@ func (s *Server) flowPage(w http.ResponseWriter, r *http.Request, status int, d 
 	if !d.New && err == nil {
 		d.Warnings = d.Flow.Warnings()
 	}
+	d.Transports = []string{envoi.TransportSMTP, envoi.TransportGraph, envoi.TransportGmailAPI}
+	if !d.New && d.Flow.EffectiveTransport() == envoi.TransportSMTP {
+		d.SMTPAuthDisabled = d.Test != nil && d.Test.Err != nil && d.Test.Err.Code == envoi.ESMTPAuthDisabled
+		if !d.SMTPAuthDisabled {
+			d.SMTPAuthDisabled = s.recentAuthDisabled(ctx, d.Flow.Code)
+		}
+	}
 	d.Flow.ClientSecret, d.Flow.ServiceAccountKey = "", ""
 	p := s.newPage(w, r, "flows", d)
 	p.Err = s.errView(err, p.Lang)
@@ -145,6 +165,23 @@ func (s *Server) flowPage(w http.ResponseWriter, r *http.Request, status int, d 
 		p.Err.Fields = p.Fields
 	}
 	s.render(w, status, "flow", p)
+}
+
+// recentAuthDisabled reports whether a message of flow failed, or waits
+// to be retried, because its SMTP server has SMTP AUTH disabled.
+func (s *Server) recentAuthDisabled(ctx context.Context, flow string) bool {
+	for _, st := range []string{envoi.StatusFailed, envoi.StatusRetrying} {
+		list, err := s.Store.Messages(ctx, envoi.MessageFilter{Status: st, Limit: 200})
+		if err != nil {
+			return false
+		}
+		for _, m := range list {
+			if m.Flow == flow && m.ErrorCode == envoi.ESMTPAuthDisabled {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // newFlow shows the preset picker and the form filled from the chosen
@@ -186,11 +223,12 @@ func flowForm(r *http.Request) (*envoi.AuthFlow, error) {
 		ClientID: v("client_id"), ClientSecret: r.PostFormValue("client_secret"), Tenant: v("tenant"),
 		RedirectURL: v("redirect_url"), Grant: v("grant"), ServiceAccountKey: r.PostFormValue("service_account_key"),
 		TokenAuthMethod: v("token_auth_method"),
-		SMTP:            envoi.SMTPServer{Host: v("smtp_host"), Security: v("smtp_security")},
-		GenericMailbox:  envoi.GenericMailbox{Enabled: r.PostFormValue("generic_enabled") == "on", Email: v("generic_email")},
-		IMAP:            envoi.IMAPServer{Enabled: r.PostFormValue("imap_enabled") == "on", Host: v("imap_host"), Security: v("imap_security")},
-		Operators:       r.PostForm["operators"],
-		Groups:          r.PostForm["groups"],
+		Transport:       v("transport"), APIURL: v("api_url"),
+		SMTP:           envoi.SMTPServer{Host: v("smtp_host"), Security: v("smtp_security")},
+		GenericMailbox: envoi.GenericMailbox{Enabled: r.PostFormValue("generic_enabled") == "on", Email: v("generic_email")},
+		IMAP:           envoi.IMAPServer{Enabled: r.PostFormValue("imap_enabled") == "on", Host: v("imap_host"), Security: v("imap_security")},
+		Operators:      r.PostForm["operators"],
+		Groups:         r.PostForm["groups"],
 	}
 	if code := r.PathValue("code"); code != "" {
 		f.Code = code

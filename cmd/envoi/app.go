@@ -17,6 +17,8 @@ import (
 	"envoi/archive"
 	"envoi/compose"
 	"envoi/filename"
+	"envoi/gmailapi"
+	"envoi/graph"
 	envoihttp "envoi/http"
 	"envoi/notice"
 	"envoi/oauth"
@@ -36,6 +38,8 @@ type App struct {
 	Store    *sqlstore.Store
 	OAuth    *oauth.Service
 	Sender   *smtp.Sender
+	Graph    *graph.Sender
+	GmailAPI *gmailapi.Sender
 	Tester   *oauth.Tester
 	Reports  *report.Renderer
 	Composer *compose.Composer
@@ -52,7 +56,9 @@ type App struct {
 // Setup lets tests adjust the parts before use: CAs trusting a test SMTP
 // server, an HTTP client for a test provider, a faster worker.
 type Setup struct {
-	SMTP    func(*smtp.Sender)
+	SMTP func(*smtp.Sender)
+	// APIs adjusts the mail API transports (a test's HTTP client).
+	APIs    func(*graph.Sender, *gmailapi.Sender)
 	OAuth   func(*oauth.Service)
 	Worker  func(*queue.Worker)
 	Watcher func(*reportwatch.Watcher)
@@ -83,6 +89,11 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	if p.Setup.SMTP != nil {
 		p.Setup.SMTP(a.Sender)
 	}
+	a.Graph = &graph.Sender{Tokens: a.OAuth, Logger: logger}
+	a.GmailAPI = &gmailapi.Sender{Tokens: a.OAuth}
+	if p.Setup.APIs != nil {
+		p.Setup.APIs(a.Graph, a.GmailAPI)
+	}
 	if p.Setup.OAuth != nil {
 		p.Setup.OAuth(a.OAuth)
 	}
@@ -96,7 +107,10 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	handoff := &queue.Handoff{}
 	a.Service = &queue.Service{MessageIDDomain: cfg.MessageIDDomain, Store: store, Composer: a.Composer, Metrics: metrics, Logger: logger, Handoff: handoff}
 	a.Worker = &queue.Worker{
-		Store: store, Transports: map[string]envoi.Transport{envoi.TransportSMTP: a.Sender}, Metrics: metrics, Logger: logger, Handoff: handoff,
+		Store: store, Metrics: metrics, Logger: logger, Handoff: handoff,
+		Transports: map[string]envoi.Transport{
+			envoi.TransportSMTP: a.Sender, envoi.TransportGraph: a.Graph, envoi.TransportGmailAPI: a.GmailAPI,
+		},
 		OnChange: a.Service.Changed,
 		OnSent:   recorder.Sent,
 		Lease:    cfg.QueueLease,
@@ -127,7 +141,9 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	// A token that dies is mailed to the administrators.
 	alerts := &notice.ConsentAlerts{Store: store, Messages: a.Service, PublicURL: cfg.PublicURL, Logger: logger}
 	a.OAuth.Notify = alerts.Notify
-	a.Tester = &oauth.Tester{OAuth: a.OAuth, Mail: a.Sender, Timeout: cfg.Limits.TestTimeout}
+	a.Tester = &oauth.Tester{OAuth: a.OAuth, Mail: a.Sender, Timeout: cfg.Limits.TestTimeout, APIs: map[string]oauth.Prober{
+		envoi.TransportGraph: a.Graph, envoi.TransportGmailAPI: a.GmailAPI,
+	}}
 	lim := cfg.Limits
 	a.HTTP = &envoihttp.Server{
 		Store: store, Pinger: store, Logger: logger,

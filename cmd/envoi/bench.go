@@ -62,7 +62,8 @@ type benchOptions struct {
 	perMailbox int
 	slowDelay  time.Duration
 	// rate, when positive, posts open-loop at this many requests a second.
-	rate float64
+	rate      float64
+	transport string
 }
 
 // bench drives the whole sending path and measures it: real HTTP requests
@@ -94,6 +95,7 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.perMailbox, "per-mailbox", 150, "month-end: messages per mailbox")
 	fs.DurationVar(&o.slowDelay, "slow-delay", 3*time.Second, "month-end: how long the slow mailbox's server takes to acknowledge a message")
 	fs.Float64Var(&o.rate, "rate", 0, "post open-loop at this many requests a second (each sent at its time whether or not the previous were answered; latency counted from that time), instead of --clients posting as fast as they can")
+	fs.StringVar(&o.transport, "transport", envoi.TransportSMTP, "smtp, graph or gmail_api: with graph or gmail_api the messages go to an in-process fake of Microsoft Graph or of the Gmail API on loopback (OAuth 2.0, tokens from the built-in provider)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -110,6 +112,15 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 			return fmt.Errorf("%w: --month-end uses the built-in sink (it enforces the limits): no --smtp", errUsage)
 		}
 		o.count = o.operators * o.perMailbox
+	}
+	switch o.transport {
+	case envoi.TransportSMTP:
+	case envoi.TransportGraph, envoi.TransportGmailAPI:
+		if o.smtpAuth != "xoauth2" || o.smtpAddr != "" {
+			return fmt.Errorf("%w: --transport %s sends with OAuth 2.0 to its fake API: --smtp and --smtp-auth do not apply", errUsage, o.transport)
+		}
+	default:
+		return fmt.Errorf("%w: --transport must be smtp, graph or gmail_api", errUsage)
 	}
 	if o.sink != "builtin" {
 		return fmt.Errorf("%w: --sink must be builtin (the testmail sink is gone: the envoi binary links no test code)", errUsage)
@@ -153,6 +164,11 @@ type benchRun struct {
 	pgCPU time.Duration
 	// smtpWrites and smtpBytes count the writes to the SMTP sockets.
 	smtpWrites, smtpBytes atomic.Int64
+	// api is the fake mail API of --transport graph or gmail_api: its
+	// base URL, and the count of messages and bytes it accepted.
+	api      string
+	apiCount func() (int, int64)
+	apiClose func()
 
 	start    time.Time
 	cpuStart time.Duration
@@ -188,6 +204,12 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	}
 	defer r.provider.Close()
 
+	if err := r.startAPI(); err != nil {
+		return err
+	}
+	if r.apiClose != nil {
+		defer r.apiClose()
+	}
 	endpoint := envoi.SMTPServer{Security: o.smtpSecurity}
 	var roots *x509.CertPool
 	switch {
@@ -255,7 +277,7 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		r.changed(m)
 	}
 
-	key, operators, err := benchConfigure(ctx, app, r.provider, endpoint, o.operators, o.smtpAuth)
+	key, operators, err := benchConfigure(ctx, app, r.provider, endpoint, o.operators, o.smtpAuth, o.transport, r.api)
 	if err != nil {
 		return err
 	}
@@ -301,8 +323,13 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	if o.rate > 0 {
 		clients = fmt.Sprintf("open-loop at %.0f requests/s", o.rate)
 	}
-	fmt.Fprintf(r.out, "envoi bench: %d messages with a %d KB PDF, %s, %d workers, %d mailbox(es), database %s, SMTP %s (%s, auth %s)\n",
-		o.count, o.attachmentKB, clients, app.Worker.Concurrency, o.operators, app.Store.Dialect(), net.JoinHostPort(endpoint.Host, strconv.Itoa(endpoint.Port)), endpoint.Security, o.smtpAuth)
+	if r.api != "" {
+		fmt.Fprintf(r.out, "envoi bench: %d messages with a %d KB PDF, %s, %d workers, %d mailbox(es), database %s, transport %s (fake API %s)\n",
+			o.count, o.attachmentKB, clients, app.Worker.Concurrency, o.operators, app.Store.Dialect(), o.transport, r.api)
+	} else {
+		fmt.Fprintf(r.out, "envoi bench: %d messages with a %d KB PDF, %s, %d workers, %d mailbox(es), database %s, SMTP %s (%s, auth %s)\n",
+			o.count, o.attachmentKB, clients, app.Worker.Concurrency, o.operators, app.Store.Dialect(), net.JoinHostPort(endpoint.Host, strconv.Itoa(endpoint.Port)), endpoint.Security, o.smtpAuth)
+	}
 	bodies := benchBodies(o.attachmentKB)
 	if dbURL != "" {
 		if r.pg, err = startPGServerCPU(ctx, dbURL); err != nil {
@@ -418,7 +445,7 @@ func benchDatabase(ctx context.Context, o benchOptions) (string, func(), error) 
 // OAuth 2.0 flow on the built-in provider and the sink, their tokens (as a
 // consent would leave them, the access token already expired so the first
 // send refreshes it), the BL mail setting and an API key.
-func benchConfigure(ctx context.Context, app *App, provider *benchpeer.Provider, endpoint envoi.SMTPServer, n int, auth string) (string, []string, error) {
+func benchConfigure(ctx context.Context, app *App, provider *benchpeer.Provider, endpoint envoi.SMTPServer, n int, auth, transport, apiURL string) (string, []string, error) {
 	st := app.Store
 	if err := st.PutCompany(ctx, &envoi.Company{Code: "FORTERRO", Name: "Forterro", FooterText: "Forterro SAS — 1 rue de la Paix, Paris"}); err != nil {
 		return "", nil, err
@@ -439,6 +466,9 @@ func benchConfigure(ctx context.Context, app *App, provider *benchpeer.Provider,
 		Scope: "smtp", AuthURL: provider.URL + "/authorize", TokenURL: provider.URL + "/token",
 		ClientID: "bench-client", ClientSecret: "bench-secret", RedirectURL: "http://127.0.0.1/oauth/callback",
 		SMTP: endpoint, MaxAttachmentsMB: 25, Operators: ops,
+	}
+	if transport != envoi.TransportSMTP {
+		flow.Transport, flow.APIURL, flow.Scope = transport, apiURL, benchAPIScope(transport)
 	}
 	if auth == "none" || auth == "plain" {
 		flow = &envoi.AuthFlow{Code: "BENCH", Name: "bench", Kind: envoi.KindSMTPBasic, SMTP: endpoint, MaxAttachmentsMB: 25, Operators: ops}
@@ -695,15 +725,18 @@ func (r *benchRun) report(acceptEnd time.Time, _ string) {
 	fmt.Fprintf(w, "delivered  %6d in %7.2fs  %8.0f msg/s   send latency     p50 %8s  p99 %8s\n", r.delivered.Load(), deliverSecs, float64(r.delivered.Load())/deliverSecs, pct(r.sendLat, 50), pct(r.sendLat, 99))
 	fmt.Fprintf(w, "                                                 accept-to-sent   p50 %8s  p99 %8s\n", pct(r.deliveryLat, 50), pct(r.deliveryLat, 99))
 	cpu := cpuTime() - r.cpuStart
-	fmt.Fprintf(w, "failed %d, SMTP sends %d, token endpoint calls %d, peak memory (VmHWM) %s, CPU %.1fs (%.2f ms a message, %d cores)\n",
-		r.failed.Load(), len(r.sendLat), r.provider.Calls(), peakRSS(), cpu.Seconds(), float64(cpu.Microseconds())/1000/n, runtime.NumCPU())
+	fmt.Fprintf(w, "failed %d, %s sends %d, token endpoint calls %d, peak memory (VmHWM) %s, CPU %.1fs (%.2f ms a message, %d cores)\n",
+		r.failed.Load(), sendsLabel(r.o.transport), len(r.sendLat), r.provider.Calls(), peakRSS(), cpu.Seconds(), float64(cpu.Microseconds())/1000/n, runtime.NumCPU())
 	if writes := r.smtpWrites.Load(); writes > 0 {
 		fmt.Fprintf(w, "SMTP socket: %d writes, %.1f a message, %.0f KB each on average (TLS included)\n", writes, float64(writes)/n, float64(r.smtpBytes.Load())/float64(writes)/1024)
 	}
 	if r.pg != nil {
 		fmt.Fprintf(w, "PostgreSQL server: CPU %.1fs (%.2f ms a message) in the backends serving the run's database\n", r.pgCPU.Seconds(), float64(r.pgCPU.Microseconds())/1000/n)
 	}
-	if r.sink != nil {
+	if r.apiCount != nil {
+		n, b := r.apiCount()
+		fmt.Fprintf(w, "fake %s: %d messages, %.1f MB\n", r.o.transport, n, float64(b)/1e6)
+	} else if r.sink != nil {
 		fmt.Fprintf(w, "sink: %d messages, %.1f MB, %d connections, %d AUTH commands\n", r.sink.Messages(), float64(r.sink.Bytes())/1e6, r.sink.Connections(), r.sink.AuthCommands())
 	}
 }

@@ -113,3 +113,27 @@ func TestBenchRate(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchAPITransports: envoi bench sends through the fakes of
+// Microsoft Graph and of the Gmail API, each message accepted by the fake.
+func TestBenchAPITransports(t *testing.T) {
+	for _, transport := range []string{"graph", "gmail_api"} {
+		t.Run(transport, func(t *testing.T) {
+			var out syncBuffer
+			p := &main.Program{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
+			args := []string{"bench", "--count", "30", "--attachment-kb", "20", "--clients", "3", "--workers", "3", "--transport", transport}
+			if code := p.Main(context.Background(), args); code != 0 {
+				t.Fatalf("envoi bench: exit %d\n%s", code, out.String())
+			}
+			for _, want := range []string{
+				`(?m)^delivered +30 in .* msg/s`,
+				`(?m)^failed 0, ` + transport + ` sends 30, token endpoint calls 1,`,
+				`(?m)^fake ` + transport + `: 30 messages, `,
+			} {
+				if !regexp.MustCompile(want).MatchString(out.String()) {
+					t.Errorf("output lacks %s:\n%s", want, out.String())
+				}
+			}
+		})
+	}
+}

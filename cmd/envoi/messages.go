@@ -92,6 +92,9 @@ func (p *Program) messages(ctx context.Context, args []string) error {
 		if m.WaitReason != "" {
 			fmt.Fprintf(p.Stdout, "waiting:     %s\n", m.WaitReason)
 		}
+		if m.ProviderMessageID != "" {
+			fmt.Fprintf(p.Stdout, "provider-id: %s\n", m.ProviderMessageID)
+		}
 		if m.ErrorCode != "" {
 			t := envoi.Describe(m.ErrorCode, "en")
 			fmt.Fprintf(p.Stdout, "error:       %s — %s\n             %s\nwhat to do:  %s\n", m.ErrorCode, t.Message, m.Error, t.Remedy)

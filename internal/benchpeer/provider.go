@@ -67,6 +67,16 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": 3600, "refresh_token": rt, "scope": "smtp"})
 }
 
+// User returns the user token was issued for; an error when the provider
+// did not issue it.
+func (p *Provider) User(token string) (string, error) {
+	u, ok := p.tokens.Load(token)
+	if !ok {
+		return "", errors.New("benchpeer: unknown access token")
+	}
+	return u.(string), nil
+}
+
 // Validate checks that token is an access token the provider issued, for
 // user when user is not empty.
 func (p *Provider) Validate(user, token string) error {

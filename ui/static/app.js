@@ -125,6 +125,19 @@
     kind.addEventListener("change", showKind);
     showKind();
 
+    // The transport shows its own fields: the SMTP server, or the API's
+    // URL and what it keeps of sent mail.
+    var transport = $("#transport", flow);
+    var showTransport = function () {
+      if (!transport) { return; }
+      var t = transport.value;
+      $all("[data-transport]", flow).forEach(function (el) {
+        var want = el.getAttribute("data-transport");
+        el.hidden = !(want === t || (want === "api" && t !== "smtp"));
+      });
+    };
+    var prevTransport = transport ? transport.value : "smtp";
+
     var presets = {};
     try { presets = JSON.parse(flow.getAttribute("data-presets") || "{}"); } catch (e) { presets = {}; }
     var preset = $("#preset", flow);
@@ -146,6 +159,20 @@
         previous = preset.value;
         showPreset();
       });
+    }
+    if (transport) {
+      // A scope the preset filled for the previous transport becomes the
+      // one the new transport needs (Graph and Outlook scopes do not mix).
+      transport.addEventListener("change", function () {
+        var p = presets[preset ? preset.value : ""] || {}, scopes = p.scopes || {};
+        var el = flow.elements.scope;
+        if (el && (el.value === "" || el.value === (scopes[prevTransport] || "")) && scopes[transport.value]) {
+          el.value = scopes[transport.value];
+        }
+        prevTransport = transport.value;
+        showTransport();
+      });
+      showTransport();
     }
   }
 
