@@ -135,4 +135,5 @@ type Store interface {
 	ArchiveService
 	APIKeyService
 	ReportTemplateService
+	WebhookService
 }
