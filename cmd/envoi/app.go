@@ -21,6 +21,7 @@ import (
 	"envoi/smtp"
 	"envoi/sqlstore"
 	"envoi/ui"
+	"envoi/webhook"
 )
 
 // App is envoi wired together: every adapter, built once from the
@@ -37,6 +38,7 @@ type App struct {
 	Archive  *archive.Store
 	Service  *queue.Service
 	Worker   *queue.Worker
+	Webhooks *webhook.Dispatcher
 	HTTP     *envoihttp.Server
 	Registry *prometheus.Registry
 }
@@ -96,6 +98,12 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	if p.Setup.Worker != nil {
 		p.Setup.Worker(a.Worker)
 	}
+	backoff, err := parseBackoff(cfg.WebhookBackoff)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	a.Webhooks = &webhook.Dispatcher{Store: store, Backoff: backoff, Poll: cfg.WebhookPoll, Logger: logger}
 	// A consent given in the browser releases the messages parked on it.
 	a.OAuth.Parked = a.Service
 	// A token that dies is mailed to the administrators.

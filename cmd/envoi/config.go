@@ -32,6 +32,11 @@ type Config struct {
 	Limits     Limits        `yaml:"-"` // see limitFlags
 	// QueueMaxUnfinished is queue.Worker.MaxUnfinished (0: its default).
 	QueueMaxUnfinished int `yaml:"-"`
+	// WebhookBackoff is webhook.Dispatcher.Backoff as the flag gives it
+	// (see parseBackoff; empty: its default, about three days);
+	// WebhookPoll its Poll.
+	WebhookBackoff string        `yaml:"-"`
+	WebhookPoll    time.Duration `yaml:"-"`
 }
 
 type setting struct {

@@ -127,8 +127,9 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer stopWork()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); _ = app.Worker.Run(workCtx) }()
+	go func() { defer wg.Done(); _ = app.Webhooks.Run(workCtx) }()
 	go func() { defer wg.Done(); app.background(workCtx) }()
 
 	errc := make(chan error, 1)
