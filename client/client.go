@@ -147,7 +147,9 @@ func (e *Error) Error() string {
 }
 
 // Temporary says whether the same request may work later (429, 5xx).
-func (e *Error) Temporary() bool { return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500 }
+func (e *Error) Temporary() bool {
+	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
+}
 
 // IsCode says whether err is an API error with that code (for example
 // "mail_setting_not_found", "consent_required", "idempotency_conflict").
