@@ -484,3 +484,28 @@ func (s *Store) ReplayWebhook(ctx context.Context, code string, r envoi.Replay) 
 	})
 	return int(n), err
 }
+
+// PurgeWebhookEvents deletes the events written before t that have no
+// delivery pending, with their deliveries and attempts, in batches; it
+// returns how many events went. The outbox would otherwise keep every
+// event of every message.
+func (s *Store) PurgeWebhookEvents(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		res, err := s.db.ExecContext(ctx, `DELETE FROM webhook_events WHERE seq IN (
+			SELECT e.seq FROM webhook_events e WHERE e.created_at < $1
+				AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.state = $2)
+			ORDER BY e.seq LIMIT 500)`, s.ts(before), envoi.DeliveryPending)
+		if err != nil {
+			return total, locked(fmt.Errorf("sqlstore: purge webhook events: %w", err))
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("sqlstore: purge webhook events: %w", err)
+		}
+		total += int(n)
+		if n < 500 || ctx.Err() != nil {
+			return total, nil
+		}
+	}
+}

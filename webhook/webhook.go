@@ -53,6 +53,7 @@ func Sign(secret, id string, timestamp int64, body []byte) (string, error) {
 type Store interface {
 	ClaimWebhookDeliveries(ctx context.Context, n int, lease time.Duration) ([]*envoi.WebhookJob, error)
 	RecordWebhookAttempt(ctx context.Context, j *envoi.WebhookJob, o envoi.WebhookOutcome) error
+	PurgeWebhookEvents(ctx context.Context, before time.Time) (int, error)
 }
 
 // DefaultBackoff is the wait after each failed attempt: nine retries over
@@ -77,8 +78,11 @@ type Dispatcher struct {
 	// (1m): after a crash another takes it once it lapses.
 	Lease time.Duration
 	// Batch bounds the deliveries claimed, and POSTed at once (16).
-	Batch  int
-	Now    func() time.Time
+	Batch int
+	// Retention is how long settled events are kept, for the deliveries'
+	// log and replays (30 days); Run purges older ones every hour.
+	Retention time.Duration
+	Now       func() time.Time
 	Logger *slog.Logger
 }
 
@@ -115,7 +119,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	client := d.client()
 	t := time.NewTicker(poll)
 	defer t.Stop()
+	var purged time.Time
 	for {
+		if now := d.now(); now.Sub(purged) >= time.Hour {
+			purged = now
+			d.purge(ctx)
+		}
 		for {
 			n, err := d.deliverDue(ctx, client)
 			if err != nil && ctx.Err() == nil {
@@ -130,6 +139,20 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// purge deletes the settled events older than the retention.
+func (d *Dispatcher) purge(ctx context.Context) {
+	keep := d.Retention
+	if keep <= 0 {
+		keep = 30 * 24 * time.Hour
+	}
+	n, err := d.Store.PurgeWebhookEvents(ctx, d.now().Add(-keep))
+	if err != nil && ctx.Err() == nil {
+		d.logger().Warn("purging webhook events", "err", err)
+	} else if n > 0 {
+		d.logger().Info("webhook events purged", "count", n, "older_than", keep)
 	}
 }
 

@@ -161,3 +161,52 @@ func TestDispatcher(t *testing.T) {
 		})
 	}
 }
+
+// TestPurge: events whose deliveries are all settled go after the
+// retention; an event still pending stays, whatever its age.
+func TestPurge(t *testing.T) {
+	for _, dialect := range []string{sqlstore.DialectSQLite, sqlstore.DialectPostgres} {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, dialect)
+			rcv := &receiver{}
+			rcv.status.Store(http.StatusOK)
+			srv := httptest.NewServer(rcv)
+			defer srv.Close()
+			if err := s.PutWebhook(ctx, &envoi.Webhook{Code: "erp", URL: srv.URL, Events: []string{envoi.EventMessageAccepted}}); err != nil {
+				t.Fatal(err)
+			}
+			req := envoi.SendRequest{DocumentFlow: "BL", Operator: "jdupont", To: []string{"c@customer.example"}}
+			if _, err := s.CreateMessage(ctx, &envoi.Accepted{Message: &envoi.Message{Request: req}}); err != nil {
+				t.Fatal(err)
+			}
+			d := &webhook.Dispatcher{Store: s}
+			if n, err := d.DeliverDue(ctx); n != 1 || err != nil {
+				t.Fatalf("DeliverDue = %d, %v", n, err)
+			}
+			// A second event, pending: the endpoint is down.
+			rcv.status.Store(http.StatusServiceUnavailable)
+			if _, err := s.CreateMessage(ctx, &envoi.Accepted{Message: &envoi.Message{Request: req}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.DeliverDue(ctx); err != nil {
+				t.Fatal(err)
+			}
+			n, err := s.PurgeWebhookEvents(ctx, time.Now().Add(time.Hour))
+			if err != nil || n != 1 {
+				t.Fatalf("purge = %d, %v; want the delivered event only", n, err)
+			}
+			ds, err := s.WebhookDeliveries(ctx, "erp", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ds) != 1 || ds[0].State != envoi.DeliveryPending {
+				t.Errorf("left %+v, want the pending delivery", ds)
+			}
+			var attempts int
+			if err := s.DB().QueryRow(`SELECT count(*) FROM webhook_attempts`).Scan(&attempts); err != nil || attempts != 1 {
+				t.Errorf("attempts left %d (%v), want the pending one's", attempts, err)
+			}
+		})
+	}
+}

@@ -9,7 +9,8 @@
 -- its type, in the same transaction. A delivery is a job like a message:
 -- due at due_at (NULL once delivered or given up), claimed with a lease
 -- (due_at = lease_until) and a claim counter that fences the outcome.
--- webhook_attempts keeps every POST made.
+-- webhook_attempts keeps every POST made. Events whose deliveries are all
+-- settled are purged after a retention (webhook.Dispatcher.Retention).
 
 -- +goose Up
 CREATE TABLE webhooks (
@@ -46,6 +47,7 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX webhook_deliveries_webhook_idx ON webhook_deliveries (webhook, seq);
+CREATE INDEX webhook_deliveries_event_idx ON webhook_deliveries (event_id);
 CREATE TABLE webhook_attempts (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     delivery    INTEGER NOT NULL REFERENCES webhook_deliveries (seq) ON DELETE CASCADE,
