@@ -83,7 +83,7 @@ type Dispatcher struct {
 	// log and replays (30 days); Run purges older ones every hour.
 	Retention time.Duration
 	Now       func() time.Time
-	Logger *slog.Logger
+	Logger    *slog.Logger
 }
 
 func (d *Dispatcher) client() *http.Client {
