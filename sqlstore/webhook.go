@@ -155,14 +155,10 @@ func (s *Store) AppendEvent(ctx context.Context, tx *sql.Tx, ev *envoi.Event) er
 	if err != nil {
 		return fmt.Errorf("sqlstore: event %s: %w", ev.Type, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_events (id, type, message_id, body, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		ev.ID, ev.Type, ev.Data.MessageID, string(body), s.ts(now)); err != nil {
+	if _, err := s.txExec(ctx, tx, insertEventSQL, ev.ID, ev.Type, ev.Data.MessageID, string(body), s.ts(now)); err != nil {
 		return fmt.Errorf("sqlstore: append event %s: %w", ev.Type, err)
 	}
-	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO webhook_deliveries (event_id, webhook, state, due_at, created_at, updated_at)
-		SELECT $1, code, $2, `+s.tsArg("$3")+`, $3, $3 FROM webhooks WHERE enabled AND events LIKE $4 ESCAPE '\'`,
-		ev.ID, envoi.DeliveryPending, s.ts(now), likeEvent(ev.Type)); err != nil {
+	if _, err := s.txExec(ctx, tx, s.fanOutSQL(), ev.ID, envoi.DeliveryPending, s.ts(now), likeEvent(ev.Type)); err != nil {
 		return fmt.Errorf("sqlstore: fan out event %s: %w", ev.Type, err)
 	}
 	return nil
@@ -175,6 +171,55 @@ func (s *Store) tsArg(p string) string {
 		return p + "::timestamptz"
 	}
 	return p
+}
+
+// The outbox's statements, prepared once on the write handle by Migrate
+// (prepareOutbox): every message accepted or finished runs them.
+const (
+	insertEventSQL  = `INSERT INTO webhook_events (id, type, message_id, body, created_at) VALUES ($1, $2, $3, $4, $5)`
+	messageEventSQL = `SELECT id, entity_type, entity_id, document_flow, operator, company, status, attempts,
+		error_code, error, sent_at, next_try FROM messages WHERE id = $1`
+)
+
+// fanOutSQL queues an event ($1, type pattern $4) to every enabled
+// endpoint that wants it, due now ($3).
+func (s *Store) fanOutSQL() string {
+	return `INSERT INTO webhook_deliveries (event_id, webhook, state, due_at, created_at, updated_at)
+		SELECT $1, code, $2, ` + s.tsArg("$3") + `, $3, $3 FROM webhooks WHERE enabled AND events LIKE $4 ESCAPE '\'`
+}
+
+// prepareOutbox prepares the outbox's statements on the write handle, so
+// that a transaction runs them without compiling them each time. It must
+// run outside any transaction (on SQLite a transaction holds the one write
+// connection).
+func (s *Store) prepareOutbox(ctx context.Context) error {
+	_, err := s.writeStmts(ctx, insertEventSQL, messageEventSQL, s.fanOutSQL())
+	return err
+}
+
+// txExec runs query in tx through its prepared statement when there is
+// one (prepareOutbox), else as text.
+func (s *Store) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := s.preparedOnly(query); st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// txQueryRow is txExec for a query of one row.
+func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st := s.preparedOnly(query); st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
+}
+
+// preparedOnly returns the statement of query prepared on the write
+// handle, or nil; it never prepares (see prepared).
+func (s *Store) preparedOnly(query string) *sql.Stmt {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	return s.stmts[stmtKey{s.db, query}]
 }
 
 // likeEvent is the LIKE pattern matching a JSON list of event types that
@@ -192,8 +237,7 @@ func likeEvent(typ string) string {
 func (s *Store) AppendMessageEvent(ctx context.Context, tx *sql.Tx, typ, id string, more func(*envoi.EventData)) error {
 	var d envoi.EventData
 	var entityType, entityID, errMsg, errCode string
-	err := tx.QueryRowContext(ctx, `SELECT id, entity_type, entity_id, document_flow, operator, company, status, attempts,
-		error_code, error, sent_at, next_try FROM messages WHERE id = $1`, id).Scan(
+	err := s.txQueryRow(ctx, tx, messageEventSQL, id).Scan(
 		&d.MessageID, &entityType, &entityID, &d.DocumentFlow, &d.Operator, &d.Company, &d.Status, &d.Attempts,
 		&errCode, &errMsg, scanTime(&d.SentAt), scanTime(&d.NextTry))
 	if errors.Is(err, sql.ErrNoRows) {
