@@ -148,4 +148,5 @@ type Store interface {
 	ArchiveService
 	APIKeyService
 	ReportTemplateService
+	WebhookService
 }

@@ -83,6 +83,13 @@ func (s *Server) Routes() []Route {
 		{"DELETE", "/v1/report-templates/{name}", false, s.deleteReportTemplate},
 		{"POST", "/v1/report-templates/preview", false, s.needs(s.Reports != nil, s.previewReport)},
 
+		{"GET", "/v1/webhooks", false, s.listWebhooks},
+		{"GET", "/v1/webhooks/{code}", false, s.getWebhook},
+		{"PUT", "/v1/webhooks/{code}", false, s.putWebhook},
+		{"DELETE", "/v1/webhooks/{code}", false, s.deleteWebhook},
+		{"GET", "/v1/webhooks/{code}/deliveries", false, s.listWebhookDeliveries},
+		{"POST", "/v1/webhooks/{code}/replay", false, s.replayWebhook},
+
 		{"GET", "/v1/archive", false, s.listArchive},
 		{"POST", "/v1/archive", false, s.needs(s.Archiver != nil, s.postArchive)},
 		{"GET", "/v1/archive/{id}", false, s.needs(s.Archive != nil, s.downloadArchive)},

@@ -36,6 +36,10 @@ var nonConfigTables = map[string]string{
 	"ui_sessions":        "the admin UI's sessions",
 	"ui_settings":        "the admin UI's settings, read uncached",
 	"ui_users":           "the admin UI's accounts",
+	"webhook_attempts":   "written at each delivery attempt",
+	"webhook_deliveries": "written for each event",
+	"webhook_events":     "the outbox, written with each change it reports",
+	"webhooks":           "read uncached by the dispatcher and the API",
 }
 
 // postgresOnlyTables are in the PostgreSQL schema only.

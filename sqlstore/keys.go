@@ -30,6 +30,7 @@ var secretColumns = []secretColumn{
 	{"tokens", "access_token", []string{"flow", "operator"}},
 	{"tokens", "refresh_token", []string{"flow", "operator"}},
 	{"oauth_states", "verifier", []string{"state_hash"}},
+	{"webhooks", "secret", []string{"code"}},
 }
 
 func aad(table, column string, key ...string) string {

@@ -155,7 +155,10 @@ func (s *Store) CreateMessage(ctx context.Context, a *envoi.Accepted) (created b
 				return fmt.Errorf("sqlstore: store eml of %s: %w", m.ID, err)
 			}
 		}
-		return nil
+		if err := s.AppendMessageEvent(ctx, tx, envoi.EventMessageAccepted, m.ID, nil); err != nil {
+			return err
+		}
+		return s.appendStatusEvent(ctx, tx, m.Status, m.ID)
 	})
 	if err != nil {
 		return false, err
@@ -335,13 +338,32 @@ func (s *Store) UpdateMessage(ctx context.Context, m *envoi.Message) error {
 		return envoi.FieldError(envoi.EInvalidInput, "status", "%q is not a message status", m.Status)
 	}
 	now := s.nowUTC()
-	res, err := s.db.ExecContext(ctx, `
-		UPDATE messages SET status = $1, attempts = $2, error_code = $3, error = $4, next_try = $5, sent_at = $6,
-			flow = $7, mailbox = $8, updated_at = $9, due_at = CASE WHEN $1 IN ($11, $12) THEN NULL ELSE due_at END
-		WHERE id = $10`,
-		m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), m.Flow, m.Mailbox, s.ts(now), m.ID,
-		envoi.StatusSent, envoi.StatusFailed)
-	if err := affected(res, err, "message", m.ID); err != nil {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var old string
+		err := tx.QueryRowContext(ctx, `SELECT status FROM messages WHERE id = $1`, m.ID).Scan(&old)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("message", m.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: message %q: %w", m.ID, err)
+		}
+		res, err := tx.ExecContext(ctx, `
+			UPDATE messages SET status = $1, attempts = $2, error_code = $3, error = $4, next_try = $5, sent_at = $6,
+				flow = $7, mailbox = $8, updated_at = $9, due_at = CASE WHEN $1 IN ($11, $12) THEN NULL ELSE due_at END
+			WHERE id = $10`,
+			m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), m.Flow, m.Mailbox, s.ts(now), m.ID,
+			envoi.StatusSent, envoi.StatusFailed)
+		if err := affected(res, err, "message", m.ID); err != nil {
+			return err
+		}
+		// A status written again (an edit of the error) is no news; a
+		// retry is, each time.
+		if old == m.Status && m.Status != envoi.StatusRetrying {
+			return nil
+		}
+		return s.appendStatusEvent(ctx, tx, m.Status, m.ID)
+	})
+	if err != nil {
 		return err
 	}
 	m.UpdatedAt = now

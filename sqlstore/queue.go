@@ -287,13 +287,20 @@ func (s *Store) Finish(ctx context.Context, c *envoi.Claim, delay time.Duration)
 		return envoi.Errorf(envoi.EConflict, "message %s was claimed again since this worker's claim (its lease lapsed): the outcome %s is not recorded", m.ID, m.Status).
 			WithDetail("claim", c.Token).WithDetail("latest_claim", strconv.FormatInt(latest, 10))
 	}
-	if erase {
+	// The outcome and its webhook event (AppendMessageEvent) commit
+	// together.
+	if event := envoi.MessageEvent(m.Status); erase || event != "" {
 		err = s.tx(ctx, func(tx *sql.Tx) error {
 			if err := record(tx.StmtContext(ctx, stmts[0]), tx); err != nil {
 				return err
 			}
-			if _, err := tx.StmtContext(ctx, stmts[1]).ExecContext(ctx, m.ID); err != nil {
-				return fmt.Errorf("sqlstore: erase eml of %s: %w", m.ID, err)
+			if erase {
+				if _, err := tx.StmtContext(ctx, stmts[1]).ExecContext(ctx, m.ID); err != nil {
+					return fmt.Errorf("sqlstore: erase eml of %s: %w", m.ID, err)
+				}
+			}
+			if event != "" {
+				return s.AppendMessageEvent(ctx, tx, event, m.ID, nil)
 			}
 			return nil
 		})

@@ -83,9 +83,8 @@ func (s *Store) RecordBounce(ctx context.Context, id string, b envoi.Bounce) (bo
 		if changed, err = recorded(ctx, tx, res, err, id); err != nil || !changed {
 			return err
 		}
-		// events: message.bounced (the outbox's append goes here, in
-		// this transaction, once f-webhooks is merged).
-		return nil
+		// The event is written with the state change, in its transaction.
+		return s.AppendMessageEvent(ctx, tx, envoi.EventMessageBounced, id, func(d *envoi.EventData) { d.Bounce = b })
 	})
 	return changed, err
 }
@@ -108,9 +107,7 @@ func (s *Store) RecordDelay(ctx context.Context, id string, b envoi.Bounce) (boo
 		if changed, err = recorded(ctx, tx, res, err, id); err != nil || !changed {
 			return err
 		}
-		// events: message.delayed (the outbox's append goes here, in
-		// this transaction, once f-webhooks is merged).
-		return nil
+		return s.AppendMessageEvent(ctx, tx, envoi.EventMessageDelayed, id, func(d *envoi.EventData) { d.Bounce = b })
 	})
 	return changed, err
 }
@@ -132,9 +129,7 @@ func (s *Store) RecordRead(ctx context.Context, id string, at time.Time) (bool, 
 		if changed, err = recorded(ctx, tx, res, err, id); err != nil || !changed {
 			return err
 		}
-		// events: message.read (the outbox's append goes here, in this
-		// transaction, once f-webhooks is merged).
-		return nil
+		return s.AppendMessageEvent(ctx, tx, envoi.EventMessageRead, id, func(d *envoi.EventData) { d.ReadAt = at })
 	})
 	return changed, err
 }

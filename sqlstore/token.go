@@ -75,6 +75,10 @@ func (s *Store) SaveToken(ctx context.Context, t *envoi.Token) error {
 				return notFound("operator", t.Operator).WithDetail("field", "operator")
 			}
 		}
+		var old string
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM tokens WHERE flow = $1 AND operator = $2`, t.Flow, t.Operator).Scan(&old); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlstore: save token: %w", err)
+		}
 		err := tx.QueryRowContext(ctx, `
 			INSERT INTO tokens (flow, operator, client_id, provider, email, expiry, access_token, refresh_token,
 				row_version, status, last_error, consented_at, refreshed_at, status_changed_at, updated_at)
@@ -94,7 +98,7 @@ func (s *Store) SaveToken(ctx context.Context, t *envoi.Token) error {
 		if err != nil {
 			return fmt.Errorf("sqlstore: save token %s/%s: %w", t.Flow, t.Operator, err)
 		}
-		return nil
+		return s.appendTokenEvent(ctx, tx, old, t)
 	})
 	if err != nil {
 		return err
@@ -122,30 +126,39 @@ func (s *Store) UpdateToken(ctx context.Context, t *envoi.Token) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx, `
-		UPDATE tokens SET client_id = $1, provider = $2, email = $3, expiry = $4, access_token = $5,
-			refresh_token = $6, status = $7, last_error = $8, consented_at = $9, refreshed_at = $10,
-			status_changed_at = $11, updated_at = $12, row_version = row_version + 1
-		WHERE flow = $13 AND operator = $14 AND row_version = $15`,
-		clientID, t.Provider, t.Email, s.ts(t.Expiry), access, refresh, t.Status, t.LastError,
-		s.ts(t.ConsentedAt), s.ts(t.RefreshedAt), s.ts(t.StatusChanged), s.ts(now),
-		t.Flow, t.Operator, t.RowVersion)
-	if err != nil {
-		return fmt.Errorf("sqlstore: update token %s/%s: %w", t.Flow, t.Operator, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("sqlstore: update token %s/%s: %w", t.Flow, t.Operator, err)
-	} else if n == 0 {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		// The status before, for the webhook event of a change; the row
+		// version fences the update below, so it is this row's.
+		var old string
 		var stored int64
-		err := s.db.QueryRowContext(ctx, `SELECT row_version FROM tokens WHERE flow = $1 AND operator = $2`, t.Flow, t.Operator).Scan(&stored)
+		err := tx.QueryRowContext(ctx, `SELECT status, row_version FROM tokens WHERE flow = $1 AND operator = $2`, t.Flow, t.Operator).Scan(&old, &stored)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("token", t.Flow+"/"+t.Operator)
 		}
 		if err != nil {
 			return fmt.Errorf("sqlstore: update token %s/%s: %w", t.Flow, t.Operator, err)
 		}
-		return envoi.Errorf(envoi.EConflict, "the token of %s/%s changed meanwhile (version %d, not %d): read it again", t.Flow, t.Operator, stored, t.RowVersion).
-			WithDetail("row_version", stored)
+		res, err := tx.ExecContext(ctx, `
+			UPDATE tokens SET client_id = $1, provider = $2, email = $3, expiry = $4, access_token = $5,
+				refresh_token = $6, status = $7, last_error = $8, consented_at = $9, refreshed_at = $10,
+				status_changed_at = $11, updated_at = $12, row_version = row_version + 1
+			WHERE flow = $13 AND operator = $14 AND row_version = $15`,
+			clientID, t.Provider, t.Email, s.ts(t.Expiry), access, refresh, t.Status, t.LastError,
+			s.ts(t.ConsentedAt), s.ts(t.RefreshedAt), s.ts(t.StatusChanged), s.ts(now),
+			t.Flow, t.Operator, t.RowVersion)
+		if err != nil {
+			return fmt.Errorf("sqlstore: update token %s/%s: %w", t.Flow, t.Operator, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("sqlstore: update token %s/%s: %w", t.Flow, t.Operator, err)
+		} else if n == 0 {
+			return envoi.Errorf(envoi.EConflict, "the token of %s/%s changed meanwhile (version %d, not %d): read it again", t.Flow, t.Operator, stored, t.RowVersion).
+				WithDetail("row_version", stored)
+		}
+		return s.appendTokenEvent(ctx, tx, old, t)
+	})
+	if err != nil {
+		return err
 	}
 	t.RowVersion++
 	t.UpdatedAt = now

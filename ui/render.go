@@ -25,6 +25,7 @@ var (
 		"flows", "flow", "operators", "operator", "groups", "group", "companies", "company",
 		"documentflows", "documentflow", "mailsettings", "mailsetting", "filenames", "filename",
 		"messages", "message", "tokens", "apikeys", "users", "user", "settings",
+		"webhooks", "webhook",
 	}
 	fragments = []string{"preview", "testresult"}
 )

@@ -108,6 +108,14 @@ func (s *Server) routes() []route {
 
 		{"GET /tokens", adminOnly, s.listTokens},
 
+		{"GET /webhooks", adminOnly, s.listWebhooks},
+		{"GET /webhooks/new", adminOnly, s.newWebhook},
+		{"POST /webhooks", adminOnly, s.saveWebhook},
+		{"GET /webhooks/{code}", adminOnly, s.editWebhook},
+		{"POST /webhooks/{code}", adminOnly, s.saveWebhook},
+		{"POST /webhooks/{code}/delete", adminOnly, s.deleteWebhook},
+		{"POST /webhooks/{code}/replay", adminOnly, s.replayWebhook},
+
 		{"GET /api-keys", adminOnly, s.listAPIKeys},
 		{"POST /api-keys", adminOnly, s.createAPIKey},
 		{"POST /api-keys/{id}/revoke", adminOnly, s.revokeAPIKey},

@@ -28,6 +28,7 @@ import (
 	"envoi/smtp"
 	"envoi/sqlstore"
 	"envoi/ui"
+	"envoi/webhook"
 )
 
 // App is envoi wired together: every adapter, built once from the
@@ -49,6 +50,7 @@ type App struct {
 	Worker   *queue.Worker
 	// Watcher reads the sending mailboxes for bounces and read receipts.
 	Watcher  *reportwatch.Watcher
+	Webhooks *webhook.Dispatcher
 	HTTP     *envoihttp.Server
 	Registry *prometheus.Registry
 }
@@ -125,6 +127,11 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 		store.Close()
 		return nil, err
 	}
+	backoff, err := parseBackoff(cfg.WebhookBackoff)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	a.Watcher = &reportwatch.Watcher{
 		Store: store, Every: cfg.ReportsEvery, Logger: logger,
 		Sources: map[string]reportwatch.Source{
@@ -136,6 +143,7 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 	if p.Setup.Watcher != nil {
 		p.Setup.Watcher(a.Watcher)
 	}
+	a.Webhooks = &webhook.Dispatcher{Store: store, Backoff: backoff, Poll: cfg.WebhookPoll, Logger: logger}
 	// A consent given in the browser releases the messages parked on it.
 	a.OAuth.Parked = a.Service
 	// A token that dies is mailed to the administrators.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -25,6 +26,15 @@ type ConfigFile struct {
 	AuthFlows     map[string]authFlowDoc     `yaml:"auth_flows"`
 	MailSettings  map[string]mailSettingDoc  `yaml:"mail_settings"`
 	FileNames     map[string]fileNameDoc     `yaml:"file_names"`
+	Webhooks      map[string]webhookDoc      `yaml:"webhooks"`
+}
+
+// webhookDoc is a webhook endpoint. Without secret_env the stored secret
+// is kept, or envoi makes one and apply prints it once.
+type webhookDoc struct {
+	URL       string   `yaml:"url"`
+	Events    []string `yaml:"events"`
+	SecretEnv string   `yaml:"secret_env"`
 }
 
 type companyDoc struct {
@@ -114,7 +124,8 @@ func (p *Program) apply(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	steps, objects, err := doc.steps(filepath.Dir(file), p.Getenv, func(msg string) { fmt.Fprintf(p.Stdout, "warning: %s\n", msg) })
+	steps, objects, err := doc.steps(filepath.Dir(file), p.Getenv, func(msg string) { fmt.Fprintf(p.Stdout, "warning: %s\n", msg) },
+		func(msg string) { fmt.Fprintln(p.Stdout, msg) })
 	if err != nil {
 		return err
 	}
@@ -172,8 +183,9 @@ func sortedCodes[V any](m map[string]V) []string {
 // from the environment and files relative to dir; objects is how many
 // objects they write (a password is given twice, see below). Every problem
 // found before anything is written is reported at once. warn receives
-// what an administrator should know about an applied flow (envoi.FlowWarning).
-func (doc *ConfigFile) steps(dir string, getenv func(string) string, warn func(string)) (steps []applyStep, objects int, err error) {
+// what an administrator should know about an applied flow (envoi.FlowWarning),
+// show what they must see once (a webhook secret envoi made).
+func (doc *ConfigFile) steps(dir string, getenv func(string) string, warn, show func(string)) (steps []applyStep, objects int, err error) {
 	secretFrom := func(what, env string) (string, error) {
 		if env == "" {
 			return "", nil
@@ -293,6 +305,32 @@ func (doc *ConfigFile) steps(dir string, getenv func(string) string, warn func(s
 		d := doc.FileNames[code]
 		r := &envoi.FileNameRule{DocumentFlow: code, Pattern: d.Pattern, Archive: d.Archive, FileType: d.FileType}
 		steps = append(steps, applyStep{"file name " + code, func(ctx context.Context, s envoi.Store) error { return s.PutFileNameRule(ctx, r) }})
+	}
+	var errs []error
+	for _, code := range sortedCodes(doc.Webhooks) {
+		d := doc.Webhooks[code]
+		sec, err := secretFrom("webhook "+code+" secret_env", d.SecretEnv)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		w := &envoi.Webhook{Code: code, URL: d.URL, Events: d.Events, Secret: sec}
+		if err := w.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("webhook %s: %w", code, err))
+			continue
+		}
+		steps = append(steps, applyStep{"webhook " + code, func(ctx context.Context, s envoi.Store) error {
+			if err := s.PutWebhook(ctx, w); err != nil {
+				return err
+			}
+			if sec == "" && w.Secret != "" {
+				show(fmt.Sprintf("webhook %s: its new secret, shown this once: %s", code, w.Secret))
+			}
+			return nil
+		}})
+	}
+	if len(errs) > 0 {
+		return nil, 0, errors.Join(errs...)
 	}
 	moves := 0
 	if len(doc.AuthFlows) > 0 {

@@ -43,6 +43,11 @@ type Config struct {
 	// ReportsEvery is the time between two reads of the sending mailboxes
 	// for reports (reportwatch.Watcher.Every); negative turns them off.
 	ReportsEvery time.Duration `yaml:"-"`
+	// WebhookBackoff is webhook.Dispatcher.Backoff as the flag gives it
+	// (see parseBackoff; empty: its default, about three days);
+	// WebhookPoll its Poll.
+	WebhookBackoff string        `yaml:"-"`
+	WebhookPoll    time.Duration `yaml:"-"`
 }
 
 type setting struct {

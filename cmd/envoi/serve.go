@@ -173,6 +173,7 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); _ = app.Worker.Run(workCtx) }()
+	go func() { defer wg.Done(); _ = app.Webhooks.Run(workCtx) }()
 	go func() { defer wg.Done(); app.background(workCtx) }()
 	go func() { defer wg.Done(); app.pruneBodies(workCtx, cfg.BodyRetention) }()
 	if cfg.ReportsEvery >= 0 {
