@@ -60,6 +60,10 @@ func runWithEnvoi(m *testing.M) (int, error) {
 	}
 
 	data := filepath.Join(tmp, "data")
+	// A new installation is set up by migrate (or serve); apikey works on it.
+	if out, err := exec.Command(bin, "migrate", "--data-dir", data).CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("envoi migrate: %v\n%s", err, out)
+	}
 	out, err := exec.Command(bin, "apikey", "create", "--name", "examples", "--data-dir", data).CombinedOutput()
 	if err != nil {
 		return 0, fmt.Errorf("envoi apikey create: %v\n%s", err, out)

@@ -89,6 +89,10 @@ func (s *Service) Accept(ctx context.Context, req *envoi.SendRequest, idempotenc
 	if created {
 		s.Metrics.accepted()
 		s.Handoff.Put(a.ID, a.EML)
+		if s.Logger != nil {
+			s.Logger.Info("queue: message accepted", "message", a.ID, "document_flow", req.DocumentFlow,
+				"operator", req.Operator, "status", a.Status, "bytes", len(a.EML))
+		}
 	}
 	return a.Message, created, nil
 }

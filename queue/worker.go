@@ -275,7 +275,9 @@ func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 		m.Attempts-- // waiting for a person is not a failed attempt
 		m.ErrorCode, m.Error = envoi.EConsentRequired, err.Error()
 		m.NextTry = time.Time{}
-		w.finish(ctx, log, m, w.ParkFor)
+		if w.finish(ctx, log, m, w.ParkFor) {
+			log.Info("queue: message parked until the identity consents again", "flow", m.Flow, "mailbox", m.Mailbox)
+		}
 		w.Metrics.parked()
 	case envoi.IsTemporary(err) && m.Attempts < w.MaxAttempts:
 		delay := w.Backoff(m.Attempts)
@@ -283,7 +285,10 @@ func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 		m.WaitReason = envoi.WaitServerRetry
 		m.ErrorCode, m.Error = envoi.ErrorCode(err), err.Error()
 		m.NextTry = w.Now().Add(delay)
-		w.finish(ctx, log, m, delay)
+		if w.finish(ctx, log, m, delay) {
+			log.Info("queue: message will be tried again", "code", m.ErrorCode, "reason", m.Error,
+				"attempts", m.Attempts, "next_attempt_at", m.NextTry.UTC().Format(time.RFC3339))
+		}
 		w.Metrics.retried(m.ErrorCode)
 	default:
 		m.Status = envoi.StatusFailed

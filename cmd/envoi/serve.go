@@ -171,7 +171,7 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer stopWork()
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); _ = app.Worker.Run(workCtx) }()
 	go func() { defer wg.Done(); _ = app.Webhooks.Run(workCtx) }()
 	go func() { defer wg.Done(); app.background(workCtx) }()
