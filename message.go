@@ -1,7 +1,11 @@
 package envoi
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"mime"
+	"net/textproto"
 	"slices"
 	"strings"
 	"time"
@@ -265,6 +269,9 @@ type Message struct {
 	ErrorCode      string      `json:"error_code,omitempty"`
 	Error          string      `json:"error,omitempty"`
 	MessageID      string      `json:"message_id"`
+	// Subject is the subject the message was sent with, filled at
+	// acceptance ("" for envoi's own sensitive mails).
+	Subject string `json:"subject,omitempty"`
 	// ProviderMessageID is the provider's own id of the sent message (an
 	// SMTP server's queue id, Graph's internetMessageId, Gmail's message
 	// id), "" when it named none.
@@ -375,4 +382,32 @@ func (r *SendRequest) HeaderBytes() int {
 		n += len(a.Filename) + len(a.ContentType)
 	}
 	return n
+}
+
+// HeaderSubject returns the Subject of the composed message eml, decoded
+// (RFC 2047) and unfolded; "" when it has none or its header does not
+// parse.
+func HeaderSubject(eml []byte) string {
+	end := bytes.Index(eml, []byte("\r\n\r\n"))
+	if end < 0 {
+		return ""
+	}
+	h, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(eml[:end+4]))).ReadMIMEHeader()
+	if err != nil {
+		return ""
+	}
+	s, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
+	if err != nil {
+		return h.Get("Subject")
+	}
+	return s
+}
+
+// Recipients returns the addresses m was sent to: To, then Cc and Bcc
+// when the request is loaded whole; never nil.
+func (m *Message) Recipients() []string {
+	out := make([]string, 0, len(m.Request.To)+len(m.Request.Cc)+len(m.Request.Bcc))
+	out = append(out, m.Request.To...)
+	out = append(out, m.Request.Cc...)
+	return append(out, m.Request.Bcc...)
 }

@@ -28,6 +28,9 @@ type messageOutput struct {
 	Attempts  int          `json:"attempts"`
 	Error     *errorFields `json:"error"`
 	MessageID string       `json:"message_id"`
+	// Subject and Recipients are what the message was sent with.
+	Subject    string   `json:"subject,omitempty"`
+	Recipients []string `json:"recipients"`
 	// ProviderMessageID is the provider's own id of the sent message.
 	ProviderMessageID string        `json:"provider_message_id,omitempty"`
 	SentAt            *time.Time    `json:"sent_at"`
@@ -52,6 +55,7 @@ func messageJSON(m *envoi.Message, lang string) messageOutput {
 		ID: m.ID, Status: m.Status, Attempts: m.Attempts, MessageID: m.MessageID, ProviderMessageID: m.ProviderMessageID,
 		CreatedAt: m.CreatedAt, DocumentFlow: m.Request.DocumentFlow, Operator: m.Request.Operator,
 		Company: m.Request.Company, Entity: m.Request.Entity, Duplicates: m.Duplicates,
+		Subject: m.Subject, Recipients: m.Recipients(),
 	}
 	if !m.SentAt.IsZero() {
 		out.SentAt = &m.SentAt

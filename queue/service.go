@@ -152,6 +152,9 @@ func (s *Service) compose(ctx context.Context, req *envoi.SendRequest, hash bool
 	}
 	a.EML = buf.Bytes()
 	m.EMLSize = int64(buf.Len())
+	if !req.Sensitive {
+		m.Subject = envoi.HeaderSubject(a.EML)
+	}
 	m.Delivery = d
 	m.Delivery.Envelope.Size = m.EMLSize
 	if f := d.Identity.Flow; f != nil && f.Limits.RecipientsPerMessage > 0 && len(d.Envelope.Recipients) > f.Limits.RecipientsPerMessage {

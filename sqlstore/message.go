@@ -127,7 +127,7 @@ func (s *Store) CreateMessage(ctx context.Context, a *envoi.Accepted) (created b
 			m.ID, idem, a.RequestHash, req, m.Request.Operator, m.Request.DocumentFlow, m.Request.Company, string(to),
 			entityType, entityID, m.Status, m.Attempts, m.ErrorCode, m.Error, m.MessageID, m.Flow, m.Mailbox,
 			s.ts(m.NextTry), s.ts(m.SentAt), s.ts(m.CreatedAt), s.ts(now),
-			string(delivery), m.EMLSize, emlAt, m.Sensitive, due).Scan(&seq)
+			string(delivery), m.EMLSize, emlAt, m.Sensitive, due, m.Subject).Scan(&seq)
 		if isUniqueViolation(err) {
 			return envoi.FieldError(envoi.EConflict, "id", "a message with id %s already exists", m.ID)
 		}
@@ -175,9 +175,9 @@ const (
 	insertMessageSQL = `
 		INSERT INTO messages (id, idempotency_key, request_hash, request, operator, document_flow, company, recipients,
 			entity_type, entity_id, status, attempts, error_code, error, message_id, flow, mailbox, next_try, sent_at,
-			created_at, updated_at, delivery, eml_size, eml_at, sensitive, due_at)
+			created_at, updated_at, delivery, eml_size, eml_at, sensitive, due_at, subject)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-			$22, $23, $24, $25, $26)
+			$22, $23, $24, $25, $26, $27)
 		ON CONFLICT (idempotency_key) DO NOTHING
 		RETURNING seq`
 	insertEMLSQL    = `INSERT INTO message_emls (message_id, eml, created_at) VALUES ($1, $2, $3)`
@@ -194,7 +194,7 @@ const messageColumns = `id, coalesce(idempotency_key, ''), status, attempts, err
 	flow, mailbox, next_try, sent_at, created_at, updated_at, eml_size, duplicates,
 	delivery, provider_message_id,
 	operator, document_flow, company, recipients, entity_type, entity_id, sensitive,
-	bounce, delay, read_at, due_at, wait_reason`
+	bounce, delay, read_at, due_at, wait_reason, subject`
 
 // scanMessage scans messageColumns, then the request when withRequest,
 // then extra.
@@ -207,7 +207,7 @@ func scanMessage(row interface{ Scan(...any) error }, withRequest bool, extra ..
 		&m.Flow, &m.Mailbox, scanTime(&m.NextTry), scanTime(&m.SentAt), scanTime(&m.CreatedAt), scanTime(&m.UpdatedAt), &m.EMLSize, &m.Duplicates,
 		&delivery, &m.ProviderMessageID,
 		&m.Request.Operator, &m.Request.DocumentFlow, &m.Request.Company, &to, &entityType, &entityID, &m.Sensitive,
-		&bounce, &delay, scanTime(&m.ReadAt), scanTime(&due), &m.WaitReason}
+		&bounce, &delay, scanTime(&m.ReadAt), scanTime(&due), &m.WaitReason, &m.Subject}
 	if withRequest {
 		dest = append(dest, &req)
 	}

@@ -72,6 +72,10 @@ func (p *Program) messages(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(p.Stdout, "id:          %s\nstatus:      %s\nattempts:    %d\nmessage-id:  %s\nflow:        %s (as %s)\ndocument:    %s\noperator:    %s\ncreated:     %s\n",
 			m.ID, m.Status, m.Attempts, m.MessageID, m.Flow, username(m), m.Request.DocumentFlow, m.Request.Operator, m.CreatedAt.Local().Format(time.DateTime))
+		if m.Subject != "" {
+			fmt.Fprintf(p.Stdout, "subject:     %s\n", m.Subject)
+		}
+		fmt.Fprintf(p.Stdout, "recipients:  %s\n", strings.Join(m.Recipients(), ", "))
 		if !m.SentAt.IsZero() {
 			fmt.Fprintf(p.Stdout, "sent:        %s\n", m.SentAt.Local().Format(time.DateTime))
 		}

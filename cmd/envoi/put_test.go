@@ -109,3 +109,38 @@ func TestEmptyListsAreArrays(t *testing.T) {
 		}
 	}
 }
+
+// TestMessageShowsSubjectAndRecipients: a message shows the subject it was
+// sent with and its recipients, in the API (one and in lists) and in
+// `envoi messages show`.
+func TestMessageShowsSubjectAndRecipients(t *testing.T) {
+	e := MustStart(t, EnvOptions{CheckAPI: true})
+	e.Configure()
+	if status, page := e.Consent("O365", "jdupont"); status != 200 {
+		t.Fatalf("consent: %d %s", status, page)
+	}
+	req := blRequest("client@example.org")
+	req["cc"] = []string{"compta@example.org"}
+	var m struct {
+		ID         string   `json:"id"`
+		Subject    string   `json:"subject"`
+		Recipients []string `json:"recipients"`
+	}
+	e.MustDo(200, "POST", "/v1/messages?wait=10s", req, &m)
+	const subject = "FORTERRO : Envoi du BL : 12345"
+	if m.Subject != subject || strings.Join(m.Recipients, ",") != "client@example.org,compta@example.org" {
+		t.Errorf("answer: subject %q, recipients %v", m.Subject, m.Recipients)
+	}
+	var list []struct {
+		Subject    string   `json:"subject"`
+		Recipients []string `json:"recipients"`
+	}
+	e.MustDo(200, "GET", "/v1/messages", nil, &list)
+	if len(list) != 1 || list[0].Subject != subject || len(list[0].Recipients) == 0 || list[0].Recipients[0] != "client@example.org" {
+		t.Errorf("list: %+v", list)
+	}
+	out := e.Run("messages", "show", m.ID)
+	if !strings.Contains(out, "subject:     "+subject) || !strings.Contains(out, "recipients:  client@example.org, compta@example.org") {
+		t.Errorf("messages show:\n%s", out)
+	}
+}
