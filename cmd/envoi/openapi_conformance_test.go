@@ -3,6 +3,7 @@ package main_test
 import (
 	"encoding/base64"
 	"testing"
+	"time"
 )
 
 // TestOpenAPIConformance calls every route of the API, with what succeeds
@@ -161,6 +162,46 @@ func conformanceCalls(t *testing.T, e *Env) {
 		call{"GET", "/v1/archive?entity_type=BL&entity_id=12345", nil, 200, nil},
 		call{"GET", "/v1/archive", nil, 400, nil},
 		call{"GET", "/v1/archive/arc_nope", nil, 404, nil},
+	)
+
+	// Documents, variants, scheduling, transports, webhooks.
+	pdf := base64.StdEncoding.EncodeToString([]byte("%PDF-1.4\n%%EOF\n"))
+	later := mutate(func(r map[string]any) { r["send_at"] = "2099-01-01T00:00:00Z" })
+	soon := mutate(func(r map[string]any) {
+		r["send_at"] = time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+		r["language"] = "es"
+		r["attachments"] = []map[string]any{{"filename": "bl.pdf", "content_type": "application/pdf", "content_base64": pdf, "document": true}}
+	})
+	run(
+		call{"PUT", "/v1/file-names/BL", map[string]any{"pattern": "BL_[ID_BL].pdf", "archive": true, "file_type": "delivery_note"}, 200, nil},
+		call{"POST", "/v1/file-names/BL/resolve", map[string]any{"context": map[string]string{"ID_BL": "7"}}, 200, nil},
+		call{"POST", "/v1/file-names/NOPE/resolve", map[string]any{"context": map[string]string{}}, 404, nil},
+		call{"POST", "/v1/file-names/BL/resolve", map[string]any{"context": map[string]string{}}, 422, nil},
+		call{"POST", "/v1/archive", map[string]any{"document_flow": "BL", "entity": map[string]string{"type": "BL", "id": "7"}, "context": map[string]string{"ID_BL": "7"}, "content_base64": pdf, "content_type": "application/pdf"}, 201, nil},
+		call{"POST", "/v1/archive", map[string]any{"document_flow": "BL"}, 400, nil},
+		call{"GET", "/v1/archive?entity_type=BL&entity_id=7", nil, 200, nil},
+		call{"GET", "/v1/report-templates/delivery_note", nil, 200, nil},
+		call{"POST", "/v1/report-templates/preview", map[string]any{"name": "delivery_note"}, 200, nil},
+		call{"GET", "/v1/document-flows?language=fr", nil, 200, nil},
+		call{"PUT", "/v1/mail-settings/BL?language=es", map[string]any{"subject": "[SOCIETE] : albarán [ID_BL]", "body": "Hola"}, 200, nil},
+		call{"PUT", "/v1/mail-settings/BL?company=NOPE", map[string]any{"subject": "x"}, 404, nil},
+		call{"GET", "/v1/mail-settings/BL?language=es", nil, 200, nil},
+		call{"GET", "/v1/mail-settings/BL", nil, 200, nil},
+		call{"POST", "/v1/messages", soon, 202, nil},
+		call{"POST", "/v1/messages", later, 400, nil},
+		call{"PUT", "/v1/auth-flows/GRAPH", map[string]any{"kind": "oauth2", "preset": "microsoft365", "transport": "graph", "client_id": "x", "tenant": "contoso"}, 200, nil},
+		call{"PUT", "/v1/auth-flows/GRAPH", map[string]any{"transport": "pigeon"}, 422, nil},
+		call{"PUT", "/v1/auth-flows/O365", map[string]any{"limits": map[string]any{"messages_per_minute": 30, "connections": 3}}, 200, nil},
+		call{"DELETE", "/v1/mail-settings/BL?language=es", nil, 204, nil},
+		call{"PUT", "/v1/webhooks/erp", map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"message.sent", "message.bounced"}}, 200, nil},
+		call{"PUT", "/v1/webhooks/bad", map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"message.exploded"}}, 400, nil},
+		call{"GET", "/v1/webhooks", nil, 200, nil},
+		call{"GET", "/v1/webhooks/erp", nil, 200, nil},
+		call{"GET", "/v1/webhooks/nope", nil, 404, nil},
+		call{"GET", "/v1/webhooks/erp/deliveries", nil, 200, nil},
+		call{"POST", "/v1/webhooks/erp/replay", map[string]any{"since": "2020-01-01T00:00:00Z"}, 202, nil},
+		call{"DELETE", "/v1/webhooks/erp", nil, 204, nil},
+		call{"DELETE", "/v1/webhooks/erp", nil, 404, nil},
 	)
 
 	// Removals.
