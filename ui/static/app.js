@@ -217,12 +217,12 @@
     mail.addEventListener("change", refresh);
   }
 
-  // Operator: the signature's preview follows the text, in a sandboxed
+  // Operator and company: the signature's preview follows the text, in a sandboxed
   // frame where no script runs. The server renders it as mails carry it
   // (the same allow-list, the styles it keeps), into the frame by a form.
   var sig = $("#signature_html"), frame = $("#signature-preview");
-  if (sig && frame) {
-    var opForm = $("#operator-form"), sigTimer = null;
+  if (sig && frame && frame.getAttribute("data-preview")) {
+    var opForm = $("#operator-form") || $("#company-form"), sigTimer = null;
     var sigForm = document.createElement("form");
     sigForm.method = "post";
     sigForm.action = frame.getAttribute("data-preview");
