@@ -155,15 +155,22 @@ func (s *Store) prepared(ctx context.Context, db *sql.DB, query string) (*sql.St
 		return nil, err
 	}
 	s.stmtMu.Lock()
-	defer s.stmtMu.Unlock()
 	if s.stmts == nil {
 		s.stmts = map[stmtKey]*sql.Stmt{}
 	}
-	if old := s.stmts[k]; old != nil {
+	old := s.stmts[k]
+	if old == nil {
+		s.stmts[k] = st
+	}
+	s.stmtMu.Unlock()
+	if old != nil {
+		// Another caller prepared it meanwhile. Closed outside stmtMu:
+		// closing waits for the connections the statement was prepared
+		// on, one of which may be a transaction's that needs stmtMu to
+		// go on (txExec), which would deadlock.
 		st.Close()
 		return old, nil
 	}
-	s.stmts[k] = st
 	return st, nil
 }
 
