@@ -25,7 +25,7 @@ func (s *Server) putAuthFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in authFlowInput
-	if err := s.decodePut(w, r, &in, old); err != nil {
+	if err := s.decodePut(w, r, &in, old, presetFilled); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -101,4 +101,13 @@ func (s *Server) listPresets(w http.ResponseWriter, r *http.Request) {
 		out = append(out, presetOutput{p.Code, p.Name, p.Scope, p.AuthURL, p.TokenURL, p.RedirectURL, p.SMTP})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// presetFilled: a PUT that changes a flow's kind, preset or transport
+// does not keep what the old one filled (scope, endpoints, servers,
+// limits): the new one fills what the body leaves out.
+var presetFilled = putReset{
+	Triggers: []string{"kind", "preset", "transport"},
+	Fields: []string{"scope", "auth_url", "token_url", "device_url", "userinfo_url", "smtp", "imap", "api_url",
+		"limits", "rate_per_minute", "token_auth_method", "grant"},
 }

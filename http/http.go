@@ -335,7 +335,11 @@ func pointerField(p string) string {
 // field, while a field given, null included, replaces it. GET's read-only
 // fields (updated_at, *_set, warnings) are dropped on the way; secrets,
 // which GET never shows, keep their value as before.
-func (s *Server) decodePut(w http.ResponseWriter, r *http.Request, v any, current any) error {
+//
+// A reset names fields that follow others: when the body changes one of
+// its triggers (a flow's preset or transport), its fields are not kept
+// from the stored object but left to the body, or to their defaults.
+func (s *Server) decodePut(w http.ResponseWriter, r *http.Request, v any, current any, resets ...putReset) error {
 	var raw jsontext.Value
 	if err := s.decode(w, r, &raw); err != nil {
 		return err
@@ -357,7 +361,11 @@ func (s *Server) decodePut(w http.ResponseWriter, r *http.Request, v any, curren
 	if err != nil {
 		return fmt.Errorf("http: merge a PUT body onto the stored object: %w", err)
 	}
-	merged, err := jsonv2.Marshal(mergeJSON(lowerKeys(base), lowerKeys(over)))
+	base, over = lowerKeys(base), lowerKeys(over)
+	for _, rs := range resets {
+		rs.apply(base, over)
+	}
+	merged, err := jsonv2.Marshal(mergeJSON(base, over))
 	if err != nil {
 		return fmt.Errorf("http: merge a PUT body onto the stored object: %w", err)
 	}
@@ -367,6 +375,21 @@ func (s *Server) decodePut(w http.ResponseWriter, r *http.Request, v any, curren
 		return fmt.Errorf("http: merge a PUT body onto the stored object: %w", err)
 	}
 	return nil
+}
+
+// putReset drops Fields from the stored object when the body changes one
+// of Triggers (see decodePut).
+type putReset struct{ Triggers, Fields []string }
+
+func (rs putReset) apply(base, over map[string]any) {
+	for _, t := range rs.Triggers {
+		if v, ok := over[t]; ok && fmt.Sprint(v) != fmt.Sprint(base[t]) {
+			for _, f := range rs.Fields {
+				delete(base, f)
+			}
+			return
+		}
+	}
 }
 
 // mergeJSON lays over onto base: objects member by member, anything else
