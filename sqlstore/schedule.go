@@ -172,9 +172,12 @@ const (
 	// the rate's window: being sent now, or whose last outcome came in
 	// it (an outcome comes after the provider counted the message, a
 	// claim before: counting outcomes keeps a slow hand-over from
-	// pushing one past the provider's minute). $6 bounds the scan.
+	// pushing one past the provider's minute). A message left sending by
+	// an instance that died (its lease lapsed) is not being sent: it
+	// counts again when claimed again. $6 bounds the scan.
 	minuteSQL = `SELECT count(*), min(CASE WHEN status = $4 THEN $5 ELSE updated_at END) FROM messages
-		WHERE flow = $1 AND mailbox = $2 AND claimed_at > $6 AND (status = $4 OR updated_at > $3)`
+		WHERE flow = $1 AND mailbox = $2 AND claimed_at > $6
+		AND ((status = $4 AND lease_until > $5) OR (status <> $4 AND updated_at > $3))`
 	daySQL = `SELECT count(*), coalesce(sum(rcpt_count), 0), min(claimed_at) FROM messages
 		WHERE flow = $1 AND mailbox = $2 AND claimed_at > $3 AND status IN ($4, $5, $6)`
 	nextDueSQL = `SELECT seq, delivery FROM messages WHERE flow = $1 AND mailbox = $2 AND due_at <= $3 AND status NOT IN ($4, $5)
