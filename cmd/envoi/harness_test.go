@@ -301,7 +301,7 @@ func (e *Env) Configure() {
 		"smtp": e.SMTP.Endpoint(), "max_attachments_mb": 10,
 		// The test server has no provider's limits: high ones, so that the
 		// tests that send thousands are not paced at 30 a minute.
-		"limits": map[string]any{"messages_per_minute": 1_000_000, "connections": 8},
+		"limits":    map[string]any{"messages_per_minute": 1_000_000, "connections": 8},
 		"operators": []string{"jdupont"},
 	}, nil)
 	e.MustDo(200, "PUT", "/v1/mail-settings/BL", map[string]any{
