@@ -20,6 +20,8 @@ import (
 func TestLimitsSendAtAndWaits(t *testing.T) {
 	e := MustStart(t, EnvOptions{})
 	e.Configure()
+	// The harness sets high limits; zero brings back the preset's.
+	e.MustDo(200, "PUT", "/v1/auth-flows/O365", map[string]any{"rate_per_minute": 0, "limits": map[string]any{"messages_per_minute": 0, "connections": 0}}, nil)
 	var flow struct {
 		RatePerMinute int            `json:"rate_per_minute"`
 		Limits        map[string]int `json:"limits"`
