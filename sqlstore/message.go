@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,14 +19,8 @@ const (
 	MaxMessageLimit     = 1000
 )
 
-func validStatus(s string) bool {
-	switch s {
-	case envoi.StatusQueued, envoi.StatusScheduled, envoi.StatusSending, envoi.StatusSent, envoi.StatusRetrying, envoi.StatusFailed, envoi.StatusConsentRequired,
-		envoi.StatusBounced:
-		return true
-	}
-	return false
-}
+// validStatus reports whether s is one of the states envoi.Statuses lists.
+func validStatus(s string) bool { return slices.Contains(envoi.Statuses, s) }
 
 // CreateMessage stores a's message and its composed bytes (a.EML, when
 // set) in one transaction; a message not final is due to be sent at once (the send
