@@ -29,8 +29,12 @@ type Service struct {
 	// process's workers (the Worker's Handoff), so they need not read them
 	// back from the store.
 	Handoff *Handoff
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// OnAccepted, when set, is called after each message is stored (the
+	// serve command wakes its Worker: the message is sent without waiting
+	// for the next poll).
+	OnAccepted func()
+	Now        func() time.Time
+	Logger     *slog.Logger
 
 	mu      sync.Mutex
 	waiters map[string][]chan struct{}
@@ -92,6 +96,9 @@ func (s *Service) Accept(ctx context.Context, req *envoi.SendRequest, idempotenc
 		if s.Logger != nil {
 			s.Logger.Info("queue: message accepted", "message", a.ID, "document_flow", req.DocumentFlow,
 				"operator", req.Operator, "status", a.Status, "bytes", len(a.EML))
+		}
+		if s.OnAccepted != nil && a.Status == envoi.StatusQueued {
+			s.OnAccepted()
 		}
 	}
 	return a.Message, created, nil

@@ -24,7 +24,11 @@ type Worker struct {
 	// being sent; a worker that dies hands it back when the lease lapses
 	// (default 2 minutes).
 	Lease time.Duration
-	// PollInterval is the wait between polls of an empty queue (default 100ms).
+	// PollInterval is the longest wait between polls of the queue when a
+	// poll found less than it had room for (default 100ms). The wait ends
+	// sooner when this process frees a slot or accepts a message (Wake):
+	// the poll interval only bounds how late the work of other instances,
+	// due times and paused mailboxes are seen.
 	PollInterval time.Duration
 	// MaxAttempts ends a message in failed after that many temporary
 	// failures (default 10).
@@ -58,6 +62,8 @@ type Worker struct {
 	// to 15m for a rate, 1h doubling to 24h for a quota, ±20% jitter).
 	ThrottleBackoff func(reason string, n int) time.Duration
 	throttles       throttleCounts
+	wakeOnce        sync.Once
+	wakeC           chan struct{}
 	// OnSent, when set, is called once a message is recorded sent, with
 	// its delivery as delivered: the bytes sent in Content, the document
 	// located in them, the archive decision (the archive hooks here).
@@ -95,6 +101,21 @@ func (w *Worker) defaults() {
 	if w.Logger == nil {
 		w.Logger = slog.New(slog.DiscardHandler)
 	}
+}
+
+// Wake ends the worker's wait between polls now: a message was accepted
+// or a send ended, so a poll may find work. Wakes that come while the
+// worker is busy are merged into one; Wake never blocks.
+func (w *Worker) Wake() {
+	select {
+	case w.wake() <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Worker) wake() chan struct{} {
+	w.wakeOnce.Do(func() { w.wakeC = make(chan struct{}, 1) })
+	return w.wakeC
 }
 
 // DefaultMaxUnfinished is Worker.MaxUnfinished's default.
@@ -157,11 +178,16 @@ func (w *Worker) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer func() { <-slots }()
+				defer func() {
+					<-slots
+					// A connection of its mailbox is free: its next
+					// message may be claimed now, not at the next poll.
+					w.Wake()
+				}()
 				w.handle(ctx, m)
 			}()
 		}
-		if len(msgs) < n && !sleep(ctx, w.PollInterval) {
+		if len(msgs) < n && !w.idle(ctx) {
 			return nil
 		}
 	}
@@ -182,6 +208,20 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 		}
 		w.handle(ctx, msgs[0])
 		n++
+	}
+}
+
+// idle waits for a Wake or the poll interval; false when ctx ended.
+func (w *Worker) idle(ctx context.Context) bool {
+	t := time.NewTimer(w.PollInterval)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	case <-w.wake():
+		return true
 	}
 }
 

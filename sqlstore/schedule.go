@@ -35,8 +35,12 @@ const rateWindow = time.Minute + time.Second
 // for the time between a claim and the provider's count of it.
 const quotaWindow = envoi.QuotaWindow + time.Minute
 
-// claimLockKey is the PostgreSQL advisory lock of the claims.
-const claimLockKey = 0x656e766f69 // "envoi"
+// claimLockKey is the PostgreSQL advisory lock of the claims, taken by
+// claimLockSQL.
+const (
+	claimLockKey = 0x656e766f69 // "envoi"
+	claimLockSQL = `SELECT pg_advisory_xact_lock($1)`
+)
 
 // waiting fills a message's NextAttemptAt and WaitReason from its due
 // time and stored reason: a message neither final nor being sent waits
@@ -102,16 +106,17 @@ func (s *Store) PauseMailbox(ctx context.Context, flow, mailbox string, until ti
 	return locked(s.pauseMailbox(ctx, s.db, flow, mailbox, until, reason))
 }
 
+const pauseMailboxSQL = `INSERT INTO mailboxes (flow, mailbox, wait_until, wait_reason) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (flow, mailbox) DO UPDATE SET
+			wait_until = CASE WHEN mailboxes.wait_until IS NOT NULL AND mailboxes.wait_until > excluded.wait_until THEN mailboxes.wait_until ELSE excluded.wait_until END,
+			wait_reason = CASE WHEN mailboxes.wait_until IS NOT NULL AND mailboxes.wait_until > excluded.wait_until THEN mailboxes.wait_reason ELSE excluded.wait_reason END`
+
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 func (s *Store) pauseMailbox(ctx context.Context, db execer, flow, mailbox string, until time.Time, reason string) error {
-	_, err := db.ExecContext(ctx, `INSERT INTO mailboxes (flow, mailbox, wait_until, wait_reason) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (flow, mailbox) DO UPDATE SET
-			wait_until = CASE WHEN mailboxes.wait_until IS NOT NULL AND mailboxes.wait_until > excluded.wait_until THEN mailboxes.wait_until ELSE excluded.wait_until END,
-			wait_reason = CASE WHEN mailboxes.wait_until IS NOT NULL AND mailboxes.wait_until > excluded.wait_until THEN mailboxes.wait_reason ELSE excluded.wait_reason END`,
-		flow, mailbox, s.ts(until), reason)
+	_, err := db.ExecContext(ctx, pauseMailboxSQL, flow, mailbox, s.ts(until), reason)
 	if err != nil {
 		return fmt.Errorf("sqlstore: pause mailbox %s/%s: %w", flow, mailbox, err)
 	}
@@ -167,7 +172,11 @@ const (
 		WHERE (b.wait_until IS NULL OR b.wait_until <= $1)
 		AND EXISTS (SELECT 1 FROM messages m WHERE m.flow = b.flow AND m.mailbox = b.mailbox AND m.due_at <= $1 AND m.status NOT IN ($2, $3))
 		ORDER BY (b.last_claim IS NOT NULL), b.last_claim`
-	inflightSQL = `SELECT count(*) FROM messages WHERE flow = $1 AND mailbox = $2 AND status = $3 AND lease_until > $4`
+	// inflightSQL counts the live leases of the mailbox. A message being
+	// sent is due when its lease ends (due_at = lease_until), so the
+	// count walks messages_mailbox_due_idx past now: the messages sent
+	// now and those scheduled later, not every message of the mailbox.
+	inflightSQL = `SELECT count(*) FROM messages WHERE flow = $1 AND mailbox = $2 AND due_at > $4 AND status = $3 AND lease_until > $4`
 	// minuteSQL counts the mailbox's messages handed to the provider in
 	// the rate's window: being sent now, or whose last outcome came in
 	// it (an outcome comes after the provider counted the message, a
@@ -226,7 +235,7 @@ func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*en
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		won = won[:0]
 		if s.dialect == DialectPostgres {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, claimLockKey); err != nil {
+			if _, err := s.txExec(ctx, tx, claimLockSQL, claimLockKey); err != nil {
 				return fmt.Errorf("sqlstore: claim lock: %w", err)
 			}
 		}
@@ -258,7 +267,7 @@ func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*en
 		}
 		for _, c := range cands {
 			if c.served {
-				if _, err := tx.ExecContext(ctx, servedSQL, s.ts(now), c.flow, c.mailbox); err != nil {
+				if _, err := s.txExec(ctx, tx, servedSQL, s.ts(now), c.flow, c.mailbox); err != nil {
 					return fmt.Errorf("sqlstore: claim due messages: %w", err)
 				}
 			}
@@ -275,19 +284,19 @@ func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*en
 // last minute, sends of the last 24 hours.
 func (s *Store) loadMailbox(ctx context.Context, tx *sql.Tx, c *mailboxState, now time.Time) error {
 	var inflight int
-	if err := tx.QueryRowContext(ctx, inflightSQL, c.flow, c.mailbox, envoi.StatusSending, s.ts(now)).Scan(&inflight); err != nil {
+	if err := s.txQueryRow(ctx, tx, inflightSQL, c.flow, c.mailbox, envoi.StatusSending, s.ts(now)).Scan(&inflight); err != nil {
 		return fmt.Errorf("sqlstore: mailbox %s/%s: %w", c.flow, c.mailbox, err)
 	}
 	c.room = c.limits.EffectiveConnections() - inflight
 	if c.limits.MessagesPerMinute > 0 {
-		if err := tx.QueryRowContext(ctx, minuteSQL, c.flow, c.mailbox, s.ts(now.Add(-rateWindow)), envoi.StatusSending, s.ts(now),
+		if err := s.txQueryRow(ctx, tx, minuteSQL, c.flow, c.mailbox, s.ts(now.Add(-rateWindow)), envoi.StatusSending, s.ts(now),
 			s.ts(now.Add(-envoi.QuotaWindow))).
 			Scan(&c.minute, scanTime(&c.minuteOldest)); err != nil {
 			return fmt.Errorf("sqlstore: mailbox %s/%s rate: %w", c.flow, c.mailbox, err)
 		}
 	}
 	if c.limits.MessagesPerDay > 0 || c.limits.RecipientsPerDay > 0 {
-		if err := tx.QueryRowContext(ctx, daySQL, c.flow, c.mailbox, s.ts(now.Add(-quotaWindow)),
+		if err := s.txQueryRow(ctx, tx, daySQL, c.flow, c.mailbox, s.ts(now.Add(-quotaWindow)),
 			envoi.StatusSending, envoi.StatusSent, envoi.StatusBounced).Scan(&c.dayMsgs, &c.dayRcpts, scanTime(&c.dayOldest)); err != nil {
 			return fmt.Errorf("sqlstore: mailbox %s/%s quota: %w", c.flow, c.mailbox, err)
 		}
@@ -310,7 +319,7 @@ func (s *Store) claimOne(ctx context.Context, tx *sql.Tx, c *mailboxState, now t
 	}
 	var seq int64
 	var delivery string
-	err := tx.QueryRowContext(ctx, nextDueSQL, c.flow, c.mailbox, s.ts(now), envoi.StatusSent, envoi.StatusFailed).Scan(&seq, &delivery)
+	err := s.txQueryRow(ctx, tx, nextDueSQL, c.flow, c.mailbox, s.ts(now), envoi.StatusSent, envoi.StatusFailed).Scan(&seq, &delivery)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -328,7 +337,7 @@ func (s *Store) claimOne(ctx context.Context, tx *sql.Tx, c *mailboxState, now t
 	if l := c.limits.RecipientsPerDay; l > 0 && c.dayRcpts+rcpts > l && c.dayMsgs > 0 {
 		return nil, s.pauseMailbox(ctx, tx, c.flow, c.mailbox, quotaUntil, envoi.WaitQuota)
 	}
-	cl, err := scanClaimed(tx.QueryRowContext(ctx, claimOneSQL, envoi.StatusSending, s.ts(now.Add(lease)), s.ts(now),
+	cl, err := scanClaimed(s.txQueryRow(ctx, tx, claimOneSQL, envoi.StatusSending, s.ts(now.Add(lease)), s.ts(now),
 		rcpts, seq, envoi.StatusSent, envoi.StatusFailed))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -381,7 +390,7 @@ func (s *Store) MailboxStats(ctx context.Context) ([]MailboxStats, error) {
 	now := s.nowUTC()
 	rows, err := s.reads().QueryContext(ctx, `SELECT b.flow, b.mailbox, b.wait_until, b.wait_reason,
 		(SELECT count(*) FROM messages m WHERE m.flow = b.flow AND m.mailbox = b.mailbox AND m.due_at IS NOT NULL AND m.status <> $1),
-		(SELECT count(*) FROM messages m WHERE m.flow = b.flow AND m.mailbox = b.mailbox AND m.status = $1 AND m.lease_until > $2)
+		(SELECT count(*) FROM messages m WHERE m.flow = b.flow AND m.mailbox = b.mailbox AND m.due_at > $2 AND m.status = $1 AND m.lease_until > $2)
 		FROM mailboxes b ORDER BY b.flow, b.mailbox`, envoi.StatusSending, s.ts(now))
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: mailbox stats: %w", err)

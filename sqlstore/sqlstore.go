@@ -377,7 +377,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.loadKeys(ctx, true); err != nil {
 		return err
 	}
-	if err := s.prepareOutbox(ctx); err != nil {
+	if err := s.prepareHot(ctx); err != nil {
 		return fmt.Errorf("sqlstore: prepare the webhook outbox: %w", err)
 	}
 	s.startReloader()

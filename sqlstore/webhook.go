@@ -158,7 +158,7 @@ func (s *Store) AppendEvent(ctx context.Context, tx *sql.Tx, ev *envoi.Event) er
 	if _, err := s.txExec(ctx, tx, insertEventSQL, ev.ID, ev.Type, ev.Data.MessageID, string(body), s.ts(now)); err != nil {
 		return fmt.Errorf("sqlstore: append event %s: %w", ev.Type, err)
 	}
-	if _, err := s.txExec(ctx, tx, s.fanOutSQL(), ev.ID, envoi.DeliveryPending, s.ts(now), likeEvent(ev.Type)); err != nil {
+	if _, err := s.txExec(ctx, tx, s.fanOutSQL(), ev.ID, envoi.DeliveryPending, s.ts(now), eventNeedle(ev.Type)); err != nil {
 		return fmt.Errorf("sqlstore: fan out event %s: %w", ev.Type, err)
 	}
 	return nil
@@ -181,24 +181,36 @@ const (
 		error_code, error, sent_at, next_try FROM messages WHERE id = $1`
 )
 
-// fanOutSQL queues an event ($1, type pattern $4) to every enabled
-// endpoint that wants it, due now ($3).
+// fanOutSQL queues an event ($1) to every enabled endpoint that wants
+// it, due now ($3): its list of types holds $4, the type as a JSON
+// string (eventNeedle). A substring test, not LIKE: SQLite compiles a
+// LIKE against a parameter again each time the parameter changes (its
+// LIKE optimisation), and the type changes from one event to the next.
 func (s *Store) fanOutSQL() string {
+	find := "instr(events, $4) > 0"
+	if s.dialect == DialectPostgres {
+		find = "strpos(events, $4) > 0"
+	}
 	return `INSERT INTO webhook_deliveries (event_id, webhook, state, due_at, created_at, updated_at)
-		SELECT $1, code, $2, ` + s.tsArg("$3") + `, $3, $3 FROM webhooks WHERE enabled AND events LIKE $4 ESCAPE '\'`
+		SELECT $1, code, $2, ` + s.tsArg("$3") + `, $3, $3 FROM webhooks WHERE enabled AND ` + find
 }
 
-// prepareOutbox prepares the outbox's statements on the write handle, so
-// that a transaction runs them without compiling them each time. It must
-// run outside any transaction (on SQLite a transaction holds the one write
-// connection).
-func (s *Store) prepareOutbox(ctx context.Context) error {
-	_, err := s.writeStmts(ctx, insertEventSQL, messageEventSQL, s.fanOutSQL())
+// prepareHot prepares the statements that transactions of the send path
+// run (the outbox's, the claim's) on the write handle, so that they are
+// not compiled each time (txExec, txQueryRow). It must run outside any
+// transaction (on SQLite a transaction holds the one write connection).
+func (s *Store) prepareHot(ctx context.Context) error {
+	hot := []string{insertEventSQL, messageEventSQL, s.fanOutSQL(),
+		inflightSQL, minuteSQL, daySQL, nextDueSQL, claimOneSQL, servedSQL, pauseMailboxSQL}
+	if s.dialect == DialectPostgres {
+		hot = append(hot, claimLockSQL)
+	}
+	_, err := s.writeStmts(ctx, hot...)
 	return err
 }
 
 // txExec runs query in tx through its prepared statement when there is
-// one (prepareOutbox), else as text.
+// one (prepareHot), else as text.
 func (s *Store) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
 	if st := s.preparedOnly(query); st != nil {
 		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
@@ -222,11 +234,11 @@ func (s *Store) preparedOnly(query string) *sql.Stmt {
 	return s.stmts[stmtKey{s.db, query}]
 }
 
-// likeEvent is the LIKE pattern matching a JSON list of event types that
-// holds typ.
-func likeEvent(typ string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return `%"` + r.Replace(typ) + `"%`
+// eventNeedle is what a JSON list of event types that holds typ
+// contains: typ as a JSON string, quotes included.
+func eventNeedle(typ string) string {
+	b, _ := json.Marshal(typ)
+	return string(b)
 }
 
 // AppendMessageEvent appends an event of type typ about the message id in

@@ -119,6 +119,7 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 		// A message whose sends keep dying with the process fails.
 		MaxUnfinished: cfg.QueueMaxUnfinished,
 	}
+	a.Service.OnAccepted = a.Worker.Wake
 	if p.Setup.Worker != nil {
 		p.Setup.Worker(a.Worker)
 	}

@@ -78,7 +78,7 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.clients, "clients", 16, "API clients posting messages at once")
 	fs.IntVar(&o.workers, "workers", 0, "messages sent at once by the queue's workers (0: the serve default)")
 	fs.IntVar(&o.operators, "operators", 1, "operators (mailboxes) the messages are sent as, in turn")
-	fs.IntVar(&o.smtpConns, "smtp-conns", 0, "SMTP connections per mailbox (0: the sender's default)")
+	fs.IntVar(&o.smtpConns, "smtp-conns", 0, "connections per mailbox: the bench flow's limits.connections (0: one per worker, as a pool of 8 when there are 8 workers)")
 	fs.StringVar(&o.databaseURL, "database-url", "", "empty: SQLite in a temporary directory; postgres://...: a new database is made on that server for the run and dropped after it")
 	fs.StringVar(&o.smtpAddr, "smtp", "", "host:port of an external SMTP sink (e.g. Postfix's smtp-sink on 127.0.0.1); empty: a built-in sink on loopback (STARTTLS, credentials checked)")
 	fs.StringVar(&o.sink, "sink", "builtin", "the loopback sink when --smtp is empty: builtin (a lean sink reading DATA in large slices, STARTTLS, XOAUTH2, OAUTHBEARER and PLAIN checked), the only one")
@@ -249,9 +249,6 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		if roots != nil {
 			s.RootCAs = roots
 		}
-		if o.smtpConns > 0 {
-			s.MaxConnsPerMailbox = o.smtpConns
-		}
 		if o.smtpAuth == "oauthbearer" {
 			s.OAuthMechanism = smtp.MechOAuthBearer
 		}
@@ -277,7 +274,11 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		r.changed(m)
 	}
 
-	key, operators, err := benchConfigure(ctx, app, r.provider, endpoint, o.operators, o.smtpAuth, o.transport, r.api)
+	conns := o.smtpConns
+	if conns <= 0 {
+		conns = app.Worker.Concurrency
+	}
+	key, operators, err := benchConfigure(ctx, app, r.provider, endpoint, o.operators, o.smtpAuth, o.transport, r.api, conns)
 	if err != nil {
 		return err
 	}
@@ -444,8 +445,9 @@ func benchDatabase(ctx context.Context, o benchOptions) (string, func(), error) 
 // benchConfigure stores what a send needs: a company, operators in an
 // OAuth 2.0 flow on the built-in provider and the sink, their tokens (as a
 // consent would leave them, the access token already expired so the first
-// send refreshes it), the BL mail setting and an API key.
-func benchConfigure(ctx context.Context, app *App, provider *benchpeer.Provider, endpoint envoi.SMTPServer, n int, auth, transport, apiURL string) (string, []string, error) {
+// send refreshes it), the BL mail setting and an API key. The flow has
+// no rate limit and conns connections a mailbox.
+func benchConfigure(ctx context.Context, app *App, provider *benchpeer.Provider, endpoint envoi.SMTPServer, n int, auth, transport, apiURL string, conns int) (string, []string, error) {
 	st := app.Store
 	if err := st.PutCompany(ctx, &envoi.Company{Code: "FORTERRO", Name: "Forterro", FooterText: "Forterro SAS — 1 rue de la Paix, Paris"}); err != nil {
 		return "", nil, err
@@ -473,6 +475,7 @@ func benchConfigure(ctx context.Context, app *App, provider *benchpeer.Provider,
 	if auth == "none" || auth == "plain" {
 		flow = &envoi.AuthFlow{Code: "BENCH", Name: "bench", Kind: envoi.KindSMTPBasic, SMTP: endpoint, MaxAttachmentsMB: 25, Operators: ops}
 	}
+	flow.Limits.Connections = conns
 	if err := st.PutAuthFlow(ctx, flow); err != nil {
 		return "", nil, err
 	}
