@@ -18,10 +18,21 @@ import (
 // attachmentJSON is an attachment as the API reads it, its content kept
 // as the JSON string it came in.
 type attachmentJSON struct {
-	Filename    string         `json:"filename"`
-	ContentType string         `json:"content_type"`
-	Content     jsontext.Value `json:"content_base64"`
-	Document    bool           `json:"document"`
+	Filename    string   `json:"filename"`
+	ContentType string   `json:"content_type"`
+	Content     bodyText `json:"content_base64"`
+	Document    bool     `json:"document"`
+}
+
+// bodyText is a JSON value as it is in the body, not copied: it is a
+// slice of the buffer the body was read into, valid while that buffer is
+// (decodeBody).
+type bodyText []byte
+
+func (t *bodyText) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	v, err := dec.ReadValue()
+	*t = bodyText(v)
+	return err
 }
 
 // decodeAttachment reads an attachment of a JSON body. Its base64 text,
@@ -32,19 +43,27 @@ type attachmentJSON struct {
 // 100 KB PDF (profiled with envoi bench). Any other text (line breaks,
 // escaped characters, no padding) is decoded as before, with the same
 // errors.
-func decodeAttachment(dec *jsontext.Decoder, a *envoi.Attachment) error {
+//
+// With aliased nil the text is copied; else Encoded is the text where it
+// is in the body's buffer, and *aliased is set: the buffer must then live
+// as long as the attachment (decodeBody).
+func decodeAttachment(dec *jsontext.Decoder, a *envoi.Attachment, aliased *bool) error {
 	var in attachmentJSON
 	if err := jsonv2.UnmarshalDecode(dec, &in); err != nil {
 		return err
 	}
 	*a = envoi.Attachment{Filename: in.Filename, ContentType: in.ContentType, Document: in.Document}
-	v := in.Content
+	v := jsontext.Value(in.Content)
 	if len(v) == 0 || v.Kind() == 'n' {
 		return nil
 	}
 	if v.Kind() == '"' && bytes.IndexByte(v, '\\') < 0 {
-		// The value is the decoder's copy: the text is kept in place.
 		if text := v[1 : len(v)-1]; envoi.CanonicalBase64(text) {
+			if aliased == nil {
+				text = bytes.Clone(text)
+			} else {
+				*aliased = true
+			}
 			a.Encoded = text
 			return nil
 		}
@@ -59,7 +78,9 @@ func decodeAttachment(dec *jsontext.Decoder, a *envoi.Attachment) error {
 
 // attachmentUnmarshalers apply decodeAttachment to every attachment a body
 // carries.
-var attachmentUnmarshalers = jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(decodeAttachment))
+var attachmentUnmarshalers = jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, a *envoi.Attachment) error {
+	return decodeAttachment(dec, a, nil)
+}))
 
 // multipartRequestPart and multipartFilePart are the part names of a send
 // request uploaded as multipart/form-data: one "request" part holding the

@@ -50,6 +50,65 @@ func TestDecodeAllocation(t *testing.T) {
 	}
 }
 
+// TestDecodeSendHoldsTheBody: a send request's attachment text is the
+// body's own bytes until release (no copy), and a body decoded without
+// holding is never lent to the next request while an attachment still
+// points into it.
+func TestDecodeSendHoldsTheBody(t *testing.T) {
+	pdf := bytes.Repeat([]byte("%PDF-1.7 envoi "), 100<<10/15)
+	bodyOf := func(b []byte) []byte {
+		return []byte(`{"document_flow":"BL","operator":"jdupont","to":["a@example.com"],"attachments":[{"filename":"a.pdf","content_type":"application/pdf","content_base64":"` +
+			base64.StdEncoding.EncodeToString(b) + `"}]}`)
+	}
+	s := &Server{}
+	body := bodyOf(pdf)
+	send := func() (*envoi.SendRequest, func()) {
+		r := httptest.NewRequest("POST", "/v1/messages", bytes.NewReader(body))
+		req, release, err := s.decodeSend(httptest.NewRecorder(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return req, release
+	}
+	first, release := send()
+	if got, _ := base64.StdEncoding.DecodeString(string(first.Attachments[0].Encoded)); !bytes.Equal(got, pdf) {
+		t.Fatal("the attachment's base64 was not kept")
+	}
+	release()
+	if !raceEnabled {
+		// Held then released: the text is not copied and the buffer goes
+		// back to the pool, so a decode allocates a small part of it.
+		const runs = 20
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range runs {
+			_, release := send()
+			release()
+		}
+		runtime.ReadMemStats(&after)
+		if per, limit := (after.TotalAlloc-before.TotalAlloc)/runs, uint64(len(pdf)/4); per > limit {
+			t.Errorf("a held decode allocates %d bytes, want at most %d (the attachment is %d)", per, limit, len(pdf))
+		}
+	}
+
+	// Not held (decodeJSON): the next request must not write over the
+	// text the first one keeps.
+	var kept envoi.SendRequest
+	if err := s.decodeJSON(bytes.NewReader(bodyOf(pdf)), int64(len(bodyOf(pdf))), &kept); err != nil {
+		t.Fatal(err)
+	}
+	other := bytes.Repeat([]byte{0xA5}, len(pdf))
+	for range 4 {
+		var req envoi.SendRequest
+		if err := s.decodeJSON(bytes.NewReader(bodyOf(other)), int64(len(bodyOf(other))), &req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := base64.StdEncoding.DecodeString(string(kept.Attachments[0].Encoded)); !bytes.Equal(got, pdf) {
+		t.Fatal("a body decoded without holding was lent to the next request while its attachment pointed into it")
+	}
+}
+
 // TestDecodeErrorsSpeakJSON: a value of the wrong kind is named in the
 // API's words (a list of strings, an object), never by its Go type.
 func TestDecodeErrorsSpeakJSON(t *testing.T) {

@@ -167,25 +167,48 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 // decodeJSON reads the JSON object body, of size bytes (<= 0: unknown),
 // into v.
 func (s *Server) decodeJSON(body io.Reader, size int64, v any) error {
-	// The body is read whole, then decoded: the decoder's one-buffer path
-	// is about 40% faster than its streaming one on a message carrying a
-	// 100 KB attachment, and allocates a sixth as much.
+	_, err := s.decodeBody(body, size, v, false)
+	return err
+}
+
+// decodeBody reads the JSON object body, of size bytes (<= 0: unknown),
+// into v. The body is read whole, then decoded: the decoder's one-buffer
+// path is about 40% faster than its streaming one on a message carrying a
+// 100 KB attachment, and allocates a sixth as much. The attachments'
+// base64 text is not copied: v's attachments hold slices of the buffer
+// (decodeAttachment). With hold, the caller returns the buffer to the
+// pool by calling release once it no longer uses v's attachments; else
+// a buffer that v holds is left to the garbage collector. release is
+// never nil.
+func (s *Server) decodeBody(body io.Reader, size int64, v any, hold bool) (release func(), err error) {
 	buf := bodyBuffer(size)
-	defer putBodyBuffer(buf)
+	aliased := false
+	release = func() {}
+	defer func() {
+		switch {
+		case hold && err == nil:
+			release = func() { putBodyBuffer(buf) }
+		case !aliased || err != nil:
+			putBodyBuffer(buf)
+		}
+	}()
 	b := bytes.NewBuffer((*buf)[:0])
-	_, err := b.ReadFrom(body)
+	_, err = b.ReadFrom(body)
 	*buf = b.Bytes()
 	if err != nil {
-		return decodeError(err, s.maxBody())
+		return release, decodeError(err, s.maxBody())
 	}
 	first := bytes.TrimLeft(*buf, " \t\r\n")
 	if len(first) > 0 && first[0] != '{' {
-		return envoi.Errorf(envoi.EInvalidInput, "the body must be a JSON object")
+		return release, envoi.Errorf(envoi.EInvalidInput, "the body must be a JSON object")
 	}
-	if err := jsonv2.Unmarshal(*buf, v, decodeOptions); err != nil {
-		return decodeError(err, s.maxBody())
+	keep := jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, a *envoi.Attachment) error {
+		return decodeAttachment(dec, a, &aliased)
+	}))
+	if err := jsonv2.Unmarshal(*buf, v, decodeOptions, keep); err != nil {
+		return release, decodeError(err, s.maxBody())
 	}
-	return nil
+	return release, nil
 }
 
 // decodeOptions: unknown members are refused; names match whatever their

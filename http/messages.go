@@ -79,20 +79,31 @@ func messageJSON(m *envoi.Message, lang string) messageOutput {
 
 // decodeSend reads a send request: a JSON body, or multipart/form-data
 // with the JSON in a part and binary files (decodeSendMultipart).
-func (s *Server) decodeSend(w http.ResponseWriter, r *http.Request) (*envoi.SendRequest, error) {
+//
+// The attachments' base64 text stays where it is in the body's buffer:
+// call release once req's attachments are no longer used (the message is
+// composed), which lends the buffer to the next request.
+func (s *Server) decodeSend(w http.ResponseWriter, r *http.Request) (req *envoi.SendRequest, release func(), err error) {
+	release = func() {}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
 		if r.ContentLength > s.maxBody() {
 			refuseBody(w, r)
-			return nil, envoi.Errorf(envoi.ETooLarge, "the body is %d bytes; the limit is %d", r.ContentLength, s.maxBody()).WithDetail("limit_bytes", s.maxBody())
+			return nil, release, envoi.Errorf(envoi.ETooLarge, "the body is %d bytes; the limit is %d", r.ContentLength, s.maxBody()).WithDetail("limit_bytes", s.maxBody())
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody())
-		return s.decodeSendMultipart(r)
+		req, err = s.decodeSendMultipart(r)
+		return req, release, err
 	}
-	var req envoi.SendRequest
-	if err := s.decode(w, r, &req); err != nil {
-		return nil, err
+	if r.ContentLength > s.maxBody() {
+		refuseBody(w, r)
+		return nil, release, envoi.Errorf(envoi.ETooLarge, "the body is %d bytes; the limit is %d", r.ContentLength, s.maxBody()).WithDetail("limit_bytes", s.maxBody())
 	}
-	return &req, nil
+	req = new(envoi.SendRequest)
+	release, err = s.decodeBody(http.MaxBytesReader(w, r.Body, s.maxBody()), r.ContentLength, req, true)
+	if err != nil {
+		return nil, release, err
+	}
+	return req, release, nil
 }
 
 // postMessage accepts a message: 202 with its id and status, or with
@@ -117,12 +128,14 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, envoi.FieldError(envoi.EInvalidInput, "Idempotency-Key", "at most 200 printable characters"))
 		return
 	}
-	req, err := s.decodeSend(w, r)
+	req, release, err := s.decodeSend(w, r)
 	if err != nil {
+		release()
 		s.writeError(w, r, err)
 		return
 	}
 	m, created, err := s.Messages.Accept(r.Context(), req, key)
+	release()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -144,12 +157,14 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) previewMessage(w http.ResponseWriter, r *http.Request) {
-	req, err := s.decodeSend(w, r)
+	req, release, err := s.decodeSend(w, r)
 	if err != nil {
+		release()
 		s.writeError(w, r, err)
 		return
 	}
 	eml, err := s.Messages.Preview(r.Context(), req)
+	release()
 	if err != nil {
 		s.writeError(w, r, err)
 		return

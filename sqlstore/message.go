@@ -115,8 +115,11 @@ func (s *Store) CreateMessage(ctx context.Context, a *envoi.Accepted) (created b
 			due = s.ts(m.NextAttemptAt)
 		}
 	}
+	// Committed with the acceptances of other requests that came
+	// meanwhile (grouped).
 	var existing *envoi.Message
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.grouped(ctx, func(tx *sql.Tx) error {
+		existing = nil
 		var seq int64
 		err := tx.StmtContext(ctx, stmts[0]).QueryRowContext(ctx,
 			m.ID, idem, a.RequestHash, req, m.Request.Operator, m.Request.DocumentFlow, m.Request.Company, string(to),

@@ -295,9 +295,10 @@ func (s *Store) Finish(ctx context.Context, c *envoi.Claim, delay time.Duration)
 			WithDetail("claim", c.Token).WithDetail("latest_claim", strconv.FormatInt(latest, 10))
 	}
 	// The outcome and its webhook event (AppendMessageEvent) commit
-	// together.
+	// together, with the outcomes of other sends that ended meanwhile
+	// (grouped).
 	if event := envoi.MessageEvent(m.Status); erase || event != "" {
-		err = s.tx(ctx, func(tx *sql.Tx) error {
+		err = s.grouped(ctx, func(tx *sql.Tx) error {
 			if err := record(tx.StmtContext(ctx, stmts[0]), tx); err != nil {
 				return err
 			}

@@ -205,6 +205,8 @@ func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*en
 	if n <= 0 {
 		return nil, nil
 	}
+	// The flows' limits are read at one version of the configuration.
+	ctx = s.ConfigSnapshot(ctx)
 	now := s.nowUTC()
 	var cands []*mailboxState
 	rows, err := s.reads().QueryContext(ctx, candidateMailboxesSQL, s.ts(now), envoi.StatusSent, envoi.StatusFailed)
@@ -231,9 +233,14 @@ func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*en
 			c.limits = f.Limits
 		}
 	}
+	// Committed with the outcomes and acceptances that came meanwhile
+	// (grouped): a claim follows each send that ends.
 	var won []*envoi.Claim
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.grouped(ctx, func(tx *sql.Tx) error {
 		won = won[:0]
+		for _, c := range cands {
+			c.done, c.served = false, false
+		}
 		if s.dialect == DialectPostgres {
 			if _, err := s.txExec(ctx, tx, claimLockSQL, claimLockKey); err != nil {
 				return fmt.Errorf("sqlstore: claim lock: %w", err)

@@ -116,6 +116,9 @@ type Store struct {
 	// spool holds the composed messages on SQLite (eml.go, package
 	// spool); nil on PostgreSQL, which keeps them in message_emls.
 	spool emlSpool
+	// group gathers the acceptances and outcomes of concurrent callers
+	// into one commit (groupcommit.go).
+	group groupCommit
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
