@@ -5,15 +5,19 @@
 # dovecot.go: submission only, STARTTLS required, an oauth2 passdb that
 # introspects each bearer token by RFC 7662, no auth cache), relaying to a
 # Postfix smtp-sink; the same ~141 KB message as run.sh, RUNS interleaved
-# runs. Prints a table: delivered msg/s, the sender's CPU a message,
-# Dovecot's CPU a message (its master and every process it started) and,
-# for envoi, its writes to the SMTP socket ("SMTP socket: ... writes" of
-# envoi bench, TLS records included).
+# runs. Prints a table: delivered msg/s, peak RSS, the sender's CPU a
+# message, Dovecot's CPU a message (its master and every process it
+# started: login, submission with its relay client, auth, log) and each
+# sender's write system calls to the socket a message (strace, in a
+# separate shorter run; envoi bench's own count, "SMTP socket: N writes",
+# is printed below the table).
 #
 #   bench/dovecot.sh                    # 5000 messages, 3 runs, SQLite
 #   COUNT=2000 RUNS=1 bench/dovecot.sh
 #   NODELAY=0 bench/dovecot.sh          # without Nodemailer's TCP_NODELAY row
 #   KEEP=1 bench/dovecot.sh             # keeps the temporary directory (Dovecot's log)
+#   WRITES=0 bench/dovecot.sh           # without the strace run (WCOUNT messages, 500 at most)
+#   PORT=25350 bench/dovecot.sh         # smtp-sink on PORT, Dovecot on PORT+1, introspection on PORT+2
 #   bench/run.sh                        # runs this after its own table
 #
 # How the pieces meet (all on loopback):
@@ -35,20 +39,31 @@
 #     --smtp-auth xoauth2 --smtp-ca-file DIR/cert.pem
 #     --introspect-listen 127.0.0.1:PORT+2.
 #
+# Nodemailer's TCP_NODELAY row is there for the smtp-sink table's sake
+# (see run.sh): through Dovecot the 40 ms wait on a delayed ACK does not
+# show (strace -tt of 400 messages: 5 gaps over 30 ms between writes on one
+# connection, against one a message into smtp-sink); the two rows differ
+# by the machine's noise only.
+#
 # Needs Debian's dovecot-core and dovecot-submissiond, Postfix's smtp-sink,
-# openssl, Node.js 20 with npm, Go and GNU time. Runs as root (Dovecot's
-# own users then run its processes, as in the interop suite) or as any
-# user (every process then runs as that user, without chroot).
+# openssl, strace (for WRITES), Node.js 20 with npm, Go and GNU time. Runs
+# as root (Dovecot's own users then run its processes, as in the interop
+# suite) or as any user (every process then runs as that user, without
+# chroot).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 COUNT=${COUNT:-5000}
 RUNS=${RUNS:-3}
-PORT=${PORT:-25270}
+PORT=${PORT:-25350}
 KB=${ATTACHMENT_KB:-100}
 SBIN=${SBIN:-/usr/sbin}
 DATABASE_URL=${DATABASE_URL:-}
 NODELAY=${NODELAY:-1}
+# WRITES=1 counts each sender's writes to the socket with strace, in a
+# separate run of WCOUNT messages (strace slows the sender down).
+WRITES=${WRITES:-1}
+WCOUNT=${WCOUNT:-$((COUNT < 500 ? COUNT : 500))}
 # ENVOI: an envoi binary already built (run.sh passes its own).
 ENVOI=${ENVOI:-}
 DOVECOT_HOST=127.0.0.2
@@ -146,6 +161,14 @@ userdb {
 }
 EOF
 
+# Another run's server on one of the ports would take this run's traffic
+# (ss lists the listeners without connecting to them).
+for p in "$PORT" "$DOVECOT_PORT" "${INTROSPECT#*:}"; do
+	if [ -n "$(ss -Hltn "sport = :$p")" ]; then
+		echo "dovecot.sh: something already listens on port $p; choose another PORT (it uses PORT to PORT+2)" >&2
+		exit 1
+	fi
+done
 "$SBIN/smtp-sink" -c -u root "127.0.0.1:$PORT" 1000 >/dev/null &
 sink_pid=$!
 "$SBIN/dovecot" -F -c "$work/dovecot.conf" 2>"$work/dovecot.err" &
@@ -158,6 +181,10 @@ for _ in $(seq 100); do
 	fi
 	sleep 0.1
 done
+if ! kill -0 "$sink_pid" 2>/dev/null; then
+	echo "dovecot.sh: smtp-sink did not start on 127.0.0.1:$PORT" >&2
+	exit 1
+fi
 
 # dovecot_ticks: the CPU (user + system, in clock ticks) of Dovecot's
 # master, of the children it has reaped and of those still running. Every
@@ -217,13 +244,17 @@ introspect_stop() {
 	introspect_pid=
 }
 
+nodemailer=(node "$here/nodemailer.mjs" --host "$DOVECOT_HOST" --port "$DOVECOT_PORT" --security starttls
+	--ca "$work/cert.pem" --user "$USER_ADDR" --access-token "$token" --attachment-kb "$KB")
+envoi_args=(bench --smtp "$DOVECOT_HOST:$DOVECOT_PORT" --smtp-security starttls --smtp-auth xoauth2
+	--smtp-ca-file "$work/cert.pem" --introspect-listen "$INTROSPECT" --attachment-kb "$KB")
+if [ -n "$DATABASE_URL" ]; then envoi_args+=(--database-url "$DATABASE_URL"); fi
+
 nodemailer_row() { # name [--nodelay]
 	local name=$1 dcpu
 	shift
 	introspect_start
-	read -r _ _ dcpu < <(measure node "$here/nodemailer.mjs" --host "$DOVECOT_HOST" --port "$DOVECOT_PORT" \
-		--security starttls --ca "$work/cert.pem" --user "$USER_ADDR" --access-token "$token" \
-		--count "$COUNT" --attachment-kb "$KB" "$@")
+	read -r _ _ dcpu < <(measure "${nodemailer[@]}" --count "$COUNT" "$@")
 	introspect_stop
 	# nodemailer: N delivered in Xs, R msg/s, peak RSS M MB, CPU C ms a message
 	sed -n 's/.*, \([0-9]*\) msg\/s, peak RSS \([0-9]*\) MB, CPU \([0-9.]*\) ms.*/\1 \2 \3/p' "$work/out" |
@@ -236,10 +267,7 @@ for run in $(seq "$RUNS"); do
 	nodemailer_row nodemailer
 	if [ "$NODELAY" = 1 ]; then nodemailer_row nodemailer-nodelay --nodelay; fi
 
-	args=(bench --smtp "$DOVECOT_HOST:$DOVECOT_PORT" --smtp-security starttls --smtp-auth xoauth2
-		--smtp-ca-file "$work/cert.pem" --introspect-listen "$INTROSPECT" --count "$COUNT" --attachment-kb "$KB")
-	if [ -n "$DATABASE_URL" ]; then args+=(--database-url "$DATABASE_URL"); fi
-	read -r _ _ dcpu < <(measure "$ENVOI" "${args[@]}")
+	read -r _ _ dcpu < <(measure "$ENVOI" "${envoi_args[@]}" --count "$COUNT")
 	cat "$work/out" >&2
 	{
 		printf 'envoi '
@@ -251,6 +279,36 @@ for run in $(seq "$RUNS"); do
 	echo "dovecot run $run of $RUNS done" >&2
 done
 
+# socket_writes NAME CMD...: runs CMD, which sends WCOUNT messages, under
+# strace (a file a thread, so no call is split across lines) and appends
+# "NAME writes_a_message" to $work/writes: its write system calls that
+# wrote to a connection to Dovecot, counted the same way for every sender
+# (envoi's own count is of its Write calls, each of which may take more
+# than one system call when the socket's buffer is full).
+socket_writes() {
+	local name=$1
+	shift
+	settle
+	rm -rf "$work/strace" && mkdir "$work/strace"
+	strace -ff -qq -yy -e trace=write,writev,sendmsg,sendto -o "$work/strace/t" "$@" >"$work/out" 2>&1 || {
+		cat "$work/out" >&2
+		return 1
+	}
+	cat "$work/strace"/t.* | grep -F -- "->$DOVECOT_HOST:$DOVECOT_PORT]>" | grep -cE '= [1-9][0-9]*$' |
+		awk -v n="$name" -v c="$WCOUNT" '{ printf "%s %.1f\n", n, $1 / c }' >>"$work/writes"
+}
+: >"$work/writes"
+if [ "$WRITES" = 1 ] && command -v strace >/dev/null; then
+	introspect_start
+	socket_writes nodemailer "${nodemailer[@]}" --count "$WCOUNT"
+	introspect_stop
+	socket_writes envoi "$ENVOI" "${envoi_args[@]}" --count "$WCOUNT"
+	echo "dovecot: writes counted with strace" >&2
+fi
+writes() { # name: the writes a message strace counted, or –
+	awk -v n="$1" '$1 == n { w = $2 } END { print (w == "" ? "–" : w) }' "$work/writes"
+}
+
 range() { # name column
 	awk -v n="$1" -v c="$2" '$1 == n { if ($c == "-") { print "–"; exit } v[++k] = $c }
 		END { if (k == 0) exit; lo = hi = v[1]; for (i in v) { if (v[i] + 0 < lo + 0) lo = v[i]; if (v[i] + 0 > hi + 0) hi = v[i] }
@@ -261,8 +319,10 @@ echo "$COUNT messages of ~141 KB through Dovecot $("$SBIN/dovecot" --version | c
 echo
 echo "| sender, through Dovecot submission | delivered msg/s | peak RSS | CPU a message | Dovecot's CPU a message | writes to the socket a message |"
 echo "|---|---|---|---|---|---|"
-echo "| Nodemailer, pool of 8, XOAUTH2 over STARTTLS | $(range nodemailer 2) | $(range nodemailer 3) MB | $(range nodemailer 4) ms | $(range nodemailer 5) ms | – |"
+echo "| Nodemailer, pool of 8, XOAUTH2 over STARTTLS | $(range nodemailer 2) | $(range nodemailer 3) MB | $(range nodemailer 4) ms | $(range nodemailer 5) ms | $(writes nodemailer) |"
 if [ "$NODELAY" = 1 ]; then
-	echo "| Nodemailer, the same with TCP_NODELAY (\`getSocket\`) | $(range nodemailer-nodelay 2) | $(range nodemailer-nodelay 3) MB | $(range nodemailer-nodelay 4) ms | $(range nodemailer-nodelay 5) ms | – |"
+	echo "| Nodemailer, the same with TCP_NODELAY (\`getSocket\`) | $(range nodemailer-nodelay 2) | $(range nodemailer-nodelay 3) MB | $(range nodemailer-nodelay 4) ms | $(range nodemailer-nodelay 5) ms | $(writes nodemailer) |"
 fi
-echo "| \`envoi bench --smtp … --smtp-security starttls --smtp-auth xoauth2\` | $(range envoi 2) | $(range envoi 3) MB | $(range envoi 4) ms | $(range envoi 5) ms | $(range envoi 6), $(range envoi 7) KB each |"
+echo "| \`envoi bench --smtp … --smtp-security starttls --smtp-auth xoauth2\` | $(range envoi 2) | $(range envoi 3) MB | $(range envoi 4) ms | $(range envoi 5) ms | $(writes envoi) |"
+echo
+echo "Writes to the socket: write system calls on the connections to Dovecot, counted with strace over a separate run of $WCOUNT messages (the SMTP dialogue and TLS included). envoi bench's own count over the timed runs: $(range envoi 6) Write calls a message, $(range envoi 7) KB each on average."

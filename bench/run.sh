@@ -9,7 +9,7 @@
 #   bench/run.sh                 # 5000 messages, 3 runs, SQLite
 #   COUNT=2000 RUNS=1 bench/run.sh
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable bench/run.sh
-#   DOVECOT=0 bench/run.sh       # the smtp-sink table only
+#   DOVECOT=0 bench/run.sh       # the smtp-sink table only (dovecot.sh uses PORT+100 to PORT+102)
 #   NODELAY=0 bench/run.sh       # without Nodemailer's TCP_NODELAY rows
 #
 # The rows, with PORT the sink's port (25250 unless PORT is set):
@@ -61,9 +61,19 @@ fi
 # smtp-source's pre-made message: the one Nodemailer composes.
 node "$here/nodemailer.mjs" --write-eml "$work/message.eml" --attachment-kb "$KB"
 
+# Another run's sink on the port would take this run's messages (ss lists
+# the listeners without connecting to them).
+if [ -n "$(ss -Hltn "sport = :$PORT")" ]; then
+	echo "run.sh: something already listens on port $PORT; choose another PORT" >&2
+	exit 1
+fi
 "$SBIN/smtp-sink" -c -u root "127.0.0.1:$PORT" 1000 >/dev/null &
 sink_pid=$!
 sleep 0.5
+if ! kill -0 "$sink_pid" 2>/dev/null; then
+	echo "run.sh: smtp-sink did not start on 127.0.0.1:$PORT" >&2
+	exit 1
+fi
 
 # measure CMD...: runs CMD under GNU time; prints "seconds maxrss_kb cpu_seconds".
 measure() {
@@ -123,6 +133,6 @@ echo "Nodemailer's default row waits on Nagle's algorithm: the last small write 
 if [ "$DOVECOT" = 1 ]; then
 	kill "$sink_pid" 2>/dev/null || true
 	sink_pid=
-	COUNT=$COUNT RUNS=$RUNS PORT=$((PORT + 20)) ATTACHMENT_KB=$KB SBIN=$SBIN DATABASE_URL=$DATABASE_URL NODELAY=$NODELAY ENVOI=$work/envoi \
+	COUNT=$COUNT RUNS=$RUNS PORT=$((PORT + 100)) ATTACHMENT_KB=$KB SBIN=$SBIN DATABASE_URL=$DATABASE_URL NODELAY=$NODELAY ENVOI=$work/envoi \
 		bash "$here/dovecot.sh"
 fi
