@@ -64,6 +64,7 @@ type benchOptions struct {
 	// rate, when positive, posts open-loop at this many requests a second.
 	rate      float64
 	transport string
+	benchExternal
 }
 
 // bench drives the whole sending path and measures it: real HTTP requests
@@ -96,7 +97,11 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.slowDelay, "slow-delay", 3*time.Second, "month-end: how long the slow mailbox's server takes to acknowledge a message")
 	fs.Float64Var(&o.rate, "rate", 0, "post open-loop at this many requests a second (each sent at its time whether or not the previous were answered; latency counted from that time), instead of --clients posting as fast as they can")
 	fs.StringVar(&o.transport, "transport", envoi.TransportSMTP, "smtp, graph or gmail_api: with graph or gmail_api the messages go to an in-process fake of Microsoft Graph or of the Gmail API on loopback (OAuth 2.0, tokens from the built-in provider)")
+	o.benchExternal.flags(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := o.benchExternal.check(o.smtpAddr); err != nil {
 		return err
 	}
 	if o.monthEnd {
@@ -203,6 +208,11 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		return err
 	}
 	defer r.provider.Close()
+	stopIntrospection, err := r.startIntrospection()
+	if err != nil {
+		return err
+	}
+	defer stopIntrospection()
 
 	if err := r.startAPI(); err != nil {
 		return err
@@ -237,7 +247,7 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	}
 	defer dropDB()
 
-	cfg := &Config{Listen: "127.0.0.1:0", DataDir: dir, DatabaseURL: dbURL, LogLevel: "warn", PublicURL: "http://127.0.0.1", Create: true}
+	cfg := &Config{Listen: "127.0.0.1:0", DataDir: dir, DatabaseURL: dbURL, LogLevel: "warn", PublicURL: "http://127.0.0.1", Create: true, SMTPCAFile: o.smtpCAFile}
 	if dbURL != "" {
 		cfg.MasterKey = base64.StdEncoding.EncodeToString(secret.NewKey())
 	}
