@@ -8,7 +8,9 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"envoi"
@@ -30,37 +32,79 @@ var (
 	fragments = []string{"preview", "testresult"}
 )
 
-// parseViews parses every view in every language, with "t" bound to the
-// language's catalogue. A missing view, or a view without its blocks, is
-// an error.
-func parseViews(fsys fs.FS, cat catalogue) (map[string]map[string]*viewTemplate, error) {
-	out := map[string]map[string]*viewTemplate{}
-	for _, lang := range envoi.Languages {
-		out[lang] = map[string]*viewTemplate{}
-		for _, v := range views {
-			t, err := template.New(v).Funcs(funcs(cat, lang)).ParseFS(fsys, "templates/layout.html", "templates/partials.html", "templates/"+v+".html")
-			if err != nil {
-				return nil, fmt.Errorf("ui: view %s: %w", v, err)
-			}
-			for _, block := range []string{"layout", "title", "content"} {
-				if t.Lookup(block) == nil {
-					return nil, fmt.Errorf("ui: view %s defines no %q", v, block)
-				}
-			}
-			out[lang][v] = t
-		}
-		for _, v := range fragments {
-			t, err := template.New(v).Funcs(funcs(cat, lang)).ParseFS(fsys, "templates/partials.html", "templates/"+v+".html")
-			if err != nil {
-				return nil, fmt.Errorf("ui: fragment %s: %w", v, err)
-			}
-			if t.Lookup("fragment") == nil {
-				return nil, fmt.Errorf("ui: fragment %s defines no \"fragment\"", v)
-			}
-			out[lang][v] = t
+// viewSet holds the views of every language, each parsed on its first
+// use: a language's set of pages, parsed, holds about 4 MB of templates,
+// which an instance that only sends (its UI unvisited, or visited in one
+// language) need not keep. parseViews checks every view at start.
+type viewSet struct {
+	fsys fs.FS
+	cat  catalogue
+
+	mu     sync.Mutex
+	parsed map[[2]string]*viewTemplate // language, view
+}
+
+// parseViews checks that every view and fragment parses and defines its
+// blocks (a missing view, or a view without its blocks, is an error), and
+// returns the set that parses them again, for each language, when first
+// used. The templates parsed for the check are left to the garbage
+// collector.
+func parseViews(fsys fs.FS, cat catalogue) (*viewSet, error) {
+	vs := &viewSet{fsys: fsys, cat: cat, parsed: map[[2]string]*viewTemplate{}}
+	for _, v := range append(slices.Clone(views), fragments...) {
+		if _, err := vs.parse(envoi.Languages[0], v); err != nil {
+			return nil, err
 		}
 	}
-	return out, nil
+	return vs, nil
+}
+
+// get returns view (or fragment) name in lang, parsing it the first time.
+func (vs *viewSet) get(lang, name string) (*viewTemplate, error) {
+	if !slices.Contains(envoi.Languages, lang) {
+		// Only the UI's languages are kept (a page's language is one).
+		lang = envoi.Languages[0]
+	}
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	k := [2]string{lang, name}
+	if t := vs.parsed[k]; t != nil {
+		return t, nil
+	}
+	t, err := vs.parse(lang, name)
+	if err != nil {
+		return nil, err
+	}
+	vs.parsed[k] = t
+	return t, nil
+}
+
+// parse parses view (or fragment) name with "t" bound to lang's
+// catalogue, and checks its blocks.
+func (vs *viewSet) parse(lang, name string) (*viewTemplate, error) {
+	if slices.Contains(fragments, name) {
+		t, err := template.New(name).Funcs(funcs(vs.cat, lang)).ParseFS(vs.fsys, "templates/partials.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("ui: fragment %s: %w", name, err)
+		}
+		if t.Lookup("fragment") == nil {
+			return nil, fmt.Errorf("ui: fragment %s defines no \"fragment\"", name)
+		}
+		return t, nil
+	}
+	if !slices.Contains(views, name) {
+		return nil, fmt.Errorf("ui: no view %s", name)
+	}
+	t, err := template.New(name).Funcs(funcs(vs.cat, lang)).ParseFS(vs.fsys, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
+	if err != nil {
+		return nil, fmt.Errorf("ui: view %s: %w", name, err)
+	}
+	for _, block := range []string{"layout", "title", "content"} {
+		if t.Lookup(block) == nil {
+			return nil, fmt.Errorf("ui: view %s defines no %q", name, block)
+		}
+	}
+	return t, nil
 }
 
 func funcs(cat catalogue, lang string) template.FuncMap {
@@ -189,9 +233,12 @@ func (s *Server) newPage(w http.ResponseWriter, r *http.Request, nav string, dat
 
 // render writes view with p, status 200 unless told.
 func (s *Server) render(w http.ResponseWriter, status int, view string, p *page) {
-	t := s.views[p.Lang][view]
+	t, err := s.views.get(p.Lang, view)
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+	if err == nil {
+		err = t.ExecuteTemplate(&buf, "layout", p)
+	}
+	if err != nil {
 		s.logger().Error("ui: render", "view", view, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -206,7 +253,11 @@ func (s *Server) render(w http.ResponseWriter, status int, view string, p *page)
 // renderFragment writes a fragment (no layout) for the page's scripts.
 func (s *Server) renderFragment(w http.ResponseWriter, lang, name string, data any) {
 	var buf bytes.Buffer
-	if err := s.views[lang][name].ExecuteTemplate(&buf, "fragment", data); err != nil {
+	t, err := s.views.get(lang, name)
+	if err == nil {
+		err = t.ExecuteTemplate(&buf, "fragment", data)
+	}
+	if err != nil {
 		s.logger().Error("ui: render", "fragment", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

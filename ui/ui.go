@@ -143,7 +143,7 @@ type Server struct {
 	// without it, a random key of this process.
 	Key []byte
 
-	views  map[string]map[string]*viewTemplate // language, view
+	views  *viewSet
 	cat    catalogue
 	secure bool
 	key    []byte
