@@ -71,7 +71,7 @@ func (w *Worker) throttle(ctx context.Context, log *slog.Logger, m *envoi.Claim,
 	m.WaitReason = reason
 	m.ErrorCode, m.Error = envoi.ErrorCode(err), err.Error()
 	m.NextTry = until
-	if w.finish(ctx, log, m, delay) {
+	if w.finish(ctx, log, m, delay, nil) {
 		w.Metrics.throttled(reason)
 		log.Info("queue: the provider throttles this mailbox; its messages wait", "flow", m.Flow, "mailbox", m.Mailbox,
 			"reason", reason, "until", until, "reply", th.Reply)

@@ -118,6 +118,12 @@ func (w *Worker) wake() chan struct{} {
 	return w.wakeC
 }
 
+// finishClaimer is a Store that records an outcome and claims the next
+// due message in one transaction (sqlstore's does).
+type finishClaimer interface {
+	FinishAndClaim(ctx context.Context, c *envoi.Claim, delay, lease time.Duration) (*envoi.Claim, error)
+}
+
 // DefaultMaxUnfinished is Worker.MaxUnfinished's default.
 const DefaultMaxUnfinished = 3
 
@@ -184,7 +190,11 @@ func (w *Worker) Run(ctx context.Context) error {
 					// message may be claimed now, not at the next poll.
 					w.Wake()
 				}()
-				w.handle(ctx, m)
+				// The slot goes on to the message claimed with the
+				// outcome (FinishAndClaim), if any.
+				for m != nil {
+					m = w.handle(ctx, m)
+				}
 			}()
 		}
 		if len(msgs) < n && !w.idle(ctx) {
@@ -206,8 +216,9 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 		if len(msgs) == 0 {
 			return n, nil
 		}
-		w.handle(ctx, msgs[0])
-		n++
+		for m := msgs[0]; m != nil; n++ {
+			m = w.handle(ctx, m)
+		}
 	}
 }
 
@@ -239,8 +250,9 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // handle sends one claimed message and records the outcome. Every path
 // ends with the message final or due again at its next try: nothing is
 // dropped. stop ends only the waiting: a send under way
-// finishes.
-func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
+// finishes. It returns the message claimed with the outcome, to send
+// next (FinishAndClaim), or nil.
+func (w *Worker) handle(stop context.Context, m *envoi.Claim) (next *envoi.Claim) {
 	ctx := context.WithoutCancel(stop)
 	// The flow, the operator and the token's flow: at one version.
 	ctx = w.Store.ConfigSnapshot(ctx)
@@ -248,7 +260,7 @@ func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 	w.notify(m.Message)
 	if m.Unfinished >= w.MaxUnfinished {
 		w.abandon(ctx, log, m)
-		return
+		return nil
 	}
 
 	flow, err := w.Store.AuthFlow(ctx, m.Flow)
@@ -258,7 +270,7 @@ func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 	if stop.Err() != nil {
 		// Shutting down: not started, so handed back now.
 		w.handBack(ctx, log, m, 0)
-		return
+		return nil
 	}
 
 	var d *envoi.Delivery
@@ -279,7 +291,7 @@ func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 			w.Metrics.leaseLost()
 			if err != nil {
 				log.Warn("queue: the lease was lost during the send; the send was stopped and its outcome is not recorded", "outcome_err", err)
-				return
+				return nil
 			}
 			// The provider took it just before: recorded if no other
 			// claim took the message since (Finish is fenced).
@@ -293,9 +305,14 @@ func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 	}
 	if th := envoi.AsThrottle(err); th != nil {
 		w.throttle(ctx, log, m, th, err)
-		return
+		return nil
 	}
 	m.WaitReason = ""
+	// The outcome's commit claims the next message, unless stopping.
+	then := &next
+	if stop.Err() != nil {
+		then = nil
+	}
 	switch {
 	case err == nil:
 		m.Status = envoi.StatusSent
@@ -303,7 +320,7 @@ func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 		m.ProviderMessageID = out.ProviderMessageID
 		m.ErrorCode, m.Error = "", ""
 		m.NextTry = time.Time{}
-		if w.finish(ctx, log, m, 0) {
+		if w.finish(ctx, log, m, 0, then) {
 			w.Metrics.sent()
 			log.Info("queue: message sent", "transport", d.Transport, "provider_message_id", out.ProviderMessageID, "reply", out.Reply)
 			if w.OnSent != nil && !m.Sensitive {
@@ -315,7 +332,7 @@ func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 		m.Attempts-- // waiting for a person is not a failed attempt
 		m.ErrorCode, m.Error = envoi.EConsentRequired, err.Error()
 		m.NextTry = time.Time{}
-		if w.finish(ctx, log, m, w.ParkFor) {
+		if w.finish(ctx, log, m, w.ParkFor, then) {
 			log.Info("queue: message parked until the identity consents again", "flow", m.Flow, "mailbox", m.Mailbox)
 		}
 		w.Metrics.parked()
@@ -325,7 +342,7 @@ func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 		m.WaitReason = envoi.WaitServerRetry
 		m.ErrorCode, m.Error = envoi.ErrorCode(err), err.Error()
 		m.NextTry = w.Now().Add(delay)
-		if w.finish(ctx, log, m, delay) {
+		if w.finish(ctx, log, m, delay, then) {
 			log.Info("queue: message will be tried again", "code", m.ErrorCode, "reason", m.Error,
 				"attempts", m.Attempts, "next_attempt_at", m.NextTry.UTC().Format(time.RFC3339))
 		}
@@ -334,10 +351,11 @@ func (w *Worker) handle(stop context.Context, m *envoi.Claim) {
 		m.Status = envoi.StatusFailed
 		m.ErrorCode, m.Error = envoi.ErrorCode(err), err.Error()
 		m.NextTry = time.Time{}
-		w.finish(ctx, log, m, 0)
+		w.finish(ctx, log, m, 0, then)
 		w.Metrics.failed(m.ErrorCode)
 		log.Warn("queue: message failed", "code", m.ErrorCode, "err", err, "attempts", m.Attempts)
 	}
+	return next
 }
 
 // abandon fails a message whose last claims all ended without an outcome,
@@ -352,7 +370,7 @@ func (w *Worker) abandon(ctx context.Context, log *slog.Logger, m *envoi.Claim) 
 	m.ErrorCode, m.Error = envoi.EDeliveryAbandoned, err.Error()
 	m.NextTry = time.Time{}
 	n := m.Unfinished
-	if w.finish(ctx, log, m, 0) {
+	if w.finish(ctx, log, m, 0, nil) {
 		w.Metrics.failed(m.ErrorCode)
 		log.Error("queue: message abandoned: its sends kept ending without an outcome; look for a crash or a restart at each of its attempts",
 			"code", m.ErrorCode, "attempts_without_outcome", n, "attempts", m.Attempts, "possible_duplicates", m.Duplicates)
@@ -364,14 +382,18 @@ func (w *Worker) abandon(ctx context.Context, log *slog.Logger, m *envoi.Claim) 
 func (w *Worker) handBack(ctx context.Context, log *slog.Logger, m *envoi.Claim, delay time.Duration) {
 	m.Status = envoi.StatusQueued
 	m.Attempts--
-	w.finish(ctx, log, m, delay)
+	w.finish(ctx, log, m, delay, nil)
 }
 
 // finish records the outcome and settles the job; it reports whether it
 // was recorded. While the store is unavailable (a database restarting) it
 // tries again as long as the message's lease leaves time, 30 seconds at
 // most: an outcome given up is a sent message sent again.
-func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *envoi.Claim, delay time.Duration) bool {
+//
+// With next not nil, and a Store that can (FinishAndClaim), the same
+// commit claims the next due message into *next.
+func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *envoi.Claim, delay time.Duration, next **envoi.Claim) bool {
+	fc, _ := w.Store.(finishClaimer)
 	left := w.Lease
 	if !m.LeaseUntil.IsZero() {
 		left = m.LeaseUntil.Sub(w.Now())
@@ -380,7 +402,12 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *envoi.Claim, d
 	until := time.Now().Add(min(left-w.Lease/10, 30*time.Second))
 	wait := 50 * time.Millisecond
 	for {
-		err := w.Store.Finish(ctx, m, delay)
+		var err error
+		if fc != nil && next != nil {
+			*next, err = fc.FinishAndClaim(ctx, m, delay, w.Lease)
+		} else {
+			err = w.Store.Finish(ctx, m, delay)
+		}
 		if err == nil {
 			w.notify(m.Message)
 			return true

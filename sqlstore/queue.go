@@ -239,16 +239,40 @@ func scanClaimed(row interface{ Scan(...any) error }) (*envoi.Claim, error) {
 // Token is recorded whatever the claim. Returns ENotFound when
 // the message is gone, EInvalidInput for an unknown status.
 func (s *Store) Finish(ctx context.Context, c *envoi.Claim, delay time.Duration) error {
+	_, err := s.finish(ctx, c, delay, 0)
+	return err
+}
+
+// FinishAndClaim is Finish, then ClaimDue for one message, in the same
+// transaction: a worker whose send ended takes its next message with the
+// commit that records the outcome, instead of a commit of its own. The
+// claim goes round the mailboxes as ClaimDue's does. next is nil when
+// nothing is due or no mailbox has room; with an error, nothing was
+// recorded or claimed.
+func (s *Store) FinishAndClaim(ctx context.Context, c *envoi.Claim, delay, lease time.Duration) (next *envoi.Claim, err error) {
+	if lease <= 0 {
+		return nil, envoi.FieldError(envoi.EInvalidInput, "lease", "the lease must be positive")
+	}
+	return s.finish(ctx, c, delay, lease)
+}
+
+// finish records c's outcome (Finish) and, with lease > 0, claims the
+// next message in the same transaction (FinishAndClaim).
+func (s *Store) finish(ctx context.Context, c *envoi.Claim, delay, lease time.Duration) (*envoi.Claim, error) {
 	m := c.Message
 	if !validStatus(m.Status) {
-		return envoi.FieldError(envoi.EInvalidInput, "status", "%q is not a message status", m.Status)
+		return nil, envoi.FieldError(envoi.EInvalidInput, "status", "%q is not a message status", m.Status)
+	}
+	if lease > 0 {
+		// The flows' limits are read at one version of the configuration.
+		ctx = s.ConfigSnapshot(ctx)
 	}
 	var claim int64
 	query := finishSQL
 	if c.Token != "" {
 		var err error
 		if claim, err = strconv.ParseInt(c.Token, 10, 64); err != nil {
-			return envoi.FieldError(envoi.EInvalidInput, "claim", "%q is not a claim token", c.Token)
+			return nil, envoi.FieldError(envoi.EInvalidInput, "claim", "%q is not a claim token", c.Token)
 		}
 		query = finishFencedSQL
 	}
@@ -259,7 +283,7 @@ func (s *Store) Finish(ctx context.Context, c *envoi.Claim, delay time.Duration)
 	}
 	stmts, err := s.writeStmts(ctx, queries...)
 	if err != nil {
-		return locked(fmt.Errorf("sqlstore: finish message %s: %w", m.ID, err))
+		return nil, locked(fmt.Errorf("sqlstore: finish message %s: %w", m.ID, err))
 	}
 	now := s.nowUTC()
 	var due any
@@ -297,8 +321,10 @@ func (s *Store) Finish(ctx context.Context, c *envoi.Claim, delay time.Duration)
 	// The outcome and its webhook event (AppendMessageEvent) commit
 	// together, with the outcomes of other sends that ended meanwhile
 	// (grouped).
-	if event := envoi.MessageEvent(m.Status); erase || event != "" {
+	var next *envoi.Claim
+	if event := envoi.MessageEvent(m.Status); erase || event != "" || lease > 0 {
 		err = s.grouped(ctx, func(tx *sql.Tx) error {
+			next = nil
 			if err := record(tx.StmtContext(ctx, stmts[0]), tx); err != nil {
 				return err
 			}
@@ -308,7 +334,18 @@ func (s *Store) Finish(ctx context.Context, c *envoi.Claim, delay time.Duration)
 				}
 			}
 			if event != "" {
-				return s.AppendMessageEvent(ctx, tx, event, m.ID, nil)
+				if err := s.AppendMessageEvent(ctx, tx, event, m.ID, nil); err != nil {
+					return err
+				}
+			}
+			if lease > 0 {
+				won, err := s.claimNextIn(ctx, tx, 1, lease)
+				if err != nil {
+					return err
+				}
+				if len(won) > 0 {
+					next = won[0]
+				}
 			}
 			return nil
 		})
@@ -316,12 +353,12 @@ func (s *Store) Finish(ctx context.Context, c *envoi.Claim, delay time.Duration)
 		err = locked(record(stmts[0], s.db))
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m.UpdatedAt = now
 	if m.Status != envoi.StatusSending {
 		c.LeaseUntil = time.Time{}
 		c.Unfinished = 0
 	}
-	return nil
+	return next, nil
 }

@@ -208,11 +208,34 @@ func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*en
 	// The flows' limits are read at one version of the configuration.
 	ctx = s.ConfigSnapshot(ctx)
 	now := s.nowUTC()
-	var cands []*mailboxState
+	// Looked for outside the transaction first: an idle queue costs a
+	// read, not a write transaction.
 	rows, err := s.reads().QueryContext(ctx, candidateMailboxesSQL, s.ts(now), envoi.StatusSent, envoi.StatusFailed)
 	if err != nil {
 		return nil, locked(fmt.Errorf("sqlstore: claim due messages: %w", err))
 	}
+	cands, err := s.candidates(ctx, rows)
+	if err != nil || len(cands) == 0 {
+		return nil, err
+	}
+	// Committed with the outcomes and acceptances that came meanwhile
+	// (grouped): a claim follows each send that ends.
+	var won []*envoi.Claim
+	err = s.grouped(ctx, func(tx *sql.Tx) error {
+		var err error
+		won, err = s.claimIn(ctx, tx, cands, n, now, lease)
+		return err
+	})
+	if err != nil {
+		return nil, locked(fmt.Errorf("sqlstore: claim due messages: %w", err))
+	}
+	return won, nil
+}
+
+// candidates reads the mailboxes with due messages from rows (of
+// candidateMailboxesSQL), with their flows' limits, and closes rows.
+func (s *Store) candidates(ctx context.Context, rows *sql.Rows) ([]*mailboxState, error) {
+	var cands []*mailboxState
 	for rows.Next() {
 		c := new(mailboxState)
 		if err := rows.Scan(&c.flow, &c.mailbox); err != nil {
@@ -225,64 +248,73 @@ func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) ([]*en
 	if err := rows.Err(); err != nil {
 		return nil, locked(fmt.Errorf("sqlstore: claim due messages: %w", err))
 	}
-	if len(cands) == 0 {
-		return nil, nil
-	}
 	for _, c := range cands {
 		if f, err := s.AuthFlow(ctx, c.flow); err == nil {
 			c.limits = f.Limits
 		}
 	}
-	// Committed with the outcomes and acceptances that came meanwhile
-	// (grouped): a claim follows each send that ends.
-	var won []*envoi.Claim
-	err = s.grouped(ctx, func(tx *sql.Tx) error {
-		won = won[:0]
-		for _, c := range cands {
-			c.done, c.served = false, false
-		}
-		if s.dialect == DialectPostgres {
-			if _, err := s.txExec(ctx, tx, claimLockSQL, claimLockKey); err != nil {
-				return fmt.Errorf("sqlstore: claim lock: %w", err)
-			}
-		}
-		for _, c := range cands {
-			if err := s.loadMailbox(ctx, tx, c, now); err != nil {
-				return err
-			}
-		}
-		for progress := true; progress && len(won) < n; {
-			progress = false
-			for _, c := range cands {
-				if len(won) >= n {
-					break
-				}
-				if c.done {
-					continue
-				}
-				m, err := s.claimOne(ctx, tx, c, now, lease)
-				if err != nil {
-					return err
-				}
-				if m == nil {
-					c.done = true
-					continue
-				}
-				won = append(won, m)
-				progress = true
-			}
-		}
-		for _, c := range cands {
-			if c.served {
-				if _, err := s.txExec(ctx, tx, servedSQL, s.ts(now), c.flow, c.mailbox); err != nil {
-					return fmt.Errorf("sqlstore: claim due messages: %w", err)
-				}
-			}
-		}
-		return nil
-	})
+	return cands, nil
+}
+
+// claimNextIn claims up to n due messages in tx, the mailboxes with due
+// messages looked for in tx (FinishAndClaim).
+func (s *Store) claimNextIn(ctx context.Context, tx *sql.Tx, n int, lease time.Duration) ([]*envoi.Claim, error) {
+	now := s.nowUTC()
+	rows, err := s.txQuery(ctx, tx, candidateMailboxesSQL, s.ts(now), envoi.StatusSent, envoi.StatusFailed)
 	if err != nil {
-		return nil, locked(fmt.Errorf("sqlstore: claim due messages: %w", err))
+		return nil, fmt.Errorf("sqlstore: claim due messages: %w", err)
+	}
+	cands, err := s.candidates(ctx, rows)
+	if err != nil || len(cands) == 0 {
+		return nil, err
+	}
+	return s.claimIn(ctx, tx, cands, n, now, lease)
+}
+
+// claimIn claims up to n due messages of cands in tx: round the mailboxes
+// while they have room (see the top of this file).
+func (s *Store) claimIn(ctx context.Context, tx *sql.Tx, cands []*mailboxState, n int, now time.Time, lease time.Duration) ([]*envoi.Claim, error) {
+	var won []*envoi.Claim
+	for _, c := range cands {
+		c.done, c.served = false, false
+	}
+	if s.dialect == DialectPostgres {
+		if _, err := s.txExec(ctx, tx, claimLockSQL, claimLockKey); err != nil {
+			return nil, fmt.Errorf("sqlstore: claim lock: %w", err)
+		}
+	}
+	for _, c := range cands {
+		if err := s.loadMailbox(ctx, tx, c, now); err != nil {
+			return nil, err
+		}
+	}
+	for progress := true; progress && len(won) < n; {
+		progress = false
+		for _, c := range cands {
+			if len(won) >= n {
+				break
+			}
+			if c.done {
+				continue
+			}
+			m, err := s.claimOne(ctx, tx, c, now, lease)
+			if err != nil {
+				return nil, err
+			}
+			if m == nil {
+				c.done = true
+				continue
+			}
+			won = append(won, m)
+			progress = true
+		}
+	}
+	for _, c := range cands {
+		if c.served {
+			if _, err := s.txExec(ctx, tx, servedSQL, s.ts(now), c.flow, c.mailbox); err != nil {
+				return nil, fmt.Errorf("sqlstore: claim due messages: %w", err)
+			}
+		}
 	}
 	return won, nil
 }

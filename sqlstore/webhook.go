@@ -201,7 +201,7 @@ func (s *Store) fanOutSQL() string {
 // transaction (on SQLite a transaction holds the one write connection).
 func (s *Store) prepareHot(ctx context.Context) error {
 	hot := []string{insertEventSQL, messageEventSQL, s.fanOutSQL(),
-		inflightSQL, minuteSQL, daySQL, nextDueSQL, claimOneSQL, servedSQL, pauseMailboxSQL}
+		candidateMailboxesSQL, inflightSQL, minuteSQL, daySQL, nextDueSQL, claimOneSQL, servedSQL, pauseMailboxSQL}
 	if s.dialect == DialectPostgres {
 		hot = append(hot, claimLockSQL)
 	}
@@ -216,6 +216,14 @@ func (s *Store) txExec(ctx context.Context, tx *sql.Tx, query string, args ...an
 		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
 	return tx.ExecContext(ctx, query, args...)
+}
+
+// txQuery is txExec for a query of rows.
+func (s *Store) txQuery(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if st := s.preparedOnly(query); st != nil {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, query, args...)
 }
 
 // txQueryRow is txExec for a query of one row.
