@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -257,10 +258,6 @@ func (s *Store) Finish(ctx context.Context, c *envoi.Claim, delay time.Duration)
 	if erase {
 		queries = append(queries, eraseEMLSQL)
 	}
-	stmts, err := s.writeStmts(ctx, queries...)
-	if err != nil {
-		return locked(fmt.Errorf("sqlstore: finish message %s: %w", m.ID, err))
-	}
 	now := s.nowUTC()
 	var due any
 	if !envoi.Final(m.Status) {
@@ -273,6 +270,28 @@ func (s *Store) Finish(ctx context.Context, c *envoi.Claim, delay time.Duration)
 	args := []any{m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), s.ts(now), envoi.StatusSending, due, wait, m.ProviderMessageID, m.ID}
 	if c.Token != "" {
 		args = append(args, claim)
+	}
+	finished := func() {
+		m.UpdatedAt = now
+		if m.Status != envoi.StatusSending {
+			c.LeaseUntil = time.Time{}
+			c.Unfinished = 0
+		}
+	}
+	if event := envoi.MessageEvent(m.Status); s.dialect == DialectPostgres && c.Token != "" && !erase && event != "" {
+		if ok, err := s.finishPG(ctx, m, event, args); err != nil {
+			return fmt.Errorf("sqlstore: finish message %s: %w", m.ID, err)
+		} else if ok {
+			finished()
+			return nil
+		}
+		// Nothing changed: the transaction below says why, or records
+		// the outcome of a message whose request no longer matches its
+		// columns.
+	}
+	stmts, err := s.writeStmts(ctx, queries...)
+	if err != nil {
+		return locked(fmt.Errorf("sqlstore: finish message %s: %w", m.ID, err))
 	}
 	record := func(st *sql.Stmt, q queryRower) error {
 		res, err := st.ExecContext(ctx, args...)
@@ -317,10 +336,62 @@ func (s *Store) Finish(ctx context.Context, c *envoi.Claim, delay time.Duration)
 	if err != nil {
 		return err
 	}
-	m.UpdatedAt = now
-	if m.Status != envoi.StatusSending {
-		c.LeaseUntil = time.Time{}
-		c.Unfinished = 0
-	}
+	finished()
 	return nil
+}
+
+// finishEventPGSQL is finishFencedSQL and the event of the outcome in one
+// statement, on PostgreSQL: one round trip where the transaction of
+// Finish takes six (begin, the outcome, the read of the row the event
+// reports, the event, its fan-out, commit). The event's data are the
+// outcome's own values and the message's identity columns, which the
+// statement checks ($14-$18: entity type and id, document flow,
+// operator, company), so that they are what the row holds, as
+// AppendMessageEvent would read them; the check is one row comparison
+// with IS NOT DISTINCT FROM, which no index answers, so that the plan
+// finds the row by id (a generic plan took messages_entity_idx for
+// column equalities, and read every message of the entity). $19 and on:
+// eventCTEsPG's.
+var finishEventPGSQL = `WITH done AS (UPDATE messages SET ` + finishSet + `
+		WHERE id = $12 AND claim = $13 AND status = $8
+		AND (entity_type, entity_id, document_flow, operator, company) IS NOT DISTINCT FROM ($14, $15, $16, $17, $18)
+		RETURNING id),
+	` + eventCTEsPG("done", 19) + `
+	SELECT count(*) FROM done`
+
+// finishPG records the outcome of m and its event of type event with
+// finishEventPGSQL; args are finishFencedSQL's. It returns false when the
+// statement changed nothing: the claim is no longer the latest, the
+// message is gone, or its identity columns differ from its request.
+func (s *Store) finishPG(ctx context.Context, m *envoi.Message, event string, args []any) (bool, error) {
+	var entityType, entityID string
+	if e := m.Request.Entity; e != nil {
+		entityType, entityID = e.Type, e.ID
+	}
+	r := messageEventRow{id: m.ID, entityType: entityType, entityID: entityID, documentFlow: m.Request.DocumentFlow,
+		operator: m.Request.Operator, company: m.Request.Company, status: m.Status, attempts: m.Attempts,
+		errCode: m.ErrorCode, errMsg: m.Error, sentAt: storedTime(m.SentAt), nextTry: storedTime(m.NextTry)}
+	ev, err := s.eventArgsPG(event, r.data())
+	if err != nil {
+		return false, err
+	}
+	st, err := s.prepared(ctx, s.db, finishEventPGSQL)
+	if err != nil {
+		return false, err
+	}
+	all := append(slices.Clone(args), entityType, entityID, m.Request.DocumentFlow, m.Request.Operator, m.Request.Company)
+	var n int
+	if err := st.QueryRowContext(ctx, append(all, ev...)...).Scan(&n); err != nil {
+		return false, err
+	}
+	return n == 1, nil
+}
+
+// storedTime is t as the database keeps it and gives it back: UTC, to
+// the microsecond (see Store.ts).
+func storedTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Microsecond)
 }
