@@ -330,6 +330,9 @@ func (s *Store) claimOne(ctx context.Context, tx *sql.Tx, c *mailboxState, now t
 		}
 		return nil, s.pauseMailbox(ctx, tx, c.flow, c.mailbox, until, envoi.WaitRateLimited)
 	}
+	if s.dialect == DialectPostgres && c.limits.MessagesPerDay == 0 && c.limits.RecipientsPerDay == 0 {
+		return s.claimNextPG(ctx, tx, c, now, lease)
+	}
 	var seq int64
 	var delivery string
 	err := s.txQueryRow(ctx, tx, nextDueSQL, c.flow, c.mailbox, s.ts(now), envoi.StatusSent, envoi.StatusFailed).Scan(&seq, &delivery)
@@ -358,6 +361,12 @@ func (s *Store) claimOne(ctx context.Context, tx *sql.Tx, c *mailboxState, now t
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: claim a message of %s/%s: %w", c.flow, c.mailbox, err)
 	}
+	c.took(rcpts, now)
+	return cl, nil
+}
+
+// took counts a message of rcpts recipients claimed now in c's limits.
+func (c *mailboxState) took(rcpts int, now time.Time) {
 	c.room--
 	c.minute++
 	c.dayMsgs++
@@ -369,6 +378,42 @@ func (s *Store) claimOne(ctx context.Context, tx *sql.Tx, c *mailboxState, now t
 		c.dayOldest = now
 	}
 	c.served = true
+}
+
+// On PostgreSQL, a mailbox without a daily quota has its next due message
+// found and claimed in one statement (nextDueSQL and claimOneSQL in one
+// round trip): only the quotas need the message's recipients before it is
+// claimed. The statement counts one recipient (rcpt_count, which the
+// quotas sum); claimNextPG corrects it for a message of several.
+const (
+	claimNextPGSQL = `UPDATE messages SET ` + claimSet + `, claimed_at = $3, rcpt_count = 1, wait_reason = ''
+		WHERE seq = (SELECT seq FROM messages WHERE flow = $4 AND mailbox = $5 AND due_at <= $3 AND status NOT IN ($6, $7)
+			ORDER BY due_at, seq LIMIT 1)
+		RETURNING ` + messageColumns + `, request, claim, lease_until, unfinished`
+	rcptCountSQL = `UPDATE messages SET rcpt_count = $1 WHERE id = $2`
+)
+
+// claimNextPG claims c's next due message with claimNextPGSQL; nil when
+// it has none due.
+func (s *Store) claimNextPG(ctx context.Context, tx *sql.Tx, c *mailboxState, now time.Time, lease time.Duration) (*envoi.Claim, error) {
+	cl, err := scanClaimed(s.txQueryRow(ctx, tx, claimNextPGSQL, envoi.StatusSending, s.ts(now.Add(lease)), s.ts(now),
+		c.flow, c.mailbox, envoi.StatusSent, envoi.StatusFailed))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: claim a message of %s/%s: %w", c.flow, c.mailbox, err)
+	}
+	rcpts := 1
+	if d := cl.Message.Delivery; d != nil {
+		rcpts = max(len(d.Envelope.Recipients), 1)
+	}
+	if rcpts != 1 {
+		if _, err := s.txExec(ctx, tx, rcptCountSQL, rcpts, cl.ID); err != nil {
+			return nil, fmt.Errorf("sqlstore: claim a message of %s/%s: %w", c.flow, c.mailbox, err)
+		}
+	}
+	c.took(rcpts, now)
 	return cl, nil
 }
 

@@ -258,7 +258,7 @@ func (s *Store) prepareHot(ctx context.Context) error {
 	hot := []string{insertEventSQL, messageEventSQL, s.fanOutSQL(),
 		inflightSQL, minuteSQL, daySQL, nextDueSQL, claimOneSQL, servedSQL, pauseMailboxSQL}
 	if s.dialect == DialectPostgres {
-		hot = append(hot, claimLockSQL, appendEventPGSQL)
+		hot = append(hot, claimLockSQL, appendEventPGSQL, claimNextPGSQL, rcptCountSQL)
 	}
 	_, err := s.writeStmts(ctx, hot...)
 	return err
