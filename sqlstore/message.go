@@ -115,6 +115,40 @@ func (s *Store) CreateMessage(ctx context.Context, a *envoi.Accepted) (created b
 			due = s.ts(m.NextAttemptAt)
 		}
 	}
+	if s.dialect == DialectPostgres && envoi.MessageEvent(m.Status) == "" {
+		// The message, its bytes and its event in one statement; the
+		// transaction below when the idempotency key was used.
+		var emlArg any
+		if a.EML != nil {
+			emlArg = eml
+		}
+		d := messageEventRow{id: m.ID, entityType: entityType, entityID: entityID, documentFlow: m.Request.DocumentFlow,
+			operator: m.Request.Operator, company: m.Request.Company, status: m.Status, attempts: m.Attempts,
+			errCode: m.ErrorCode, errMsg: m.Error, sentAt: storedTime(m.SentAt), nextTry: storedTime(m.NextTry)}.data()
+		ev, err := s.eventArgsPG(envoi.EventMessageAccepted, d)
+		if err != nil {
+			return false, err
+		}
+		st, err := s.prepared(ctx, s.db, createMessagePGSQL)
+		if err != nil {
+			return false, fmt.Errorf("sqlstore: create message: %w", err)
+		}
+		var seq int64
+		err = st.QueryRowContext(ctx, append([]any{
+			m.ID, idem, a.RequestHash, req, m.Request.Operator, m.Request.DocumentFlow, m.Request.Company, string(to),
+			entityType, entityID, m.Status, m.Attempts, m.ErrorCode, m.Error, m.MessageID, m.Flow, m.Mailbox,
+			s.ts(m.NextTry), s.ts(m.SentAt), s.ts(m.CreatedAt), s.ts(now),
+			string(delivery), m.EMLSize, emlAt, m.Sensitive, due, m.Subject, emlArg}, ev...)...).Scan(&seq)
+		if isUniqueViolation(err) {
+			return false, envoi.FieldError(envoi.EConflict, "id", "a message with id %s already exists", m.ID)
+		}
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) || idem == nil {
+			return false, fmt.Errorf("sqlstore: create message: %w", err)
+		}
+	}
 	// Committed with the acceptances of other requests that came
 	// meanwhile (grouped).
 	var existing *envoi.Message
@@ -184,6 +218,18 @@ const (
 	selectEMLAtSQL  = `SELECT eml_at, eml_size, sensitive, eml_pruned_at FROM messages WHERE id = $1`
 	eraseEMLSQL     = `DELETE FROM message_emls WHERE message_id = $1`
 )
+
+// createMessagePGSQL is the acceptance on PostgreSQL in one statement
+// (one round trip where the transaction takes seven): insertMessageSQL
+// ($1-$27), the bytes ($28, none when NULL) and the event
+// message.accepted ($29 and on, see eventCTEsPG), whose data are the
+// values inserted. Nothing is written when the idempotency key was
+// used (no row).
+var createMessagePGSQL = `WITH created AS (` + insertMessageSQL + `, id),
+	eml AS (INSERT INTO message_emls (message_id, eml, created_at)
+		SELECT id, $28::bytea, $21 FROM created WHERE $28::bytea IS NOT NULL),
+	` + eventCTEsPG("created", 29) + `
+	SELECT seq FROM created`
 
 // emlAAD is the associated data of a sensitive message's sealed bytes.
 func emlAAD(id string) string { return aad("message_emls", "eml", id) }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -247,8 +248,9 @@ func (s *Store) Finish(ctx context.Context, c *envoi.Claim, delay time.Duration)
 // transaction: a worker whose send ended takes its next message with the
 // commit that records the outcome, instead of a commit of its own. The
 // claim goes round the mailboxes as ClaimDue's does. next is nil when
-// nothing is due or no mailbox has room; with an error, nothing was
-// recorded or claimed.
+// nothing is due or no mailbox has room, and on PostgreSQL when the
+// outcome went in one statement of its own (no transaction to claim in);
+// with an error, nothing was recorded or claimed.
 func (s *Store) FinishAndClaim(ctx context.Context, c *envoi.Claim, delay, lease time.Duration) (next *envoi.Claim, err error) {
 	if lease <= 0 {
 		return nil, envoi.FieldError(envoi.EInvalidInput, "lease", "the lease must be positive")
@@ -281,10 +283,6 @@ func (s *Store) finish(ctx context.Context, c *envoi.Claim, delay, lease time.Du
 	if erase {
 		queries = append(queries, eraseEMLSQL)
 	}
-	stmts, err := s.writeStmts(ctx, queries...)
-	if err != nil {
-		return nil, locked(fmt.Errorf("sqlstore: finish message %s: %w", m.ID, err))
-	}
 	now := s.nowUTC()
 	var due any
 	if !envoi.Final(m.Status) {
@@ -297,6 +295,30 @@ func (s *Store) finish(ctx context.Context, c *envoi.Claim, delay, lease time.Du
 	args := []any{m.Status, m.Attempts, m.ErrorCode, m.Error, s.ts(m.NextTry), s.ts(m.SentAt), s.ts(now), envoi.StatusSending, due, wait, m.ProviderMessageID, m.ID}
 	if c.Token != "" {
 		args = append(args, claim)
+	}
+	finished := func() {
+		m.UpdatedAt = now
+		if m.Status != envoi.StatusSending {
+			c.LeaseUntil = time.Time{}
+			c.Unfinished = 0
+		}
+	}
+	if event := envoi.MessageEvent(m.Status); s.dialect == DialectPostgres && c.Token != "" && !erase && event != "" {
+		if ok, err := s.finishPG(ctx, m, event, args); err != nil {
+			return nil, fmt.Errorf("sqlstore: finish message %s: %w", m.ID, err)
+		} else if ok {
+			// One statement, no transaction to claim in: the worker's
+			// next claim is its own (FinishAndClaim then claims none).
+			finished()
+			return nil, nil
+		}
+		// Nothing changed: the transaction below says why, or records
+		// the outcome of a message whose request no longer matches its
+		// columns.
+	}
+	stmts, err := s.writeStmts(ctx, queries...)
+	if err != nil {
+		return nil, locked(fmt.Errorf("sqlstore: finish message %s: %w", m.ID, err))
 	}
 	record := func(st *sql.Stmt, q queryRower) error {
 		res, err := st.ExecContext(ctx, args...)
@@ -355,10 +377,62 @@ func (s *Store) finish(ctx context.Context, c *envoi.Claim, delay, lease time.Du
 	if err != nil {
 		return nil, err
 	}
-	m.UpdatedAt = now
-	if m.Status != envoi.StatusSending {
-		c.LeaseUntil = time.Time{}
-		c.Unfinished = 0
-	}
+	finished()
 	return next, nil
+}
+
+// finishEventPGSQL is finishFencedSQL and the event of the outcome in one
+// statement, on PostgreSQL: one round trip where the transaction of
+// Finish takes six (begin, the outcome, the read of the row the event
+// reports, the event, its fan-out, commit). The event's data are the
+// outcome's own values and the message's identity columns, which the
+// statement checks ($14-$18: entity type and id, document flow,
+// operator, company), so that they are what the row holds, as
+// AppendMessageEvent would read them; the check is one row comparison
+// with IS NOT DISTINCT FROM, which no index answers, so that the plan
+// finds the row by id (a generic plan took messages_entity_idx for
+// column equalities, and read every message of the entity). $19 and on:
+// eventCTEsPG's.
+var finishEventPGSQL = `WITH done AS (UPDATE messages SET ` + finishSet + `
+		WHERE id = $12 AND claim = $13 AND status = $8
+		AND (entity_type, entity_id, document_flow, operator, company) IS NOT DISTINCT FROM ($14, $15, $16, $17, $18)
+		RETURNING id),
+	` + eventCTEsPG("done", 19) + `
+	SELECT count(*) FROM done`
+
+// finishPG records the outcome of m and its event of type event with
+// finishEventPGSQL; args are finishFencedSQL's. It returns false when the
+// statement changed nothing: the claim is no longer the latest, the
+// message is gone, or its identity columns differ from its request.
+func (s *Store) finishPG(ctx context.Context, m *envoi.Message, event string, args []any) (bool, error) {
+	var entityType, entityID string
+	if e := m.Request.Entity; e != nil {
+		entityType, entityID = e.Type, e.ID
+	}
+	r := messageEventRow{id: m.ID, entityType: entityType, entityID: entityID, documentFlow: m.Request.DocumentFlow,
+		operator: m.Request.Operator, company: m.Request.Company, status: m.Status, attempts: m.Attempts,
+		errCode: m.ErrorCode, errMsg: m.Error, sentAt: storedTime(m.SentAt), nextTry: storedTime(m.NextTry)}
+	ev, err := s.eventArgsPG(event, r.data())
+	if err != nil {
+		return false, err
+	}
+	st, err := s.prepared(ctx, s.db, finishEventPGSQL)
+	if err != nil {
+		return false, err
+	}
+	all := append(slices.Clone(args), entityType, entityID, m.Request.DocumentFlow, m.Request.Operator, m.Request.Company)
+	var n int
+	if err := st.QueryRowContext(ctx, append(all, ev...)...).Scan(&n); err != nil {
+		return false, err
+	}
+	return n == 1, nil
+}
+
+// storedTime is t as the database keeps it and gives it back: UTC, to
+// the microsecond (see Store.ts).
+func storedTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Microsecond)
 }

@@ -144,6 +144,29 @@ func (s *Store) DeleteWebhook(ctx context.Context, code string) error {
 // The event and the change commit or roll back together, so an event is
 // never lost nor invented. ev.ID and ev.Timestamp are set when empty.
 func (s *Store) AppendEvent(ctx context.Context, tx *sql.Tx, ev *envoi.Event) error {
+	body, now, err := s.eventBody(ev)
+	if err != nil {
+		return err
+	}
+	if s.dialect == DialectPostgres {
+		if _, err := s.txExec(ctx, tx, appendEventPGSQL, ev.ID, ev.Type, ev.Data.MessageID, body, s.ts(now),
+			envoi.DeliveryPending, eventNeedle(ev.Type)); err != nil {
+			return fmt.Errorf("sqlstore: append event %s: %w", ev.Type, err)
+		}
+		return nil
+	}
+	if _, err := s.txExec(ctx, tx, insertEventSQL, ev.ID, ev.Type, ev.Data.MessageID, body, s.ts(now)); err != nil {
+		return fmt.Errorf("sqlstore: append event %s: %w", ev.Type, err)
+	}
+	if _, err := s.txExec(ctx, tx, s.fanOutSQL(), ev.ID, envoi.DeliveryPending, s.ts(now), eventNeedle(ev.Type)); err != nil {
+		return fmt.Errorf("sqlstore: fan out event %s: %w", ev.Type, err)
+	}
+	return nil
+}
+
+// eventBody sets ev's ID and Timestamp when empty and returns the body
+// the receivers get, and the time the event is written at.
+func (s *Store) eventBody(ev *envoi.Event) (string, time.Time, error) {
 	if ev.ID == "" {
 		ev.ID = envoi.NewID("evt_")
 	}
@@ -153,15 +176,47 @@ func (s *Store) AppendEvent(ctx context.Context, tx *sql.Tx, ev *envoi.Event) er
 	}
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return fmt.Errorf("sqlstore: event %s: %w", ev.Type, err)
+		return "", now, fmt.Errorf("sqlstore: event %s: %w", ev.Type, err)
 	}
-	if _, err := s.txExec(ctx, tx, insertEventSQL, ev.ID, ev.Type, ev.Data.MessageID, string(body), s.ts(now)); err != nil {
-		return fmt.Errorf("sqlstore: append event %s: %w", ev.Type, err)
+	return string(body), now, nil
+}
+
+// On PostgreSQL an event and its fan-out are one statement (data-modifying
+// common table expressions): one round trip to the server where SQLite,
+// in the process, runs two statements. appendEventPGSQL is AppendEvent's:
+// $1-$5 as insertEventSQL's, $6 the deliveries' state (pending), $7 the
+// type's needle (eventNeedle).
+const appendEventPGSQL = `WITH ev AS (INSERT INTO webhook_events (id, type, message_id, body, created_at)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id)
+	INSERT INTO webhook_deliveries (event_id, webhook, state, due_at, created_at, updated_at)
+		SELECT ev.id, w.code, $6, $5, $5, $5 FROM ev, webhooks w WHERE w.enabled AND strpos(w.events, $7) > 0`
+
+// eventCTEsPG are the common table expressions that write an event about
+// the message whose id the expression named src returns, and fan it out,
+// for a statement that changes the message and reports it at once (one
+// round trip where a transaction would take five). Nothing is written
+// when src returns no row. Their parameters are $n and on: the event's
+// id, type, body and time, the deliveries' state (pending) and the type's
+// needle (eventNeedle); eventArgsPG gives them.
+func eventCTEsPG(src string, n int) string {
+	p := func(i int) string { return "$" + strconv.Itoa(n+i) }
+	at := p(3) + "::timestamptz"
+	return `ev AS (INSERT INTO webhook_events (id, type, message_id, body, created_at)
+			SELECT ` + p(0) + `::text, ` + p(1) + `::text, ` + src + `.id, ` + p(2) + `::text, ` + at + ` FROM ` + src + ` RETURNING id),
+		fan AS (INSERT INTO webhook_deliveries (event_id, webhook, state, due_at, created_at, updated_at)
+			SELECT ev.id, w.code, ` + p(4) + `::text, ` + at + `, ` + at + `, ` + at + `
+			FROM ev, webhooks w WHERE w.enabled AND strpos(w.events, ` + p(5) + `::text) > 0)`
+}
+
+// eventArgsPG are the parameters of eventCTEsPG for the event of type typ
+// with data d.
+func (s *Store) eventArgsPG(typ string, d envoi.EventData) ([]any, error) {
+	ev := &envoi.Event{Type: typ, Data: d}
+	body, now, err := s.eventBody(ev)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := s.txExec(ctx, tx, s.fanOutSQL(), ev.ID, envoi.DeliveryPending, s.ts(now), eventNeedle(ev.Type)); err != nil {
-		return fmt.Errorf("sqlstore: fan out event %s: %w", ev.Type, err)
-	}
-	return nil
+	return []any{ev.ID, ev.Type, body, s.ts(now), envoi.DeliveryPending, eventNeedle(typ)}, nil
 }
 
 // tsArg types the parameter p as a time where the query alone does not
@@ -201,9 +256,9 @@ func (s *Store) fanOutSQL() string {
 // transaction (on SQLite a transaction holds the one write connection).
 func (s *Store) prepareHot(ctx context.Context) error {
 	hot := []string{insertEventSQL, messageEventSQL, s.fanOutSQL(),
-		candidateMailboxesSQL, inflightSQL, minuteSQL, daySQL, nextDueSQL, claimOneSQL, servedSQL, pauseMailboxSQL}
+		s.candidateMailboxesSQL(), inflightSQL, minuteSQL, daySQL, nextDueSQL, claimOneSQL, servedSQL, pauseMailboxSQL}
 	if s.dialect == DialectPostgres {
-		hot = append(hot, claimLockSQL)
+		hot = append(hot, claimLockSQL, appendEventPGSQL, claimNextPGSQL, rcptCountSQL)
 	}
 	_, err := s.writeStmts(ctx, hot...)
 	return err
@@ -255,30 +310,46 @@ func eventNeedle(typ string) string {
 // error, sent time. more, when not nil, adds to the data (a bounce, a read
 // time). Returns ENotFound when there is no such message.
 func (s *Store) AppendMessageEvent(ctx context.Context, tx *sql.Tx, typ, id string, more func(*envoi.EventData)) error {
-	var d envoi.EventData
-	var entityType, entityID, errMsg, errCode string
+	var r messageEventRow
 	err := s.txQueryRow(ctx, tx, messageEventSQL, id).Scan(
-		&d.MessageID, &entityType, &entityID, &d.DocumentFlow, &d.Operator, &d.Company, &d.Status, &d.Attempts,
-		&errCode, &errMsg, scanTime(&d.SentAt), scanTime(&d.NextTry))
+		&r.id, &r.entityType, &r.entityID, &r.documentFlow, &r.operator, &r.company, &r.status, &r.attempts,
+		&r.errCode, &r.errMsg, scanTime(&r.sentAt), scanTime(&r.nextTry))
 	if errors.Is(err, sql.ErrNoRows) {
 		return notFound("message", id)
 	}
 	if err != nil {
 		return fmt.Errorf("sqlstore: event %s of %s: %w", typ, id, err)
 	}
-	if entityType != "" || entityID != "" {
-		d.Entity = &envoi.Entity{Type: entityType, ID: entityID}
-	}
-	if errCode != "" {
-		d.Error = &envoi.EventError{Code: errCode, Message: errMsg, Remedy: envoi.Remedy(errCode, "en")}
-	}
-	if d.Status == envoi.StatusSent || d.Status == envoi.StatusFailed {
-		d.NextTry = time.Time{}
-	}
+	d := r.data()
 	if more != nil {
 		more(&d)
 	}
 	return s.AppendEvent(ctx, tx, &envoi.Event{Type: typ, Data: d})
+}
+
+// messageEventRow is what a message event reports of the message's row
+// (messageEventSQL's columns).
+type messageEventRow struct {
+	id, entityType, entityID, documentFlow, operator, company, status string
+	attempts                                                          int
+	errCode, errMsg                                                   string
+	sentAt, nextTry                                                   time.Time
+}
+
+// data is the event's data of the row r.
+func (r messageEventRow) data() envoi.EventData {
+	d := envoi.EventData{MessageID: r.id, DocumentFlow: r.documentFlow, Operator: r.operator, Company: r.company,
+		Status: r.status, Attempts: r.attempts, SentAt: r.sentAt, NextTry: r.nextTry}
+	if r.entityType != "" || r.entityID != "" {
+		d.Entity = &envoi.Entity{Type: r.entityType, ID: r.entityID}
+	}
+	if r.errCode != "" {
+		d.Error = &envoi.EventError{Code: r.errCode, Message: r.errMsg, Remedy: envoi.Remedy(r.errCode, "en")}
+	}
+	if d.Status == envoi.StatusSent || d.Status == envoi.StatusFailed {
+		d.NextTry = time.Time{}
+	}
+	return d
 }
 
 // appendStatusEvent appends the event of the message's status, if that

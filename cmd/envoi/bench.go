@@ -163,10 +163,8 @@ type benchRun struct {
 	out      io.Writer
 	provider *benchpeer.Provider
 	sink     *benchpeer.Sink
-	// pg measures the PostgreSQL backends' CPU (--database-url), pgCPU
-	// is what it measured.
-	pg    *pgServerCPU
-	pgCPU time.Duration
+	// pg measures the PostgreSQL server's CPU (--database-url).
+	pg *pgServerCPU
 	// smtpWrites and smtpBytes count the writes to the SMTP sockets.
 	smtpWrites, smtpBytes atomic.Int64
 	// api is the fake mail API of --transport graph or gmail_api: its
@@ -376,7 +374,7 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		}
 	}
 	if r.pg != nil {
-		r.pgCPU = r.pg.Stop(ctx)
+		r.pg.Stop(ctx)
 	}
 	r.report(acceptEnd, key)
 	if o.monthEnd {
@@ -743,9 +741,7 @@ func (r *benchRun) report(acceptEnd time.Time, _ string) {
 	if writes := r.smtpWrites.Load(); writes > 0 {
 		fmt.Fprintf(w, "SMTP socket: %d writes, %.1f a message, %.0f KB each on average (TLS included)\n", writes, float64(writes)/n, float64(r.smtpBytes.Load())/float64(writes)/1024)
 	}
-	if r.pg != nil {
-		fmt.Fprintf(w, "PostgreSQL server: CPU %.1fs (%.2f ms a message) in the backends serving the run's database\n", r.pgCPU.Seconds(), float64(r.pgCPU.Microseconds())/1000/n)
-	}
+	r.pg.report(w, r.o.count)
 	if r.apiCount != nil {
 		n, b := r.apiCount()
 		fmt.Fprintf(w, "fake %s: %d messages, %.1f MB\n", r.o.transport, n, float64(b)/1e6)
@@ -801,119 +797,4 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// pgServerCPU measures the CPU time the PostgreSQL backends serving one
-// database spend, read from /proc (the server runs on this machine: the
-// bench uses only a loopback PostgreSQL). It samples the backends
-// connected to the database every 100 ms, so a backend that ends between
-// two samples loses at most that much; the server's shared processes (WAL
-// writer, checkpointer) are not counted.
-type pgServerCPU struct {
-	db   *sql.DB
-	stop chan struct{}
-	done chan struct{}
-
-	mu    sync.Mutex
-	first map[int]time.Duration // a backend's CPU when first seen (0 if it started during the run)
-	last  map[int]time.Duration
-}
-
-// startPGServerCPU starts sampling the backends of the database at dbURL.
-func startPGServerCPU(ctx context.Context, dbURL string) (*pgServerCPU, error) {
-	db, err := sql.Open("pgx", dbURL)
-	if err != nil {
-		return nil, err
-	}
-	db.SetMaxOpenConns(1)
-	p := &pgServerCPU{db: db, stop: make(chan struct{}), done: make(chan struct{}), first: map[int]time.Duration{}, last: map[int]time.Duration{}}
-	if err := p.sample(ctx, true); err != nil {
-		db.Close()
-		return nil, err
-	}
-	go func() {
-		defer close(p.done)
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-p.stop:
-				return
-			case <-t.C:
-				_ = p.sample(ctx, false)
-			}
-		}
-	}()
-	return p, nil
-}
-
-func (p *pgServerCPU) sample(ctx context.Context, start bool) error {
-	rows, err := p.db.QueryContext(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
-	if err != nil {
-		return err
-	}
-	var pids []int
-	for rows.Next() {
-		var pid int
-		if rows.Scan(&pid) == nil {
-			pids = append(pids, pid)
-		}
-	}
-	rows.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, pid := range pids {
-		cpu, ok := procCPU(pid)
-		if !ok {
-			continue
-		}
-		if _, seen := p.first[pid]; !seen {
-			p.first[pid] = 0
-			if start {
-				p.first[pid] = cpu
-			}
-		}
-		p.last[pid] = cpu
-	}
-	return nil
-}
-
-// Stop ends the sampling and returns the backends' CPU time since the start.
-func (p *pgServerCPU) Stop(ctx context.Context) time.Duration {
-	close(p.stop)
-	<-p.done
-	_ = p.sample(ctx, false)
-	p.db.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var total time.Duration
-	for pid, cpu := range p.last {
-		total += cpu - p.first[pid]
-	}
-	return total
-}
-
-// procCPU returns the user and system CPU time of process pid.
-func procCPU(pid int) (time.Duration, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	// The command name, in parentheses, may hold spaces: fields count
-	// from after its closing parenthesis (state is field 3).
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, false
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
-	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	const clockTicks = 100 // USER_HZ, 100 on Linux
-	return time.Duration(utime+stime) * time.Second / clockTicks, true
 }

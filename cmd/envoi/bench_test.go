@@ -28,6 +28,9 @@ func TestBench(t *testing.T) {
 				if !regexp.MustCompile(`(?m)^PostgreSQL server: CPU [\d.]+s \([\d.]+ ms a message\) in the backends`).MatchString(out.String()) {
 					t.Errorf("output lacks the PostgreSQL server's CPU:\n%s", out.String())
 				}
+				if !regexp.MustCompile(`(?m)^PostgreSQL server, all its processes: CPU ([\d.]+s \([\d.]+ ms a message;|not measured: )`).MatchString(out.String()) {
+					t.Errorf("output lacks the CPU of all the PostgreSQL server's processes:\n%s", out.String())
+				}
 			}
 			for _, want := range []string{
 				`(?m)^accepted +60 in .* msg/s +accept latency +p50 .* p99 `,
