@@ -17,6 +17,14 @@ import (
 // when there is nothing to group, and under load it groups what came
 // during the previous commit.
 //
+// Measured with envoi bench (5,000 messages into smtp-sink, SQLite, five
+// interleaved pairs): against plain transactions, 3-8% more messages
+// delivered a second and an acceptance p99 of 28-32 ms instead of 35-41
+// ms. Most of it is the order: callers get the writer first come, first
+// served (database/sql hands a freed connection to any of its waiters),
+// as groups of one (maxGroup = 1) showed; the groups themselves, 1.4 to
+// 1.6 transactions on average, add little.
+//
 // A group's work is all or nothing, but its callers' are not: when one
 // caller's work fails, the group is rolled back and each caller's work is
 // run again alone, in its own transaction, so that each gets its own
