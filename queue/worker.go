@@ -175,7 +175,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				return nil
 			}
 			w.Logger.Warn("queue: receive failed", "err", err)
-			if !sleep(ctx, time.Second) {
+			if !sleep(ctx, time.Second, nil) {
 				return nil
 			}
 			continue
@@ -197,7 +197,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				}
 			}()
 		}
-		if len(msgs) < n && !w.idle(ctx) {
+		if len(msgs) < n && !sleep(ctx, w.PollInterval, w.wake()) {
 			return nil
 		}
 	}
@@ -222,27 +222,17 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	}
 }
 
-// idle waits for a Wake or the poll interval; false when ctx ended.
-func (w *Worker) idle(ctx context.Context) bool {
-	t := time.NewTimer(w.PollInterval)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	case <-w.wake():
-		return true
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
+// sleep waits d, or less when wake receives (a nil wake never does);
+// false when ctx ended.
+func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
 	case <-t.C:
+		return true
+	case <-wake:
 		return true
 	}
 }
