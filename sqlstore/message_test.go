@@ -614,6 +614,82 @@ func TestClaimOneLease(t *testing.T) {
 	})
 }
 
+// TestFinishAndClaim: recording an outcome claims the next due message
+// in the same commit, as ClaimDue would (leased, counted); with nothing
+// due it claims none; a stale claim's outcome is refused and claims
+// nothing. On PostgreSQL an outcome written in one statement claims none
+// (the worker's next poll does).
+func TestFinishAndClaim(t *testing.T) {
+	ForEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		s, clk := MustOpenStore(t, dialect)
+		var ids []string
+		for range 2 {
+			m := newMessage("jdupont", "", "h")
+			_, err := s.CreateMessage(ctx, m)
+			must(t, err)
+			ids = append(ids, m.ID)
+		}
+		first, err := s.ClaimDue(ctx, 1, time.Minute)
+		must(t, err)
+		if len(first) != 1 || first[0].ID != ids[0] {
+			t.Fatalf("claimed %+v, want %s", first, ids[0])
+		}
+		wantCode(t, func() error { _, err := s.FinishAndClaim(ctx, first[0], 0, 0); return err }(), envoi.EInvalidInput)
+
+		first[0].Status, first[0].SentAt = envoi.StatusSent, clk.Now()
+		next, err := s.FinishAndClaim(ctx, first[0], 0, time.Minute)
+		must(t, err)
+		if got, _ := s.Message(ctx, ids[0]); got.Status != envoi.StatusSent {
+			t.Fatalf("the outcome: %s, want sent", got.Status)
+		}
+		if dialect == sqlstore.DialectPostgres && next == nil {
+			// The outcome went in one statement: claimed by the next poll.
+			if next, err = claimOne(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if next == nil || next.ID != ids[1] || next.Status != envoi.StatusSending || next.Attempts != 1 ||
+			!next.LeaseUntil.Equal(clk.Now().Add(time.Minute).Truncate(time.Microsecond)) {
+			t.Fatalf("claimed with the outcome: %+v, want %s leased for a minute", next, ids[1])
+		}
+		if again, _ := s.ClaimDue(ctx, 5, time.Minute); len(again) != 0 {
+			t.Fatalf("claimed %d more while the next one is leased", len(again))
+		}
+
+		next.Status, next.SentAt = envoi.StatusSent, clk.Now()
+		last, err := s.FinishAndClaim(ctx, next, 0, time.Minute)
+		must(t, err)
+		if last != nil {
+			t.Fatalf("nothing due, yet claimed %+v", last)
+		}
+		// A claim older than the message's latest: refused, and the
+		// message that came meanwhile is not claimed.
+		m := newMessage("jdupont", "", "h")
+		_, err = s.CreateMessage(ctx, m)
+		must(t, err)
+		stale := *next
+		stale.Token = "0"
+		got, err := s.FinishAndClaim(ctx, &stale, 0, time.Minute)
+		wantCode(t, err, envoi.EConflict)
+		if got != nil {
+			t.Fatalf("a refused outcome claimed %+v", got)
+		}
+		if again, _ := s.ClaimDue(ctx, 5, time.Minute); len(again) != 1 || again[0].ID != m.ID {
+			t.Fatalf("after the refused outcome: claimed %+v, want %s still due", again, m.ID)
+		}
+	})
+}
+
+// claimOne claims one due message, nil when none is due.
+func claimOne(ctx context.Context, s *sqlstore.Store) (*envoi.Claim, error) {
+	got, err := s.ClaimDue(ctx, 1, time.Minute)
+	if err != nil || len(got) == 0 {
+		return nil, err
+	}
+	return got[0], nil
+}
+
 // TestFinishFenced: only the holder of a message's latest claim records an
 // outcome. A worker whose lease lapsed while another claimed the message
 // gets EConflict and changes nothing; so does one whose claim a manual
