@@ -293,6 +293,8 @@ func (s *Store) claimNextIn(ctx context.Context, tx *sql.Tx, n int, lease time.D
 // while they have room (see the top of this file).
 func (s *Store) claimIn(ctx context.Context, tx *sql.Tx, cands []*mailboxState, n int, now time.Time, lease time.Duration) ([]*envoi.Claim, error) {
 	var won []*envoi.Claim
+	// ClaimDue's transaction may run twice (grouped): each run counts
+	// afresh.
 	for _, c := range cands {
 		c.done, c.served = false, false
 	}
