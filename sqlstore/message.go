@@ -122,10 +122,7 @@ func (s *Store) CreateMessage(ctx context.Context, a *envoi.Accepted) (created b
 		if a.EML != nil {
 			emlArg = eml
 		}
-		d := messageEventRow{id: m.ID, entityType: entityType, entityID: entityID, documentFlow: m.Request.DocumentFlow,
-			operator: m.Request.Operator, company: m.Request.Company, status: m.Status, attempts: m.Attempts,
-			errCode: m.ErrorCode, errMsg: m.Error, sentAt: storedTime(m.SentAt), nextTry: storedTime(m.NextTry)}.data()
-		ev, err := s.eventArgsPG(envoi.EventMessageAccepted, d)
+		ev, err := s.eventArgsPG(envoi.EventMessageAccepted, messageEventRowOf(m).data())
 		if err != nil {
 			return false, err
 		}

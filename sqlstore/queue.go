@@ -265,10 +265,6 @@ func (s *Store) finish(ctx context.Context, c *envoi.Claim, delay, lease time.Du
 	if !validStatus(m.Status) {
 		return nil, envoi.FieldError(envoi.EInvalidInput, "status", "%q is not a message status", m.Status)
 	}
-	if lease > 0 {
-		// The flows' limits are read at one version of the configuration.
-		ctx = s.ConfigSnapshot(ctx)
-	}
 	var claim int64
 	query := finishSQL
 	if c.Token != "" {
@@ -319,6 +315,11 @@ func (s *Store) finish(ctx context.Context, c *envoi.Claim, delay, lease time.Du
 	stmts, err := s.writeStmts(ctx, queries...)
 	if err != nil {
 		return nil, locked(fmt.Errorf("sqlstore: finish message %s: %w", m.ID, err))
+	}
+	if lease > 0 {
+		// The claim reads the flows' limits at one version of the
+		// configuration.
+		ctx = s.ConfigSnapshot(ctx)
 	}
 	record := func(st *sql.Stmt, q queryRower) error {
 		res, err := st.ExecContext(ctx, args...)
@@ -405,13 +406,7 @@ var finishEventPGSQL = `WITH done AS (UPDATE messages SET ` + finishSet + `
 // statement changed nothing: the claim is no longer the latest, the
 // message is gone, or its identity columns differ from its request.
 func (s *Store) finishPG(ctx context.Context, m *envoi.Message, event string, args []any) (bool, error) {
-	var entityType, entityID string
-	if e := m.Request.Entity; e != nil {
-		entityType, entityID = e.Type, e.ID
-	}
-	r := messageEventRow{id: m.ID, entityType: entityType, entityID: entityID, documentFlow: m.Request.DocumentFlow,
-		operator: m.Request.Operator, company: m.Request.Company, status: m.Status, attempts: m.Attempts,
-		errCode: m.ErrorCode, errMsg: m.Error, sentAt: storedTime(m.SentAt), nextTry: storedTime(m.NextTry)}
+	r := messageEventRowOf(m)
 	ev, err := s.eventArgsPG(event, r.data())
 	if err != nil {
 		return false, err
@@ -420,7 +415,7 @@ func (s *Store) finishPG(ctx context.Context, m *envoi.Message, event string, ar
 	if err != nil {
 		return false, err
 	}
-	all := append(slices.Clone(args), entityType, entityID, m.Request.DocumentFlow, m.Request.Operator, m.Request.Company)
+	all := append(slices.Clone(args), r.entityType, r.entityID, r.documentFlow, r.operator, r.company)
 	var n int
 	if err := st.QueryRowContext(ctx, append(all, ev...)...).Scan(&n); err != nil {
 		return false, err

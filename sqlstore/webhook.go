@@ -336,6 +336,19 @@ type messageEventRow struct {
 	sentAt, nextTry                                                   time.Time
 }
 
+// messageEventRowOf is the row m's columns hold, as its acceptance wrote
+// them (times as the database keeps them): what AppendMessageEvent would
+// read back.
+func messageEventRowOf(m *envoi.Message) messageEventRow {
+	r := messageEventRow{id: m.ID, documentFlow: m.Request.DocumentFlow, operator: m.Request.Operator, company: m.Request.Company,
+		status: m.Status, attempts: m.Attempts, errCode: m.ErrorCode, errMsg: m.Error,
+		sentAt: storedTime(m.SentAt), nextTry: storedTime(m.NextTry)}
+	if e := m.Request.Entity; e != nil {
+		r.entityType, r.entityID = e.Type, e.ID
+	}
+	return r
+}
+
 // data is the event's data of the row r.
 func (r messageEventRow) data() envoi.EventData {
 	d := envoi.EventData{MessageID: r.id, DocumentFlow: r.documentFlow, Operator: r.operator, Company: r.company,
