@@ -85,22 +85,18 @@ func messageJSON(m *envoi.Message, lang string) messageOutput {
 // composed), which lends the buffer to the next request.
 func (s *Server) decodeSend(w http.ResponseWriter, r *http.Request) (req *envoi.SendRequest, release func(), err error) {
 	release = func() {}
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
-		if r.ContentLength > s.maxBody() {
-			refuseBody(w, r)
-			return nil, release, envoi.Errorf(envoi.ETooLarge, "the body is %d bytes; the limit is %d", r.ContentLength, s.maxBody()).WithDetail("limit_bytes", s.maxBody())
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody())
-		req, err = s.decodeSendMultipart(r)
-		return req, release, err
-	}
 	if r.ContentLength > s.maxBody() {
 		refuseBody(w, r)
 		return nil, release, envoi.Errorf(envoi.ETooLarge, "the body is %d bytes; the limit is %d", r.ContentLength, s.maxBody()).WithDetail("limit_bytes", s.maxBody())
 	}
+	body := http.MaxBytesReader(w, r.Body, s.maxBody())
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		r.Body = body
+		req, err = s.decodeSendMultipart(r)
+		return req, release, err
+	}
 	req = new(envoi.SendRequest)
-	release, err = s.decodeBody(http.MaxBytesReader(w, r.Body, s.maxBody()), r.ContentLength, req, true)
-	if err != nil {
+	if release, err = s.decodeBody(body, r.ContentLength, req, true); err != nil {
 		return nil, release, err
 	}
 	return req, release, nil
