@@ -25,56 +25,51 @@ func allocated(t *testing.T, path string) int64 {
 // measures the segment's disk space: it falls by what the 50 took, while
 // the 10 others still read back whole and the freed ones no longer read.
 func TestFreeGivesSpaceBack(t *testing.T) {
-	for _, direct := range []bool{true, false} {
-		t.Run(fmt.Sprintf("direct=%v", direct), func(t *testing.T) {
-			sp := New(t.TempDir(), testLogger(t))
-			sp.noDirect = !direct
-			defer sp.Close()
-			const n, freed, size = 60, 50, 100_000
-			at := make([]string, n)
-			for i := range n {
-				var err error
-				if at[i], err = sp.Append(fmt.Sprintf("msg_%03d", i), bytes.Repeat([]byte{byte('a' + i%26)}, size)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			seg := filepath.Join(sp.dir, sp.name)
-			before := allocated(t, seg)
-			var total int64
-			for i := range freed {
-				got, err := sp.Free(fmt.Sprintf("msg_%03d", i), at[i])
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got == 0 {
-					t.Skipf("the file system of %s cannot punch holes", sp.dir)
-				}
-				total += got
-			}
-			after := allocated(t, seg)
-			t.Logf("segment: %d bytes on disk before, %d after freeing %d records (%d bytes freed)", before, after, freed, total)
-			if before-after < freed*size {
-				t.Errorf("the segment took %d bytes on disk, %d after freeing %d records of %d bytes: want at least %d back",
-					before, after, freed, size, freed*size)
-			}
-			for i := range n {
-				id := fmt.Sprintf("msg_%03d", i)
-				got, err := sp.Read(id, at[i], size)
-				if i < freed && err == nil {
-					t.Errorf("%s reads after Free", id)
-				}
-				if i >= freed && (err != nil || !bytes.Equal(got, bytes.Repeat([]byte{byte('a' + i%26)}, size))) {
-					t.Errorf("%s kept: %v", id, err)
-				}
-			}
-			// Freeing again, or at another message's record, frees nothing.
-			if got, err := sp.Free("msg_000", at[0]); got != 0 || err != nil {
-				t.Errorf("Free twice: %d, %v", got, err)
-			}
-			if got, err := sp.Free("msg_999", at[55]); got != 0 || err == nil {
-				t.Errorf("Free of another message's record: %d, %v; want an error", got, err)
-			}
-		})
+	sp := New(t.TempDir(), testLogger(t))
+	defer sp.Close()
+	const n, freed, size = 60, 50, 100_000
+	at := make([]string, n)
+	for i := range n {
+		var err error
+		if at[i], err = sp.Append(fmt.Sprintf("msg_%03d", i), bytes.Repeat([]byte{byte('a' + i%26)}, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seg := filepath.Join(sp.dir, sp.name)
+	before := allocated(t, seg)
+	var total int64
+	for i := range freed {
+		got, err := sp.Free(fmt.Sprintf("msg_%03d", i), at[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == 0 {
+			t.Skipf("the file system of %s cannot punch holes", sp.dir)
+		}
+		total += got
+	}
+	after := allocated(t, seg)
+	t.Logf("segment: %d bytes on disk before, %d after freeing %d records (%d bytes freed)", before, after, freed, total)
+	if before-after < freed*size {
+		t.Errorf("the segment took %d bytes on disk, %d after freeing %d records of %d bytes: want at least %d back",
+			before, after, freed, size, freed*size)
+	}
+	for i := range n {
+		id := fmt.Sprintf("msg_%03d", i)
+		got, err := sp.Read(id, at[i], size)
+		if i < freed && err == nil {
+			t.Errorf("%s reads after Free", id)
+		}
+		if i >= freed && (err != nil || !bytes.Equal(got, bytes.Repeat([]byte{byte('a' + i%26)}, size))) {
+			t.Errorf("%s kept: %v", id, err)
+		}
+	}
+	// Freeing again, or at another message's record, frees nothing.
+	if got, err := sp.Free("msg_000", at[0]); got != 0 || err != nil {
+		t.Errorf("Free twice: %d, %v", got, err)
+	}
+	if got, err := sp.Free("msg_999", at[55]); got != 0 || err == nil {
+		t.Errorf("Free of another message's record: %d, %v; want an error", got, err)
 	}
 }
 

@@ -9,46 +9,43 @@ import (
 	"testing"
 )
 
-// TestSpool appends records of awkward sizes directly and through the
-// page cache, across segments, and reads back exactly what was written.
+// TestSpool appends records of awkward sizes across segments and reads
+// back exactly what was written.
 func TestSpool(t *testing.T) {
-	for _, direct := range []bool{true, false} {
-		sp := New(t.TempDir(), testLogger(t))
-		sp.noDirect = !direct
-		sp.max = 3 * blockSize
-		at := map[string]string{}
-		msgs := map[string][]byte{}
-		for i, n := range []int{0, 1, blockSize - headerSize - 6, blockSize, blockSize + 1, 3*blockSize + 17, 140_000} {
-			id := "msg_" + strings.Repeat(string(rune('a'+i)), 2)
-			msgs[id] = bytes.Repeat([]byte{byte('A' + i)}, n)
-			var err error
-			if at[id], err = sp.Append(id, msgs[id]); err != nil {
-				t.Fatalf("direct %v, %d bytes: %v", direct, n, err)
-			}
+	sp := New(t.TempDir(), testLogger(t))
+	sp.max = 3 * blockSize
+	at := map[string]string{}
+	msgs := map[string][]byte{}
+	for i, n := range []int{0, 1, blockSize - headerSize - 6, blockSize, blockSize + 1, 3*blockSize + 17, 140_000} {
+		id := "msg_" + strings.Repeat(string(rune('a'+i)), 2)
+		msgs[id] = bytes.Repeat([]byte{byte('A' + i)}, n)
+		var err error
+		if at[id], err = sp.Append(id, msgs[id]); err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
 		}
-		for id, want := range msgs {
-			got, err := sp.Read(id, at[id], int64(len(want)))
-			if err != nil || !bytes.Equal(got, want) {
-				t.Errorf("direct %v: %s read %d bytes (%v), want %d", direct, id, len(got), err, len(want))
-			}
+	}
+	for id, want := range msgs {
+		got, err := sp.Read(id, at[id], int64(len(want)))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s read %d bytes (%v), want %d", id, len(got), err, len(want))
 		}
-		if segs, _ := filepath.Glob(filepath.Join(sp.dir, "*.seg")); len(segs) < 3 {
-			t.Errorf("direct %v: %d segments, want a new one each time one is full", direct, len(segs))
+	}
+	if segs, _ := filepath.Glob(filepath.Join(sp.dir, "*.seg")); len(segs) < 3 {
+		t.Errorf("%d segments, want a new one each time one is full", len(segs))
+	}
+	if _, err := sp.Read("msg_bb", at["msg_aa"], 0); err == nil {
+		t.Error("read the record of msg_aa as msg_bb's")
+	}
+	if _, err := sp.Read("msg_gg", at["msg_gg"], int64(len(msgs["msg_gg"]))+1); err == nil {
+		t.Error("read a record of another size than the row says")
+	}
+	for _, bad := range []string{"", "x", "../x.seg:0", at["msg_aa"] + "1", "missing.seg:0"} {
+		if _, err := sp.Read("msg_aa", bad, 0); err == nil {
+			t.Errorf("read at %q did not fail", bad)
 		}
-		if _, err := sp.Read("msg_bb", at["msg_aa"], 0); err == nil {
-			t.Error("read the record of msg_aa as msg_bb's")
-		}
-		if _, err := sp.Read("msg_gg", at["msg_gg"], int64(len(msgs["msg_gg"]))+1); err == nil {
-			t.Error("read a record of another size than the row says")
-		}
-		for _, bad := range []string{"", "x", "../x.seg:0", at["msg_aa"] + "1", "missing.seg:0"} {
-			if _, err := sp.Read("msg_aa", bad, 0); err == nil {
-				t.Errorf("read at %q did not fail", bad)
-			}
-		}
-		if err := sp.Close(); err != nil {
-			t.Error(err)
-		}
+	}
+	if err := sp.Close(); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -6,9 +6,6 @@ import (
 	"syscall"
 )
 
-// oDirect opens the segments for writes around the page cache.
-const oDirect = syscall.O_DIRECT
-
 // punch gives the disk blocks of off..off+n of f back to the file system,
 // the file keeping its size (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE):
 // reads there return zeros. ok is false when the file system cannot.
