@@ -46,14 +46,26 @@ func (t *bodyText) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 //
 // With aliased nil the text is copied; else Encoded is the text where it
 // is in the body's buffer, and *aliased is set: the buffer must then live
-// as long as the attachment (decodeBody).
-func decodeAttachment(dec *jsontext.Decoder, a *envoi.Attachment, aliased *bool) error {
+// as long as the attachment (decodeBody). texts are the texts taken out of
+// the body before decoding (attachmentTexts), which placeholders stand for.
+func decodeAttachment(dec *jsontext.Decoder, a *envoi.Attachment, aliased *bool, texts [][]byte) error {
 	var in attachmentJSON
 	if err := jsonv2.UnmarshalDecode(dec, &in); err != nil {
 		return err
 	}
 	*a = envoi.Attachment{Filename: in.Filename, ContentType: in.ContentType, Document: in.Document}
 	v := jsontext.Value(in.Content)
+	if text := attachmentText(v, texts); text != nil {
+		// Canonical base64 without escapes: checked by attachmentTexts.
+		v = text
+		if aliased == nil {
+			a.Encoded = bytes.Clone(v[1 : len(v)-1])
+		} else {
+			a.Encoded = v[1 : len(v)-1]
+			*aliased = true
+		}
+		return nil
+	}
 	if len(v) == 0 || v.Kind() == 'n' {
 		return nil
 	}
@@ -79,7 +91,7 @@ func decodeAttachment(dec *jsontext.Decoder, a *envoi.Attachment, aliased *bool)
 // attachmentUnmarshalers apply decodeAttachment to every attachment a body
 // carries.
 var attachmentUnmarshalers = jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, a *envoi.Attachment) error {
-	return decodeAttachment(dec, a, nil)
+	return decodeAttachment(dec, a, nil, nil)
 }))
 
 // multipartRequestPart and multipartFilePart are the part names of a send

@@ -214,4 +214,22 @@ func BenchmarkDecodeAttachment(b *testing.B) {
 			}
 		})
 	}
+	// As the API reads a body: its attachment text taken out before
+	// decoding (attachmentTexts).
+	b.Run("api", func(b *testing.B) {
+		s := &Server{}
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			var req envoi.SendRequest
+			release, err := s.decodeBody(bytes.NewReader(body), int64(len(body)), &req, true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if req.Attachments[0].Size() != int64(len(pdf)) {
+				b.Fatal("wrong size")
+			}
+			release()
+		}
+	})
 }

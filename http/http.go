@@ -202,13 +202,37 @@ func (s *Server) decodeBody(body io.Reader, size int64, v any, hold bool) (relea
 	if len(first) > 0 && first[0] != '{' {
 		return release, envoi.Errorf(envoi.EInvalidInput, "the body must be a JSON object")
 	}
+	var skeleton []byte
+	var texts [][]byte
+	if _, ok := v.(*envoi.SendRequest); ok {
+		// Only a send request: decoded into anything else (a raw value,
+		// a map), a placeholder would stay one.
+		skeleton, texts = attachmentTexts(*buf)
+	}
 	keep := jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, a *envoi.Attachment) error {
-		return decodeAttachment(dec, a, &aliased)
+		return decodeAttachment(dec, a, &aliased, texts)
 	}))
+	if skeleton != nil {
+		if err := jsonv2.Unmarshal(skeleton, v, decodeOptions, keep); err == nil {
+			return release, nil
+		}
+		// The error as the body itself gives it (offsets, values).
+		texts = nil
+		aliased = false
+		reset(v)
+	}
 	if err := jsonv2.Unmarshal(*buf, v, decodeOptions, keep); err != nil {
 		return release, decodeError(err, s.maxBody())
 	}
 	return release, nil
+}
+
+// reset sets what v points to to its zero value, for decoding into again.
+func reset(v any) {
+	p := reflect.ValueOf(v)
+	if p.Kind() == reflect.Pointer && !p.IsNil() {
+		p.Elem().SetZero()
+	}
 }
 
 // decodeOptions: unknown members are refused; names match whatever their
