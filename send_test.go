@@ -1,7 +1,9 @@
 package envoi_test
 
 import (
+	"regexp"
 	"testing"
+	"time"
 
 	"envoi"
 )
@@ -70,6 +72,33 @@ func TestMessageIDFor(t *testing.T) {
 	}
 	if got, want := envoi.MessageIDFor(id, ""), "<"+id[4:]+"@envoi.invalid>"; got != want {
 		t.Errorf("MessageIDFor = %q, want %q", got, want)
+	}
+}
+
+// TestNewIDSortsByTime: ids minted later sort after, the random part
+// keeps those of one millisecond apart, and the characters are those of
+// RFC 4648's base32 alphabet in lower case.
+func TestNewIDSortsByTime(t *testing.T) {
+	seen := map[string]bool{}
+	prev := ""
+	for i := range 2000 {
+		if i%500 == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+		id := envoi.NewID("msg_")
+		if !regexp.MustCompile(`^msg_[a-z2-7]{26}$`).MatchString(id) {
+			t.Fatalf("NewID = %q", id)
+		}
+		if seen[id] {
+			t.Fatalf("NewID gave %q twice", id)
+		}
+		seen[id] = true
+		// The first 9 characters hold 45 bits of the time: never going
+		// back.
+		if id[:13] < prev {
+			t.Fatalf("NewID = %q after %q: its time sorts before", id, prev)
+		}
+		prev = id[:13]
 	}
 }
 
