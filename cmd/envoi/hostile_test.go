@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -19,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -564,6 +566,17 @@ func TestHostileHugeBody(t *testing.T) {
 			runtime.GC()
 			runtime.ReadMemStats(&before)
 			resp, err := http.DefaultClient.Do(req)
+			if errors.Is(err, syscall.ECONNRESET) && !c.declared {
+				// The server answered and closed without reading the rest:
+				// the client, still writing, may get the kernel's reset
+				// before it reads the answer (net/http waits half a second
+				// for it to, then closes). What counts is what it read.
+				if read := body.read.Load(); read > c.maxRead {
+					t.Errorf("the client wrote %d bytes before the reset; want at most %d", read, c.maxRead)
+				}
+				t.Logf("%s: reset after the client wrote %d bytes: %v", c.name, body.read.Load(), err)
+				return
+			}
 			if err != nil {
 				t.Fatalf("no answer after %d bytes: %v", body.read.Load(), err)
 			}
