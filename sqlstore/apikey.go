@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -54,13 +55,23 @@ func scanAPIKey(row interface{ Scan(...any) error }) (*envoi.APIKey, error) {
 // APIKeyByHash returns the live key with that hash and notes its use;
 // EUnauthorized if there is none or it was revoked.
 func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*envoi.APIKey, error) {
-	k, err := scanAPIKey(s.reads().QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = $1`, hash))
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && !k.RevokedAt.IsZero()) {
-		return nil, envoi.Errorf(envoi.EUnauthorized, "unknown or revoked API key")
-	}
+	// Cached (cache.go): a key unknown or revoked is an error cached reads
+	// do not keep, so a stream of wrong keys fills nothing.
+	k, err := cached(ctx, s, cacheAPIKey, string(hash), func() (*envoi.APIKey, error) {
+		k, err := scanAPIKey(s.reads().QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = $1`, hash))
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && !k.RevokedAt.IsZero()) {
+			return nil, envoi.Errorf(envoi.EUnauthorized, "unknown or revoked API key")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: api key: %w", err)
+		}
+		return k, nil
+	}, cloneAPIKey)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: api key: %w", err)
+		return nil, err
 	}
+	// Recording the use bumps the configuration's version (00230): the
+	// next lookup reads the key again, with its new last use.
 	now := s.nowUTC()
 	if now.Sub(k.LastUsed) >= lastUsedEvery {
 		if _, err := s.db.ExecContext(ctx, `UPDATE api_keys SET last_used = $1 WHERE id = $2`, s.ts(now), k.ID); err != nil {
@@ -95,4 +106,11 @@ func (s *Store) APIKeys(ctx context.Context) ([]*envoi.APIKey, error) {
 func (s *Store) RevokeAPIKey(ctx context.Context, id string) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2`, s.ts(s.nowUTC()), id)
 	return affected(res, err, "API key", id)
+}
+
+// cloneAPIKey copies k for a caller of the cache.
+func cloneAPIKey(k *envoi.APIKey) *envoi.APIKey {
+	c := *k
+	c.Hash = bytes.Clone(k.Hash)
+	return &c
 }

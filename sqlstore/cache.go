@@ -16,7 +16,7 @@ import (
 
 // The configuration layer. The configuration (flows and their
 // assignments, operators and groups, companies, document flows with their
-// mail settings and file-name rules) is read six times for every message
+// mail settings and file-name rules, API keys) is read six times for every message
 // accepted and again to send it, and changes seldom. configCache keeps the
 // decoded values (secrets opened), each with the config_version it was
 // read at. A trigger on each table of configTables bumps that version in
@@ -56,6 +56,7 @@ var configTables = []string{
 	"mail_settings",         // MailSetting
 	"mail_setting_variants", // ChooseMailSetting
 	"file_name_rules",       // FileNameRule
+	"api_keys",              // APIKeyByHash (00230)
 }
 
 // configTriggers returns the names of the triggers that bump
@@ -84,6 +85,7 @@ const (
 	cacheMailSetting
 	cacheMailSettingChoice
 	cacheFileNameRule
+	cacheAPIKey // by hash
 )
 
 type cacheKey struct {

@@ -18,7 +18,6 @@ import (
 // either here or in the configuration layer's list (sqlstore's
 // configTables, with its triggers).
 var nonConfigTables = map[string]string{
-	"api_keys":           "read at each request, uncached, so that a revoked key stops at once",
 	"archive_blobs":      "the bytes of archived documents (PostgreSQL), written for each one archived",
 	"archived_documents": "written for each message archived",
 	"config_version":     "the configuration's version itself",

@@ -324,6 +324,7 @@ func TestConfigVersionTriggers(t *testing.T) {
 			{"mail_settings", "(document_flow, updated_at) VALUES ('T', " + ts + ")", "subject = 'x'", "document_flow = 'T'"},
 			{"mail_setting_variants", "(document_flow, language, updated_at) VALUES ('T', 'fr', " + ts + ")", "subject = 'x'", "document_flow = 'T'"},
 			{"file_name_rules", "(document_flow, updated_at) VALUES ('T', " + ts + ")", "pattern = 'x'", "document_flow = 'T'"},
+			{"api_keys", "(id, name, hash, created_at) VALUES ('t', 't', 'h', " + ts + ")", "revoked_at = " + ts, "id = 't'"},
 		}
 		var written []string
 		for _, tt := range tables {
@@ -438,5 +439,39 @@ func TestConfigSnapshot(t *testing.T) {
 		if ms, err := a.MailSetting(context.Background(), "BL"); err != nil || ms.Subject != "changed" {
 			t.Errorf("after the snapshot: %v, %v; want the change", ms, err)
 		}
+	})
+}
+
+// TestAPIKeyCacheRevokedAtOnce: an instance that looked a key up (and
+// keeps it in its cache) refuses it at its next request once another
+// instance revoked it, and sees a new key at once.
+func TestAPIKeyCacheRevokedAtOnce(t *testing.T) {
+	ForEachDialect(t, func(t *testing.T, dialect string) {
+		o := NewTestOptions(t, dialect)
+		a, b := MustOpen(t, o), MustOpen(t, o)
+		ctx := context.Background()
+		hash := func(key string) []byte {
+			h := make([]byte, 32)
+			copy(h, key)
+			return h
+		}
+		k := &envoi.APIKey{Name: "erp", Hash: hash("key-1")}
+		must(t, a.CreateAPIKey(ctx, k))
+		for range 3 {
+			got, err := b.APIKeyByHash(ctx, hash("key-1"))
+			must(t, err)
+			if got.ID != k.ID {
+				t.Fatalf("APIKeyByHash = %+v", got)
+			}
+		}
+		_, err := b.APIKeyByHash(ctx, hash("key-2"))
+		wantCode(t, err, envoi.EUnauthorized)
+		must(t, a.CreateAPIKey(ctx, &envoi.APIKey{Name: "erp-2", Hash: hash("key-2")}))
+		_, err = b.APIKeyByHash(ctx, hash("key-2"))
+		must(t, err)
+
+		must(t, a.RevokeAPIKey(ctx, k.ID))
+		_, err = b.APIKeyByHash(ctx, hash("key-1"))
+		wantCode(t, err, envoi.EUnauthorized)
 	})
 }
