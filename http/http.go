@@ -52,8 +52,8 @@ type Server struct {
 	// carries Strict-Transport-Security.
 	PublicURL string
 	// ComposeConcurrency bounds the sends and previews at work at once,
-	// from the end of their body to their acceptance (0: two a core, at
-	// least 4; DefaultComposeConcurrency). Beyond, a request whose body is
+	// from the end of their body to their acceptance (0: four a core, at
+	// least 8; DefaultComposeConcurrency). Beyond, a request whose body is
 	// read waits its turn, first come first served, among at most
 	// ComposeQueue others (0: 64) holding at most ComposeQueueBytes of
 	// bodies (0: 64 MiB), for at most ComposeWait (0: 5s); a request that
