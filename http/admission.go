@@ -15,7 +15,7 @@ import (
 // Defaults of the admission of sends (Server.ComposeConcurrency,
 // ComposeQueue, ComposeQueueBytes, ComposeWait).
 const (
-	DefaultComposeQueue      = 64
+	DefaultComposeQueue      = 1024
 	DefaultComposeQueueBytes = 64 << 20
 	DefaultComposeWait       = 5 * time.Second
 	// composeRetryAfter is the Retry-After of a send refused at the gate:
