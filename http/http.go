@@ -52,10 +52,10 @@ type Server struct {
 	// carries Strict-Transport-Security.
 	PublicURL string
 	// ComposeConcurrency bounds the sends and previews at work at once,
-	// from the end of their body to their acceptance (0: four a core, at
-	// least 8; DefaultComposeConcurrency). Beyond, a request whose body is
+	// from the end of their body to their acceptance (0: 16 a core, at
+	// least 32; DefaultComposeConcurrency). Beyond, a request whose body is
 	// read waits its turn, first come first served, among at most
-	// ComposeQueue others (0: 16 a turn) holding at most ComposeQueueBytes of
+	// ComposeQueue others (0: 4 a turn) holding at most ComposeQueueBytes of
 	// bodies (0: 64 MiB), for at most ComposeWait (0: 5s); a request that
 	// finds no room, or no turn in time, is answered 503 unavailable with
 	// Retry-After, nothing accepted. A client still sending its body holds

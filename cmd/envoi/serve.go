@@ -335,8 +335,8 @@ func (p *Program) limitFlags(fs *flag.FlagSet) func(cfg *Config) error {
 		{"login-concurrency", "ENVOI_LOGIN_CONCURRENCY", "4", "password checks computed at once (19 MiB each); beyond, sign-ins are answered 503 with Retry-After", func(l *Limits) *int { return &l.LoginConcurrency }},
 		{"login-failures", "ENVOI_LOGIN_FAILURES", "5", "failed sign-ins to one account from one client address before that address waits --login-wait", func(l *Limits) *int { return &l.LoginFailures }},
 		{"login-client-failures", "ENVOI_LOGIN_CLIENT_FAILURES", "30", "failed sign-ins, recovery requests and failed resets from one client address, all accounts together, before it waits --login-wait", func(l *Limits) *int { return &l.LoginClientFailures }},
-		{"compose-concurrency", "ENVOI_COMPOSE_CONCURRENCY", "4 a core, at least 8", "sends and previews decoded, composed and accepted at once, counted from the end of their body (a client still uploading holds no turn)", func(l *Limits) *int { return &l.ComposeConcurrency }},
-		{"compose-queue", "ENVOI_COMPOSE_QUEUE", "16 times --compose-concurrency", "sends and previews waiting for their turn, bodies read; beyond, 503 unavailable with Retry-After (send again with the same Idempotency-Key)", func(l *Limits) *int { return &l.ComposeQueue }},
+		{"compose-concurrency", "ENVOI_COMPOSE_CONCURRENCY", "16 a core, at least 32", "sends and previews decoded, composed and accepted at once, counted from the end of their body (a client still uploading holds no turn)", func(l *Limits) *int { return &l.ComposeConcurrency }},
+		{"compose-queue", "ENVOI_COMPOSE_QUEUE", "4 times --compose-concurrency", "sends and previews waiting for their turn, bodies read; beyond, 503 unavailable with Retry-After (send again with the same Idempotency-Key)", func(l *Limits) *int { return &l.ComposeQueue }},
 		{"compose-queue-mb", "ENVOI_COMPOSE_QUEUE_MB", "64", "MiB of bodies the waiting sends may hold together (one may always wait); beyond, 503 as --compose-queue", func(l *Limits) *int { return &l.ComposeQueueMB }},
 	}
 	values := map[string]*string{}
