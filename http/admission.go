@@ -26,9 +26,9 @@ const (
 	// Server.ComposeQueue is 0 (128 on 2 cores): the last of them waits
 	// about 4 times the time of one acceptance, and memory holds their
 	// bodies alone. On the loaded bench (137 KB bodies, 1,000/s offered
-	// where some 800 were accepted), 128 waiting answered 99% within 0.4s
-	// at a peak of 196 MB; 1,024 waiting, bounded by their 64 MiB of
-	// bodies, within 1s at 421-445 MB.
+	// where some 800 were accepted, 8 turns), 128 waiting answered 99%
+	// within 0.4s at a peak of 196 MB; 1,024 waiting, bounded by their
+	// 64 MiB of bodies, within 1s at 421-445 MB.
 	ComposeQueuePerTurn = 4
 )
 
@@ -38,9 +38,10 @@ const (
 // with others and with the workers' outcomes, and more acceptances at
 // once make larger commits: on 2 cores (envoi bench, 137 KB bodies), 4
 // at once accepted 455-491 msg/s closed loop where 8 accepted 902; open
-// loop at 1,000/s, 8 and 16 at once refused 760-1,473 sends and accepted
-// 512-593 a second, 32 refused none and kept up (996 a second, p99
-// 202 ms), as the process does without the gate on a quiet machine.
+// loop at 1,000/s (single runs, load average 1.6-2.9), 8 and 16 at once
+// refused 760-1,473 sends and accepted 512-593 a second, 32 refused none
+// and kept up (996 a second, p99 202 ms), as the process does without
+// the gate.
 func DefaultComposeConcurrency() int {
 	return max(32, 16*runtime.GOMAXPROCS(0))
 }
@@ -94,8 +95,8 @@ func (g *admission) admit(ctx context.Context, size int64) (done func(), err err
 	defer g.exit(size)
 	t := time.NewTimer(g.wait)
 	defer t.Stop()
-	// Waiting senders on a channel are served first come, first served:
-	// a turn given back goes to the one that waited longest.
+	// Go's runtime serves the senders waiting on a channel first come,
+	// first served: a turn given back goes to the one that waited longest.
 	select {
 	case g.turns <- struct{}{}:
 		return g.leave, nil
