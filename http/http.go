@@ -51,6 +51,19 @@ type Server struct {
 	// PublicURL is where browsers reach envoi: with https, every answer
 	// carries Strict-Transport-Security.
 	PublicURL string
+	// ComposeConcurrency bounds the sends and previews at work at once,
+	// from the end of their body to their acceptance (0: 16 a core, at
+	// least 32; DefaultComposeConcurrency). Beyond, a request whose body is
+	// read waits its turn, first come first served, among at most
+	// ComposeQueue others (0: 4 a turn) holding at most ComposeQueueBytes of
+	// bodies (0: 64 MiB), for at most ComposeWait (0: 5s); a request that
+	// finds no room, or no turn in time, is answered 503 unavailable with
+	// Retry-After, nothing accepted. A client still sending its body holds
+	// no turn.
+	ComposeConcurrency int
+	ComposeQueue       int
+	ComposeQueueBytes  int64
+	ComposeWait        time.Duration
 
 	// Messages sends; without it the message routes answer 503.
 	Messages Messages
@@ -70,6 +83,9 @@ type Server struct {
 	Metrics http.Handler
 	// UI, when set, serves every path the API does not (the admin UI).
 	UI http.Handler
+
+	gateOnce sync.Once
+	gate     *admission
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -172,16 +188,40 @@ func (s *Server) decodeJSON(body io.Reader, size int64, v any) error {
 }
 
 // decodeBody reads the JSON object body, of size bytes (<= 0: unknown),
-// into v. The body is read whole, then decoded: the decoder's one-buffer
-// path is about 40% faster than its streaming one on a message carrying a
-// 100 KB attachment, and allocates a sixth as much. The attachments'
-// base64 text is not copied: v's attachments hold slices of the buffer
-// (decodeAttachment). With hold, the caller returns the buffer to the
-// pool by calling release once it no longer uses v's attachments; else
-// a buffer that v holds is left to the garbage collector. release is
-// never nil.
+// into v: readBody, then decodeRead.
 func (s *Server) decodeBody(body io.Reader, size int64, v any, hold bool) (release func(), err error) {
+	buf, err := s.readBody(body, size)
+	if err != nil {
+		return func() {}, err
+	}
+	return s.decodeRead(buf, v, hold)
+}
+
+// readBody reads body, of size bytes (<= 0: unknown), whole into a
+// buffer of the pool. The body is read whole, then decoded: the
+// decoder's one-buffer path is about 40% faster than its streaming one
+// on a message carrying a 100 KB attachment, and allocates a sixth as
+// much. On error the buffer is back in the pool.
+func (s *Server) readBody(body io.Reader, size int64) (*[]byte, error) {
 	buf := bodyBuffer(size)
+	b := bytes.NewBuffer((*buf)[:0])
+	_, err := b.ReadFrom(body)
+	*buf = b.Bytes()
+	if err != nil {
+		putBodyBuffer(buf)
+		return nil, decodeError(err, s.maxBody())
+	}
+	return buf, nil
+}
+
+// decodeRead decodes the JSON object in buf, a body readBody read, into
+// v. The attachments' base64 text is not copied: v's attachments hold
+// slices of the buffer (decodeAttachment). With hold, the caller returns
+// the buffer to the pool by calling release once it no longer uses v's
+// attachments; else a buffer that v holds is left to the garbage
+// collector, and one it does not hold goes back to the pool. release is
+// never nil.
+func (s *Server) decodeRead(buf *[]byte, v any, hold bool) (release func(), err error) {
 	aliased := false
 	release = func() {}
 	defer func() {
@@ -192,12 +232,6 @@ func (s *Server) decodeBody(body io.Reader, size int64, v any, hold bool) (relea
 			putBodyBuffer(buf)
 		}
 	}()
-	b := bytes.NewBuffer((*buf)[:0])
-	_, err = b.ReadFrom(body)
-	*buf = b.Bytes()
-	if err != nil {
-		return release, decodeError(err, s.maxBody())
-	}
 	first := bytes.TrimLeft(*buf, " \t\r\n")
 	if len(first) > 0 && first[0] != '{' {
 		return release, envoi.Errorf(envoi.EInvalidInput, "the body must be a JSON object")

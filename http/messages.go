@@ -78,11 +78,14 @@ func messageJSON(m *envoi.Message, lang string) messageOutput {
 }
 
 // decodeSend reads a send request: a JSON body, or multipart/form-data
-// with the JSON in a part and binary files (decodeSendMultipart).
+// with the JSON in a part and binary files (decodeSendMultipart). Once
+// the body is read, the request waits for its turn to compose (admit),
+// then a JSON body is decoded.
 //
 // The attachments' base64 text stays where it is in the body's buffer:
 // call release once req's attachments are no longer used (the message is
-// composed), which lends the buffer to the next request.
+// composed and accepted), which gives the turn back and lends the buffer
+// to the next request. release is never nil.
 func (s *Server) decodeSend(w http.ResponseWriter, r *http.Request) (req *envoi.SendRequest, release func(), err error) {
 	release = func() {}
 	if r.ContentLength > s.maxBody() {
@@ -91,15 +94,43 @@ func (s *Server) decodeSend(w http.ResponseWriter, r *http.Request) (req *envoi.
 	}
 	body := http.MaxBytesReader(w, r.Body, s.maxBody())
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		// Its files are encoded as they arrive: the request waits with
+		// them in hand.
 		r.Body = body
-		req, err = s.decodeSendMultipart(r)
-		return req, release, err
+		if req, err = s.decodeSendMultipart(r); err != nil {
+			return nil, release, err
+		}
+		done, err := s.admit(w, r, attachmentBytes(req))
+		if err != nil {
+			return nil, release, err
+		}
+		return req, done, nil
+	}
+	buf, err := s.readBody(body, r.ContentLength)
+	if err != nil {
+		return nil, release, err
+	}
+	done, err := s.admit(w, r, int64(len(*buf)))
+	if err != nil {
+		putBodyBuffer(buf)
+		return nil, release, err
 	}
 	req = new(envoi.SendRequest)
-	if release, err = s.decodeBody(body, r.ContentLength, req, true); err != nil {
+	free, err := s.decodeRead(buf, req, true)
+	release = func() { free(); done() }
+	if err != nil {
 		return nil, release, err
 	}
 	return req, release, nil
+}
+
+// attachmentBytes is the size of the attachments req holds.
+func attachmentBytes(req *envoi.SendRequest) int64 {
+	var n int64
+	for _, a := range req.Attachments {
+		n += int64(len(a.Encoded) + len(a.Content))
+	}
+	return n
 }
 
 // postMessage accepts a message: 202 with its id and status, or with
@@ -131,6 +162,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, created, err := s.Messages.Accept(r.Context(), req, key)
+	// The turn is given back here, not after the ?wait= below.
 	release()
 	if err != nil {
 		s.writeError(w, r, err)

@@ -160,7 +160,10 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 		Archive: a.Archive, Archiver: recorder, FileNames: a.Composer, Reports: reports,
 		Metrics:   promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}),
 		PublicURL: cfg.PublicURL, ReadTimeout: lim.ReadTimeout, UploadTimeout: lim.UploadTimeout, WriteTimeout: lim.WriteTimeout,
+		ComposeConcurrency: lim.ComposeConcurrency, ComposeQueue: lim.ComposeQueue,
+		ComposeQueueBytes: int64(lim.ComposeQueueMB) << 20, ComposeWait: lim.ComposeWait,
 	}
+	a.Registry.MustRegister(admissionCollector{a.HTTP})
 	key, err := uiKey(cfg)
 	if err != nil {
 		store.Close()
@@ -184,6 +187,34 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 		return nil, err
 	}
 	return a, nil
+}
+
+// admissionCollector reports the gate in front of composing sends
+// (envoihttp.Server.AdmissionStats).
+type admissionCollector struct{ s *envoihttp.Server }
+
+var (
+	admissionComposingDesc = prometheus.NewDesc("envoi_http_composing", "Sends and previews being decoded, composed and accepted now.", nil, nil)
+	admissionCapacityDesc  = prometheus.NewDesc("envoi_http_compose_capacity", "Sends and previews that may be composed at once (--compose-concurrency).", nil, nil)
+	admissionWaitingDesc   = prometheus.NewDesc("envoi_http_compose_waiting", "Sends and previews waiting for their turn to be composed, bodies read.", nil, nil)
+	admissionBytesDesc     = prometheus.NewDesc("envoi_http_compose_waiting_bytes", "Bytes of the bodies of the sends and previews waiting for their turn.", nil, nil)
+	admissionRefusedDesc   = prometheus.NewDesc("envoi_http_compose_refused_total", "Sends and previews answered 503 unavailable at the gate, by reason: full (no room to wait) or timeout (no turn within --compose-wait).", []string{"reason"}, nil)
+)
+
+func (c admissionCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{admissionComposingDesc, admissionCapacityDesc, admissionWaitingDesc, admissionBytesDesc, admissionRefusedDesc} {
+		ch <- d
+	}
+}
+
+func (c admissionCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.AdmissionStats()
+	ch <- prometheus.MustNewConstMetric(admissionComposingDesc, prometheus.GaugeValue, float64(st.Composing))
+	ch <- prometheus.MustNewConstMetric(admissionCapacityDesc, prometheus.GaugeValue, float64(st.Capacity))
+	ch <- prometheus.MustNewConstMetric(admissionWaitingDesc, prometheus.GaugeValue, float64(st.Waiting))
+	ch <- prometheus.MustNewConstMetric(admissionBytesDesc, prometheus.GaugeValue, float64(st.WaitingBytes))
+	ch <- prometheus.MustNewConstMetric(admissionRefusedDesc, prometheus.CounterValue, float64(st.RefusedFull), "full")
+	ch <- prometheus.MustNewConstMetric(admissionRefusedDesc, prometheus.CounterValue, float64(st.RefusedLate), "timeout")
 }
 
 // archiveStore is where archived documents' bytes live: on PostgreSQL in

@@ -64,6 +64,9 @@ type benchOptions struct {
 	// rate, when positive, posts open-loop at this many requests a second.
 	rate      float64
 	transport string
+	// The gate in front of composing (serve's --compose-* flags; 0: the
+	// defaults).
+	composeConcurrency, composeQueue int
 	benchExternal
 }
 
@@ -97,6 +100,8 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.slowDelay, "slow-delay", 3*time.Second, "month-end: how long the slow mailbox's server takes to acknowledge a message")
 	fs.Float64Var(&o.rate, "rate", 0, "post open-loop at this many requests a second (each sent at its time whether or not the previous were answered; latency counted from that time), instead of --clients posting as fast as they can")
 	fs.StringVar(&o.transport, "transport", envoi.TransportSMTP, "smtp, graph or gmail_api: with graph or gmail_api the messages go to an in-process fake of Microsoft Graph or of the Gmail API on loopback (OAuth 2.0, tokens from the built-in provider)")
+	fs.IntVar(&o.composeConcurrency, "compose-concurrency", 0, "sends composed at once (serve's --compose-concurrency; 0: its default)")
+	fs.IntVar(&o.composeQueue, "compose-queue", 0, "sends waiting for their turn to be composed (serve's --compose-queue; 0: its default); beyond, envoi answers 503 and the bench posts the message again after Retry-After, with the same Idempotency-Key")
 	o.benchExternal.flags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -135,7 +140,7 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("%w: --smtp-auth must be xoauth2, oauthbearer, plain or none", errUsage)
 	}
-	if o.count <= 0 || o.clients <= 0 || o.attachmentKB < 0 || o.operators <= 0 || o.rate < 0 {
+	if o.count <= 0 || o.clients <= 0 || o.attachmentKB < 0 || o.operators <= 0 || o.rate < 0 || o.composeConcurrency < 0 || o.composeQueue < 0 {
 		return fmt.Errorf("%w: --count, --clients and --operators must be positive, --attachment-kb not negative", errUsage)
 	}
 	for _, a := range []string{o.smtpAddr} {
@@ -179,13 +184,18 @@ type benchRun struct {
 	// when the workers were started after acceptance.
 	deliverStart time.Time
 	accepted     atomic.Int64
-	delivered    atomic.Int64
-	failed       atomic.Int64
-	done         chan struct{}
-	lastSent     atomic.Int64 // unix nanoseconds
+	// refused counts the 503 answers (the gate in front of composing),
+	// each posted again after its Retry-After.
+	refused   atomic.Int64
+	delivered atomic.Int64
+	failed    atomic.Int64
+	done      chan struct{}
+	lastSent  atomic.Int64 // unix nanoseconds
 
-	mu          sync.Mutex
-	acceptLat   []time.Duration
+	mu        sync.Mutex
+	acceptLat []time.Duration
+	// answerLat is the time of each answer, 202 or 503, from its request.
+	answerLat   []time.Duration
 	sendLat     []time.Duration
 	deliveryLat []time.Duration
 	firstErrors []string
@@ -245,7 +255,8 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	}
 	defer dropDB()
 
-	cfg := &Config{Listen: "127.0.0.1:0", DataDir: dir, DatabaseURL: dbURL, LogLevel: "warn", PublicURL: "http://127.0.0.1", Create: true, SMTPCAFile: o.smtpCAFile}
+	cfg := &Config{Listen: "127.0.0.1:0", DataDir: dir, DatabaseURL: dbURL, LogLevel: "warn", PublicURL: "http://127.0.0.1", Create: true, SMTPCAFile: o.smtpCAFile,
+		Limits: Limits{ComposeConcurrency: o.composeConcurrency, ComposeQueue: o.composeQueue}}
 	if dbURL != "" {
 		cfg.MasterKey = base64.StdEncoding.EncodeToString(secret.NewKey())
 	}
@@ -579,26 +590,24 @@ func (r *benchRun) post(ctx context.Context, base, key string, operators []strin
 					return
 				}
 				number := fmt.Sprintf("%06d", i)
-				// The operator and the number are the only parts that change.
-				buf.Reset()
-				buf.Write(appendBody(buf.AvailableBuffer(), bodies, operators[i%len(operators)], number))
-				req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/messages", bytes.NewReader(buf.Bytes()))
-				req.Header.Set("Authorization", "Bearer "+key)
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Idempotency-Key", "bench-"+number)
 				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					errc <- err
-					return
+				for {
+					// The operator and the number are the only parts that change.
+					buf.Reset()
+					buf.Write(appendBody(buf.AvailableBuffer(), bodies, operators[i%len(operators)], number))
+					wait, err := r.postOne(ctx, client, base, key, number, buf.Bytes())
+					if err != nil {
+						errc <- err
+						return
+					}
+					if wait == 0 {
+						break
+					}
+					if !sleepCtx(ctx, wait) {
+						return
+					}
 				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
 				lat = append(lat, time.Since(t0))
-				if resp.StatusCode != http.StatusAccepted {
-					errc <- fmt.Errorf("bench: POST /v1/messages: %d %s", resp.StatusCode, b)
-					return
-				}
 				r.accepted.Add(1)
 			}
 		}()
@@ -637,24 +646,23 @@ func (r *benchRun) postAtRate(ctx context.Context, base, key string, operators [
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			number := fmt.Sprintf("%06d", i)
-			body := appendBody(make([]byte, 0, len(bodies[0])+len(bodies[1])+32), bodies, operators[i%len(operators)], number)
-			req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/messages", bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+key)
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Idempotency-Key", "bench-"+number)
-			resp, err := client.Do(req)
-			if err != nil {
-				firstErr.CompareAndSwap(nil, &err)
-				return
+			for {
+				// Made again for each try: a message waiting to be posted
+				// again holds no body.
+				body := appendBody(make([]byte, 0, len(bodies[0])+len(bodies[1])+32), bodies, operators[i%len(operators)], number)
+				wait, err := r.postOne(ctx, client, base, key, number, body)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				if wait == 0 {
+					break
+				}
+				if !sleepCtx(ctx, wait) {
+					return
+				}
 			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
 			lat := time.Since(due)
-			if resp.StatusCode != http.StatusAccepted {
-				err := fmt.Errorf("bench: POST /v1/messages: %d %s", resp.StatusCode, b)
-				firstErr.CompareAndSwap(nil, &err)
-				return
-			}
 			r.mu.Lock()
 			r.acceptLat = append(r.acceptLat, lat)
 			r.mu.Unlock()
@@ -667,6 +675,47 @@ func (r *benchRun) postAtRate(ctx context.Context, base, key string, operators [
 		return end, *p
 	}
 	return end, ctx.Err()
+}
+
+// postOne posts one send request with its Idempotency-Key. It returns 0
+// once the message is accepted, and the Retry-After of a 503 (the gate in
+// front of composing had no room), after which the same request is to be
+// posted again; any other answer is an error.
+func (r *benchRun) postOne(ctx context.Context, client *http.Client, base, key, number string, body []byte) (time.Duration, error) {
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/messages", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "bench-"+number)
+	t0 := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r.mu.Lock()
+	r.answerLat = append(r.answerLat, time.Since(t0))
+	r.mu.Unlock()
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 && resp.StatusCode == http.StatusServiceUnavailable {
+		r.refused.Add(1)
+		return time.Duration(secs) * time.Second, nil
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		return 0, fmt.Errorf("bench: POST /v1/messages: %d %s", resp.StatusCode, b)
+	}
+	return 0, nil
+}
+
+// sleepCtx sleeps d, false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func (r *benchRun) changed(m *envoi.Message) {
@@ -733,6 +782,7 @@ func (r *benchRun) report(acceptEnd time.Time, _ string) {
 	deliverSecs := last.Sub(r.deliverStart).Seconds()
 	n := float64(r.o.count)
 	fmt.Fprintf(w, "accepted   %6d in %7.2fs  %8.0f msg/s   accept latency   p50 %8s  p99 %8s  p99.9 %8s\n", r.accepted.Load(), acceptSecs, n/acceptSecs, pct(r.acceptLat, 50), pct(r.acceptLat, 99), pct(r.acceptLat, 99.9))
+	fmt.Fprintf(w, "refused    %6d (503, posted again after Retry-After)      answer latency   p50 %8s  p99 %8s  p99.9 %8s (202 and 503)\n", r.refused.Load(), pct(r.answerLat, 50), pct(r.answerLat, 99), pct(r.answerLat, 99.9))
 	fmt.Fprintf(w, "delivered  %6d in %7.2fs  %8.0f msg/s   send latency     p50 %8s  p99 %8s\n", r.delivered.Load(), deliverSecs, float64(r.delivered.Load())/deliverSecs, pct(r.sendLat, 50), pct(r.sendLat, 99))
 	fmt.Fprintf(w, "                                                 accept-to-sent   p50 %8s  p99 %8s\n", pct(r.deliveryLat, 50), pct(r.deliveryLat, 99))
 	cpu := cpuTime() - r.cpuStart

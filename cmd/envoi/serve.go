@@ -282,6 +282,13 @@ type Limits struct {
 	TrustedProxies string
 	// TestTimeout bounds a flow's Test action (oauth.Tester.Timeout).
 	TestTimeout time.Duration
+	// The gate in front of composing sends (see envoihttp.Server):
+	// sends at work at once, sends waiting, the MiB of their bodies, and
+	// how long one waits.
+	ComposeConcurrency int
+	ComposeQueue       int
+	ComposeQueueMB     int
+	ComposeWait        time.Duration
 }
 
 // DefaultIdleTimeout is how long a kept-alive connection waits for its
@@ -322,11 +329,15 @@ func (p *Program) limitFlags(fs *flag.FlagSet) func(cfg *Config) error {
 		{"login-wait", "ENVOI_LOGIN_WAIT", "15m", "how long a client address waits after too many failed sign-ins", time.Second, func(l *Limits) *time.Duration { return &l.LoginWait }},
 		{"test-timeout", "ENVOI_TEST_TIMEOUT", "30s", "time a flow's Test action may take before it stops with smtp_timeout (a server that never answers)", time.Second, func(l *Limits) *time.Duration { return &l.TestTimeout }},
 		{"recovery-interval", "ENVOI_RECOVERY_INTERVAL", "15m", "least time between two password recovery mails to one address", time.Second, func(l *Limits) *time.Duration { return &l.RecoveryInterval }},
+		{"compose-wait", "ENVOI_COMPOSE_WAIT", "5s", "longest a send or preview waits for its turn to be composed (see --compose-queue); then 503 unavailable with Retry-After", 10 * time.Millisecond, func(l *Limits) *time.Duration { return &l.ComposeWait }},
 	}
 	counts := []countFlag{
 		{"login-concurrency", "ENVOI_LOGIN_CONCURRENCY", "4", "password checks computed at once (19 MiB each); beyond, sign-ins are answered 503 with Retry-After", func(l *Limits) *int { return &l.LoginConcurrency }},
 		{"login-failures", "ENVOI_LOGIN_FAILURES", "5", "failed sign-ins to one account from one client address before that address waits --login-wait", func(l *Limits) *int { return &l.LoginFailures }},
 		{"login-client-failures", "ENVOI_LOGIN_CLIENT_FAILURES", "30", "failed sign-ins, recovery requests and failed resets from one client address, all accounts together, before it waits --login-wait", func(l *Limits) *int { return &l.LoginClientFailures }},
+		{"compose-concurrency", "ENVOI_COMPOSE_CONCURRENCY", "16 a core, at least 32", "sends and previews decoded, composed and accepted at once, counted from the end of their body (a client still uploading holds no turn)", func(l *Limits) *int { return &l.ComposeConcurrency }},
+		{"compose-queue", "ENVOI_COMPOSE_QUEUE", "4 times --compose-concurrency", "sends and previews waiting for their turn, bodies read; beyond, 503 unavailable with Retry-After (send again with the same Idempotency-Key)", func(l *Limits) *int { return &l.ComposeQueue }},
+		{"compose-queue-mb", "ENVOI_COMPOSE_QUEUE_MB", "64", "MiB of bodies the waiting sends may hold together (one may always wait); beyond, 503 as --compose-queue", func(l *Limits) *int { return &l.ComposeQueueMB }},
 	}
 	values := map[string]*string{}
 	for _, f := range durations {
