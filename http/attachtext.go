@@ -39,32 +39,43 @@ const placeholderPrefix = `"\u0000`
 // skipped with bytes.IndexByte, and a text is taken out only where it is
 // the value of a "content_base64" member (names match whatever their case,
 // as the decoder's options do) of an object in the "attachments" array of
-// the top-level object.
+// the top-level object. It keeps what it knows of the first three levels
+// of containers only, in fixed arrays: a body nested deeper costs it no
+// memory (the decoder refuses one nested too deep).
 func attachmentTexts(body []byte) (skeleton []byte, texts [][]byte) {
 	if len(body) < minAttachmentText || bytes.Contains(body, []byte(placeholderPrefix[1:])) {
 		return nil, nil
 	}
-	// The containers open at the current point: '{' or '['. For each
-	// object, the member name being read (the last string followed by
-	// ':').
-	var stack []byte
-	var names []string
-	var name string // the last key read at the current object level
-	last := 0       // body[last:] is not copied to skeleton yet
+	const levels = 3 // {"attachments": [{"content_base64": ...}]}
+	var (
+		depth int              // containers open
+		kinds [levels + 1]byte // '{' or '[' of the container at each level, 1 to 3
+		under [levels + 1][]byte
+		// under[d]: the member name the container at level d is the
+		// value of; name: the member name being read at the current
+		// level (the last plain string followed by ':'), nil when
+		// unknown or deeper than 3.
+		name []byte
+		last int // body[last:] is not copied to skeleton yet
+	)
 	for i := 0; i < len(body); {
 		switch c := body[i]; c {
 		case '{', '[':
-			stack = append(stack, c)
-			names = append(names, name)
-			name = ""
+			depth++
+			if depth <= levels {
+				kinds[depth], under[depth] = c, name
+			}
+			name = nil
 			i++
 		case '}', ']':
-			if len(stack) == 0 {
+			if depth == 0 {
 				return nil, nil
 			}
-			stack = stack[:len(stack)-1]
-			name = names[len(names)-1]
-			names = names[:len(names)-1]
+			name = nil
+			if depth <= levels {
+				name = under[depth]
+			}
+			depth--
 			i++
 		case '"':
 			end, plain := stringEnd(body, i)
@@ -74,14 +85,16 @@ func attachmentTexts(body []byte) (skeleton []byte, texts [][]byte) {
 			j := skipSpace(body, end)
 			if j < len(body) && body[j] == ':' {
 				// A member's name; an escaped one is not compared.
-				name = ""
-				if plain {
-					name = string(body[i+1 : end-1])
+				name = nil
+				if plain && depth <= levels {
+					name = body[i+1 : end-1]
 				}
 				i = j + 1
 				continue
 			}
-			if plain && end-i-2 >= minAttachmentText && inAttachment(stack, names, name) && envoi.CanonicalBase64(body[i+1:end-1]) {
+			if plain && end-i-2 >= minAttachmentText && depth == levels && string(kinds[1:]) == "{[{" &&
+				equalFoldASCII(under[2], "attachments") && equalFoldASCII(name, "content_base64") &&
+				envoi.CanonicalBase64(body[i+1:end-1]) {
 				skeleton = append(skeleton, body[last:i]...)
 				skeleton = append(skeleton, placeholderPrefix...)
 				skeleton = strconv.AppendInt(skeleton, int64(len(texts)), 10)
@@ -98,14 +111,6 @@ func attachmentTexts(body []byte) (skeleton []byte, texts [][]byte) {
 		return nil, nil
 	}
 	return append(skeleton, body[last:]...), texts
-}
-
-// inAttachment reports whether a string value read with these containers
-// open, as the member name of the innermost object, is an attachment's
-// content: {"attachments": [{"content_base64": here}]}.
-func inAttachment(stack []byte, names []string, name string) bool {
-	return len(stack) == 3 && string(stack) == "{[{" && equalFoldASCII(name, "content_base64") &&
-		equalFoldASCII(names[1], "attachments")
 }
 
 // stringEnd returns the offset just past the JSON string starting at
@@ -148,7 +153,7 @@ func skipSpace(body []byte, i int) int {
 
 // equalFoldASCII reports whether a equals b, an ASCII lower-case word,
 // whatever a's case.
-func equalFoldASCII(a, b string) bool {
+func equalFoldASCII(a []byte, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -171,3 +171,21 @@ func FuzzAttachmentTexts(f *testing.F) {
 		}
 	})
 }
+
+// TestAttachmentTextsDeepBody: a body nested a million levels deep costs
+// the search no memory proportional to its depth (the decoder then
+// refuses it).
+func TestAttachmentTextsDeepBody(t *testing.T) {
+	body := []byte(`{"attachments":[{"content_base64":` + strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20) + `}]}`)
+	allocs := testing.AllocsPerRun(2, func() {
+		if skeleton, texts := attachmentTexts(body); skeleton != nil || texts != nil {
+			t.Fatal("a text taken out of a body without one")
+		}
+	})
+	if allocs > 2 {
+		t.Errorf("%v allocations for a body a million levels deep", allocs)
+	}
+	if _, err := decodeFast(string(body)); err == nil {
+		t.Error("a body nested a million levels deep decoded")
+	}
+}
