@@ -184,7 +184,9 @@ func (s *Store) CreateMessage(ctx context.Context, a *envoi.Accepted) (created b
 				return fmt.Errorf("sqlstore: store eml of %s: %w", m.ID, err)
 			}
 		}
-		if err := s.AppendMessageEvent(ctx, tx, envoi.EventMessageAccepted, m.ID, nil); err != nil {
+		// The event's data is the row just written, from m (as on
+		// PostgreSQL): no read of it back.
+		if err := s.AppendEvent(ctx, tx, &envoi.Event{Type: envoi.EventMessageAccepted, Data: messageEventRowOf(m).data()}); err != nil {
 			return err
 		}
 		return s.appendStatusEvent(ctx, tx, m.Status, m.ID)
