@@ -25,7 +25,7 @@ func allocated(t *testing.T, path string) int64 {
 // measures the segment's disk space: it falls by what the 50 took, while
 // the 10 others still read back whole and the freed ones no longer read.
 func TestFreeGivesSpaceBack(t *testing.T) {
-	sp := New(t.TempDir(), testLogger(t))
+	sp := New(t.TempDir())
 	defer sp.Close()
 	const n, freed, size = 60, 50, 100_000
 	at := make([]string, n)
@@ -76,7 +76,7 @@ func TestFreeGivesSpaceBack(t *testing.T) {
 // TestRollAfter: a spool starts a new segment once its own is older than
 // RollAfter; the old one can then be removed, the current one cannot.
 func TestRollAfter(t *testing.T) {
-	sp := New(t.TempDir(), testLogger(t))
+	sp := New(t.TempDir())
 	defer sp.Close()
 	clock := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 	sp.now = func() time.Time { return clock }

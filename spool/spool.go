@@ -44,7 +44,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -76,7 +75,6 @@ var (
 // segment in its folder. It is safe for concurrent use.
 type Spool struct {
 	dir string
-	log *slog.Logger
 	max int64         // segment size past which a new one starts
 	age time.Duration // segment age past which a new one starts
 	now func() time.Time
@@ -90,9 +88,9 @@ type Spool struct {
 }
 
 // New returns the spool of folder dir, which its first Append creates
-// (0700) when missing. logger may be nil.
-func New(dir string, logger *slog.Logger) *Spool {
-	return &Spool{dir: dir, log: logger, max: segmentMax, age: RollAfter, now: time.Now}
+// (0700) when missing.
+func New(dir string) *Spool {
+	return &Spool{dir: dir, max: segmentMax, age: RollAfter, now: time.Now}
 }
 
 // Dir returns the spool's folder.

@@ -2,7 +2,6 @@ package spool
 
 import (
 	"bytes"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +11,7 @@ import (
 // TestSpool appends records of awkward sizes across segments and reads
 // back exactly what was written.
 func TestSpool(t *testing.T) {
-	sp := New(t.TempDir(), testLogger(t))
+	sp := New(t.TempDir())
 	sp.max = 3 * blockSize
 	at := map[string]string{}
 	msgs := map[string][]byte{}
@@ -51,7 +50,7 @@ func TestSpool(t *testing.T) {
 
 // TestSpoolDamage finds a record changed on disk.
 func TestSpoolDamage(t *testing.T) {
-	sp := New(t.TempDir(), testLogger(t))
+	sp := New(t.TempDir())
 	defer sp.Close()
 	at, err := sp.Append("msg_damaged", []byte("Subject: x\r\n\r\nbody\r\n"))
 	if err != nil {
@@ -73,6 +72,3 @@ func TestSpoolDamage(t *testing.T) {
 }
 
 // testLogger logs to t.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), nil))
-}

@@ -14,7 +14,7 @@ import (
 // ends.
 func MustOpen(tb testing.TB) *spool.Spool {
 	tb.Helper()
-	sp := spool.New(filepath.Join(tb.TempDir(), "eml"), nil)
+	sp := spool.New(filepath.Join(tb.TempDir(), "eml"))
 	tb.Cleanup(func() {
 		if err := sp.Close(); err != nil {
 			tb.Errorf("close: %v", err)
@@ -28,7 +28,7 @@ func MustOpen(tb testing.TB) *spool.Spool {
 // other's records.
 func TestSpoolsShareFolder(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "eml")
-	a, b := spool.New(dir, nil), spool.New(dir, nil)
+	a, b := spool.New(dir), spool.New(dir)
 	defer a.Close()
 	defer b.Close()
 	type record struct{ id, at string }

@@ -239,7 +239,7 @@ func (s *Store) openSQLite(o Options) error {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	s.db, s.rdb = w, r
-	s.spool = spool.New(filepath.Join(o.DataDir, EMLFolder), s.log)
+	s.spool = spool.New(filepath.Join(o.DataDir, EMLFolder))
 	if err := s.startCheckpointer(path, common); err != nil {
 		w.Close()
 		r.Close()
