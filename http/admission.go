@@ -229,14 +229,35 @@ func (s *Server) admission() *admission {
 // admission.admit). A refusal sets Retry-After on w; the body was read,
 // so the connection stays open for the client's next request.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, size int64) (done func(), err error) {
+	return s.admitAs(w, r, size, errComposeBusy)
+}
+
+// admitWork is admit for the other routes that render or store a document
+// the client sent (a report's preview, a document to archive), once their
+// body is decoded: they take the sends' turns, so that together they do
+// no more at once than the gate allows. A refusal says nothing was done.
+func (s *Server) admitWork(w http.ResponseWriter, r *http.Request) (done func(), err error) {
+	return s.admitAs(w, r, max(r.ContentLength, 0), errWorkBusy)
+}
+
+// admitAs waits for a turn as admit does; a request refused at the gate
+// gets Retry-After and the error busy makes of its seconds.
+func (s *Server) admitAs(w http.ResponseWriter, r *http.Request, size int64, busy func(int) error) (done func(), err error) {
 	g := s.admission()
 	done, err = g.admit(r.Context(), size)
 	if err == errNoTurn {
 		secs := int(g.retryAfter(time.Now()) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		err = errComposeBusy(secs)
+		err = busy(secs)
 	}
 	return done, err
+}
+
+// errWorkBusy is the answer to a report preview or an archive refused at
+// the gate.
+func errWorkBusy(retryAfter int) error {
+	return envoi.Errorf(envoi.EUnavailable, "envoi is composing and rendering as much as it can and has no room for this request; nothing was done: send it again after Retry-After seconds (%d)", retryAfter).
+		WithDetail("retry_after_seconds", retryAfter)
 }
 
 // errComposeBusy is the answer to a send refused at the gate: nothing was

@@ -326,3 +326,70 @@ func TestComposeGateWait(t *testing.T) {
 		}
 	})
 }
+
+// countedArchiver archives nothing and counts the calls.
+type countedArchiver struct {
+	mu    sync.Mutex
+	calls int
+}
+
+func (a *countedArchiver) Archive(ctx context.Context, req *envoi.ArchiveRequest) (*envoi.ArchivedDocument, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls++
+	return &envoi.ArchivedDocument{ID: "arc_1", EntityType: req.Entity.Type, EntityID: req.Entity.ID, FileName: "BL.pdf"}, nil
+}
+
+// TestComposeGateArchive: a document to archive takes a turn of the gate
+// as a send does: with the turn taken and the waiting room full it is
+// refused 503 unavailable with Retry-After, nothing archived; once the
+// turns come free it is archived.
+func TestComposeGateArchive(t *testing.T) {
+	arch := &countedArchiver{}
+	e := startGate(t, &envoihttp.Server{ComposeConcurrency: 1, ComposeQueue: 1, ComposeWait: time.Hour, Archiver: arch})
+	ctx := context.Background()
+	a1 := e.postAsync(ctx, "a1")
+	e.entered(t, "a1")
+	a2 := e.postAsync(ctx, "a2")
+	waitUntil(t, "one send waiting", func() bool { return e.srv.AdmissionStats().Waiting == 1 })
+
+	archive := func() gateAnswer {
+		body := `{"document_flow":"BL","entity":{"type":"BL","id":"1"},"content_type":"application/pdf","content_base64":"JVBERi0xLjcK"}`
+		req, _ := http.NewRequestWithContext(ctx, "POST", e.base+"/v1/archive", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+e.key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return gateAnswer{err: err}
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return gateAnswer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), body: b, err: err}
+	}
+	refused := archive()
+	if refused.err != nil || refused.status != http.StatusServiceUnavailable || refused.code() != envoi.EUnavailable || refused.retryAfter == "" {
+		t.Fatalf("archive with the gate full: %d %q Retry-After %q (%v), want 503 unavailable with Retry-After", refused.status, refused.body, refused.retryAfter, refused.err)
+	}
+	if !strings.Contains(string(refused.body), "nothing was done") {
+		t.Errorf("the refusal does not say nothing was done: %s", refused.body)
+	}
+	if arch.calls != 0 {
+		t.Fatalf("archived %d documents while refusing", arch.calls)
+	}
+
+	e.msgs.free()
+	for _, c := range []<-chan gateAnswer{a1, a2} {
+		if a := <-c; a.status != http.StatusAccepted {
+			t.Fatalf("send: %d %s (%v)", a.status, a.body, a.err)
+		}
+	}
+	if a := archive(); a.status != http.StatusCreated {
+		t.Fatalf("archive once the turns are free: %d %s (%v)", a.status, a.body, a.err)
+	}
+	if arch.calls != 1 {
+		t.Errorf("archived %d documents, want 1", arch.calls)
+	}
+	if st := e.srv.AdmissionStats(); st.Composing != 0 || st.Waiting != 0 {
+		t.Errorf("after the archive: %+v, want no turn taken", st)
+	}
+}

@@ -31,7 +31,15 @@ func (s *Server) postArchive(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// Storing the document takes a turn of the gate in front of
+	// composing.
+	done, err := s.admitWork(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	d, err := s.Archiver.Archive(r.Context(), &in)
+	done()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
