@@ -180,8 +180,9 @@ func (g *admission) exit(size int64) {
 // AdmissionStats is the state of the gate in front of composing, for
 // /metrics.
 type AdmissionStats struct {
-	// Composing is the sends and previews past the gate, being decoded,
-	// composed and accepted; Capacity the most there may be.
+	// Composing is the requests past the gate: sends and previews being
+	// decoded, composed and accepted, report previews being rendered,
+	// documents being archived; Capacity the most there may be.
 	Composing, Capacity int
 	// Waiting is the requests waiting for their turn, their bodies read,
 	// and WaitingBytes the size of those bodies.

@@ -55,30 +55,23 @@ func decodeAttachment(dec *jsontext.Decoder, a *envoi.Attachment, aliased *bool,
 	}
 	*a = envoi.Attachment{Filename: in.Filename, ContentType: in.ContentType, Document: in.Document}
 	v := jsontext.Value(in.Content)
-	if text := attachmentText(v, texts); text != nil {
-		// Canonical base64 without escapes: checked by attachmentTexts.
-		v = text
+	// The text as it is, quotes included: taken out of the body before
+	// decoding, checked then (attachmentTexts), or read by the decoder.
+	text := attachmentText(v, texts)
+	if text == nil && v.Kind() == '"' && bytes.IndexByte(v, '\\') < 0 && envoi.CanonicalBase64(v[1:len(v)-1]) {
+		text = v
+	}
+	if text != nil {
+		a.Encoded = text[1 : len(text)-1]
 		if aliased == nil {
-			a.Encoded = bytes.Clone(v[1 : len(v)-1])
+			a.Encoded = bytes.Clone(a.Encoded)
 		} else {
-			a.Encoded = v[1 : len(v)-1]
 			*aliased = true
 		}
 		return nil
 	}
 	if len(v) == 0 || v.Kind() == 'n' {
 		return nil
-	}
-	if v.Kind() == '"' && bytes.IndexByte(v, '\\') < 0 {
-		if text := v[1 : len(v)-1]; envoi.CanonicalBase64(text) {
-			if aliased == nil {
-				text = bytes.Clone(text)
-			} else {
-				*aliased = true
-			}
-			a.Encoded = text
-			return nil
-		}
 	}
 	err := jsonv2.Unmarshal(v, &a.Content, dec.Options())
 	if serr, ok := err.(*jsonv2.SemanticError); ok && serr.JSONPointer == "" {

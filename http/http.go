@@ -238,7 +238,8 @@ func (s *Server) decodeRead(buf *[]byte, v any, hold bool) (release func(), err 
 	}
 	var skeleton []byte
 	var texts [][]byte
-	if _, ok := v.(*envoi.SendRequest); ok {
+	req, isSend := v.(*envoi.SendRequest)
+	if isSend {
 		// Only a send request: decoded into anything else (a raw value,
 		// a map), a placeholder would stay one.
 		skeleton, texts = attachmentTexts(*buf)
@@ -253,20 +254,12 @@ func (s *Server) decodeRead(buf *[]byte, v any, hold bool) (release func(), err 
 		// The error as the body itself gives it (offsets, values).
 		texts = nil
 		aliased = false
-		reset(v)
+		*req = envoi.SendRequest{}
 	}
 	if err := jsonv2.Unmarshal(*buf, v, decodeOptions, keep); err != nil {
 		return release, decodeError(err, s.maxBody())
 	}
 	return release, nil
-}
-
-// reset sets what v points to to its zero value, for decoding into again.
-func reset(v any) {
-	p := reflect.ValueOf(v)
-	if p.Kind() == reflect.Pointer && !p.IsNil() {
-		p.Elem().SetZero()
-	}
 }
 
 // decodeOptions: unknown members are refused; names match whatever their

@@ -117,13 +117,6 @@ func (s *Server) previewReport(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	// Rendering a PDF takes a turn of the gate in front of composing.
-	done, err := s.admitWork(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	defer done()
 	if in.Name == "" && len(in.Template) == 0 {
 		s.writeError(w, r, envoi.FieldError(envoi.EInvalidInput, "name", "give the name of a template or a template"))
 		return
@@ -137,7 +130,14 @@ func (s *Server) previewReport(w http.ResponseWriter, r *http.Request) {
 		}
 		company = c
 	}
+	// Rendering a PDF takes a turn of the gate in front of composing.
+	done, err := s.admitWork(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	pdf, err := s.Reports.Preview(r.Context(), in.Name, in.Template, company, in.Data)
+	done()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
