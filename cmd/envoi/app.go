@@ -194,7 +194,7 @@ func (p *Program) newApp(ctx context.Context, cfg *Config, logger *slog.Logger) 
 type admissionCollector struct{ s *envoihttp.Server }
 
 var (
-	admissionComposingDesc = prometheus.NewDesc("envoi_http_composing", "Sends and previews being decoded, composed and accepted now.", nil, nil)
+	admissionComposingDesc = prometheus.NewDesc("envoi_http_composing", "Requests past the gate in front of composing now: sends and previews being decoded, composed and accepted, report previews being rendered, documents being archived.", nil, nil)
 	admissionCapacityDesc  = prometheus.NewDesc("envoi_http_compose_capacity", "Sends and previews that may be composed at once (--compose-concurrency).", nil, nil)
 	admissionWaitingDesc   = prometheus.NewDesc("envoi_http_compose_waiting", "Sends and previews waiting for their turn to be composed, bodies read.", nil, nil)
 	admissionBytesDesc     = prometheus.NewDesc("envoi_http_compose_waiting_bytes", "Bytes of the bodies of the sends and previews waiting for their turn.", nil, nil)
