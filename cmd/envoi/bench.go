@@ -21,6 +21,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +52,7 @@ type benchOptions struct {
 	sink         string
 	cpuProfile   string
 	memProfile   string
+	traceFile    string
 	timeout      time.Duration
 	keepDatabase bool
 	phased       bool
@@ -90,6 +92,7 @@ func (p *Program) bench(ctx context.Context, args []string) error {
 	fs.StringVar(&o.smtpAuth, "smtp-auth", "xoauth2", "xoauth2 or oauthbearer (an OAuth 2.0 flow, tokens from the built-in provider, that SASL mechanism), plain (a basic SMTP flow with a password per operator) or none (a basic SMTP flow without credentials: Postfix's smtp-sink answers AUTH with 250, which no client takes for a success)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile at the end of the run to this file")
+	fs.StringVar(&o.traceFile, "trace", "", "write an execution trace of the acceptance (the posting of the messages) to this file (go tool trace)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up when the run has not ended after this long")
 	fs.BoolVar(&o.phased, "phased", false, "accept every message first with the workers stopped, then start them: each side's rate alone")
 	fs.BoolVar(&o.keepDatabase, "keep-database", false, "keep the PostgreSQL database of the run")
@@ -195,7 +198,11 @@ type benchRun struct {
 	mu        sync.Mutex
 	acceptLat []time.Duration
 	// answerLat is the time of each answer, 202 or 503, from its request.
-	answerLat   []time.Duration
+	answerLat []time.Duration
+	// serverLat is the time each POST /v1/messages spent in envoi's
+	// handler, from its headers read to its answer written: the client,
+	// the network and the server's wait for a goroutine left out.
+	serverLat   []time.Duration
 	sendLat     []time.Duration
 	deliveryLat []time.Duration
 	firstErrors []string
@@ -311,7 +318,7 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: app.HTTP.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	hs := &http.Server{Handler: r.timeHandler(app.HTTP.Handler()), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	go hs.Serve(ln)
 	defer hs.Close()
 	base := "http://" + ln.Addr().String()
@@ -362,7 +369,12 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 	if o.rate > 0 {
 		post = r.postAtRate
 	}
+	stopTrace, err := startTrace(o.traceFile)
+	if err != nil {
+		return err
+	}
 	acceptEnd, err := post(ctx, base, key, operators, bodies)
+	stopTrace()
 	if err != nil {
 		return err
 	}
@@ -395,6 +407,23 @@ func runBench(ctx context.Context, p *Program, o benchOptions) error {
 		return fmt.Errorf("bench: %d messages failed: %s", n, strings.Join(r.firstErrors, "; "))
 	}
 	return nil
+}
+
+// startTrace starts an execution trace into path, when set, and returns
+// what stops it.
+func startTrace(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { trace.Stop(); f.Close() }, nil
 }
 
 func writeHeapProfile(path string) error {
@@ -783,6 +812,7 @@ func (r *benchRun) report(acceptEnd time.Time, _ string) {
 	n := float64(r.o.count)
 	fmt.Fprintf(w, "accepted   %6d in %7.2fs  %8.0f msg/s   accept latency   p50 %8s  p99 %8s  p99.9 %8s\n", r.accepted.Load(), acceptSecs, n/acceptSecs, pct(r.acceptLat, 50), pct(r.acceptLat, 99), pct(r.acceptLat, 99.9))
 	fmt.Fprintf(w, "refused    %6d (503, posted again after Retry-After)      answer latency   p50 %8s  p99 %8s  p99.9 %8s (202 and 503)\n", r.refused.Load(), pct(r.answerLat, 50), pct(r.answerLat, 99), pct(r.answerLat, 99.9))
+	fmt.Fprintf(w, "                                                 in the handler   p50 %8s  p99 %8s  p99.9 %8s (POST /v1/messages)\n", pct(r.serverLat, 50), pct(r.serverLat, 99), pct(r.serverLat, 99.9))
 	fmt.Fprintf(w, "delivered  %6d in %7.2fs  %8.0f msg/s   send latency     p50 %8s  p99 %8s\n", r.delivered.Load(), deliverSecs, float64(r.delivered.Load())/deliverSecs, pct(r.sendLat, 50), pct(r.sendLat, 99))
 	fmt.Fprintf(w, "                                                 accept-to-sent   p50 %8s  p99 %8s\n", pct(r.deliveryLat, 50), pct(r.deliveryLat, 99))
 	cpu := cpuTime() - r.cpuStart
@@ -798,6 +828,23 @@ func (r *benchRun) report(acceptEnd time.Time, _ string) {
 	} else if r.sink != nil {
 		fmt.Fprintf(w, "sink: %d messages, %.1f MB, %d connections, %d AUTH commands\n", r.sink.Messages(), float64(r.sink.Bytes())/1e6, r.sink.Connections(), r.sink.AuthCommands())
 	}
+}
+
+// timeHandler records in serverLat the time h takes to answer each POST
+// /v1/messages.
+func (r *benchRun) timeHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodPost || req.URL.Path != "/v1/messages" {
+			h.ServeHTTP(w, req)
+			return
+		}
+		t0 := time.Now()
+		h.ServeHTTP(w, req)
+		d := time.Since(t0)
+		r.mu.Lock()
+		r.serverLat = append(r.serverLat, d)
+		r.mu.Unlock()
+	})
 }
 
 func pct(d []time.Duration, p float64) time.Duration {
