@@ -19,7 +19,7 @@ import (
 // message commits, so a crashed process never leaves a row pointing at
 // nothing. A sensitive message's bytes are sealed with the key ring in
 // message_emls, never in the spool. PostgreSQL, which several instances
-// share, keeps the bytes in message_emls.
+// share, keeps the bytes in message_emls, packed (packeml.go).
 
 // EMLFolder is the folder of DataDir holding the spool's segments.
 const EMLFolder = "eml"
@@ -65,7 +65,7 @@ func (s *Store) PutEML(ctx context.Context, id string, eml []byte) error {
 			_, err = tx.ExecContext(ctx, `
 				INSERT INTO message_emls (message_id, eml, created_at) VALUES ($1, $2, $3)
 				ON CONFLICT (message_id) DO UPDATE SET eml = excluded.eml, created_at = excluded.created_at`,
-				id, eml, s.ts(s.nowUTC()))
+				id, packEML(eml), s.ts(s.nowUTC()))
 		}
 		if err != nil {
 			return fmt.Errorf("sqlstore: put eml of %s: %w", id, err)
@@ -136,6 +136,11 @@ func (s *Store) eml(ctx context.Context, id string, toSend bool) ([]byte, error)
 		if eml, err = s.ring.Open(eml, emlAAD(id)); err != nil {
 			return nil, fmt.Errorf("sqlstore: open eml of %s: %w", id, err)
 		}
+	}
+	n := len(eml)
+	if eml, err = unpackEML(eml); err != nil {
+		return nil, envoi.Errorf(envoi.ENotFound, "the composed message %s (%d bytes stored) is damaged: %v; send the document again", id, n, err).
+			WithDetail("code", id)
 	}
 	return eml, nil
 }

@@ -1,7 +1,9 @@
 package sqlstore_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -146,4 +148,75 @@ func TestEMLSpoolTwoHandles(t *testing.T) {
 	if len(segs) != 2 {
 		t.Errorf("segments %v, want one per store", segs)
 	}
+}
+
+// On PostgreSQL the composed message is stored packed (its base64 lines
+// as the bytes they encode) and read back byte for byte: a plain
+// message, a sensitive one (packed, then sealed), and one put again.
+func TestEMLPackedOnPostgres(t *testing.T) {
+	ctx := context.Background()
+	o := NewTestOptions(t, sqlstore.DialectPostgres)
+	s := MustOpen(t, o)
+
+	raw := make([]byte, 30<<10)
+	for i := range raw {
+		raw[i] = byte(i * 131 >> 3)
+	}
+	var b strings.Builder
+	b.WriteString("Subject: BL 12345\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nBonjour\r\n--x\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	text := base64.StdEncoding.EncodeToString(raw)
+	for len(text) > 76 {
+		b.WriteString(text[:76] + "\r\n")
+		text = text[76:]
+	}
+	b.WriteString(text + "\r\n--x--\r\n")
+	eml := []byte(b.String())
+
+	stored := func(id string) int {
+		var n int
+		must(t, s.DB().QueryRow(`SELECT octet_length(eml) FROM message_emls WHERE message_id = $1`, id).Scan(&n))
+		return n
+	}
+	for _, sensitive := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sensitive=%v", sensitive), func(t *testing.T) {
+			m := newMessage("jdupont", "", "h1")
+			m.EML = eml
+			m.Sensitive = sensitive
+			if _, err := s.CreateMessage(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.EMLToSend(ctx, m.ID)
+			if err != nil || !bytes.Equal(got, eml) {
+				t.Fatalf("EMLToSend = %d bytes, %v; want the %d bytes stored", len(got), err, len(eml))
+			}
+			if n, most := stored(m.ID), len(eml)*4/5; n > most {
+				t.Errorf("message_emls holds %d bytes of a message of %d, want at most %d (packed)", n, len(eml), most)
+			}
+		})
+	}
+	t.Run("PutEML", func(t *testing.T) {
+		m := newMessage("jdupont", "", "h1")
+		m.EML = []byte("Subject: first\r\n\r\n")
+		if _, err := s.CreateMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		must(t, s.PutEML(ctx, m.ID, eml))
+		if got, err := s.EML(ctx, m.ID); err != nil || !bytes.Equal(got, eml) {
+			t.Fatalf("EML after PutEML = %d bytes, %v", len(got), err)
+		}
+		if n := stored(m.ID); n > len(eml)*4/5 {
+			t.Errorf("message_emls holds %d bytes after PutEML of %d", n, len(eml))
+		}
+	})
+	t.Run("Damaged", func(t *testing.T) {
+		m := newMessage("jdupont", "", "h1")
+		m.EML = eml
+		if _, err := s.CreateMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.DB().Exec(`UPDATE message_emls SET eml = substring(eml from 1 for 100) WHERE message_id = $1`, m.ID)
+		must(t, err)
+		_, err = s.EML(ctx, m.ID)
+		wantCode(t, err, envoi.ENotFound)
+	})
 }

@@ -59,7 +59,12 @@ func (s *Store) CreateMessage(ctx context.Context, a *envoi.Accepted) (created b
 	m.UpdatedAt = now
 	m.Sensitive = m.Sensitive || m.Request.Sensitive
 	stored := m.Request
-	var eml any = a.EML
+	// The bytes message_emls keeps: packed on PostgreSQL (packeml.go).
+	plain := a.EML
+	if s.spool == nil && plain != nil {
+		plain = packEML(plain)
+	}
+	var eml any = plain
 	if m.Sensitive {
 		// The keyword values are in the composed bytes; they may hold the
 		// credential (a reset link) and are not needed any more.
@@ -68,7 +73,7 @@ func (s *Store) CreateMessage(ctx context.Context, a *envoi.Accepted) (created b
 			if err := s.ensureKeys(ctx); err != nil {
 				return false, err
 			}
-			if eml, err = s.ring.Seal(a.EML, emlAAD(m.ID)); err != nil {
+			if eml, err = s.ring.Seal(plain, emlAAD(m.ID)); err != nil {
 				return false, fmt.Errorf("sqlstore: seal eml of %s: %w", m.ID, err)
 			}
 		}
