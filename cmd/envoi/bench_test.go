@@ -1,7 +1,10 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"testing"
 
@@ -34,6 +37,8 @@ func TestBench(t *testing.T) {
 			}
 			for _, want := range []string{
 				`(?m)^accepted +60 in .* msg/s +accept latency +p50 .* p99 `,
+				// The time in envoi's handler, measured for each request.
+				`(?m)^ +in the handler +p50 +[1-9][\d.]*(µs|ms|s) +p99 .* \(POST /v1/messages\)`,
 				`(?m)^delivered +60 in .* msg/s +send latency +p50 .* p99 `,
 				`(?m)^failed 0, SMTP sends 60, token endpoint calls 1, peak memory \(VmHWM\) \d+ MB`,
 				`(?m)^sink: 60 messages, `,
@@ -102,9 +107,14 @@ func TestBenchMonthEnd(t *testing.T) {
 func TestBenchRate(t *testing.T) {
 	var out syncBuffer
 	p := &main.Program{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
-	args := []string{"bench", "--count", "40", "--attachment-kb", "5", "--workers", "2", "--rate", "200"}
+	trace := filepath.Join(t.TempDir(), "accept.trace")
+	args := []string{"bench", "--count", "40", "--attachment-kb", "5", "--workers", "2", "--rate", "200", "--trace", trace}
 	if code := p.Main(context.Background(), args); code != 0 {
 		t.Fatalf("envoi bench: exit %d\n%s", code, out.String())
+	}
+	// --trace wrote an execution trace (its header names Go's version).
+	if b, err := os.ReadFile(trace); err != nil || !bytes.HasPrefix(b, []byte("go 1.")) {
+		t.Errorf("--trace: %d bytes, %v; want an execution trace", len(b), err)
 	}
 	for _, want := range []string{
 		`open-loop at 200 requests/s`,
