@@ -128,6 +128,18 @@ if [ "$NODELAY" = 1 ]; then
 	echo "| Nodemailer, the same with TCP_NODELAY (\`getSocket\`) | $(range nodemailer-nodelay 2) | $(range nodemailer-nodelay 3) MB | $(range nodemailer-nodelay 4) ms |"
 fi
 echo "| \`envoi bench --smtp … --smtp-auth none\` (API, composition, durable queue, SMTP) | $(range envoi 2) | $(range envoi 3) MB | $(range envoi 4) ms |"
+# The goals compare senders run side by side: each run's ratios, as the
+# VM's speed drifts from one run to the next.
+echo
+awk '$1 == "smtp-source" { run++ } { rate[run, $1] = $2 }
+	END {
+		printf "envoi, run by run: "
+		for (r = 1; r <= run; r++) {
+			printf "%s%.2f× smtp-source, %.1f× Nodemailer", (r > 1 ? "; " : ""), rate[r, "envoi"] / rate[r, "smtp-source"], rate[r, "envoi"] / rate[r, "nodemailer"]
+			if ((r, "nodemailer-nodelay") in rate) printf " (%.1f× with TCP_NODELAY)", rate[r, "envoi"] / rate[r, "nodemailer-nodelay"]
+		}
+		print ""
+	}' "$results"
 echo
 echo "Nodemailer's default row waits on Nagle's algorithm: the last small write of each message (\".CRLF\") is held until smtp-sink's delayed ACK (40 ms on Linux) of the write before it; the TCP_NODELAY row is the same Nodemailer on sockets without that wait, which is how envoi's Go sockets are."
 if [ "$DOVECOT" = 1 ]; then
