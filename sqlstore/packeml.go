@@ -52,35 +52,23 @@ func packEML(eml []byte) []byte {
 	out = append(out, packedMagic...)
 	raw := 0 // start of the bytes not yet written
 	for i := 0; i < len(eml); {
-		// The lines from i of 76 characters and a CRLF: base64 lines
-		// unless one does not decode.
-		k := 0
-		for j := i + b64Line; j+2 <= len(eml) && eml[j] == '\r' && eml[j+1] == '\n'; j += b64Line + 2 {
-			k++
-		}
-		if k >= minB64Run {
+		if b64Run(eml[i:]) {
 			out = appendSegment(out, 'r', eml[raw:i])
-			raw = i
 			at := len(out)
 			out = append(out, 'b', 0, 0, 0, 0)
 			n := 0
-			for ; n < k; n++ {
+			for ; i+b64Line+2 <= len(eml) && eml[i+b64Line] == '\r' && eml[i+b64Line+1] == '\n'; n++ {
 				o := len(out)
 				out = append(out, make([]byte, b64Bytes)...)
-				// 57 bytes without error: 76 characters of the alphabet
-				// (a CR or an LF would give fewer, padding an error).
-				if d, err := base64.StdEncoding.Decode(out[o:], eml[i:i+b64Line]); err != nil || d != b64Bytes {
+				if !decodeLine(out[o:], eml[i:i+b64Line]) {
 					out = out[:o]
 					break
 				}
 				i += b64Line + 2
 			}
-			if n > 0 {
-				binary.BigEndian.PutUint32(out[at+1:], uint32(n))
-				raw = i
-				continue
-			}
-			out = out[:at] // the first line did not decode
+			binary.BigEndian.PutUint32(out[at+1:], uint32(n))
+			raw = i
+			continue
 		}
 		nl := bytes.IndexByte(eml[i:], '\n')
 		if nl < 0 {
@@ -89,6 +77,29 @@ func packEML(eml []byte) []byte {
 		i += nl + 1
 	}
 	return appendSegment(out, 'r', eml[raw:])
+}
+
+// b64Run reports whether b starts with minB64Run base64 lines: each 76
+// characters and a CRLF. Only so many are looked at, so that a message of
+// many lines of 76 characters that are not base64 (quoted-printable's) is
+// read once, not once a line.
+func b64Run(b []byte) bool {
+	var scratch [b64Bytes]byte
+	for range minB64Run {
+		if len(b) < b64Line+2 || b[b64Line] != '\r' || b[b64Line+1] != '\n' || !decodeLine(scratch[:], b[:b64Line]) {
+			return false
+		}
+		b = b[b64Line+2:]
+	}
+	return true
+}
+
+// decodeLine decodes the 76 characters of line into the 57 bytes of dst
+// and reports whether they are a base64 line: 57 bytes without error
+// (a CR or an LF would give fewer, padding an error).
+func decodeLine(dst, line []byte) bool {
+	n, err := base64.StdEncoding.Decode(dst, line)
+	return err == nil && n == b64Bytes
 }
 
 // appendSegment appends to out a segment tag of b, none when b is empty.

@@ -125,4 +125,27 @@ func BenchmarkPackEML(b *testing.B) {
 			}
 		}
 	})
+	// 20,000 lines of 76 characters, none base64: read once, each line
+	// looked at with the next one only.
+	qp := []byte(strings.Repeat(strings.Repeat("QUJD", 18)+"QUJ=\r\n", 20000))
+	b.Run("quoted-printable", func(b *testing.B) {
+		b.SetBytes(int64(len(qp)))
+		for b.Loop() {
+			packEML(qp)
+		}
+	})
+}
+
+// Lines of 76 characters that are not base64 (quoted-printable's soft
+// breaks end them with "=") are kept as they are.
+func TestPackEMLQuotedPrintable(t *testing.T) {
+	qp := []byte(strings.Repeat(strings.Repeat("QUJD", 18)+"QUJ=\r\n", 2000))
+	p := packEML(qp)
+	if want := len(packedMagic) + 5 + len(qp); len(p) != want {
+		t.Errorf("packed %d bytes of quoted-printable lines into %d, want them as one raw segment (%d)", len(qp), len(p), want)
+	}
+	got, err := unpackEML(p)
+	if err != nil || !bytes.Equal(got, qp) {
+		t.Fatalf("round trip of the quoted-printable lines: %v", err)
+	}
 }
